@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: Apache-2.0
+# The README's two commands: `make demo` and `make test`.
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all deps build build-asan test test-unit demo bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_ARGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j $(JOBS)
+
+$(BUILD_ASAN)/build.ninja: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYSPGO_SANITIZE=ON $(CMAKE_ARGS)
+
+build-asan: deps $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN) -j $(JOBS)
+
+# Every test in the normal build (integration tests need root and skip with
+# the reason otherwise), then the unit tests under ASan+UBSan.
+test: build build-asan
+	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 300
+	cd $(BUILD_ASAN) && ctest --output-on-failure -L unit -j $(JOBS) --timeout 300
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)/bin/syspgo
+
+bench: build
+	@scripts/install-deps.sh --bench
+	@bench/pull_bench.sh $(BUILD)/bin/syspgo
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds a realistic Debian root file system for a benchmark workload with
+# debootstrap from the host's configured Debian mirror.
+#
+# usage: build-rootfs.sh WORKLOAD OUTDIR
+#   WORKLOAD: python-numpy | redis | nginx
+# The rootfs lands in OUTDIR/rootfs; OUTDIR/.complete marks a finished build,
+# so a second call is free. A failed or interrupted build leaves no .complete.
+set -euo pipefail
+
+workload=${1:?usage: build-rootfs.sh WORKLOAD OUTDIR}
+out=${2:?usage: build-rootfs.sh WORKLOAD OUTDIR}
+
+case "$workload" in
+  python-numpy) packages=python3,python3-numpy ;;
+  redis) packages=redis-server ;;
+  nginx) packages=nginx-light ;;
+  *) echo "build-rootfs.sh: unknown workload '$workload'" >&2; exit 2 ;;
+esac
+
+if [ -f "$out/.complete" ]; then
+  exit 0
+fi
+
+# The mirror is the one apt already uses on this host (deb822 or one-line form).
+mirror=$(grep -rhoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+         | grep -v security | head -n1 | awk '{print $2}')
+mirror=${mirror:-http://deb.debian.org/debian}
+suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+
+command -v debootstrap >/dev/null || { echo "build-rootfs.sh: debootstrap is not installed" >&2; exit 1; }
+
+rm -rf "$out.tmp"
+mkdir -p "$out.tmp"
+debootstrap --variant=minbase --include="$packages" "$suite" "$out.tmp/rootfs" "$mirror" \
+  > "$out.tmp/debootstrap.log" 2>&1 || {
+  echo "build-rootfs.sh: debootstrap failed; last lines of $out.tmp/debootstrap.log:" >&2
+  tail -n 20 "$out.tmp/debootstrap.log" >&2
+  exit 1
+}
+# Package caches and lists are not part of a lean image.
+rm -rf "$out.tmp/rootfs/var/cache/apt/archives/"*.deb "$out.tmp/rootfs/var/lib/apt/lists/"*
+rm -rf "$out"
+mv "$out.tmp" "$out"
+touch "$out/.complete"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# `make demo`: builds a small sample image (busybox from Debian), starts a
+# local docker-registry, and starts the image with syspgo twice (a cold
+# start of an application that exits, then an HTTP service with a tcp
+# readiness check on the now local layers),
+# printing the phase timing of each start.
+# Everything runs in a temporary directory that is removed at the end; the
+# registry is our child and is stopped and reaped on exit or Ctrl-C.
+set -euo pipefail
+
+syspgo=$(realpath "${1:?usage: demo.sh path/to/syspgo}")
+if [ "$(id -u)" -ne 0 ]; then
+  echo "demo: needs root (overlayfs mounts and runc); run: sudo make demo" >&2
+  exit 1
+fi
+
+work=$(mktemp -d /tmp/syspgo-demo.XXXXXX)
+registry_pid=""
+cleanup() {
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
+  "$syspgo" cleanup --root "$work/store" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 5055)
+cat > "$work/registry.yml" <<YAML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/registry
+http:
+  addr: 127.0.0.1:$port
+YAML
+docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 1 200); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.05
+done
+
+echo "== building a sample image from busybox-static and pushing it to 127.0.0.1:$port"
+rootfs="$work/rootfs"
+mkdir -p "$rootfs"/{bin,etc,tmp,www}
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in sh echo cat ls httpd sleep true uname; do ln -s busybox "$rootfs/bin/$applet"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+echo 'root:x:0:' > "$rootfs/etc/group"
+echo '<h1>hello from a syspgo container</h1>' > "$rootfs/www/index.html"
+image="127.0.0.1:$port/demo/busybox:latest"
+"$syspgo" build-image --layer "$rootfs" --cmd '["sh","-c","echo hello from $(uname -n)"]' "$image" >/dev/null
+
+echo
+echo "== cold start of an application (pull + unpack + mount + runc; ready = exit 0)"
+"$syspgo" run --root "$work/store" --timing-json "$work/app.json" "$image"
+
+echo
+echo "== start of a service (ready = tcp:8088 accepts a connection), layers now local"
+"$syspgo" run --root "$work/store" --ready tcp:8088 --timing-json "$work/svc.json" "$image" \
+  -- httpd -f -p 127.0.0.1:8088 -h /www
+
+echo
+echo "== timing (seconds)"
+printf '%-12s %8s %8s %8s %8s\n' start deploy running ready total
+for f in app svc; do
+  python3 - "$work/$f.json" "$f" <<'PY' 2>/dev/null || sed 's/^/  /' "$work/$f.json"
+import json, sys
+j = json.load(open(sys.argv[1]))
+print("%-12s %8.3f %8.3f %8.3f %8.3f" % (sys.argv[2], j["deploy_s"], j["running_s"], j["ready_s"], j["total_s"]))
+PY
+done

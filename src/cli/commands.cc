@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "common/clock.h"
+#include "common/file_util.h"
+#include "common/log.h"
+#include "oci/auth.h"
+#include "oci/image_builder.h"
+#include "oci/layer_store.h"
+#include "oci/progress.h"
+#include "oci/puller.h"
+#include "run/container.h"
+
+namespace syspgo::cli {
+namespace {
+
+const std::vector<OptionSpec> kCommonOptions = {
+    {"root", true},              // store and state directory
+    {"insecure-registry", true}, // plain HTTP allowed for this host
+    {"authfile", true},          // docker config.json with credentials
+    {"verbose", false, 'v'},
+    {"help", false, 'h'},
+};
+
+std::vector<OptionSpec> WithCommon(std::vector<OptionSpec> specs) {
+  specs.insert(specs.end(), kCommonOptions.begin(), kCommonOptions.end());
+  return specs;
+}
+
+std::string StoreRoot(const ParsedArgs& args) {
+  if (auto r = args.Get("root")) return *r;
+  if (const char* env = std::getenv("SYSPGO_ROOT"); env && *env) return env;
+  return "/var/lib/syspgo";
+}
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "syspgo: %s\n", st.message().c_str());
+  if (st.code() == StatusCode::kCancelled) return kExitCancelled;
+  return kExitFailure;
+}
+
+int Usage(const char* text, const Status& st = Status()) {
+  if (!st.ok()) std::fprintf(stderr, "syspgo: %s\n\n", st.message().c_str());
+  std::fputs(text, st.ok() ? stdout : stderr);
+  return st.ok() ? 0 : kExitUsage;
+}
+
+// What every registry-facing command needs, owned in one place.
+struct RegistrySetup {
+  oci::CredentialStore credentials;
+  oci::TokenCache tokens;
+  Logger log;
+  oci::RegistryOptions options;
+
+  static Result<std::unique_ptr<RegistrySetup>> Make(const ParsedArgs& args,
+                                                     const CommandContext& ctx) {
+    auto setup = std::make_unique<RegistrySetup>();
+    setup->log = Logger(args.Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
+    ASSIGN_OR_RETURN(setup->credentials,
+                     oci::CredentialStore::Load(args.Get("authfile").value_or("")));
+    setup->options.insecure_hosts = args.GetAll("insecure-registry");
+    setup->options.credentials = &setup->credentials;
+    setup->options.tokens = &setup->tokens;
+    setup->options.cancel = ctx.cancel;
+    setup->options.log = &setup->log;
+    return setup;
+  }
+};
+
+constexpr char kPullUsage[] = R"(USAGE: syspgo pull [OPTIONS] IMAGE
+
+Pulls IMAGE into the local store: manifest, config and every missing layer
+(in parallel, each verified against its digest and its diff_id while it
+streams, and unpacked on the fly).
+
+OPTIONS:
+  --jobs N                 layers fetched at once (default 4)
+  --no-progress            no progress display even on a terminal
+  --stats-json FILE        write pull statistics as JSON
+  --root DIR               store directory (default /var/lib/syspgo, or $SYSPGO_ROOT)
+  --insecure-registry HOST allow plain HTTP to HOST (loopback always is)
+  --authfile FILE          docker config.json with registry credentials
+  -v, --verbose            log retries and progress details
+
+EXAMPLES:
+  syspgo pull 127.0.0.1:5000/busybox:test
+  syspgo pull --jobs 8 registry.example.com/app@sha256:...
+)";
+
+}  // namespace
+
+int PullCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
+  auto args = ParseArgs(argv, WithCommon({{"jobs", true},
+                                          {"no-progress", false},
+                                          {"stats-json", true}}));
+  if (!args.ok()) return Usage(kPullUsage, args.status());
+  if (args->Has("help")) return Usage(kPullUsage);
+  if (args->positional.size() != 1) {
+    return Usage(kPullUsage, InvalidArgument("pull needs exactly one IMAGE"));
+  }
+  auto jobs = args->GetInt("jobs", 4, 1, 64);
+  if (!jobs.ok()) return Usage(kPullUsage, jobs.status());
+  auto ref = oci::ImageReference::Parse(args->positional[0]);
+  if (!ref.ok()) return Fail(ref.status());
+  auto setup = RegistrySetup::Make(*args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  auto store = oci::LayerStore::Open(StoreRoot(*args));
+  if (!store.ok()) return Fail(store.status());
+  oci::Puller puller(&*store, (*setup)->options, &(*setup)->log);
+  oci::PullOptions options;
+  options.jobs = *jobs;
+  options.progress = !args->Has("no-progress");
+  oci::PullStats stats;
+  auto image = puller.Pull(*ref, options, &stats);
+  if (!image.ok()) return Fail(image.status());
+  std::fprintf(stderr, "syspgo: pulled %s (%s): %d layers, %d fetched, %s in %.3f s\n",
+               ref->ToString().c_str(), image->manifest_digest.ToString().c_str(),
+               stats.layers_total, stats.layers_fetched,
+               oci::HumanBytes(static_cast<double>(stats.bytes_fetched)).c_str(),
+               stats.seconds);
+  if (auto path = args->Get("stats-json")) {
+    nlohmann::json j = {{"image", ref->ToString()},
+                        {"manifest_digest", image->manifest_digest.ToString()},
+                        {"layers", stats.layers_total},
+                        {"layers_fetched", stats.layers_fetched},
+                        {"layers_local", stats.layers_local},
+                        {"bytes_fetched", stats.bytes_fetched},
+                        {"requests", stats.requests},
+                        {"retries", stats.retries},
+                        {"seconds", stats.seconds}};
+    Status st = WriteFileAtomic(*path, j.dump(2) + "\n", 0644, false);
+    if (!st.ok()) return Fail(st);
+  }
+  return 0;
+}
+
+namespace {
+
+constexpr char kRunUsage[] = R"(USAGE: syspgo run [OPTIONS] IMAGE [-- CMD ARGS...]
+
+Pulls what is missing of IMAGE, builds its root file system (read-only
+layers + an overlayfs upper directory), and starts it with runc on the host's
+network. Reports the phases of a cold start: Deploy (fetch + unpack + mount),
+Running (runc create + start) and Ready (until the readiness condition
+holds). The container's stdout, stderr and exit code pass through.
+
+OPTIONS:
+  --ready COND        exit (default: the entrypoint exits 0), tcp:PORT (the
+                      port accepts a connection), file:PATH (PATH appears in
+                      the container), log:REGEX (an output line matches)
+  --timeout SECS      give up when not ready after SECS (default 300)
+  --keep-running      with tcp/file/log: stay attached after readiness until
+                      the container exits (default: stop it and return)
+  --timing-json FILE  write the phase times as JSON
+  --env NAME=VALUE    add to the container's environment (repeatable)
+  --entrypoint PROG   replace the image's Entrypoint
+  --pull POLICY       always (default: resolve the tag; use the local copy
+                      when the registry is unreachable), missing, never
+  --runc PATH         the runc binary (default: runc from PATH)
+  --jobs N            layers fetched at once (default 4)
+  --root DIR          store and state directory (default /var/lib/syspgo)
+  --insecure-registry HOST, --authfile FILE, -v: as for pull
+
+EXAMPLES:
+  syspgo run 127.0.0.1:5000/busybox:test -- sh -c 'echo hello'
+  syspgo run --ready tcp:8080 127.0.0.1:5000/httpd:test
+  syspgo run --timing-json t.json 127.0.0.1:5000/python:numpy -- python3 -c 'import numpy'
+)";
+
+Result<oci::LocalImage> ObtainImage(oci::Puller& puller, const oci::ImageReference& ref,
+                                    const std::string& policy, int jobs,
+                                    const Logger& log) {
+  if (policy == "never") return puller.LoadLocal(ref);
+  if (policy == "missing") {
+    auto local = puller.LoadLocal(ref);
+    if (local.ok()) return local;
+  }
+  oci::PullOptions options;
+  options.jobs = jobs;
+  auto pulled = puller.Pull(ref, options);
+  if (pulled.ok() || pulled.status().code() != StatusCode::kUnavailable) return pulled;
+  auto local = puller.LoadLocal(ref);
+  if (!local.ok()) return pulled.status();
+  log.Warning("registry unreachable (" + pulled.status().message() +
+              "); using the local copy of " + ref.ToString());
+  return local;
+}
+
+}  // namespace
+
+int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
+  auto args = ParseArgs(argv,
+                        WithCommon({{"ready", true},
+                                    {"timeout", true},
+                                    {"keep-running", false},
+                                    {"timing-json", true},
+                                    {"env", true},
+                                    {"entrypoint", true},
+                                    {"pull", true},
+                                    {"runc", true},
+                                    {"jobs", true}}),
+                        /*stop_after_positionals=*/1);
+  if (!args.ok()) return Usage(kRunUsage, args.status());
+  if (args->Has("help")) return Usage(kRunUsage);
+  if (args->positional.size() != 1) {
+    return Usage(kRunUsage, InvalidArgument("run needs an IMAGE"));
+  }
+  auto ready = run::ReadyCondition::Parse(args->Get("ready").value_or("exit"));
+  if (!ready.ok()) return Usage(kRunUsage, ready.status());
+  auto timeout = args->GetInt("timeout", 300, 1, 24 * 3600);
+  if (!timeout.ok()) return Usage(kRunUsage, timeout.status());
+  auto jobs = args->GetInt("jobs", 4, 1, 64);
+  if (!jobs.ok()) return Usage(kRunUsage, jobs.status());
+  std::string policy = args->Get("pull").value_or("always");
+  if (policy != "always" && policy != "missing" && policy != "never") {
+    return Usage(kRunUsage, InvalidArgument("--pull must be always, missing or never"));
+  }
+  if (::geteuid() != 0) {
+    return Fail(PermissionDenied(
+        "run needs root (it mounts overlayfs and starts runc); try sudo"));
+  }
+  auto ref = oci::ImageReference::Parse(args->positional[0]);
+  if (!ref.ok()) return Fail(ref.status());
+  auto setup = RegistrySetup::Make(*args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  const Logger& log = (*setup)->log;
+  const std::string root = StoreRoot(*args);
+  run::ContainerOptions copts;
+  copts.state_root = root;
+  copts.runc = args->Get("runc").value_or("runc");
+  copts.command = args->rest;
+  if (auto e = args->Get("entrypoint")) copts.entrypoint = std::vector<std::string>{*e};
+  copts.env = args->GetAll("env");
+  run::CleanupStaleContainers(root, copts.runc, &log);
+
+  // Deploy: fetch + unpack + mount.
+  const auto t0 = SteadyClock::now();
+  auto store = oci::LayerStore::Open(root);
+  if (!store.ok()) return Fail(store.status());
+  oci::Puller puller(&*store, (*setup)->options, &log);
+  auto image = ObtainImage(puller, *ref, policy, *jobs, log);
+  if (!image.ok()) return Fail(image.status());
+  auto container = run::Container::Prepare(copts, *image, &log);
+  if (!container.ok()) return Fail(container.status());
+  const double deploy = SecondsSince(t0);
+
+  // Running: runc create + start.
+  const auto t1 = SteadyClock::now();
+  if (Status st = (*container)->Create(); !st.ok()) return Fail(st);
+  if (Status st = (*container)->Start(); !st.ok()) return Fail(st);
+  const double running = SecondsSince(t1);
+
+  // Ready.
+  run::WaitOptions wopts;
+  wopts.condition = *ready;
+  wopts.timeout = std::chrono::seconds(*timeout);
+  wopts.keep_running = args->Has("keep-running");
+  auto outcome = (*container)->Wait(wopts, *ctx.cancel);
+  if (!outcome.ok()) return Fail(outcome.status());
+  const double ready_s = outcome->ready_seconds;
+  const double total = deploy + running + ready_s;
+
+  int code = 0;
+  if (outcome->exit) code = outcome->exit->ShellCode();
+  if (outcome->ready) {
+    std::fprintf(stderr,
+                 "syspgo: deploy %.3f s | running %.3f s | ready %.3f s | total %.3f s (%s)\n",
+                 deploy, running, ready_s, total, ready->ToString().c_str());
+  } else {
+    std::fprintf(stderr, "syspgo: container %s; it never became ready (%s)\n",
+                 outcome->exit ? outcome->exit->ToString().c_str() : "stopped",
+                 ready->ToString().c_str());
+  }
+  if (auto path = args->Get("timing-json")) {
+    nlohmann::json j = {{"image", ref->ToString()},
+                        {"manifest_digest", image->manifest_digest.ToString()},
+                        {"ready_condition", ready->ToString()},
+                        {"ready", outcome->ready},
+                        {"deploy_s", deploy},
+                        {"running_s", running},
+                        {"ready_s", ready_s},
+                        {"total_s", total}};
+    if (outcome->exit) j["exit_code"] = outcome->exit->ShellCode();
+    Status st = WriteFileAtomic(*path, j.dump(2) + "\n", 0644, false);
+    if (!st.ok()) return Fail(st);
+  }
+  if (Status st = (*container)->Destroy(); !st.ok()) {
+    log.Warning("cleanup: " + st.message());
+  }
+  if (!outcome->ready && code == 0) code = kExitFailure;
+  return code;
+}
+
+namespace {
+
+constexpr char kBuildUsage[] = R"(USAGE: syspgo build-image [OPTIONS] --layer DIR [--layer DIR...] IMAGE
+
+Builds an OCI image whose layers are the given directory trees (bottom
+first) and pushes it to IMAGE's registry.
+
+OPTIONS:
+  --layer DIR          a layer's content (repeatable, bottom first)
+  --compression C      gzip (default), zstd or none
+  --level N            compression level (default: the fast default)
+  --docker             Docker v2 schema 2 media types instead of OCI
+  --entrypoint JSON    e.g. '["/bin/sh","-c"]'
+  --cmd JSON           e.g. '["echo","hello"]'
+  --env NAME=VALUE     (repeatable)
+  --workdir DIR
+  --user USER
+  --expose PORT/PROTO  (repeatable)
+  --insecure-registry HOST, --authfile FILE, -v: as for pull
+
+EXAMPLES:
+  syspgo build-image --layer ./rootfs --cmd '["sh"]' 127.0.0.1:5000/busybox:test
+)";
+
+Result<std::vector<std::string>> JsonStringArray(const std::string& text,
+                                                 const char* what) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) {
+    return InvalidArgument(std::string(what) + " must be a JSON array of strings");
+  }
+  std::vector<std::string> out;
+  for (const auto& v : j) {
+    if (!v.is_string()) {
+      return InvalidArgument(std::string(what) + " must be a JSON array of strings");
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+int BuildImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
+  auto args = ParseArgs(argv, WithCommon({{"layer", true},
+                                          {"compression", true},
+                                          {"level", true},
+                                          {"docker", false},
+                                          {"entrypoint", true},
+                                          {"cmd", true},
+                                          {"env", true},
+                                          {"workdir", true},
+                                          {"user", true},
+                                          {"expose", true}}));
+  if (!args.ok()) return Usage(kBuildUsage, args.status());
+  if (args->Has("help")) return Usage(kBuildUsage);
+  if (args->positional.size() != 1 || args->GetAll("layer").empty()) {
+    return Usage(kBuildUsage, InvalidArgument("build-image needs --layer DIR and an IMAGE"));
+  }
+  auto ref = oci::ImageReference::Parse(args->positional[0]);
+  if (!ref.ok()) return Fail(ref.status());
+  oci::BuildOptions options;
+  for (const std::string& dir : args->GetAll("layer")) options.layers.push_back({dir, ""});
+  std::string compression = args->Get("compression").value_or("gzip");
+  if (compression == "gzip") {
+    options.compression = oci::Compression::kGzip;
+  } else if (compression == "zstd") {
+    options.compression = oci::Compression::kZstd;
+  } else if (compression == "none") {
+    options.compression = oci::Compression::kNone;
+  } else {
+    return Usage(kBuildUsage, InvalidArgument("--compression must be gzip, zstd or none"));
+  }
+  auto level = args->GetInt("level", 0, 0, 19);
+  if (!level.ok()) return Usage(kBuildUsage, level.status());
+  options.compression_level = *level;
+  options.docker_media_types = args->Has("docker");
+  if (auto e = args->Get("entrypoint")) {
+    auto v = JsonStringArray(*e, "--entrypoint");
+    if (!v.ok()) return Usage(kBuildUsage, v.status());
+    options.config.entrypoint = *v;
+  }
+  if (auto c = args->Get("cmd")) {
+    auto v = JsonStringArray(*c, "--cmd");
+    if (!v.ok()) return Usage(kBuildUsage, v.status());
+    options.config.cmd = *v;
+  }
+  options.config.env = args->GetAll("env");
+  options.config.working_dir = args->Get("workdir").value_or("");
+  options.config.user = args->Get("user").value_or("");
+  options.config.exposed_ports = args->GetAll("expose");
+  if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) options.work_dir = tmp;
+  auto setup = RegistrySetup::Make(*args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  const auto start = SteadyClock::now();
+  auto built = oci::BuildAndPushImage(*ref, options, (*setup)->options);
+  if (!built.ok()) return Fail(built.status());
+  int64_t bytes = 0;
+  for (const auto& l : built->layers) bytes += l.size;
+  std::fprintf(stderr, "syspgo: pushed %s@%s (%zu layers, %s) in %.2f s\n",
+               ref->ToString().c_str(), built->manifest_digest.ToString().c_str(),
+               built->layers.size(), oci::HumanBytes(static_cast<double>(bytes)).c_str(),
+               SecondsSince(start));
+  std::printf("%s\n", built->manifest_digest.ToString().c_str());
+  return 0;
+}
+
+int CleanupCommand(const std::vector<std::string>& argv, const CommandContext&) {
+  auto args = ParseArgs(argv, WithCommon({{"runc", true}}));
+  if (!args.ok()) return Fail(args.status());
+  Logger log(LogLevel::kInfo);
+  std::string root = StoreRoot(*args);
+  run::CleanupStaleContainers(root, args->Get("runc").value_or("runc"), &log);
+  // Opening the store removes stale temporary sessions.
+  auto store = oci::LayerStore::Open(root);
+  if (!store.ok()) return Fail(store.status());
+  return 0;
+}
+
+}  // namespace syspgo::cli

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: cli/commands.h
+//
+// The syspgo subcommands. Each takes its arguments (after the subcommand
+// name) and a context owned by main, and returns the process exit code.
+#ifndef SYSPGO_CLI_COMMANDS_H_
+#define SYSPGO_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+#include "common/cancel.h"
+
+namespace syspgo::cli {
+
+struct CommandContext {
+  const CancelToken* cancel;  // set by SIGINT/SIGTERM
+};
+
+int PullCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int RunCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int BuildImageCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int CleanupCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+
+// Exit codes of syspgo's own failures (the container's code passes through).
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitFailure = 125;
+inline constexpr int kExitCancelled = 130;
+
+}  // namespace syspgo::cli
+
+#endif  // SYSPGO_CLI_COMMANDS_H_

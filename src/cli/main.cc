@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// syspgo: whole-system profile-guided optimization driven by eBPF.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "oci/http.h"
+
+namespace {
+
+// Set by SIGINT/SIGTERM; read through a CancelToken. The only global state,
+// as a signal handler can reach nothing else.
+std::atomic<bool> g_interrupted{false};
+
+void OnSignal(int) { g_interrupted.store(true); }
+
+constexpr char kUsage[] = R"(USAGE: syspgo COMMAND [OPTIONS] ...
+
+syspgo observes a running system with eBPF and feeds what it saw back into
+the system. First instance: container cold start.
+
+COMMANDS:
+  pull          pull an image into the local store
+  run           start a container from an image and time its cold start
+  build-image   build an image from directories and push it to a registry
+  cleanup       remove containers and temporary files left by killed runs
+  version       print the version
+
+Run `syspgo COMMAND --help` for a command's options.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? syspgo::cli::kExitUsage : 0;
+  }
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  syspgo::oci::GlobalHttpInit();
+
+  syspgo::CancelToken cancel(&g_interrupted);
+  syspgo::cli::CommandContext ctx{&cancel};
+  std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "pull") return syspgo::cli::PullCommand(args, ctx);
+  if (command == "run") return syspgo::cli::RunCommand(args, ctx);
+  if (command == "build-image") return syspgo::cli::BuildImageCommand(args, ctx);
+  if (command == "cleanup") return syspgo::cli::CleanupCommand(args, ctx);
+  if (command == "version") {
+    std::printf("syspgo 0.1.0\n");
+    return 0;
+  }
+  std::fprintf(stderr, "syspgo: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return syspgo::cli::kExitUsage;
+}

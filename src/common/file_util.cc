@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "common/file_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace syspgo {
+
+Status WriteAll(int fd, std::span<const char> data, std::string_view what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "write", what);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status WriteAll(int fd, std::string_view data, std::string_view what) {
+  return WriteAll(fd, std::span<const char>(data.data(), data.size()), what);
+}
+
+Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::read(fd, buf.data() + done, buf.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "read", what);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+Result<std::string> ReadFileToString(const std::string& path,
+                                     size_t max_bytes) {
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf, path));
+    out.append(buf, n);
+    if (out.size() > max_bytes) {
+      return InvalidArgument("read " + path + ": larger than " +
+                             std::to_string(max_bytes) + " bytes");
+    }
+    if (n < sizeof(buf)) break;
+  }
+  return out;
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view content,
+                       mode_t mode, bool durable) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    ASSIGN_OR_RETURN(UniqueFd fd,
+                     UniqueFd::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
+    Status st = WriteAll(fd.get(), content, tmp);
+    if (st.ok() && durable && ::fsync(fd.get()) != 0) {
+      st = ErrnoStatus(errno, "fsync", tmp);
+    }
+    if (!st.ok()) {
+      ::unlink(tmp.c_str());
+      return st;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status st = ErrnoStatus(errno, "rename to", path);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return Status::Ok();
+}
+
+Status MakeDirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return Status::Ok();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::Ok();
+    return ErrnoStatus(ENOTDIR, "mkdir", path);
+  }
+  std::string parent = DirName(path);
+  if (parent != path) RETURN_IF_ERROR(MakeDirs(parent, mode));
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "mkdir", path);
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Removes every entry of the open directory dirfd (not the directory itself).
+// Never follows symlinks; refuses to descend into another mount (dev).
+Status EmptyDirectory(int dirfd, dev_t dev, const std::string& shown) {
+  int dup_fd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return ErrnoStatus(errno, "dup", shown);
+  DIR* dir = ::fdopendir(dup_fd);
+  if (dir == nullptr) {
+    ::close(dup_fd);
+    return ErrnoStatus(errno, "opendir", shown);
+  }
+  std::vector<std::pair<std::string, bool>> entries;
+  errno = 0;
+  while (struct dirent* de = ::readdir(dir)) {
+    std::string name = de->d_name;
+    if (name == "." || name == "..") continue;
+    entries.emplace_back(name, de->d_type == DT_DIR || de->d_type == DT_UNKNOWN);
+  }
+  ::closedir(dir);
+  for (const auto& [name, maybe_dir] : entries) {
+    std::string child = shown + "/" + name;
+    if (maybe_dir) {
+      struct stat st;
+      if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;
+        return ErrnoStatus(errno, "stat", child);
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (st.st_dev != dev) {
+          return ErrnoStatus(EXDEV, "remove (a mount point is inside)", child);
+        }
+        int fd = ::openat(dirfd, name.c_str(),
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) return ErrnoStatus(errno, "open", child);
+        UniqueFd owned = UniqueFd::Adopt(fd);
+        RETURN_IF_ERROR(EmptyDirectory(owned.get(), dev, child));
+        if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 &&
+            errno != ENOENT) {
+          return ErrnoStatus(errno, "rmdir", child);
+        }
+        continue;
+      }
+    }
+    if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, "unlink", child);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RemoveTreeAt(int dirfd, const std::string& name) {
+  struct stat st;
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return ErrnoStatus(errno, "stat", name);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, "unlink", name);
+    }
+    return Status::Ok();
+  }
+  {
+    ASSIGN_OR_RETURN(UniqueFd fd,
+                     UniqueFd::OpenAt(dirfd, name,
+                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    RETURN_IF_ERROR(EmptyDirectory(fd.get(), st.st_dev, name));
+  }
+  if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "rmdir", name);
+  }
+  return Status::Ok();
+}
+
+Status RemoveTree(const std::string& path) {
+  return RemoveTreeAt(AT_FDCWD, path);
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string JoinPath(std::string_view a, std::string_view b) {
+  if (a.empty()) return std::string(b);
+  while (!b.empty() && b.front() == '/') b.remove_prefix(1);
+  std::string out(a);
+  if (out.back() != '/') out += '/';
+  out += b;
+  return out;
+}
+
+std::string BaseName(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path
+                                                     : path.substr(slash + 1));
+}
+
+std::string DirName(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+Result<TempDir> TempDir::Create(const std::string& parent,
+                                std::string_view prefix) {
+  RETURN_IF_ERROR(MakeDirs(parent));
+  std::string templ = JoinPath(parent, std::string(prefix) + "XXXXXX");
+  if (::mkdtemp(templ.data()) == nullptr) {
+    return ErrnoStatus(errno, "mkdtemp", templ);
+  }
+  return TempDir(std::move(templ));
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty()) RemoveTree(path_).IgnoreError();
+}
+
+TempDir::TempDir(TempDir&& other) noexcept
+    : path_(std::exchange(other.path_, std::string())) {}
+
+TempDir& TempDir::operator=(TempDir&& other) noexcept {
+  if (this != &other) {
+    if (!path_.empty()) RemoveTree(path_).IgnoreError();
+    path_ = std::exchange(other.path_, std::string());
+  }
+  return *this;
+}
+
+Result<std::vector<std::string>> ListDir(const std::string& path) {
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return ErrnoStatus(errno, "opendir", path);
+  std::vector<std::string> out;
+  while (struct dirent* de = ::readdir(dir)) {
+    std::string name = de->d_name;
+    if (name != "." && name != "..") out.push_back(std::move(name));
+  }
+  ::closedir(dir);
+  return out;
+}
+
+}  // namespace syspgo

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: common/file_util.h
+//
+// Small file-system helpers. Every failure names the operation and the path.
+#ifndef SYSPGO_COMMON_FILE_UTIL_H_
+#define SYSPGO_COMMON_FILE_UTIL_H_
+
+#include <sys/types.h>
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace syspgo {
+
+// write(2) until all of data is written (retrying EINTR and short writes).
+Status WriteAll(int fd, std::span<const char> data, std::string_view what);
+Status WriteAll(int fd, std::string_view data, std::string_view what);
+// pread/read until buf is full or end of file; returns bytes read.
+Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what);
+
+Result<std::string> ReadFileToString(const std::string& path,
+                                     size_t max_bytes = 64 << 20);
+// Writes path.tmp.<pid>, fsyncs it when durable, then renames it to path: a
+// reader sees the old content or the whole new one, never a part.
+Status WriteFileAtomic(const std::string& path, std::string_view content,
+                       mode_t mode = 0644, bool durable = true);
+
+// mkdir -p; existing directories are fine.
+Status MakeDirs(const std::string& path, mode_t mode = 0755);
+// rm -rf that never crosses into another mount and never follows symlinks.
+// A missing path is fine.
+Status RemoveTree(const std::string& path);
+// Same, relative to an open directory.
+Status RemoveTreeAt(int dirfd, const std::string& name);
+
+bool PathExists(const std::string& path);
+std::string JoinPath(std::string_view a, std::string_view b);
+std::string BaseName(std::string_view path);
+std::string DirName(std::string_view path);
+
+// An owned temporary directory, removed with its contents on destruction.
+class TempDir {
+ public:
+  // Creates <parent>/<prefix>XXXXXX.
+  static Result<TempDir> Create(const std::string& parent,
+                                std::string_view prefix);
+  TempDir() = default;
+  ~TempDir();
+  TempDir(TempDir&& other) noexcept;
+  TempDir& operator=(TempDir&& other) noexcept;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // The directory is no longer removed on destruction (it was renamed away).
+  void Release() { path_.clear(); }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Reads the entries of a directory (no "." or "..").
+Result<std::vector<std::string>> ListDir(const std::string& path);
+
+}  // namespace syspgo
+
+#endif  // SYSPGO_COMMON_FILE_UTIL_H_

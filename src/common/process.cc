@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "common/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "common/file_util.h"
+
+extern char** environ;
+
+namespace syspgo {
+
+std::string ExitInfo::ToString() const {
+  if (signaled) return std::string("killed by signal ") + ::strsignal(signal);
+  return "exit code " + std::to_string(exit_code);
+}
+
+ExitInfo ExitInfoFromWaitStatus(int status) {
+  ExitInfo info;
+  if (WIFSIGNALED(status)) {
+    info.signaled = true;
+    info.signal = WTERMSIG(status);
+  } else {
+    info.exit_code = WEXITSTATUS(status);
+  }
+  return info;
+}
+
+Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
+                                     const SpawnOptions& options) {
+  if (argv.empty()) return InvalidArgument("spawn: empty command");
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (options.new_process_group) {
+    flags |= POSIX_SPAWN_SETPGROUP;
+    posix_spawnattr_setpgroup(&attr, 0);
+  }
+  posix_spawnattr_setflags(&attr, flags);
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+
+  if (options.null_stdin) {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  } else if (options.stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, options.stdin_fd, 0);
+  }
+  if (options.stdout_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, options.stdout_fd, 1);
+  }
+  if (options.stderr_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, options.stderr_fd, 2);
+  }
+
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  std::vector<char*> cenv;
+  char** envp = environ;
+  if (options.env) {
+    for (const auto& e : *options.env) cenv.push_back(const_cast<char*>(e.c_str()));
+    cenv.push_back(nullptr);
+    envp = cenv.data();
+  }
+  pid_t pid = -1;
+  int err = ::posix_spawnp(&pid, cargv[0], &actions, &attr, cargv.data(), envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (err != 0) return ErrnoStatus(err, "run", argv[0]);
+  return Subprocess(pid);
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+Subprocess::Subprocess(Subprocess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)) {}
+
+Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
+  if (this != &other) {
+    Subprocess dying(std::exchange(pid_, std::exchange(other.pid_, -1)));
+  }
+  return *this;
+}
+
+Result<ExitInfo> Subprocess::Wait() {
+  if (pid_ <= 0) return Internal("wait: no child process");
+  int status;
+  for (;;) {
+    if (::waitpid(pid_, &status, 0) >= 0) break;
+    if (errno != EINTR) return ErrnoStatus(errno, "waitpid");
+  }
+  pid_ = -1;
+  return ExitInfoFromWaitStatus(status);
+}
+
+Result<std::optional<ExitInfo>> Subprocess::TryWait() {
+  if (pid_ <= 0) return Internal("wait: no child process");
+  int status;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r < 0) return ErrnoStatus(errno, "waitpid");
+  if (r == 0) return std::optional<ExitInfo>();
+  pid_ = -1;
+  return std::optional<ExitInfo>(ExitInfoFromWaitStatus(status));
+}
+
+Result<ExitInfo> Subprocess::WaitFor(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pause = std::chrono::milliseconds(1);
+  while (std::chrono::steady_clock::now() < deadline) {
+    ASSIGN_OR_RETURN(std::optional<ExitInfo> done, TryWait());
+    if (done) return *done;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+  RETURN_IF_ERROR(Signal(SIGKILL));
+  return Wait();
+}
+
+Status Subprocess::Signal(int sig) {
+  if (pid_ <= 0) return Status::Ok();
+  if (::kill(pid_, sig) != 0 && errno != ESRCH) {
+    return ErrnoStatus(errno, "kill", std::to_string(pid_));
+  }
+  return Status::Ok();
+}
+
+Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
+                                 const SpawnOptions& base) {
+  ASSIGN_OR_RETURN(Pipe pipe, Pipe::Create());
+  SpawnOptions options = base;
+  options.stdout_fd = pipe.write_end.get();
+  options.stderr_fd = pipe.write_end.get();
+  if (options.stdin_fd < 0) options.null_stdin = true;
+  ASSIGN_OR_RETURN(Subprocess child, Subprocess::Spawn(argv, options));
+  pipe.write_end.Reset();
+  CommandOutput out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(pipe.read_end.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (out.output.size() < (1u << 20)) out.output.append(buf, n);
+  }
+  ASSIGN_OR_RETURN(out.exit, child.Wait());
+  return out;
+}
+
+Status RunCommandOk(const std::vector<std::string>& argv) {
+  ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv));
+  if (out.exit.success()) return Status::Ok();
+  std::string tail = out.output.size() > 2000
+                         ? out.output.substr(out.output.size() - 2000)
+                         : out.output;
+  while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+  return Internal(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") +
+                  " failed (" + out.exit.ToString() + "): " + tail);
+}
+
+}  // namespace syspgo

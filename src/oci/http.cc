@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "oci/http.h"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+namespace syspgo::oci {
+namespace {
+
+// Per-transfer state the curl callbacks see. Owned by Perform()'s frame.
+struct Transfer {
+  const HttpRequest* request = nullptr;
+  HttpResponse* response = nullptr;
+  CURL* curl = nullptr;
+  const CancelToken* cancel = nullptr;
+  Status sink_status;      // first error from the sink or a body limit
+  int64_t to_skip = -1;    // bytes to drop for a 200 to a ranged request
+  bool body_to_sink = false;
+  bool decided = false;    // body destination chosen for this response
+  int64_t upload_left = 0;
+  Status upload_status;
+};
+
+size_t HeaderCallback(char* data, size_t size, size_t nitems, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * nitems;
+  std::string line(data, n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+    line.pop_back();
+  }
+  if (line.rfind("HTTP/", 0) == 0) {
+    // A new response (after a redirect or 100-continue) starts.
+    t->response->headers.clear();
+    t->decided = false;
+    size_t sp = line.find(' ');
+    if (sp != std::string::npos) t->response->status = std::atol(line.c_str() + sp + 1);
+    return n;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string::npos) return n;
+  std::string name = line.substr(0, colon);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t v = colon + 1;
+  while (v < line.size() && (line[v] == ' ' || line[v] == '\t')) ++v;
+  t->response->headers.emplace(name, line.substr(v));
+  return n;
+}
+
+// Parses "bytes START-END/TOTAL"; returns START or -1.
+int64_t ContentRangeStart(const std::string& value) {
+  if (value.rfind("bytes ", 0) != 0) return -1;
+  const char* p = value.c_str() + 6;
+  char* end = nullptr;
+  long long start = std::strtoll(p, &end, 10);
+  if (end == p || *end != '-') return -1;
+  return start;
+}
+
+size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * nmemb;
+  const HttpRequest& req = *t->request;
+  if (!t->decided) {
+    t->decided = true;
+    long status = t->response->status;
+    t->body_to_sink = req.sink && status >= 200 && status < 300;
+    t->to_skip = 0;
+    if (req.range_start && *req.range_start > 0 && status == 200) {
+      t->to_skip = *req.range_start;  // server ignored Range
+    } else if (req.range_start && status == 206) {
+      int64_t start = ContentRangeStart(t->response->Header("content-range"));
+      if (start != *req.range_start) {
+        t->sink_status = Corruption(
+            "server answered a range request for byte " +
+            std::to_string(*req.range_start) + " with Content-Range '" +
+            t->response->Header("content-range") + "'");
+        return 0;
+      }
+    }
+  }
+  std::span<const char> chunk(data, n);
+  if (t->to_skip > 0) {
+    size_t drop = static_cast<size_t>(std::min<int64_t>(t->to_skip, n));
+    t->to_skip -= drop;
+    chunk = chunk.subspan(drop);
+  }
+  if (chunk.empty()) return n;
+  if (t->body_to_sink) {
+    Status st = req.sink(chunk);
+    if (!st.ok()) {
+      t->sink_status = st;
+      return 0;  // aborts the transfer
+    }
+  } else {
+    size_t limit = req.sink ? 64 * 1024 : req.max_body;  // error bodies: small
+    if (t->response->body.size() + chunk.size() > limit) {
+      if (!req.sink) {
+        t->sink_status = Corruption("response body of " + req.url +
+                                    " is larger than " + std::to_string(limit) +
+                                    " bytes");
+        return 0;
+      }
+      return n;  // keep the head of an error body only
+    }
+    t->response->body.append(chunk.data(), chunk.size());
+  }
+  return n;
+}
+
+size_t ReadCallback(char* buffer, size_t size, size_t nitems, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t want = std::min<int64_t>(size * nitems, t->upload_left);
+  if (want == 0) return 0;
+  ssize_t n;
+  do {
+    n = ::read(t->request->body_fd, buffer, want);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    t->upload_status = n < 0 ? ErrnoStatus(errno, "read upload body")
+                             : Corruption("upload body ended early");
+    return CURL_READFUNC_ABORT;
+  }
+  t->upload_left -= n;
+  return static_cast<size_t>(n);
+}
+
+int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t,
+                     curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  return (t->cancel && t->cancel->cancelled()) ? 1 : 0;
+}
+
+}  // namespace
+
+std::string HttpResponse::Header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+struct HttpClient::Impl {
+  CURL* curl = nullptr;
+  HttpOptions options;
+  const CancelToken* cancel = nullptr;
+  ~Impl() {
+    if (curl) curl_easy_cleanup(curl);
+  }
+};
+
+void GlobalHttpInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpClient::HttpClient(HttpClient&&) noexcept = default;
+HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
+HttpClient::~HttpClient() = default;
+
+Result<HttpClient> HttpClient::Create(const HttpOptions& options,
+                                      const CancelToken* cancel) {
+  GlobalHttpInit();
+  auto impl = std::make_unique<Impl>();
+  impl->curl = curl_easy_init();
+  if (impl->curl == nullptr) return Internal("curl_easy_init failed");
+  impl->options = options;
+  impl->cancel = cancel;
+  return HttpClient(std::move(impl));
+}
+
+Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
+  CURL* curl = impl_->curl;
+  curl_easy_reset(curl);  // keeps the connection cache
+  HttpResponse response;
+  Transfer t;
+  t.request = &request;
+  t.response = &response;
+  t.curl = curl;
+  t.cancel = impl_->cancel;
+
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT,
+                   static_cast<long>(impl_->options.connect_timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+                   static_cast<long>(impl_->options.stall_timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "syspgo/0.1");
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, HeaderCallback);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteCallback);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, ProgressCallback);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
+
+  struct curl_slist* headers = nullptr;
+  for (const std::string& h : request.headers) {
+    headers = curl_slist_append(headers, h.c_str());
+  }
+  std::string range;
+  if (request.range_start) {
+    range = "Range: bytes=" + std::to_string(*request.range_start) + "-";
+    if (request.range_end) range += std::to_string(*request.range_end);
+    headers = curl_slist_append(headers, range.c_str());
+  }
+
+  if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (request.method == "GET") {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  } else if (request.body_fd >= 0) {
+    t.upload_left = request.body_size;
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, ReadCallback);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &t);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
+                     static_cast<curl_off_t>(request.body_size));
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    headers = curl_slist_append(headers, "Expect:");
+  } else {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    headers = curl_slist_append(headers, "Expect:");
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+  CURLcode rc = curl_easy_perform(curl);
+  curl_slist_free_all(headers);
+  char* effective = nullptr;
+  curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &effective);
+  if (effective) response.effective_url = effective;
+  long code = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  if (code != 0) response.status = code;
+
+  if (!t.sink_status.ok()) return t.sink_status;
+  if (!t.upload_status.ok()) return t.upload_status;
+  if (rc == CURLE_ABORTED_BY_CALLBACK && t.cancel && t.cancel->cancelled()) {
+    return Cancelled(request.method + " " + request.url + ": cancelled");
+  }
+  if (rc != CURLE_OK) {
+    std::string why = error[0] ? error : curl_easy_strerror(rc);
+    return Unavailable(request.method + " " + request.url + ": " + why);
+  }
+  return response;
+}
+
+}  // namespace syspgo::oci

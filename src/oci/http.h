@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: oci/http.h
+//
+// A thin owner of one libcurl easy handle. One HttpClient serves one thread;
+// it keeps its connections open between requests (keep-alive reuse).
+#ifndef SYSPGO_OCI_HTTP_H_
+#define SYSPGO_OCI_HTTP_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/cancel.h"
+#include "common/status.h"
+
+namespace syspgo::oci {
+
+// Receives the body of a 2xx response, in order. An error aborts the transfer
+// and is returned by Perform() as is.
+using BodySink = std::function<Status(std::span<const char>)>;
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  // "Range: bytes=<range_start>-[<range_end>]" (inclusive end). When the
+  // server ignores the range and answers 200, the client skips the first
+  // range_start bytes itself, so the sink always sees the asked-for bytes.
+  std::optional<int64_t> range_start;
+  std::optional<int64_t> range_end;
+  // Request body: in memory, or read from an fd (body_size bytes from its
+  // current position).
+  std::string body;
+  int body_fd = -1;
+  int64_t body_size = 0;
+  BodySink sink;  // if empty, the body is kept in HttpResponse::body
+  size_t max_body = 64 << 20;  // limit for bodies kept in memory
+};
+
+struct HttpResponse {
+  long status = 0;
+  // Lowercased header names; the last response's headers after redirects.
+  std::multimap<std::string, std::string> headers;
+  std::string body;  // when the request had no sink, or for non-2xx replies
+  std::string effective_url;
+  std::string Header(const std::string& lowercase_name) const;
+};
+
+struct HttpOptions {
+  std::chrono::seconds connect_timeout{10};
+  // A transfer that moves no byte for this long fails (and can be retried).
+  std::chrono::seconds stall_timeout{30};
+};
+
+class HttpClient {
+ public:
+  // cancel may be null; when set, a cancelled token aborts transfers.
+  static Result<HttpClient> Create(const HttpOptions& options,
+                                   const CancelToken* cancel);
+  HttpClient(HttpClient&&) noexcept;
+  HttpClient& operator=(HttpClient&&) noexcept;
+  ~HttpClient();
+
+  // Transport failures are kUnavailable ("GET <url>: <curl error>"); any HTTP
+  // status is a successful Perform() (the caller judges it).
+  Result<HttpResponse> Perform(const HttpRequest& request);
+
+ private:
+  struct Impl;
+  explicit HttpClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Initialise libcurl once per process, before any thread uses it.
+void GlobalHttpInit();
+
+}  // namespace syspgo::oci
+
+#endif  // SYSPGO_OCI_HTTP_H_

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "oci/layer_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace syspgo::oci {
+namespace {
+
+std::string EscapeRef(const std::string& ref) {
+  std::string out;
+  for (char c : ref) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+        c == '_') {
+      out += c;
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Removes session directories whose lock no process holds.
+void RemoveStaleSessions(const std::string& tmp_root) {
+  auto entries = ListDir(tmp_root);
+  if (!entries.ok()) return;
+  for (const std::string& name : *entries) {
+    std::string dir = JoinPath(tmp_root, name);
+    auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDONLY);
+    if (lock.ok() && ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;
+    RemoveTree(dir).IgnoreError();
+  }
+}
+
+}  // namespace
+
+Result<LayerStore> LayerStore::Open(const std::string& root) {
+  for (const char* sub : {"blobs/sha256", "layers/sha256", "refs", "tmp"}) {
+    RETURN_IF_ERROR(MakeDirs(JoinPath(root, sub), 0700));
+  }
+  std::string tmp_root = JoinPath(root, "tmp");
+  RemoveStaleSessions(tmp_root);
+  ASSIGN_OR_RETURN(TempDir session, TempDir::Create(tmp_root, "session-"));
+  ASSIGN_OR_RETURN(UniqueFd lock,
+                   UniqueFd::Open(JoinPath(session.path(), "lock"),
+                                  O_RDWR | O_CREAT, 0600));
+  if (::flock(lock.get(), LOCK_EX) != 0) {
+    return ErrnoStatus(errno, "lock", session.path());
+  }
+  std::string session_path = session.path();
+  session.Release();
+  return LayerStore(root, session_path, std::move(lock));
+}
+
+LayerStore::~LayerStore() {
+  if (!session_.empty()) RemoveTree(session_).IgnoreError();
+}
+
+std::string LayerStore::BlobPath(const Digest& d) const {
+  return JoinPath(root_, "blobs/" + d.algorithm + "/" + d.hex);
+}
+
+bool LayerStore::HasBlob(const Digest& d) const { return PathExists(BlobPath(d)); }
+
+Result<std::string> LayerStore::ReadBlob(const Digest& d, size_t max_bytes) const {
+  ASSIGN_OR_RETURN(std::string content, ReadFileToString(BlobPath(d), max_bytes));
+  if (Digest::Of(content) != d) {
+    return Corruption("stored blob " + d.ToString() + " no longer matches its digest");
+  }
+  return content;
+}
+
+Status LayerStore::PutBlob(const Digest& d, std::string_view content) {
+  if (Digest::Of(content) != d) {
+    return Corruption("blob content does not match digest " + d.ToString());
+  }
+  if (HasBlob(d)) return Status::Ok();
+  return WriteFileAtomic(BlobPath(d), content, 0644, /*durable=*/false);
+}
+
+Status LayerStore::CommitBlobFile(const std::string& file, const Digest& d) {
+  if (::rename(file.c_str(), BlobPath(d).c_str()) != 0) {
+    return ErrnoStatus(errno, "rename blob to", BlobPath(d));
+  }
+  return Status::Ok();
+}
+
+std::string LayerStore::LayerDir(const Digest& diff_id) const {
+  return JoinPath(root_, "layers/" + diff_id.algorithm + "/" + diff_id.hex);
+}
+
+std::string LayerStore::LayerFsPath(const Digest& diff_id) const {
+  return JoinPath(LayerDir(diff_id), "fs");
+}
+
+bool LayerStore::HasLayer(const Digest& diff_id) const {
+  return PathExists(LayerFsPath(diff_id));
+}
+
+Status LayerStore::CommitLayer(TempDir dir, const Digest& diff_id) {
+  std::string target = LayerDir(diff_id);
+  if (::rename(dir.path().c_str(), target.c_str()) != 0) {
+    if ((errno == ENOTEMPTY || errno == EEXIST) && HasLayer(diff_id)) {
+      return Status::Ok();  // someone else won; our copy goes with `dir`
+    }
+    return ErrnoStatus(errno, "rename layer to", target);
+  }
+  dir.Release();
+  return Status::Ok();
+}
+
+Result<TempDir> LayerStore::NewTempDir(std::string_view prefix) const {
+  return TempDir::Create(session_, prefix);
+}
+
+Status LayerStore::SetRef(const std::string& reference, const Digest& manifest) {
+  return WriteFileAtomic(JoinPath(root_, "refs/" + EscapeRef(reference)),
+                         manifest.ToString() + "\n", 0644, /*durable=*/false);
+}
+
+Result<Digest> LayerStore::GetRef(const std::string& reference) const {
+  auto text = ReadFileToString(JoinPath(root_, "refs/" + EscapeRef(reference)));
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return NotFound("image " + reference + " is not in the local store");
+    }
+    return text.status();
+  }
+  std::string s = *text;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return Digest::Parse(s);
+}
+
+}  // namespace syspgo::oci

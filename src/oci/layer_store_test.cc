@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "oci/layer_store.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+namespace syspgo::oci {
+namespace {
+
+TEST(LayerStoreTest, BlobsAreVerifiedOnTheWayInAndOut) {
+  auto dir = TempDir::Create("/tmp", "store-test-");
+  ASSERT_TRUE(dir.ok());
+  auto store = LayerStore::Open(dir->path());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Digest d = Digest::Of("content");
+  EXPECT_FALSE(store->PutBlob(Digest::Of("other"), "content").ok());
+  EXPECT_FALSE(store->HasBlob(Digest::Of("other")));
+  ASSERT_TRUE(store->PutBlob(d, "content").ok());
+  EXPECT_EQ(*store->ReadBlob(d), "content");
+  // Bit rot on disk is caught when read.
+  ASSERT_TRUE(WriteFileAtomic(store->BlobPath(d), "contenT").ok());
+  auto r = store->ReadBlob(d);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+}
+
+TEST(LayerStoreTest, LayersAppearOnlyWhenCommitted) {
+  auto dir = TempDir::Create("/tmp", "store-test-");
+  ASSERT_TRUE(dir.ok());
+  auto store = LayerStore::Open(dir->path());
+  ASSERT_TRUE(store.ok());
+  Digest diff = Digest::Of("layer");
+  auto work = store->NewTempDir("layer-");
+  ASSERT_TRUE(work.ok());
+  ASSERT_TRUE(MakeDirs(JoinPath(work->path(), "fs/etc")).ok());
+  EXPECT_FALSE(store->HasLayer(diff));
+  ASSERT_TRUE(store->CommitLayer(std::move(*work), diff).ok());
+  EXPECT_TRUE(store->HasLayer(diff));
+  EXPECT_TRUE(PathExists(JoinPath(store->LayerFsPath(diff), "etc")));
+  // A second commit of the same layer (another process won) is fine.
+  auto again = store->NewTempDir("layer-");
+  ASSERT_TRUE(again.ok());
+  std::string again_path = again->path();
+  ASSERT_TRUE(MakeDirs(JoinPath(again_path, "fs")).ok());
+  ASSERT_TRUE(store->CommitLayer(std::move(*again), diff).ok());
+  EXPECT_FALSE(PathExists(again_path));
+}
+
+TEST(LayerStoreTest, StaleSessionsAreRemovedLiveOnesKept) {
+  auto dir = TempDir::Create("/tmp", "store-test-");
+  ASSERT_TRUE(dir.ok());
+  // A session left by a killed process: no lock holder.
+  std::string stale = JoinPath(dir->path(), "tmp/session-dead");
+  ASSERT_TRUE(MakeDirs(JoinPath(stale, "layer-x/fs")).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(stale, "lock"), "").ok());
+  auto live = LayerStore::Open(dir->path());
+  ASSERT_TRUE(live.ok());
+  EXPECT_FALSE(PathExists(stale));
+  auto work = live->NewTempDir("layer-");
+  ASSERT_TRUE(work.ok());
+  // A second store (another process) must not remove the live session.
+  auto other = LayerStore::Open(dir->path());
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(PathExists(work->path()));
+}
+
+TEST(LayerStoreTest, Refs) {
+  auto dir = TempDir::Create("/tmp", "store-test-");
+  ASSERT_TRUE(dir.ok());
+  auto store = LayerStore::Open(dir->path());
+  ASSERT_TRUE(store.ok());
+  Digest d = Digest::Of("m");
+  EXPECT_EQ(store->GetRef("127.0.0.1:5000/a:b").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store->SetRef("127.0.0.1:5000/a:b", d).ok());
+  EXPECT_EQ(*store->GetRef("127.0.0.1:5000/a:b"), d);
+}
+
+}  // namespace
+}  // namespace syspgo::oci

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "oci/puller.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/file_util.h"
+#include "common/sha256.h"
+#include "common/stream.h"
+#include "oci/compression.h"
+#include "oci/progress.h"
+#include "oci/tar.h"
+#include "oci/unpack.h"
+
+namespace syspgo::oci {
+namespace {
+
+// Reads `prefix` first, then the rest of `rest`.
+class PrefixedReader final : public ByteReader {
+ public:
+  PrefixedReader(std::string prefix, ByteReader* rest)
+      : prefix_(std::move(prefix)), rest_(rest) {}
+  Result<size_t> Read(std::span<char> buf) override {
+    if (pos_ < prefix_.size()) {
+      size_t n = std::min(buf.size(), prefix_.size() - pos_);
+      std::memcpy(buf.data(), prefix_.data() + pos_, n);
+      pos_ += n;
+      return n;
+    }
+    return rest_->Read(buf);
+  }
+
+ private:
+  std::string prefix_;
+  size_t pos_ = 0;
+  ByteReader* rest_;
+};
+
+// Hashes what passes through it.
+class HashingReader final : public ByteReader {
+ public:
+  explicit HashingReader(ByteReader* source) : source_(source) {}
+  Result<size_t> Read(std::span<char> buf) override {
+    ASSIGN_OR_RETURN(size_t n, source_->Read(buf));
+    hash_.Update(buf.data(), n);
+    return n;
+  }
+  std::string FinalHex() { return hash_.FinalHex(); }
+
+ private:
+  ByteReader* source_;
+  Sha256 hash_;
+};
+
+// Decompresses and unpacks a layer stream into root; returns the hex
+// sha256 of the uncompressed stream (the diff_id).
+Result<std::string> UnpackLayerStream(ByteReader* compressed,
+                                      const std::string& root,
+                                      UnpackStats* stats) {
+  char head[4];
+  ASSIGN_OR_RETURN(size_t n, ReadFully(*compressed, head));
+  Compression compression = SniffCompression({head, n});
+  PrefixedReader source(std::string(head, n), compressed);
+  ASSIGN_OR_RETURN(std::unique_ptr<ByteReader> plain,
+                   NewDecompressingReader(compression, &source));
+  HashingReader hashed(plain.get());
+  RETURN_IF_ERROR(UnpackTarStream(&hashed, root, stats));
+  // Whatever follows the end-of-archive marker still belongs to the diff.
+  std::vector<char> rest(64 * 1024);
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t r, hashed.Read(rest));
+    if (r == 0) break;
+  }
+  return hashed.FinalHex();
+}
+
+struct LayerJob {
+  Descriptor descriptor;
+  Digest diff_id;
+  LayerProgress* progress = nullptr;
+};
+
+}  // namespace
+
+Result<LocalImage> Puller::Assemble(const ImageReference& ref,
+                                    const Digest& manifest_digest,
+                                    const std::string& manifest_body,
+                                    const std::string& config_body) {
+  LocalImage image;
+  image.reference = ref;
+  image.manifest_digest = manifest_digest;
+  ASSIGN_OR_RETURN(image.manifest, ParseImageManifest(manifest_body));
+  ASSIGN_OR_RETURN(image.config, ParseImageConfig(config_body));
+  if (image.config.diff_ids.size() != image.manifest.layers.size()) {
+    return Corruption("image " + ref.ToString() + " has " +
+                      std::to_string(image.manifest.layers.size()) +
+                      " layers but its config lists " +
+                      std::to_string(image.config.diff_ids.size()) + " diff_ids");
+  }
+  for (const Digest& diff_id : image.config.diff_ids) {
+    image.layer_paths.push_back(store_->LayerFsPath(diff_id));
+  }
+  return image;
+}
+
+Result<LocalImage> Puller::LoadLocal(const ImageReference& ref) {
+  ASSIGN_OR_RETURN(Digest digest, store_->GetRef(ref.ToString()));
+  ASSIGN_OR_RETURN(std::string manifest_body, store_->ReadBlob(digest));
+  ASSIGN_OR_RETURN(ImageManifest manifest, ParseImageManifest(manifest_body));
+  ASSIGN_OR_RETURN(std::string config_body, store_->ReadBlob(manifest.config.digest));
+  ASSIGN_OR_RETURN(LocalImage image, Assemble(ref, digest, manifest_body, config_body));
+  for (size_t i = 0; i < image.layer_paths.size(); ++i) {
+    if (!store_->HasLayer(image.config.diff_ids[i])) {
+      return NotFound("layer " + image.config.diff_ids[i].ToString() + " of " +
+                      ref.ToString() + " is not in the local store");
+    }
+  }
+  return image;
+}
+
+Result<LocalImage> Puller::Pull(const ImageReference& ref,
+                                const PullOptions& options, PullStats* stats) {
+  const auto start = SteadyClock::now();
+  TransferCounters counters;
+  ASSIGN_OR_RETURN(RegistryClient client,
+                   RegistryClient::Create(ref.registry, registry_, &counters));
+  ASSIGN_OR_RETURN(FetchedManifest fetched,
+                   client.GetManifest(ref.repository, ref.ManifestReference()));
+  ASSIGN_OR_RETURN(ManifestDocument doc,
+                   ParseManifestDocument(fetched.media_type, fetched.body));
+  if (doc.index) {
+    RETURN_IF_ERROR(store_->PutBlob(fetched.digest, fetched.body));
+    ASSIGN_OR_RETURN(Descriptor chosen,
+                     SelectPlatform(*doc.index, options.os, options.architecture));
+    ASSIGN_OR_RETURN(fetched,
+                     client.GetManifest(ref.repository, chosen.digest.ToString()));
+    ASSIGN_OR_RETURN(doc, ParseManifestDocument(fetched.media_type, fetched.body));
+    if (!doc.manifest) {
+      return Corruption("index entry " + chosen.digest.ToString() +
+                        " is not an image manifest");
+    }
+  }
+  const ImageManifest& manifest = *doc.manifest;
+  RETURN_IF_ERROR(store_->PutBlob(fetched.digest, fetched.body));
+
+  std::string config_body;
+  if (store_->HasBlob(manifest.config.digest)) {
+    ASSIGN_OR_RETURN(config_body, store_->ReadBlob(manifest.config.digest));
+  } else {
+    ASSIGN_OR_RETURN(config_body, client.FetchSmallBlob(ref.repository, manifest.config));
+    RETURN_IF_ERROR(store_->PutBlob(manifest.config.digest, config_body));
+  }
+  ASSIGN_OR_RETURN(LocalImage image,
+                   Assemble(ref, fetched.digest, fetched.body, config_body));
+
+  // The layers to fetch, once each.
+  ProgressReporter reporter(STDERR_FILENO, options.progress);
+  std::vector<LayerJob> jobs;
+  std::set<Digest> seen;
+  for (size_t i = 0; i < manifest.layers.size(); ++i) {
+    const Descriptor& d = manifest.layers[i];
+    ASSIGN_OR_RETURN(Compression declared, LayerCompression(d.media_type));
+    (void)declared;  // the stream's magic decides; the type must be a layer
+    const Digest& diff_id = image.config.diff_ids[i];
+    if (!seen.insert(diff_id).second) continue;
+    LayerProgress* p = reporter.AddLayer(d.digest.hex.substr(0, 12), d.size);
+    if (store_->HasLayer(diff_id)) {
+      p->state = LayerProgress::kCached;
+      p->done = d.size;
+      if (stats) stats->layers_local++;
+      continue;
+    }
+    jobs.push_back({d, diff_id, p});
+  }
+  if (stats) stats->layers_total = static_cast<int>(seen.size());
+  reporter.Start();
+
+  // Workers take jobs in order; the first failure cancels the rest.
+  CancelToken pull_cancel(registry_.cancel);
+  RegistryOptions worker_options = registry_;
+  worker_options.cancel = &pull_cancel;
+  std::atomic<size_t> next{0};
+  std::mutex error_mu;
+  Status first_error;  // guarded by error_mu
+  auto fail = [&](const Status& st) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    if (first_error.ok()) first_error = st;
+    pull_cancel.Cancel();
+  };
+
+  auto fetch_layer = [&](RegistryClient& worker, const LayerJob& job) -> Status {
+    const Digest& digest = job.descriptor.digest;
+    ASSIGN_OR_RETURN(TempDir work, store_->NewTempDir("layer-"));
+    std::string fs = JoinPath(work.path(), "fs");
+    std::string blob_file = JoinPath(work.path(), "blob");
+    if (::mkdir(fs.c_str(), 0755) != 0) return ErrnoStatus(errno, "mkdir", fs);
+    const bool blob_local = store_->HasBlob(digest);
+    UniqueFd blob_out;
+    if (!blob_local) {
+      ASSIGN_OR_RETURN(blob_out, UniqueFd::Open(blob_file,
+                                                O_WRONLY | O_CREAT | O_EXCL, 0644));
+    }
+    job.progress->state = LayerProgress::kFetching;
+
+    ChunkPipe pipe;
+    Result<std::string> diff_hex = std::string();
+    UnpackStats unpack_stats;
+    std::thread unpacker([&] {
+      diff_hex = UnpackLayerStream(&pipe, fs, &unpack_stats);
+      if (!diff_hex.ok()) pipe.Abandon();  // the producer keeps hashing
+    });
+
+    Sha256 hash;
+    int64_t received = 0;
+    BodySink sink = [&](std::span<const char> chunk) -> Status {
+      if (received + static_cast<int64_t>(chunk.size()) > job.descriptor.size) {
+        return Corruption("blob " + digest.ToString() + " is larger than its " +
+                          std::to_string(job.descriptor.size) + "-byte descriptor");
+      }
+      hash.Update(chunk.data(), chunk.size());
+      if (blob_out.valid()) RETURN_IF_ERROR(WriteAll(blob_out.get(), chunk, blob_file));
+      received += static_cast<int64_t>(chunk.size());
+      job.progress->done = received;
+      pipe.Push(chunk);  // false once the unpacker gave up; keep verifying
+      return Status::Ok();
+    };
+    Status transfer;
+    if (blob_local) {
+      // The compressed blob survived but its unpacked layer did not.
+      auto fd = UniqueFd::Open(store_->BlobPath(digest), O_RDONLY);
+      transfer = fd.status();
+      if (fd.ok()) {
+        std::vector<char> buf(1 << 20);
+        for (;;) {
+          auto n = ReadFull(fd->get(), buf, store_->BlobPath(digest));
+          if (!n.ok()) { transfer = n.status(); break; }
+          if (*n == 0) break;
+          transfer = sink({buf.data(), *n});
+          if (!transfer.ok()) break;
+        }
+      }
+    } else {
+      transfer = worker.FetchBlob(image.reference.repository, digest, 0, sink);
+    }
+    if (transfer.ok() && received != job.descriptor.size) {
+      transfer = Corruption("blob " + digest.ToString() + " has " +
+                           std::to_string(received) + " bytes, descriptor says " +
+                           std::to_string(job.descriptor.size));
+    }
+    if (transfer.ok()) {
+      std::string actual = hash.FinalHex();
+      if (actual != digest.hex) {
+        transfer = Corruption("blob " + digest.ToString() +
+                             ": digest mismatch, content hashes to sha256:" + actual);
+      }
+    }
+    pipe.Close(transfer.ok() ? Status::Ok() : transfer);
+    unpacker.join();
+    // A digest mismatch explains any unpack error it caused: report it first.
+    RETURN_IF_ERROR(transfer);
+    if (!diff_hex.ok()) {
+      return diff_hex.status().WithContext("unpack layer " + digest.ToString());
+    }
+    if (*diff_hex != job.diff_id.hex) {
+      return Corruption("layer " + digest.ToString() +
+                        ": uncompressed content hashes to sha256:" + *diff_hex +
+                        ", but the image config says " + job.diff_id.ToString());
+    }
+    if (blob_out.valid()) {
+      blob_out.Reset();
+      RETURN_IF_ERROR(store_->CommitBlobFile(blob_file, digest));
+    }
+    nlohmann::json info = {{"digest", digest.ToString()},
+                           {"diff_id", job.diff_id.ToString()},
+                           {"media_type", job.descriptor.media_type},
+                           {"size", job.descriptor.size},
+                           {"files", unpack_stats.files},
+                           {"file_bytes", unpack_stats.file_bytes}};
+    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(work.path(), "info.json"), info.dump(),
+                                    0644, false));
+    RETURN_IF_ERROR(store_->CommitLayer(std::move(work), job.diff_id));
+    return Status::Ok();
+  };
+
+  int workers = std::max(1, std::min<int>(options.jobs, static_cast<int>(jobs.size())));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers && !jobs.empty(); ++w) {
+    threads.emplace_back([&] {
+      auto worker = RegistryClient::Create(ref.registry, worker_options, &counters);
+      if (!worker.ok()) {
+        fail(worker.status());
+        return;
+      }
+      for (;;) {
+        size_t i = next++;
+        if (i >= jobs.size() || pull_cancel.cancelled()) return;
+        Status st = fetch_layer(*worker, jobs[i]);
+        jobs[i].progress->state = st.ok() ? LayerProgress::kDone : LayerProgress::kFailed;
+        if (!st.ok()) {
+          fail(st);
+          return;
+        }
+        if (log_) log_->Debug("layer " + jobs[i].descriptor.digest.ToString() + " ready");
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (!first_error.ok()) {
+    if (registry_.cancel && registry_.cancel->cancelled()) {
+      return Cancelled("pull of " + ref.ToString() + " cancelled");
+    }
+    return first_error.WithContext("pull " + ref.ToString());
+  }
+  RETURN_IF_ERROR(store_->SetRef(ref.ToString(), fetched.digest));
+  if (stats) {
+    stats->layers_fetched = static_cast<int>(jobs.size());
+    stats->bytes_fetched = counters.bytes;
+    stats->requests = counters.requests;
+    stats->retries = counters.retries;
+    stats->seconds = SecondsSince(start);
+  }
+  return image;
+}
+
+}  // namespace syspgo::oci

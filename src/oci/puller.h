@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: oci/puller.h
+//
+// Pulls an image into the LayerStore: manifest (selecting linux/amd64 from an
+// index), config, then every missing layer in parallel. Each layer streams
+// from the registry through a SHA-256 check of the compressed bytes, into the
+// store's blob file and, at the same time, through decompression and tar
+// extraction on a second thread, with a second SHA-256 over the uncompressed
+// stream checked against the config's diff_id. Only a layer whose both
+// digests match is moved under its final name.
+#ifndef SYSPGO_OCI_PULLER_H_
+#define SYSPGO_OCI_PULLER_H_
+
+#include <string>
+#include <vector>
+
+#include "common/cancel.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "oci/layer_store.h"
+#include "oci/manifest.h"
+#include "oci/reference.h"
+#include "oci/registry_client.h"
+
+namespace syspgo::oci {
+
+struct PullOptions {
+  int jobs = 4;                // layers fetched at once
+  bool progress = true;        // draw progress when stderr is a terminal
+  std::string os = "linux";
+  std::string architecture = "amd64";
+};
+
+struct PullStats {
+  int layers_total = 0;
+  int layers_fetched = 0;
+  int layers_local = 0;  // already in the store
+  int64_t bytes_fetched = 0;
+  int64_t requests = 0;
+  int64_t retries = 0;
+  double seconds = 0;
+};
+
+struct LocalImage {
+  ImageReference reference;
+  Digest manifest_digest;
+  ImageManifest manifest;
+  ImageConfig config;
+  // Unpacked layer directories, bottom layer first.
+  std::vector<std::string> layer_paths;
+};
+
+class Puller {
+ public:
+  // store, registry options' pointers and log must outlive the Puller.
+  Puller(LayerStore* store, RegistryOptions registry, const Logger* log)
+      : store_(store), registry_(std::move(registry)), log_(log) {}
+
+  Result<LocalImage> Pull(const ImageReference& ref, const PullOptions& options,
+                          PullStats* stats = nullptr);
+  // The image as the store has it, without the network.
+  Result<LocalImage> LoadLocal(const ImageReference& ref);
+
+ private:
+  Result<LocalImage> Assemble(const ImageReference& ref,
+                              const Digest& manifest_digest,
+                              const std::string& manifest_body,
+                              const std::string& config_body);
+
+  LayerStore* store_;
+  RegistryOptions registry_;
+  const Logger* log_;
+};
+
+}  // namespace syspgo::oci
+
+#endif  // SYSPGO_OCI_PULLER_H_

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "oci/registry_client.h"
+
+#include <fcntl.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/base64.h"
+#include "common/sha256.h"
+#include "common/unique_fd.h"
+
+namespace syspgo::oci {
+namespace {
+
+bool IsRetryableStatus(long status) {
+  return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
+
+// The registry's own error text ({"errors":[{"code":..,"message":..}]}).
+std::string RegistryErrorText(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return "";
+  auto errors = j.find("errors");
+  if (errors == j.end() || !errors->is_array()) return "";
+  std::string out;
+  for (const auto& e : *errors) {
+    if (!e.is_object()) continue;
+    if (!out.empty()) out += "; ";
+    if (auto c = e.find("code"); c != e.end() && c->is_string()) {
+      out += c->get<std::string>();
+    }
+    if (auto m = e.find("message"); m != e.end() && m->is_string()) {
+      out += ": " + m->get<std::string>();
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Status StatusFromReply(const std::string& what, const HttpResponse& r) {
+  std::string text = RegistryErrorText(r.body);
+  std::string message = what + ": HTTP " + std::to_string(r.status) +
+                        (text.empty() ? "" : " (" + text + ")");
+  if (r.status == 404) return NotFound(message);
+  if (r.status == 401 || r.status == 403) return PermissionDenied(message);
+  if (IsRetryableStatus(r.status)) return Unavailable(message);
+  return Status(StatusCode::kInvalidArgument, message);
+}
+
+RegistryClient::RegistryClient(std::string registry, std::string base_url,
+                               RegistryOptions options, HttpClient http,
+                               TransferCounters* counters)
+    : registry_(std::move(registry)),
+      base_url_(std::move(base_url)),
+      options_(std::move(options)),
+      http_(std::move(http)),
+      counters_(counters) {}
+
+Result<RegistryClient> RegistryClient::Create(const std::string& registry,
+                                              const RegistryOptions& options,
+                                              TransferCounters* counters) {
+  if (options.tokens == nullptr) {
+    return InvalidArgument("registry client needs a token cache");
+  }
+  ImageReference host_ref;
+  host_ref.registry = registry;
+  std::string host = host_ref.RegistryHost();
+  bool plain = IsLoopbackRegistry(host);
+  for (const std::string& h : options.insecure_hosts) plain |= (h == registry || h == host);
+  ASSIGN_OR_RETURN(HttpClient http, HttpClient::Create(options.http, options.cancel));
+  return RegistryClient(registry, (plain ? "http://" : "https://") + host,
+                        options, std::move(http), counters);
+}
+
+std::string RegistryClient::AuthHeader(const std::string& scope) const {
+  if (auto token = options_.tokens->Get(base_url_ + " " + scope)) {
+    return "Authorization: Bearer " + *token;
+  }
+  if (basic_auth_ && options_.credentials) {
+    if (auto c = options_.credentials->Lookup(registry_)) {
+      return "Authorization: Basic " +
+             Base64Encode(c->username + ":" + c->password);
+    }
+  }
+  return "";
+}
+
+Status RegistryClient::Authenticate(const HttpResponse& reply,
+                                    const std::string& scope) {
+  std::string header = reply.Header("www-authenticate");
+  if (header.empty()) {
+    return PermissionDenied(base_url_ + " answered 401 without a challenge");
+  }
+  ASSIGN_OR_RETURN(std::vector<AuthChallenge> challenges,
+                   ParseWwwAuthenticate(header));
+  std::optional<Credentials> creds;
+  if (options_.credentials) creds = options_.credentials->Lookup(registry_);
+  for (const AuthChallenge& c : challenges) {
+    if (c.scheme == "basic") {
+      if (!creds) {
+        return PermissionDenied("registry " + registry_ +
+                                " requires a login and no credentials for it "
+                                "were found in the docker config.json");
+      }
+      basic_auth_ = true;
+      return Status::Ok();
+    }
+    if (c.scheme != "bearer") continue;
+    if (c.params.count("realm") == 0) {
+      return PermissionDenied("bearer challenge from " + base_url_ +
+                              " names no realm");
+    }
+    // The challenge's own scope wins when it names one.
+    std::string want = scope;
+    if (auto s = c.params.find("scope"); s != c.params.end()) want = s->second;
+    HttpRequest token_req;
+    token_req.url = TokenRequestUrl(c, want);
+    if (creds) {
+      token_req.headers.push_back(
+          "Authorization: Basic " +
+          Base64Encode(creds->username + ":" + creds->password));
+    }
+    if (counters_) counters_->requests++;
+    ASSIGN_OR_RETURN(HttpResponse token_reply, http_.Perform(token_req));
+    if (token_reply.status != 200) {
+      return StatusFromReply("token request to " + c.params.at("realm"),
+                             token_reply);
+    }
+    ASSIGN_OR_RETURN(std::string token, ParseTokenResponse(token_reply.body));
+    options_.tokens->Put(base_url_ + " " + scope, std::move(token));
+    return Status::Ok();
+  }
+  return PermissionDenied("registry " + registry_ +
+                          " asked for an authentication scheme we do not "
+                          "support: " + header);
+}
+
+Result<HttpResponse> RegistryClient::Send(HttpRequest request,
+                                          const std::string& scope) {
+  const size_t base_headers = request.headers.size();
+  for (int round = 0; round < 2; ++round) {
+    request.headers.resize(base_headers);
+    std::string auth = AuthHeader(scope);
+    if (!auth.empty()) request.headers.push_back(auth);
+    if (counters_) counters_->requests++;
+    ASSIGN_OR_RETURN(HttpResponse reply, http_.Perform(request));
+    if (reply.status != 401 || round == 1) return reply;
+    // The cached token may have expired: drop it and answer the challenge.
+    options_.tokens->Drop(base_url_ + " " + scope);
+    RETURN_IF_ERROR(Authenticate(reply, scope));
+  }
+  return Internal("unreachable");
+}
+
+bool RegistryClient::Sleep(int attempt) {
+  auto delay = options_.backoff_base * (1 << std::min(attempt, 6));
+  auto deadline = std::chrono::steady_clock::now() + delay;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (options_.cancel && options_.cancel->cancelled()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+Result<HttpResponse> RegistryClient::SendWithRetry(const HttpRequest& request,
+                                                   const std::string& scope) {
+  Status last;
+  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+    if (attempt > 0) {
+      if (counters_) counters_->retries++;
+      if (options_.log) {
+        options_.log->Info("retrying " + request.url + " (" + last.message() + ")");
+      }
+      if (!Sleep(attempt - 1)) return Cancelled("cancelled");
+    }
+    auto reply = Send(request, scope);
+    if (!reply.ok()) {
+      if (reply.status().code() != StatusCode::kUnavailable) return reply.status();
+      last = reply.status();
+      continue;
+    }
+    if (IsRetryableStatus(reply->status)) {
+      last = StatusFromReply(request.method + " " + request.url, *reply);
+      continue;
+    }
+    return reply;
+  }
+  return last.WithContext("giving up after " +
+                          std::to_string(options_.max_attempts) + " attempts");
+}
+
+Result<FetchedManifest> RegistryClient::GetManifest(
+    const std::string& repository, const std::string& reference) {
+  HttpRequest req;
+  req.url = base_url_ + "/v2/" + repository + "/manifests/" + reference;
+  req.headers.push_back("Accept: " + ManifestAcceptHeader());
+  req.max_body = 4 << 20;  // the distribution spec's manifest size limit
+  ASSIGN_OR_RETURN(HttpResponse reply,
+                   SendWithRetry(req, RepositoryScope(repository, false)));
+  if (reply.status != 200) {
+    return StatusFromReply("manifest " + registry_ + "/" + repository + ":" +
+                               reference, reply);
+  }
+  FetchedManifest out;
+  out.media_type = reply.Header("content-type");
+  out.digest = Digest::Of(reply.body);
+  if (counters_) counters_->bytes += static_cast<int64_t>(reply.body.size());
+  if (reference.rfind("sha256:", 0) == 0 && out.digest.ToString() != reference) {
+    return Corruption("manifest " + repository + "@" + reference +
+                      ": digest mismatch, content hashes to " +
+                      out.digest.ToString());
+  }
+  std::string claimed = reply.Header("docker-content-digest");
+  if (!claimed.empty() && claimed != out.digest.ToString() &&
+      claimed.rfind("sha256:", 0) == 0) {
+    return Corruption("manifest " + repository + ":" + reference +
+                      ": digest mismatch, server says " + claimed +
+                      " but content hashes to " + out.digest.ToString());
+  }
+  out.body = std::move(reply.body);
+  return out;
+}
+
+Status RegistryClient::FetchBlob(const std::string& repository,
+                                 const Digest& digest, int64_t offset,
+                                 const BodySink& sink) {
+  int64_t delivered = 0;
+  HttpRequest req;
+  req.url = base_url_ + "/v2/" + repository + "/blobs/" + digest.ToString();
+  req.sink = [&](std::span<const char> chunk) -> Status {
+    RETURN_IF_ERROR(sink(chunk));
+    delivered += static_cast<int64_t>(chunk.size());
+    if (counters_) counters_->bytes += static_cast<int64_t>(chunk.size());
+    return Status::Ok();
+  };
+  const std::string scope = RepositoryScope(repository, false);
+  Status last;
+  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+    if (attempt > 0) {
+      if (counters_) counters_->retries++;
+      if (options_.log) {
+        options_.log->Info("resuming " + digest.ToString() + " at byte " +
+                           std::to_string(offset + delivered) + " (" +
+                           last.message() + ")");
+      }
+      if (!Sleep(attempt - 1)) return Cancelled("cancelled");
+    }
+    int64_t start = offset + delivered;
+    if (start > 0) {
+      req.range_start = start;
+    } else {
+      req.range_start.reset();
+    }
+    int64_t before = delivered;
+    auto reply = Send(req, scope);
+    if (!reply.ok()) {
+      if (reply.status().code() != StatusCode::kUnavailable) return reply.status();
+      last = reply.status();
+      if (delivered > before) attempt = 0;  // progress made: fresh budget
+      continue;
+    }
+    if (reply->status == 200 || reply->status == 206) return Status::Ok();
+    if (reply->status == 416 && start > 0) {
+      return Corruption("blob " + digest.ToString() +
+                        " is shorter than expected (range from " +
+                        std::to_string(start) + " not satisfiable)");
+    }
+    Status st = StatusFromReply("blob " + registry_ + "/" + repository + "@" +
+                                    digest.ToString(), *reply);
+    if (!IsRetryableStatus(reply->status)) return st;
+    last = st;
+  }
+  return last.WithContext("blob " + digest.ToString() + ": giving up after " +
+                          std::to_string(options_.max_attempts) + " attempts");
+}
+
+Result<std::string> RegistryClient::FetchBlobRange(const std::string& repository,
+                                                   const Digest& digest,
+                                                   int64_t offset,
+                                                   int64_t length) {
+  if (length <= 0) return std::string();
+  HttpRequest req;
+  req.url = base_url_ + "/v2/" + repository + "/blobs/" + digest.ToString();
+  req.range_start = offset;
+  req.range_end = offset + length - 1;
+  std::string out;
+  req.sink = [&](std::span<const char> chunk) -> Status {
+    if (out.size() + chunk.size() > static_cast<size_t>(length)) {
+      // A server that ignores range_end sends more; keep what was asked.
+      out.append(chunk.data(), static_cast<size_t>(length) - out.size());
+      return Cancelled("range complete");
+    }
+    out.append(chunk.data(), chunk.size());
+    return Status::Ok();
+  };
+  auto reply = SendWithRetry(req, RepositoryScope(repository, false));
+  if (!reply.ok() && !(reply.status().code() == StatusCode::kCancelled &&
+                       out.size() == static_cast<size_t>(length))) {
+    return reply.status();
+  }
+  if (reply.ok() && reply->status != 200 && reply->status != 206) {
+    return StatusFromReply("blob range " + digest.ToString(), *reply);
+  }
+  if (counters_) counters_->bytes += static_cast<int64_t>(out.size());
+  if (out.size() != static_cast<size_t>(length)) {
+    return Corruption("blob " + digest.ToString() + ": range at " +
+                      std::to_string(offset) + " returned " +
+                      std::to_string(out.size()) + " of " +
+                      std::to_string(length) + " bytes");
+  }
+  return out;
+}
+
+Result<std::string> RegistryClient::FetchSmallBlob(const std::string& repository,
+                                                   const Descriptor& d) {
+  if (d.size > (64 << 20)) {
+    return InvalidArgument("blob " + d.digest.ToString() + " is too large (" +
+                           std::to_string(d.size) + " bytes) to hold in memory");
+  }
+  std::string out;
+  Status st = FetchBlob(repository, d.digest, 0, [&](std::span<const char> c) -> Status {
+    if (out.size() + c.size() > static_cast<size_t>(d.size)) {
+      return Corruption("blob " + d.digest.ToString() + " is larger than its " +
+                        std::to_string(d.size) + "-byte descriptor");
+    }
+    out.append(c.data(), c.size());
+    return Status::Ok();
+  });
+  RETURN_IF_ERROR(st);
+  if (static_cast<int64_t>(out.size()) != d.size) {
+    return Corruption("blob " + d.digest.ToString() + " has " +
+                      std::to_string(out.size()) + " bytes, descriptor says " +
+                      std::to_string(d.size));
+  }
+  Digest actual = Digest::Of(out);
+  if (actual != d.digest) {
+    return Corruption("blob " + d.digest.ToString() +
+                      ": digest mismatch, content hashes to " + actual.ToString());
+  }
+  return out;
+}
+
+Result<bool> RegistryClient::HasBlob(const std::string& repository,
+                                     const Digest& digest) {
+  HttpRequest req;
+  req.method = "HEAD";
+  req.url = base_url_ + "/v2/" + repository + "/blobs/" + digest.ToString();
+  ASSIGN_OR_RETURN(HttpResponse reply,
+                   SendWithRetry(req, RepositoryScope(repository, true)));
+  if (reply.status == 200) return true;
+  if (reply.status == 404) return false;
+  return StatusFromReply("HEAD blob " + digest.ToString(), reply);
+}
+
+Status RegistryClient::Upload(const std::string& repository,
+                              const Digest& digest, HttpRequest put) {
+  const std::string scope = RepositoryScope(repository, true);
+  HttpRequest post;
+  post.method = "POST";
+  post.url = base_url_ + "/v2/" + repository + "/blobs/uploads/";
+  ASSIGN_OR_RETURN(HttpResponse started, SendWithRetry(post, scope));
+  if (started.status != 202) {
+    return StatusFromReply("start upload to " + repository, started);
+  }
+  std::string location = started.Header("location");
+  if (location.empty()) {
+    return Corruption("upload to " + repository + ": no Location in reply");
+  }
+  if (location.rfind("http://", 0) != 0 && location.rfind("https://", 0) != 0) {
+    location = base_url_ + location;
+  }
+  put.method = "PUT";
+  put.url = location + (location.find('?') == std::string::npos ? "?" : "&") +
+            "digest=" + digest.ToString();
+  put.headers.push_back("Content-Type: application/octet-stream");
+  ASSIGN_OR_RETURN(HttpResponse done, Send(put, scope));
+  if (done.status != 201) {
+    return StatusFromReply("upload blob " + digest.ToString(), done);
+  }
+  return Status::Ok();
+}
+
+Status RegistryClient::PushBlob(const std::string& repository,
+                                const Digest& digest,
+                                const std::string& content) {
+  ASSIGN_OR_RETURN(bool exists, HasBlob(repository, digest));
+  if (exists) return Status::Ok();
+  HttpRequest put;
+  put.body = content;
+  return Upload(repository, digest, std::move(put));
+}
+
+Status RegistryClient::PushBlobFromFile(const std::string& repository,
+                                        const Digest& digest, int64_t size,
+                                        const std::string& path) {
+  ASSIGN_OR_RETURN(bool exists, HasBlob(repository, digest));
+  if (exists) return Status::Ok();
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
+  HttpRequest put;
+  put.body_fd = fd.get();
+  put.body_size = size;
+  return Upload(repository, digest, std::move(put));
+}
+
+Result<Digest> RegistryClient::PushManifest(const std::string& repository,
+                                            const std::string& reference,
+                                            std::string_view media_type,
+                                            const std::string& body) {
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = base_url_ + "/v2/" + repository + "/manifests/" + reference;
+  put.headers.push_back("Content-Type: " + std::string(media_type));
+  put.body = body;
+  ASSIGN_OR_RETURN(HttpResponse reply,
+                   SendWithRetry(put, RepositoryScope(repository, true)));
+  if (reply.status != 201) {
+    return StatusFromReply("push manifest " + repository + ":" + reference, reply);
+  }
+  Digest digest = Digest::Of(body);
+  std::string claimed = reply.Header("docker-content-digest");
+  if (!claimed.empty() && claimed != digest.ToString()) {
+    return Corruption("registry stored manifest as " + claimed +
+                      " but it hashes to " + digest.ToString());
+  }
+  return digest;
+}
+
+}  // namespace syspgo::oci

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: oci/registry_client.h
+//
+// A client of one OCI distribution registry (one host). It speaks the
+// distribution API (manifests, blobs, uploads), answers bearer and basic
+// authentication challenges, and retries transient failures with backoff,
+// resuming blob downloads with Range where they stopped.
+//
+// Threading: a RegistryClient is used by one thread at a time. Several
+// clients of one pull share a TokenCache (thread-safe) so that a token is
+// fetched once.
+#ifndef SYSPGO_OCI_REGISTRY_CLIENT_H_
+#define SYSPGO_OCI_REGISTRY_CLIENT_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/cancel.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "oci/auth.h"
+#include "oci/http.h"
+#include "oci/manifest.h"
+#include "oci/reference.h"
+
+namespace syspgo::oci {
+
+struct RegistryOptions {
+  // Hosts the user allows over plain HTTP (loopback always is).
+  std::vector<std::string> insecure_hosts;
+  const CredentialStore* credentials = nullptr;  // may be null
+  TokenCache* tokens = nullptr;                   // required
+  const CancelToken* cancel = nullptr;            // may be null
+  const Logger* log = nullptr;                    // may be null
+  HttpOptions http;
+  int max_attempts = 5;
+  std::chrono::milliseconds backoff_base{200};
+};
+
+// Counters a caller may read while transfers run.
+struct TransferCounters {
+  std::atomic<int64_t> requests{0};
+  std::atomic<int64_t> bytes{0};
+  std::atomic<int64_t> retries{0};
+};
+
+struct FetchedManifest {
+  std::string media_type;  // from Content-Type
+  std::string body;
+  Digest digest;           // sha256 of body, checked against the server's
+};
+
+class RegistryClient {
+ public:
+  // registry is the host as the user wrote it ("docker.io", "host:5000").
+  static Result<RegistryClient> Create(const std::string& registry,
+                                       const RegistryOptions& options,
+                                       TransferCounters* counters = nullptr);
+
+  // GET /v2/<repo>/manifests/<reference>. When reference is a digest, the
+  // body must hash to it; otherwise a Docker-Content-Digest header, if sent,
+  // must match the body.
+  Result<FetchedManifest> GetManifest(const std::string& repository,
+                                      const std::string& reference);
+
+  // Streams bytes [offset, end of blob) of a blob to sink, retrying transport
+  // errors and 5xx replies; a retry resumes at the first byte the sink has
+  // not seen. The bytes are NOT verified here (see BlobVerifier).
+  Status FetchBlob(const std::string& repository, const Digest& digest,
+                   int64_t offset, const BodySink& sink);
+  // Bytes [offset, offset+length) of a blob with one Range request.
+  Result<std::string> FetchBlobRange(const std::string& repository,
+                                     const Digest& digest, int64_t offset,
+                                     int64_t length);
+  // A whole small blob (configs, manifests by digest), verified against
+  // descriptor digest and size.
+  Result<std::string> FetchSmallBlob(const std::string& repository,
+                                     const Descriptor& descriptor);
+
+  Result<bool> HasBlob(const std::string& repository, const Digest& digest);
+  // Monolithic upload (POST then PUT ?digest=), skipped when the blob exists.
+  Status PushBlob(const std::string& repository, const Digest& digest,
+                  const std::string& content);
+  Status PushBlobFromFile(const std::string& repository, const Digest& digest,
+                          int64_t size, const std::string& path);
+  Result<Digest> PushManifest(const std::string& repository,
+                              const std::string& reference,
+                              std::string_view media_type,
+                              const std::string& body);
+
+  const std::string& base_url() const { return base_url_; }
+
+ private:
+  RegistryClient(std::string registry, std::string base_url,
+                 RegistryOptions options, HttpClient http,
+                 TransferCounters* counters);
+
+  // Performs a request with authentication: adds a cached credential and
+  // answers one 401 challenge. `scope` is the token scope to ask for.
+  Result<HttpResponse> Send(HttpRequest request, const std::string& scope);
+  // Send() with retries for transport failures and retryable statuses.
+  Result<HttpResponse> SendWithRetry(const HttpRequest& request,
+                                     const std::string& scope);
+  Status Authenticate(const HttpResponse& challenge_response,
+                      const std::string& scope);
+  std::string AuthHeader(const std::string& scope) const;
+  bool Sleep(int attempt);
+  Status Upload(const std::string& repository, const Digest& digest,
+                HttpRequest put);
+
+  std::string registry_;
+  std::string base_url_;  // "https://host" or "http://host"
+  RegistryOptions options_;
+  HttpClient http_;
+  TransferCounters* counters_;
+  bool basic_auth_ = false;  // the registry asked for basic auth
+};
+
+// A registry error reply turned into a Status naming the request.
+Status StatusFromReply(const std::string& what, const HttpResponse& response);
+
+}  // namespace syspgo::oci
+
+#endif  // SYSPGO_OCI_REGISTRY_CLIENT_H_

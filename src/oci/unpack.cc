@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "oci/unpack.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cerrno>
+#include <vector>
+
+#include "common/file_util.h"
+
+namespace syspgo::oci {
+namespace {
+
+constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
+constexpr const char* kOverlayOpaque = "trusted.overlay.opaque";
+
+std::string ProcFdPath(int fd, const std::string& name) {
+  std::string p = "/proc/self/fd/" + std::to_string(fd);
+  if (!name.empty()) p += "/" + name;
+  return p;
+}
+
+struct timespec MtimeOf(const TarEntry& e) {
+  struct timespec ts;
+  ts.tv_sec = e.mtime_sec;
+  ts.tv_nsec = e.mtime_nsec;
+  return ts;
+}
+
+}  // namespace
+
+Result<std::string> SanitizeEntryPath(std::string_view name) {
+  if (name.find('\0') != std::string_view::npos) {
+    return Corruption("tar entry name contains a NUL byte");
+  }
+  if (!name.empty() && name.front() == '/') {
+    return PermissionDenied("refusing tar entry with an absolute name '" +
+                            std::string(name) + "'");
+  }
+  std::string out;
+  size_t i = 0;
+  while (i <= name.size()) {
+    size_t slash = name.find('/', i);
+    if (slash == std::string_view::npos) slash = name.size();
+    std::string_view comp = name.substr(i, slash - i);
+    i = slash + 1;
+    if (comp.empty() || comp == ".") continue;
+    if (comp == "..") {
+      return PermissionDenied("refusing tar entry with a '..' component '" +
+                              std::string(name) + "'");
+    }
+    if (!out.empty()) out += '/';
+    out += comp;
+  }
+  return out;
+}
+
+namespace {
+
+// Joins `base` and a symlink target the way resolution inside a root does:
+// absolute targets start at the root, ".." stops at it.
+std::string ResolveLexically(const std::string& base, const std::string& target) {
+  std::vector<std::string> parts;
+  std::string all = target.starts_with("/") ? target : base + "/" + target;
+  size_t i = 0;
+  while (i <= all.size()) {
+    size_t slash = all.find('/', i);
+    if (slash == std::string::npos) slash = all.size();
+    std::string comp = all.substr(i, slash - i);
+    i = slash + 1;
+    if (comp.empty() || comp == ".") continue;
+    if (comp == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(comp);
+  }
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : "/") + p;
+  return out;
+}
+
+}  // namespace
+
+Result<Unpacker> Unpacker::Create(const std::string& root) {
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(root, O_PATH | O_DIRECTORY));
+  Unpacker u(std::move(fd));
+  char real[PATH_MAX];
+  if (::realpath(root.c_str(), real) == nullptr) return ErrnoStatus(errno, "realpath", root);
+  u.root_real_ = real;
+  u.buffer_.resize(1 << 20);
+  return u;
+}
+
+Result<UniqueFd> Unpacker::OpenInRoot(const std::string& path, uint64_t flags) {
+  struct open_how how = {};
+  how.flags = flags | O_CLOEXEC;
+  how.resolve = kResolve;
+  const char* p = path.empty() ? "." : path.c_str();
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root_.get(), p, &how, sizeof(how));
+    if (fd >= 0) return UniqueFd::Adopt(static_cast<int>(fd));
+    if (errno == EINTR || errno == EAGAIN) continue;
+    return ErrnoStatus(errno, "open in layer root", path);
+  }
+}
+
+Result<std::string> Unpacker::PathInRoot(int fd) const {
+  char buf[PATH_MAX];
+  std::string link = ProcFdPath(fd, "");
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
+  if (n < 0) return ErrnoStatus(errno, "readlink", link);
+  std::string real(buf, static_cast<size_t>(n));
+  if (real == root_real_) return std::string();
+  if (real.rfind(root_real_ + "/", 0) != 0) {
+    return Internal("directory " + real + " is outside the layer root");
+  }
+  return real.substr(root_real_.size() + 1);
+}
+
+Result<int> Unpacker::OpenDir(const std::string& path, int depth) {
+  if (cache_valid_ && cached_dir_path_ == path) return cached_dir_.get();
+  if (depth > 16) return Corruption("too many levels of symlinks creating '" + path + "'");
+  auto fd = OpenInRoot(path, O_PATH | O_DIRECTORY);
+  if (!fd.ok() && fd.status().errno_value() == ENOENT) {
+    // Create the missing directory, its parents first. When the missing
+    // piece is a dangling symlink, create what it points to (inside root).
+    std::string parent = path.find('/') == std::string::npos ? "" : DirName(path);
+    UniqueFd parent_fd;
+    {
+      ASSIGN_OR_RETURN(int pfd, OpenDir(parent, depth + 1));
+      parent_fd = UniqueFd::Adopt(::fcntl(pfd, F_DUPFD_CLOEXEC, 0));
+    }
+    std::string base = BaseName(path);
+    struct stat st;
+    if (::fstatat(parent_fd.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      ssize_t n = ::readlinkat(parent_fd.get(), base.c_str(), target, sizeof(target) - 1);
+      if (n < 0) return ErrnoStatus(errno, "readlink", path);
+      ASSIGN_OR_RETURN(std::string real_parent, PathInRoot(parent_fd.get()));
+      std::string resolved =
+          ResolveLexically(real_parent, std::string(target, static_cast<size_t>(n)));
+      ASSIGN_OR_RETURN(int ignored, OpenDir(resolved, depth + 1));
+      (void)ignored;
+    } else if (::mkdirat(parent_fd.get(), base.c_str(), 0755) == 0) {
+      stats_.directories++;
+    } else if (errno != EEXIST) {
+      return ErrnoStatus(errno, "mkdir in layer", path);
+    }
+    cache_valid_ = false;
+    fd = OpenInRoot(path, O_PATH | O_DIRECTORY);
+  }
+  if (!fd.ok()) {
+    if (fd.status().errno_value() == ENOTDIR) {
+      return Corruption("tar entry path '" + path +
+                        "' runs through a non-directory");
+    }
+    return fd.status();
+  }
+  cached_dir_ = std::move(*fd);
+  cached_dir_path_ = path;
+  cache_valid_ = true;
+  return cached_dir_.get();
+}
+
+Status Unpacker::RemoveExisting(int parent, const std::string& name,
+                                const std::string& path, const struct stat& st) {
+  if (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)) cache_valid_ = false;
+  if (S_ISDIR(st.st_mode)) {
+    // Its directories' deferred times go with it.
+    std::erase_if(dir_times_, [&](const DirTime& d) {
+      return d.path == path || d.path.rfind(path + "/", 0) == 0;
+    });
+  }
+  if (S_ISDIR(st.st_mode)) return RemoveTreeAt(parent, name);
+  if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "unlink in layer", name);
+  }
+  return Status::Ok();
+}
+
+Status Unpacker::SetXattrsByPath(int parent, const std::string& name,
+                                 const TarEntry& e) {
+  if (e.xattrs.empty()) return Status::Ok();
+  std::string p = ProcFdPath(parent, name);
+  for (const auto& [key, value] : e.xattrs) {
+    if (::lsetxattr(p.c_str(), key.c_str(), value.data(), value.size(), 0) != 0 &&
+        errno != ENOTSUP && errno != EPERM) {
+      return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Unpacker::WriteRegular(int parent, const std::string& name,
+                              const TarEntry& e, TarReader& reader) {
+  ASSIGN_OR_RETURN(UniqueFd fd,
+                   UniqueFd::OpenAt(parent, name,
+                                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+                                    0600));
+  int64_t written = 0;
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, reader.ReadData(buffer_));
+    if (n == 0) break;
+    RETURN_IF_ERROR(WriteAll(fd.get(), std::span<const char>(buffer_.data(), n), e.name));
+    written += static_cast<int64_t>(n);
+  }
+  if (written != e.size) return Corruption("tar data for '" + e.name + "' is short");
+  if (::fchown(fd.get(), static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid)) != 0) {
+    return ErrnoStatus(errno, "chown", e.name);
+  }
+  if (::fchmod(fd.get(), e.mode) != 0) return ErrnoStatus(errno, "chmod", e.name);
+  for (const auto& [key, value] : e.xattrs) {
+    if (::fsetxattr(fd.get(), key.c_str(), value.data(), value.size(), 0) != 0 &&
+        errno != ENOTSUP && errno != EPERM) {
+      return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
+    }
+  }
+  struct timespec times[2] = {MtimeOf(e), MtimeOf(e)};
+  if (::futimens(fd.get(), times) != 0) return ErrnoStatus(errno, "utimens", e.name);
+  stats_.files++;
+  stats_.file_bytes += written;
+  return Status::Ok();
+}
+
+Status Unpacker::ApplyDirectory(int parent, const std::string& name,
+                                const std::string& path, const TarEntry& e,
+                                bool exists) {
+  if (!exists) {
+    if (::mkdirat(parent, name.c_str(), 0700) != 0) {
+      return ErrnoStatus(errno, "mkdir in layer", e.name);
+    }
+    stats_.directories++;
+  }
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenInRoot(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  if (::fchown(fd.get(), static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid)) != 0) {
+    return ErrnoStatus(errno, "chown", e.name);
+  }
+  if (::fchmod(fd.get(), e.mode) != 0) return ErrnoStatus(errno, "chmod", e.name);
+  for (const auto& [key, value] : e.xattrs) {
+    if (::fsetxattr(fd.get(), key.c_str(), value.data(), value.size(), 0) != 0 &&
+        errno != ENOTSUP && errno != EPERM) {
+      return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
+    }
+  }
+  dir_times_.push_back({path, MtimeOf(e)});
+  return Status::Ok();
+}
+
+Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
+  stats_.entries++;
+  ASSIGN_OR_RETURN(std::string path, SanitizeEntryPath(e.name));
+  if (path.empty()) {
+    // The layer root itself ("./"): only its metadata can change.
+    if (e.type != TarType::kDirectory) {
+      return Corruption("tar entry '" + e.name + "' names the root as a non-directory");
+    }
+    return ApplyDirectory(root_.get(), ".", "", e, /*exists=*/true);
+  }
+  std::string parent_path = path.find('/') == std::string::npos ? "" : DirName(path);
+  std::string name = BaseName(path);
+
+  if (std::string_view(name).substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix) {
+    ASSIGN_OR_RETURN(int parent, OpenDir(parent_path));
+    if (name == kOpaqueMarker) {
+      std::string p = ProcFdPath(parent, "");
+      if (::setxattr(p.c_str(), kOverlayOpaque, "y", 1, 0) != 0) {
+        return ErrnoStatus(errno, "mark opaque", parent_path);
+      }
+      stats_.whiteouts++;
+      return Status::Ok();
+    }
+    if (name.rfind(".wh..wh.", 0) == 0) return Status::Ok();  // aufs metadata
+    std::string hidden = name.substr(kWhiteoutPrefix.size());
+    if (hidden.empty() || hidden == "." || hidden == "..") {
+      return Corruption("invalid whiteout entry '" + e.name + "'");
+    }
+    struct stat st;
+    if (::fstatat(parent, hidden.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      RETURN_IF_ERROR(RemoveExisting(
+          parent, hidden, parent_path.empty() ? hidden : parent_path + "/" + hidden, st));
+    }
+    if (::mknodat(parent, hidden.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
+      return ErrnoStatus(errno, "create whiteout", e.name);
+    }
+    stats_.whiteouts++;
+    return Status::Ok();
+  }
+
+  ASSIGN_OR_RETURN(int parent, OpenDir(parent_path));
+  struct stat st;
+  bool exists = ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (!exists && errno != ENOENT) return ErrnoStatus(errno, "stat", e.name);
+  if (exists && !(S_ISDIR(st.st_mode) && e.type == TarType::kDirectory)) {
+    // A later entry replaces an earlier one of the same name. Keep `parent`
+    // valid: removal may invalidate the cache, which owns it.
+    UniqueFd keep = UniqueFd::Adopt(::fcntl(parent, F_DUPFD_CLOEXEC, 0));
+    RETURN_IF_ERROR(RemoveExisting(keep.get(), name, path, st));
+    ASSIGN_OR_RETURN(parent, OpenDir(parent_path));
+    exists = false;
+  }
+
+  const uid_t uid = static_cast<uid_t>(e.uid);
+  const gid_t gid = static_cast<gid_t>(e.gid);
+  switch (e.type) {
+    case TarType::kRegular:
+      return WriteRegular(parent, name, e, reader);
+    case TarType::kDirectory:
+      return ApplyDirectory(parent, name, path, e, exists);
+    case TarType::kSymlink: {
+      if (::symlinkat(e.linkname.c_str(), parent, name.c_str()) != 0) {
+        return ErrnoStatus(errno, "symlink", e.name);
+      }
+      if (::fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+        return ErrnoStatus(errno, "chown", e.name);
+      }
+      RETURN_IF_ERROR(SetXattrsByPath(parent, name, e));
+      struct timespec times[2] = {MtimeOf(e), MtimeOf(e)};
+      if (::utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+        return ErrnoStatus(errno, "utimens", e.name);
+      }
+      stats_.symlinks++;
+      return Status::Ok();
+    }
+    case TarType::kHardLink: {
+      ASSIGN_OR_RETURN(std::string target, SanitizeEntryPath(e.linkname));
+      if (target.empty()) {
+        return Corruption("hard link '" + e.name + "' points at the root");
+      }
+      std::string tparent_path =
+          target.find('/') == std::string::npos ? "" : DirName(target);
+      ASSIGN_OR_RETURN(UniqueFd tparent,
+                       OpenInRoot(tparent_path, O_PATH | O_DIRECTORY));
+      std::string tname = BaseName(target);
+      if (::linkat(tparent.get(), tname.c_str(), parent, name.c_str(), 0) != 0) {
+        if (errno == ENOENT) {
+          return Corruption("hard link '" + e.name + "' points at '" +
+                            e.linkname + "', which is not in the layer");
+        }
+        return ErrnoStatus(errno, "link", e.name);
+      }
+      stats_.hardlinks++;
+      return Status::Ok();
+    }
+    case TarType::kCharDevice:
+    case TarType::kBlockDevice:
+    case TarType::kFifo: {
+      mode_t kind = e.type == TarType::kCharDevice   ? S_IFCHR
+                    : e.type == TarType::kBlockDevice ? S_IFBLK
+                                                      : S_IFIFO;
+      if (::mknodat(parent, name.c_str(), kind | (e.mode & 07777),
+                    makedev(e.devmajor, e.devminor)) != 0) {
+        return ErrnoStatus(errno, "mknod", e.name);
+      }
+      if (::fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+        return ErrnoStatus(errno, "chown", e.name);
+      }
+      if (::fchmodat(parent, name.c_str(), e.mode & 07777, 0) != 0) {
+        return ErrnoStatus(errno, "chmod", e.name);
+      }
+      RETURN_IF_ERROR(SetXattrsByPath(parent, name, e));
+      struct timespec times[2] = {MtimeOf(e), MtimeOf(e)};
+      if (::utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+        return ErrnoStatus(errno, "utimens", e.name);
+      }
+      stats_.devices++;
+      return Status::Ok();
+    }
+  }
+  return Internal("unhandled tar entry type");
+}
+
+Status Unpacker::Finish() {
+  // Children before parents: set in reverse order of appearance.
+  for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
+    auto fd = OpenInRoot(it->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!fd.ok()) {
+      if (fd.status().code() == StatusCode::kNotFound) continue;  // replaced
+      return fd.status();
+    }
+    struct timespec times[2] = {it->mtime, it->mtime};
+    if (::futimens(fd->get(), times) != 0) {
+      return ErrnoStatus(errno, "utimens", it->path);
+    }
+  }
+  dir_times_.clear();
+  return Status::Ok();
+}
+
+Status UnpackTarStream(ByteReader* tar_stream, const std::string& root,
+                       UnpackStats* stats) {
+  ASSIGN_OR_RETURN(Unpacker unpacker, Unpacker::Create(root));
+  TarReader reader(tar_stream);
+  for (;;) {
+    ASSIGN_OR_RETURN(std::optional<TarEntry> entry, reader.Next());
+    if (!entry) break;
+    RETURN_IF_ERROR(unpacker.Apply(*entry, reader));
+  }
+  RETURN_IF_ERROR(unpacker.Finish());
+  if (stats) *stats = unpacker.stats();
+  return Status::Ok();
+}
+
+}  // namespace syspgo::oci

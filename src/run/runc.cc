@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "run/runc.h"
+
+#include <csignal>
+#include <cstring>
+
+#include "common/file_util.h"
+
+namespace syspgo::run {
+
+std::vector<std::string> Runc::Base() const {
+  return {binary_, "--root", state_root_};
+}
+
+Result<pid_t> Runc::Create(const std::string& id, const std::string& bundle,
+                           int stdout_fd, int stderr_fd) {
+  std::string pid_file = JoinPath(bundle, "init.pid");
+  std::vector<std::string> argv = Base();
+  argv.insert(argv.end(), {"create", "--bundle", bundle, "--pid-file", pid_file, id});
+  // runc's own messages go to a log file so they do not mix with the
+  // container's output; they are shown when create fails.
+  std::string log_file = JoinPath(bundle, "runc-create.log");
+  argv.insert(argv.begin() + 3, {"--log", log_file});
+  SpawnOptions options;
+  options.null_stdin = true;
+  options.stdout_fd = stdout_fd;
+  options.stderr_fd = stderr_fd;
+  ASSIGN_OR_RETURN(Subprocess child, Subprocess::Spawn(argv, options));
+  ASSIGN_OR_RETURN(ExitInfo exit, child.Wait());
+  if (!exit.success()) {
+    auto log = ReadFileToString(log_file);
+    return Internal("runc create failed (" + exit.ToString() + ")" +
+                    (log.ok() ? ": " + *log : ""));
+  }
+  ASSIGN_OR_RETURN(std::string pid_text, ReadFileToString(pid_file));
+  long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+  if (pid <= 0) return Internal("runc wrote no usable pid to " + pid_file);
+  return static_cast<pid_t>(pid);
+}
+
+Status Runc::Start(const std::string& id) {
+  std::vector<std::string> argv = Base();
+  argv.insert(argv.end(), {"start", id});
+  return RunCommandOk(argv);
+}
+
+Status Runc::Kill(const std::string& id, int signal, bool all) {
+  std::vector<std::string> argv = Base();
+  argv.push_back("kill");
+  if (all) argv.push_back("--all");
+  argv.insert(argv.end(), {id, std::to_string(signal)});
+  return RunCommandOk(argv);
+}
+
+Status Runc::Delete(const std::string& id) {
+  std::vector<std::string> argv = Base();
+  argv.insert(argv.end(), {"delete", "--force", id});
+  ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv));
+  if (out.exit.success() || out.output.find("does not exist") != std::string::npos) {
+    return Status::Ok();
+  }
+  return Internal("runc delete " + id + " failed: " + out.output);
+}
+
+}  // namespace syspgo::run

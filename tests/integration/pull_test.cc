@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// Pulls from a real docker-registry: formats, dedup, verification, hostile
+// layers.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "common/file_util.h"
+#include "integration/integration_env.h"
+#include "oci/layer_store.h"
+#include "oci/puller.h"
+#include "oci/registry_client.h"
+
+namespace syspgo::testing {
+namespace {
+
+using oci::Compression;
+
+class PullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_INTEGRATION_ENV();
+    auto dir = TempDir::Create("/tmp", "syspgo-pull-");
+    ASSERT_TRUE(dir.ok());
+    dir_ = std::move(*dir);
+    store_root_ = JoinPath(dir_.path(), "store");
+  }
+  std::string Ref(const std::string& name) {
+    return IntegrationEnv::Get().registry().address() + "/" + name;
+  }
+  Result<oci::LocalImage> Pull(const std::string& ref, oci::PullStats* stats = nullptr) {
+    ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(store_root_));
+    TestRegistryOptions registry;
+    oci::Puller puller(&store, registry.options, nullptr);
+    oci::PullOptions options;
+    options.progress = false;
+    ASSIGN_OR_RETURN(oci::ImageReference r, oci::ImageReference::Parse(ref));
+    return puller.Pull(r, options, stats);
+  }
+  // The store holds no blob, layer or temp file of a failed pull.
+  void ExpectStoreEmptyOfLayers() {
+    auto layers = ListDir(JoinPath(store_root_, "layers/sha256"));
+    ASSERT_TRUE(layers.ok());
+    EXPECT_TRUE(layers->empty());
+    auto sessions = ListDir(JoinPath(store_root_, "tmp"));
+    ASSERT_TRUE(sessions.ok());
+    EXPECT_TRUE(sessions->empty());
+  }
+  TempDir dir_;
+  std::string store_root_;
+};
+
+TEST_F(PullTest, PullsAndASecondPullMovesNoLayer) {
+  auto built = PushImage(Ref("busybox:gzip"), {{IntegrationEnv::Get().busybox_rootfs(), ""}});
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  oci::PullStats stats;
+  auto image = Pull(Ref("busybox:gzip"), &stats);
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_EQ(stats.layers_fetched, 1);
+  struct stat orig, pulled;
+  ASSERT_EQ(::stat("/bin/busybox", &orig), 0);
+  ASSERT_EQ(::stat(JoinPath(image->layer_paths[0], "bin/busybox").c_str(), &pulled), 0);
+  EXPECT_EQ(orig.st_size, pulled.st_size);
+  EXPECT_EQ(orig.st_mode & 07777, pulled.st_mode & 07777);
+  char target[64] = {0};
+  ASSERT_GT(::readlink(JoinPath(image->layer_paths[0], "bin/sh").c_str(), target, 63), 0);
+  EXPECT_STREQ(target, "busybox");
+
+  oci::PullStats again;
+  ASSERT_TRUE(Pull(Ref("busybox:gzip"), &again).ok());
+  EXPECT_EQ(again.layers_fetched, 0);
+  EXPECT_EQ(again.layers_local, 1);
+  EXPECT_LT(again.bytes_fetched, 4096);  // the manifest only
+}
+
+TEST_F(PullTest, ZstdUncompressedAndDockerMediaTypes) {
+  const std::string rootfs = IntegrationEnv::Get().busybox_rootfs();
+  ASSERT_TRUE(PushImage(Ref("busybox:zstd"), {{rootfs, ""}}, Compression::kZstd).ok());
+  ASSERT_TRUE(PushImage(Ref("busybox:plain"), {{rootfs, ""}}, Compression::kNone).ok());
+  ASSERT_TRUE(PushImage(Ref("busybox:docker"), {{rootfs, ""}}, Compression::kGzip, true).ok());
+  for (const char* tag : {"busybox:zstd", "busybox:plain", "busybox:docker"}) {
+    auto image = Pull(Ref(tag));
+    ASSERT_TRUE(image.ok()) << tag << ": " << image.status().ToString();
+    EXPECT_TRUE(PathExists(JoinPath(image->layer_paths[0], "bin/busybox"))) << tag;
+  }
+}
+
+TEST_F(PullTest, ImageIndexSelectsLinuxAmd64) {
+  auto built = PushImage(Ref("multi:amd64"), {{IntegrationEnv::Get().busybox_rootfs(), ""}});
+  ASSERT_TRUE(built.ok());
+  auto arm = PushImage(Ref("multi:arm64"), {{"", MakeTar({DirEntry("arm/")})}});
+  ASSERT_TRUE(arm.ok());
+  oci::ImageIndex index;
+  index.media_type = std::string(oci::media_type::kOciIndex);
+  auto desc = [](const oci::BuiltImage& b, const char* arch) {
+    oci::Descriptor d;
+    d.media_type = std::string(oci::media_type::kOciManifest);
+    d.digest = b.manifest_digest;
+    d.size = static_cast<int64_t>(b.manifest.size());
+    d.platform = oci::Platform{"linux", arch, ""};
+    return d;
+  };
+  index.manifests = {desc(*arm, "arm64"), desc(*built, "amd64")};
+  TestRegistryOptions registry;
+  auto client = oci::RegistryClient::Create(IntegrationEnv::Get().registry().address(),
+                                            registry.options);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client->PushManifest("multi", "index", oci::media_type::kOciIndex,
+                                   oci::SerializeImageIndex(index)).ok());
+  auto image = Pull(Ref("multi:index"));
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_EQ(image->manifest_digest, built->manifest_digest);
+  EXPECT_TRUE(PathExists(JoinPath(image->layer_paths[0], "bin/busybox")));
+}
+
+TEST_F(PullTest, BlobCorruptedOnRegistryDiskIsRejectedAndNotKept) {
+  auto built = PushImage(Ref("corrupt:v1"), {{IntegrationEnv::Get().busybox_rootfs(), ""}});
+  ASSERT_TRUE(built.ok());
+  std::string data = IntegrationEnv::Get().registry().BlobDataPath(built->layers[0].digest);
+  {
+    auto fd = UniqueFd::Open(data, O_RDWR);
+    ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+    char c;
+    off_t at = static_cast<off_t>(built->layers[0].size / 2);
+    ASSERT_EQ(::pread(fd->get(), &c, 1, at), 1);
+    c ^= 0x40;
+    ASSERT_EQ(::pwrite(fd->get(), &c, 1, at), 1);
+  }
+  auto image = Pull(Ref("corrupt:v1"));
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(image.status().message().find("digest mismatch"), std::string::npos)
+      << image.status().message();
+  EXPECT_NE(image.status().message().find(built->layers[0].digest.ToString()),
+            std::string::npos);
+  EXPECT_FALSE(PathExists(JoinPath(store_root_, "blobs/sha256/" + built->layers[0].digest.hex)));
+  ExpectStoreEmptyOfLayers();
+}
+
+TEST_F(PullTest, HostileLayersWriteNothingOutsideTheRoot) {
+  const std::string tag = std::to_string(::getpid());
+  const std::string escape_name = "syspgo-escape-" + tag;
+  // ../escape and /abs/escape are refused outright.
+  for (const std::string& name : {"../../../../../../tmp/" + escape_name,
+                                  "/tmp/" + escape_name}) {
+    auto built = PushImage(Ref("hostile:" + std::to_string(name[0] == '/')),
+                           {{"", MakeTar({FileEntry(name, 5)}, {"evil\n"})}});
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    auto image = Pull(Ref("hostile:" + std::to_string(name[0] == '/')));
+    ASSERT_FALSE(image.ok()) << name;
+    EXPECT_EQ(image.status().code(), StatusCode::kPermissionDenied) << image.status().ToString();
+    EXPECT_NE(image.status().message().find("refusing"), std::string::npos);
+    EXPECT_FALSE(PathExists("/tmp/" + escape_name));
+    ExpectStoreEmptyOfLayers();
+  }
+  // A symlink to / and then a file through it lands inside the layer.
+  auto built = PushImage(Ref("hostile:symlink"),
+                         {{"", MakeTar({SymlinkEntry("root", "/"),
+                                        FileEntry("root/tmp/" + escape_name, 5)},
+                                       {"", "evil\n"})}});
+  ASSERT_TRUE(built.ok());
+  auto image = Pull(Ref("hostile:symlink"));
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_FALSE(PathExists("/tmp/" + escape_name));
+  EXPECT_TRUE(PathExists(JoinPath(image->layer_paths[0], "tmp/" + escape_name)));
+}
+
+}  // namespace
+}  // namespace syspgo::testing

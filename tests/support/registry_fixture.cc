@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "support/registry_fixture.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "run/readiness.h"
+
+namespace syspgo::testing {
+
+int FreeLocalPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string RegistryFixture::UnavailableReason() {
+  if (::access("/usr/bin/docker-registry", X_OK) != 0) {
+    return "docker-registry is not installed (apt-get install docker-registry)";
+  }
+  return "";
+}
+
+Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start() {
+  std::unique_ptr<RegistryFixture> f(new RegistryFixture());
+  ASSIGN_OR_RETURN(f->dir_, TempDir::Create("/tmp", "syspgo-registry-"));
+  f->port_ = FreeLocalPort();
+  std::string config = "version: 0.1\n"
+                       "log:\n  level: error\n"
+                       "storage:\n  filesystem:\n    rootdirectory: " +
+                       JoinPath(f->dir_.path(), "data") +
+                       "\n  delete:\n    enabled: true\n"
+                       "http:\n  addr: 127.0.0.1:" + std::to_string(f->port_) + "\n";
+  std::string config_path = JoinPath(f->dir_.path(), "config.yml");
+  RETURN_IF_ERROR(WriteFileAtomic(config_path, config, 0644, false));
+  ASSIGN_OR_RETURN(UniqueFd log, UniqueFd::Open(JoinPath(f->dir_.path(), "registry.log"),
+                                                O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  SpawnOptions options;
+  options.null_stdin = true;
+  options.stdout_fd = log.get();
+  options.stderr_fd = log.get();
+  ASSIGN_OR_RETURN(f->process_,
+                   Subprocess::Spawn({"docker-registry", "serve", config_path}, options));
+  for (int i = 0; i < 500; ++i) {
+    if (run::TcpPortAccepts(static_cast<uint16_t>(f->port_))) return f;
+    auto done = f->process_.TryWait();
+    if (done.ok() && *done) {
+      auto text = ReadFileToString(JoinPath(f->dir_.path(), "registry.log"));
+      return Internal("docker-registry exited: " + (text.ok() ? *text : ""));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Internal("docker-registry did not start listening within 5 s");
+}
+
+RegistryFixture::~RegistryFixture() { Stop(); }
+
+void RegistryFixture::Stop() {
+  if (process_.running()) {
+    process_.Signal(SIGTERM).IgnoreError();
+    process_.WaitFor(std::chrono::seconds(5)).status().IgnoreError();
+  }
+}
+
+std::string RegistryFixture::BlobDataPath(const oci::Digest& d) const {
+  return JoinPath(dir_.path(), "data/docker/registry/v2/blobs/sha256/" + d.hex.substr(0, 2) +
+                                   "/" + d.hex + "/data");
+}
+
+}  // namespace syspgo::testing

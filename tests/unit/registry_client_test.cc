@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: Apache-2.0
+// The registry client and the puller against a real HTTP server on 127.0.0.1
+// that misbehaves on purpose. No root needed.
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "common/base64.h"
+#include "common/file_util.h"
+#include "oci/compression.h"
+#include "oci/puller.h"
+#include "oci/registry_client.h"
+#include "support/http_test_server.h"
+#include "support/test_images.h"
+
+namespace syspgo::oci {
+namespace {
+
+using syspgo::testing::HttpTestServer;
+using syspgo::testing::RangeOf;
+using syspgo::testing::TestRequest;
+using syspgo::testing::TestResponse;
+
+std::string Blob(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131) ^ (i >> 9));
+  return s;
+}
+
+TestResponse ServeRange(const TestRequest& req, const std::string& body) {
+  TestResponse r;
+  auto [start, end] = RangeOf(req, static_cast<int64_t>(body.size()));
+  if (!req.Header("range").empty()) {
+    r.status = 206;
+    r.headers.push_back({"Content-Range", "bytes " + std::to_string(start) + "-" +
+                                              std::to_string(end - 1) + "/" +
+                                              std::to_string(body.size())});
+  }
+  r.body = body.substr(static_cast<size_t>(start), static_cast<size_t>(end - start));
+  return r;
+}
+
+struct Client {
+  TokenCache tokens;
+  CredentialStore creds;
+  RegistryOptions options;
+  TransferCounters counters;
+  explicit Client(int attempts = 5) {
+    options.tokens = &tokens;
+    options.credentials = &creds;
+    options.max_attempts = attempts;
+    options.backoff_base = std::chrono::milliseconds(5);
+  }
+  RegistryClient Make(const std::string& address) {
+    auto c = RegistryClient::Create(address, options, &counters);
+    EXPECT_TRUE(c.ok());
+    return std::move(*c);
+  }
+};
+
+Status Fetch(RegistryClient& c, const std::string& digest, std::string* out) {
+  return c.FetchBlob("repo", *Digest::Parse(digest), 0, [&](std::span<const char> d) {
+    out->append(d.data(), d.size());
+    return Status::Ok();
+  });
+}
+
+TEST(RegistryClientTest, ResumesWithRangeAfterDroppedConnection) {
+  const std::string blob = Blob(1 << 20);
+  const std::string digest = Digest::Of(blob).ToString();
+  std::mutex mu;
+  std::vector<std::string> ranges;
+  std::atomic<int> calls{0};
+  HttpTestServer server([&](const TestRequest& req) {
+    std::lock_guard<std::mutex> lock(mu);
+    ranges.push_back(req.Header("range"));
+    TestResponse r = ServeRange(req, blob);
+    if (calls++ == 0) r.drop_after = 300000;
+    return r;
+  });
+  Client client;
+  RegistryClient c = client.Make(server.address());
+  std::string got;
+  Status st = Fetch(c, digest, &got);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(got, blob);
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0], "");
+  EXPECT_EQ(ranges[1], "bytes=300000-");
+  EXPECT_EQ(client.counters.retries, 1);
+}
+
+TEST(RegistryClientTest, ServerThatIgnoresRangeStillYieldsTheRightBytes) {
+  const std::string blob = Blob(500000);
+  std::atomic<int> calls{0};
+  HttpTestServer server([&](const TestRequest&) {
+    TestResponse r;
+    r.body = blob;  // always 200 with the whole body
+    if (calls++ == 0) r.drop_after = 123457;
+    return r;
+  });
+  Client client;
+  RegistryClient c = client.Make(server.address());
+  std::string got;
+  ASSERT_TRUE(Fetch(c, Digest::Of(blob).ToString(), &got).ok());
+  EXPECT_EQ(got, blob);
+}
+
+TEST(RegistryClientTest, RetriesServerErrors) {
+  std::atomic<int> calls{0};
+  HttpTestServer server([&](const TestRequest& req) {
+    TestResponse r;
+    if (calls++ < 2) {
+      r.status = 503;
+      return r;
+    }
+    return ServeRange(req, "payload");
+  });
+  Client client;
+  RegistryClient c = client.Make(server.address());
+  std::string got;
+  ASSERT_TRUE(Fetch(c, Digest::Of("payload").ToString(), &got).ok());
+  EXPECT_EQ(got, "payload");
+  EXPECT_EQ(calls.load(), 3);
+}
+
+TEST(RegistryClientTest, GivesUpClearlyWhenTheRegistryDies) {
+  const std::string blob = Blob(400000);
+  auto server = std::make_unique<HttpTestServer>([&](const TestRequest& req) {
+    TestResponse r = ServeRange(req, blob);
+    r.drop_after = 1000;
+    return r;
+  });
+  std::string address = server->address();
+  Client client(3);
+  RegistryClient c = client.Make(address);
+  std::string got;
+  std::atomic<bool> stopped{false};
+  Status st = c.FetchBlob("repo", Digest::Of(blob), 0, [&](std::span<const char> d) {
+    got.append(d.data(), d.size());
+    if (!stopped.exchange(true)) server->Stop();  // dies mid-transfer
+    return Status::Ok();
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("giving up"), std::string::npos) << st.message();
+  EXPECT_LT(got.size(), blob.size());
+}
+
+TEST(RegistryClientTest, NotFoundIsNotRetried) {
+  HttpTestServer server([&](const TestRequest&) {
+    TestResponse r;
+    r.status = 404;
+    r.body = R"({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]})";
+    return r;
+  });
+  Client client;
+  RegistryClient c = client.Make(server.address());
+  std::string got;
+  Status st = Fetch(c, Digest::Of("x").ToString(), &got);
+  EXPECT_EQ(st.code(), StatusCode::kNotFound);
+  EXPECT_NE(st.message().find("BLOB_UNKNOWN"), std::string::npos);
+  EXPECT_EQ(server.requests(), 1);
+}
+
+TEST(RegistryClientTest, BearerTokenFlowWithBasicCredentials) {
+  const std::string manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:)" +
+                               std::string(64, 'a') + R"(","size":2},"layers":[]})";
+  std::atomic<int> token_requests{0};
+  std::string realm;
+  HttpTestServer server([&](const TestRequest& req) {
+    TestResponse r;
+    if (req.target.rfind("/token", 0) == 0) {
+      token_requests++;
+      if (req.Header("authorization") != "Basic " + Base64Encode("alice:secret") ||
+          req.target.find("scope=repository%3Arepo%3Apull") == std::string::npos) {
+        r.status = 401;
+        return r;
+      }
+      r.body = R"({"token":"good-token"})";
+      return r;
+    }
+    if (req.Header("authorization") != "Bearer good-token") {
+      r.status = 401;
+      r.headers.push_back({"WWW-Authenticate",
+                           "Bearer realm=\"" + realm + "\",service=\"test\""});
+      return r;
+    }
+    r.headers.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
+    r.body = manifest;
+    return r;
+  });
+  realm = "http://" + server.address() + "/token";
+  Client client;
+  client.creds.Add(server.address(), {"alice", "secret"});
+  RegistryClient c = client.Make(server.address());
+  for (int i = 0; i < 2; ++i) {
+    auto m = c.GetManifest("repo", "latest");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ(m->body, manifest);
+    EXPECT_EQ(m->digest, Digest::Of(manifest));
+  }
+  EXPECT_EQ(token_requests.load(), 1);  // cached for the second request
+}
+
+TEST(RegistryClientTest, BasicAuthNeedsCredentials) {
+  HttpTestServer server([&](const TestRequest& req) {
+    TestResponse r;
+    if (req.Header("authorization") != "Basic " + Base64Encode("bob:pw")) {
+      r.status = 401;
+      r.headers.push_back({"WWW-Authenticate", "Basic realm=\"registry\""});
+      return r;
+    }
+    return ServeRange(req, "data");
+  });
+  Client without;
+  RegistryClient c1 = without.Make(server.address());
+  std::string got;
+  Status st = Fetch(c1, Digest::Of("data").ToString(), &got);
+  EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(st.message().find("credentials"), std::string::npos);
+  Client with;
+  with.creds.Add(server.address(), {"bob", "pw"});
+  RegistryClient c2 = with.Make(server.address());
+  ASSERT_TRUE(Fetch(c2, Digest::Of("data").ToString(), &got).ok());
+  EXPECT_EQ(got, "data");
+}
+
+TEST(RegistryClientTest, ManifestDigestIsChecked) {
+  HttpTestServer server([&](const TestRequest& req) {
+    TestResponse r;
+    r.body = R"({"schemaVersion":2})";
+    if (req.target.find("/manifests/latest") != std::string::npos) {
+      r.headers.push_back({"Docker-Content-Digest", "sha256:" + std::string(64, 'f')});
+    }
+    return r;
+  });
+  Client client;
+  RegistryClient c = client.Make(server.address());
+  auto by_digest = c.GetManifest("repo", "sha256:" + std::string(64, 'b'));
+  ASSERT_FALSE(by_digest.ok());
+  EXPECT_EQ(by_digest.status().code(), StatusCode::kCorruption);
+  auto by_tag = c.GetManifest("repo", "latest");
+  ASSERT_FALSE(by_tag.ok());
+  EXPECT_NE(by_tag.status().message().find("digest mismatch"), std::string::npos);
+}
+
+TEST(RegistryClientTest, PlainHttpOnlyForLoopbackOrInsecure) {
+  Client client;
+  auto remote = RegistryClient::Create("registry.example.com", client.options);
+  ASSERT_TRUE(remote.ok());
+  EXPECT_EQ(remote->base_url(), "https://registry.example.com");
+  client.options.insecure_hosts = {"registry.example.com"};
+  auto insecure = RegistryClient::Create("registry.example.com", client.options);
+  EXPECT_EQ(insecure->base_url(), "http://registry.example.com");
+  EXPECT_EQ(RegistryClient::Create("127.0.0.1:5000", client.options)->base_url(),
+            "http://127.0.0.1:5000");
+}
+
+// A one-layer image served by the test server, for pulls.
+struct FakeImage {
+  std::string layer, config, manifest;
+  Digest layer_digest, config_digest, manifest_digest;
+  explicit FakeImage(size_t file_size) {
+    oci::TarEntry e = syspgo::testing::FileEntry("data/file", static_cast<int64_t>(file_size));
+    e.uid = ::geteuid();
+    e.gid = ::getegid();
+    std::string tar = syspgo::testing::MakeTar({e}, {Blob(file_size)});
+    auto w = NewCompressingWriter(Compression::kGzip, [&](std::span<const char> c) {
+      layer.append(c.data(), c.size());
+      return Status::Ok();
+    }, 1);
+    (*w)->Write({tar.data(), tar.size()}).IgnoreError();
+    (*w)->Finish().IgnoreError();
+    layer_digest = Digest::Of(layer);
+    ImageConfig c;
+    c.diff_ids = {Digest::Of(tar)};
+    config = SerializeImageConfig(c);
+    config_digest = Digest::Of(config);
+    ImageManifest m;
+    m.media_type = std::string(media_type::kOciManifest);
+    m.config = {std::string(media_type::kOciConfig), config_digest,
+                static_cast<int64_t>(config.size()), "", std::nullopt, {}};
+    m.layers = {{std::string(media_type::kOciLayerGzip), layer_digest,
+                 static_cast<int64_t>(layer.size()), "", std::nullopt, {}}};
+    manifest = SerializeImageManifest(m);
+    manifest_digest = Digest::Of(manifest);
+  }
+  TestResponse Serve(const TestRequest& req) const {
+    if (req.target.find("/manifests/") != std::string::npos) {
+      TestResponse r;
+      r.headers.push_back({"Content-Type", std::string(media_type::kOciManifest)});
+      r.body = manifest;
+      return r;
+    }
+    if (req.target.find(config_digest.ToString()) != std::string::npos) {
+      return ServeRange(req, config);
+    }
+    return ServeRange(req, layer);
+  }
+};
+
+bool StoreHoldsNothingOf(const std::string& root, const FakeImage& image) {
+  auto layers = ListDir(JoinPath(root, "layers/sha256"));
+  auto sessions = ListDir(JoinPath(root, "tmp"));
+  return !PathExists(JoinPath(root, "blobs/sha256/" + image.layer_digest.hex)) &&
+         layers.ok() && layers->empty() && sessions.ok() && sessions->empty();
+}
+
+TEST(PullerTest, PullSurvivesADroppedConnection) {
+  FakeImage image(3 << 20);
+  std::atomic<int> layer_calls{0};
+  HttpTestServer server([&](const TestRequest& req) {
+    TestResponse r = image.Serve(req);
+    if (req.target.find(image.layer_digest.hex) != std::string::npos && layer_calls++ == 0) {
+      r.drop_after = static_cast<int64_t>(image.layer.size() / 3);
+    }
+    return r;
+  });
+  auto dir = TempDir::Create("/tmp", "puller-test-");
+  ASSERT_TRUE(dir.ok());
+  Client client;
+  {
+    auto store = LayerStore::Open(dir->path());
+    ASSERT_TRUE(store.ok());
+    Puller puller(&*store, client.options, nullptr);
+    PullOptions options;
+    options.progress = false;
+    PullStats stats;
+    auto pulled = puller.Pull(*ImageReference::Parse(server.address() + "/repo:tag"), options,
+                              &stats);
+    ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
+    EXPECT_EQ(stats.layers_fetched, 1);
+    EXPECT_EQ(stats.retries, 1);
+    auto content = ReadFileToString(JoinPath(pulled->layer_paths[0], "data/file"));
+    ASSERT_TRUE(content.ok());
+    EXPECT_EQ(*content, Blob(3 << 20));
+    EXPECT_TRUE(store->HasBlob(image.layer_digest));
+    // A second pull moves no layer bytes.
+    PullStats again;
+    ASSERT_TRUE(puller.Pull(*ImageReference::Parse(server.address() + "/repo:tag"), options,
+                            &again).ok());
+    EXPECT_EQ(again.layers_fetched, 0);
+    EXPECT_EQ(again.layers_local, 1);
+  }
+}
+
+TEST(PullerTest, RegistryDyingMidLayerLeavesNothingInTheStore) {
+  FakeImage image(3 << 20);
+  std::unique_ptr<HttpTestServer> server;
+  std::atomic<bool> killed{false};
+  server = std::make_unique<HttpTestServer>([&](const TestRequest& req) {
+    TestResponse r = image.Serve(req);
+    if (req.target.find(image.layer_digest.hex) != std::string::npos) {
+      r.drop_after = static_cast<int64_t>(image.layer.size() / 2);
+      if (!killed.exchange(true)) {
+        // Stop accepting: every retry finds the registry gone.
+        std::thread([&] { server->Stop(); }).detach();
+      }
+    }
+    return r;
+  });
+  std::string address = server->address();
+  auto dir = TempDir::Create("/tmp", "puller-test-");
+  ASSERT_TRUE(dir.ok());
+  Client client(3);
+  {
+    auto store = LayerStore::Open(dir->path());
+    ASSERT_TRUE(store.ok());
+    Puller puller(&*store, client.options, nullptr);
+    PullOptions options;
+    options.progress = false;
+    auto pulled = puller.Pull(*ImageReference::Parse(address + "/repo:tag"), options);
+    ASSERT_FALSE(pulled.ok());
+    EXPECT_EQ(pulled.status().code(), StatusCode::kUnavailable) << pulled.status().ToString();
+  }
+  EXPECT_TRUE(StoreHoldsNothingOf(dir->path(), image));
+  // Join the stopper before `server` goes away.
+  server->Stop();
+}
+
+TEST(PullerTest, CorruptLayerBytesAreRejected) {
+  FakeImage image(1 << 20);
+  std::string bad = image.layer;
+  bad[bad.size() / 2] ^= 1;
+  HttpTestServer server([&](const TestRequest& req) {
+    if (req.target.find(image.layer_digest.hex) != std::string::npos) return ServeRange(req, bad);
+    return image.Serve(req);
+  });
+  auto dir = TempDir::Create("/tmp", "puller-test-");
+  ASSERT_TRUE(dir.ok());
+  Client client;
+  {
+    auto store = LayerStore::Open(dir->path());
+    ASSERT_TRUE(store.ok());
+    Puller puller(&*store, client.options, nullptr);
+    PullOptions options;
+    options.progress = false;
+    auto pulled = puller.Pull(*ImageReference::Parse(server.address() + "/repo:tag"), options);
+    ASSERT_FALSE(pulled.ok());
+    EXPECT_EQ(pulled.status().code(), StatusCode::kCorruption);
+    EXPECT_NE(pulled.status().message().find("digest mismatch"), std::string::npos)
+        << pulled.status().message();
+  }
+  EXPECT_TRUE(StoreHoldsNothingOf(dir->path(), image));
+}
+
+}  // namespace
+}  // namespace syspgo::oci
