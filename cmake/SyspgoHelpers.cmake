@@ -13,6 +13,12 @@ if(SYSPGO_SANITIZE)
   add_link_options(${SYSPGO_SANITIZER_FLAGS})
 endif()
 
+# Fuzzing instruments every library for coverage, not only the targets.
+if(SYSPGO_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # syspgo_library(NAME SOURCES... DEPS ...)
 function(syspgo_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})

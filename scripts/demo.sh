@@ -28,7 +28,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 5055)
+# A free port: one nothing answers on.
+port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port=$((20000 + RANDOM % 20000))
+while ! port_is_free "$port"; do port=$((port + 1)); done
+svc_port=$((port + 1))
+while ! port_is_free "$svc_port"; do svc_port=$((svc_port + 1)); done
 cat > "$work/registry.yml" <<YAML
 version: 0.1
 log:
@@ -62,17 +67,16 @@ echo "== cold start of an application (pull + unpack + mount + runc; ready = exi
 "$syspgo" run --root "$work/store" --timing-json "$work/app.json" "$image"
 
 echo
-echo "== start of a service (ready = tcp:8088 accepts a connection), layers now local"
-"$syspgo" run --root "$work/store" --ready tcp:8088 --timing-json "$work/svc.json" "$image" \
-  -- httpd -f -p 127.0.0.1:8088 -h /www
+echo "== start of a service (ready = tcp:$svc_port accepts a connection), layers now local"
+"$syspgo" run --root "$work/store" --ready "tcp:$svc_port" --timing-json "$work/svc.json" "$image" \
+  -- httpd -f -p "127.0.0.1:$svc_port" -h /www
 
 echo
 echo "== timing (seconds)"
 printf '%-12s %8s %8s %8s %8s\n' start deploy running ready total
+field() { sed -n "s/.*\"$2\": \([0-9.e-]*\).*/\1/p" "$1"; }
 for f in app svc; do
-  python3 - "$work/$f.json" "$f" <<'PY' 2>/dev/null || sed 's/^/  /' "$work/$f.json"
-import json, sys
-j = json.load(open(sys.argv[1]))
-print("%-12s %8.3f %8.3f %8.3f %8.3f" % (sys.argv[2], j["deploy_s"], j["running_s"], j["ready_s"], j["total_s"]))
-PY
+  printf '%-12s %8.3f %8.3f %8.3f %8.3f\n' "$f" "$(field "$work/$f.json" deploy_s)" \
+    "$(field "$work/$f.json" running_s)" "$(field "$work/$f.json" ready_s)" \
+    "$(field "$work/$f.json" total_s)"
 done

@@ -12,7 +12,7 @@ packages=(
   runc docker-registry busybox-static
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(skopeo umoci debootstrap hyperfine)
+  packages+=(skopeo umoci debootstrap bc python3)
 fi
 
 missing=()

@@ -23,9 +23,10 @@ if [ -f "$out/.complete" ]; then
   exit 0
 fi
 
-# The mirror is the one apt already uses on this host (deb822 or one-line form).
-mirror=$(grep -rhoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-         | grep -v security | head -n1 | awk '{print $2}')
+# The mirror is the Debian archive apt already uses on this host (deb822 or
+# one-line form); other repositories in sources.list.d are not Debian.
+mirror=$( (grep -rhoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true) \
+         | awk '{print $2}' | grep -E '/debian/?$' | head -n1)
 mirror=${mirror:-http://deb.debian.org/debian}
 suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 

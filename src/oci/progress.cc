@@ -64,13 +64,14 @@ void ProgressReporter::Draw(bool final) {
     const char* state = "waiting";
     switch (l.state.load()) {
       case LayerProgress::kFetching: state = "fetching"; break;
+      case LayerProgress::kUnpacking: state = "unpacking"; break;
       case LayerProgress::kDone: state = "done"; break;
       case LayerProgress::kCached: state = "cached"; break;
       case LayerProgress::kFailed: state = "failed"; break;
       default: break;
     }
     char line[160];
-    std::snprintf(line, sizeof(line), "\x1b[2K%-14s %-8s %10s / %-10s %10s/s\n",
+    std::snprintf(line, sizeof(line), "\x1b[2K%-14s %-9s %10s / %-10s %10s/s\n",
                   l.label.c_str(), state, HumanBytes(done).c_str(),
                   HumanBytes(l.total).c_str(),
                   HumanBytes(elapsed > 0 ? done / elapsed : 0).c_str());

@@ -18,7 +18,7 @@
 namespace syspgo::oci {
 
 struct LayerProgress {
-  enum State { kWaiting, kFetching, kDone, kCached, kFailed };
+  enum State { kWaiting, kFetching, kUnpacking, kDone, kCached, kFailed };
   std::string label;  // short digest
   int64_t total = 0;
   std::atomic<int64_t> done{0};

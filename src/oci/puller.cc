@@ -263,6 +263,7 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
       }
     }
     pipe.Close(transfer.ok() ? Status::Ok() : transfer);
+    job.progress->state = LayerProgress::kUnpacking;
     unpacker.join();
     // A digest mismatch explains any unpack error it caused: report it first.
     RETURN_IF_ERROR(transfer);
