@@ -26,29 +26,13 @@ echo "== root file system for $workload (debootstrap; cached in $cache)" >&2
 "$here/images/build-rootfs.sh" "$workload" "$cache/$workload"
 rootfs="$cache/$workload/rootfs"
 
+. "$here/../scripts/registry.sh"
 work=$(mktemp -d /tmp/syspgo-pullbench.XXXXXX)
-registry_pid=""
-cleanup() {
-  if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
+cleanup() { stop_registry; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: 127.0.0.1:$port
-YAML
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+start_registry "$work/registry"
+port=$registry_port
 
 # Three layers, as images usually have: the base system, the interpreter's
 # standard library, and the application's packages (hard-linked copies).
@@ -88,7 +72,7 @@ for i in $(seq 1 "$runs"); do
 done
 # Sanity: both produced the same file tree size.
 du_syspgo=$(du -sb "$work"/store/layers | cut -f1); du_peer=$(du -sb "$work/bundle/rootfs" | cut -f1)
-blob_bytes=$(du -sb "$work/registry/docker/registry/v2/blobs" | cut -f1)
+blob_bytes=$(du -sb "$work/registry/data/docker/registry/v2/blobs" | cut -f1)
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 m_syspgo=$(median "${t_syspgo[@]}"); m_peer=$(median "${t_peer[@]}")

@@ -15,41 +15,20 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/registry.sh"
 work=$(mktemp -d /tmp/syspgo-demo.XXXXXX)
-registry_pid=""
 cleanup() {
-  if [ -n "$registry_pid" ]; then
-    kill "$registry_pid" 2>/dev/null || true
-    wait "$registry_pid" 2>/dev/null || true
-  fi
+  stop_registry
   "$syspgo" cleanup --root "$work/store" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free port: one nothing answers on.
-port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port=$((20000 + RANDOM % 20000))
-while ! port_is_free "$port"; do port=$((port + 1)); done
-svc_port=$((port + 1))
-while ! port_is_free "$svc_port"; do svc_port=$((svc_port + 1)); done
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: 127.0.0.1:$port
-YAML
-docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 1 200); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.05
-done
+start_registry "$work/registry"
+port=$registry_port
+svc_port=$(free_port)
 
 echo "== building a sample image from busybox-static and pushing it to 127.0.0.1:$port"
 rootfs="$work/rootfs"

@@ -24,6 +24,16 @@ std::string Write(const std::vector<std::pair<TarEntry, std::string>>& entries) 
   return out;
 }
 
+// Recomputes the first header's checksum after a test edited the header.
+void FixChecksum(std::string* tar) {
+  int64_t sum = 0;
+  for (int i = 0; i < 512; ++i) {
+    sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>((*tar)[i]);
+  }
+  std::snprintf(&(*tar)[148], 8, "%06o", static_cast<int>(sum));
+  (*tar)[155] = ' ';
+}
+
 TarEntry Entry(std::string name, TarType type, int64_t size = 0) {
   TarEntry e;
   e.name = std::move(name);
@@ -157,11 +167,7 @@ TEST(TarTest, RejectsHostilePax) {
   ASSERT_TRUE(w.WriteData({records.data(), records.size()}).ok());
   ASSERT_TRUE(w.Finish().ok());
   tar[156] = 'x';
-  // Fix the checksum for the edited type flag.
-  int64_t sum = 0;
-  for (int i = 0; i < 512; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(tar[i]);
-  std::snprintf(&tar[148], 8, "%06o", static_cast<int>(sum));
-  tar[155] = ' ';
+  FixChecksum(&tar);  // for the edited type flag
   StringReader src(tar);
   TarReader r(&src);
   auto e = r.Next();
@@ -177,10 +183,7 @@ TEST(TarTest, ReadsBase256Numbers) {
   tar[113] = 0x01;
   tar[114] = 0x11;
   tar[115] = 0x70;
-  int64_t sum = 0;
-  for (int i = 0; i < 512; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(tar[i]);
-  std::snprintf(&tar[148], 8, "%06o", static_cast<int>(sum));
-  tar[155] = ' ';
+  FixChecksum(&tar);
   StringReader src(tar);
   TarReader r(&src);
   auto e = r.Next();

@@ -188,15 +188,26 @@ Status Unpacker::RemoveExisting(int parent, const std::string& name,
   return Status::Ok();
 }
 
-Status Unpacker::SetXattrsByPath(int parent, const std::string& name,
-                                 const TarEntry& e) {
-  if (e.xattrs.empty()) return Status::Ok();
+Status Unpacker::SetMetadataByPath(int parent, const std::string& name,
+                                   const TarEntry& e, bool chmod) {
+  if (::fchownat(parent, name.c_str(), static_cast<uid_t>(e.uid),
+                 static_cast<gid_t>(e.gid), AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoStatus(errno, "chown", e.name);
+  }
+  // Not for symlinks: their mode is meaningless and chmod would follow them.
+  if (chmod && ::fchmodat(parent, name.c_str(), e.mode & 07777, 0) != 0) {
+    return ErrnoStatus(errno, "chmod", e.name);
+  }
   std::string p = ProcFdPath(parent, name);
   for (const auto& [key, value] : e.xattrs) {
     if (::lsetxattr(p.c_str(), key.c_str(), value.data(), value.size(), 0) != 0 &&
         errno != ENOTSUP && errno != EPERM) {
       return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
     }
+  }
+  struct timespec times[2] = {MtimeOf(e), MtimeOf(e)};
+  if (::utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoStatus(errno, "utimens", e.name);
   }
   return Status::Ok();
 }
@@ -309,8 +320,6 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
     exists = false;
   }
 
-  const uid_t uid = static_cast<uid_t>(e.uid);
-  const gid_t gid = static_cast<gid_t>(e.gid);
   switch (e.type) {
     case TarType::kRegular:
       return WriteRegular(parent, name, e, reader);
@@ -320,14 +329,7 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
       if (::symlinkat(e.linkname.c_str(), parent, name.c_str()) != 0) {
         return ErrnoStatus(errno, "symlink", e.name);
       }
-      if (::fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-        return ErrnoStatus(errno, "chown", e.name);
-      }
-      RETURN_IF_ERROR(SetXattrsByPath(parent, name, e));
-      struct timespec times[2] = {MtimeOf(e), MtimeOf(e)};
-      if (::utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
-        return ErrnoStatus(errno, "utimens", e.name);
-      }
+      RETURN_IF_ERROR(SetMetadataByPath(parent, name, e, /*chmod=*/false));
       stats_.symlinks++;
       return Status::Ok();
     }
@@ -361,17 +363,7 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
                     makedev(e.devmajor, e.devminor)) != 0) {
         return ErrnoStatus(errno, "mknod", e.name);
       }
-      if (::fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-        return ErrnoStatus(errno, "chown", e.name);
-      }
-      if (::fchmodat(parent, name.c_str(), e.mode & 07777, 0) != 0) {
-        return ErrnoStatus(errno, "chmod", e.name);
-      }
-      RETURN_IF_ERROR(SetXattrsByPath(parent, name, e));
-      struct timespec times[2] = {MtimeOf(e), MtimeOf(e)};
-      if (::utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
-        return ErrnoStatus(errno, "utimens", e.name);
-      }
+      RETURN_IF_ERROR(SetMetadataByPath(parent, name, e, /*chmod=*/true));
       stats_.devices++;
       return Status::Ok();
     }

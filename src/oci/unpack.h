@@ -70,8 +70,10 @@ class Unpacker {
   Status ApplyDirectory(int parent, const std::string& name,
                         const std::string& path, const TarEntry& e,
                         bool exists);
-  Status SetXattrsByPath(int parent, const std::string& name,
-                         const TarEntry& e);
+  // Owner, (mode), xattrs and times of a node that is not opened (symlinks,
+  // devices, FIFOs); never follows a final symlink.
+  Status SetMetadataByPath(int parent, const std::string& name, const TarEntry& e,
+                           bool chmod);
 
   UniqueFd root_;
   std::string root_real_;  // the root's absolute path, symlinks resolved

@@ -303,6 +303,17 @@ struct FakeImage {
   }
 };
 
+// Pulls reference into a store at root, without progress output.
+Result<LocalImage> PullInto(const std::string& root, const RegistryOptions& registry,
+                            const std::string& reference, PullStats* stats = nullptr) {
+  ASSIGN_OR_RETURN(LayerStore store, LayerStore::Open(root));
+  Puller puller(&store, registry, nullptr);
+  PullOptions options;
+  options.progress = false;
+  ASSIGN_OR_RETURN(ImageReference ref, ImageReference::Parse(reference));
+  return puller.Pull(ref, options, stats);
+}
+
 bool StoreHoldsNothingOf(const std::string& root, const FakeImage& image) {
   auto layers = ListDir(JoinPath(root, "layers/sha256"));
   auto sessions = ListDir(JoinPath(root, "tmp"));
@@ -323,29 +334,21 @@ TEST(PullerTest, PullSurvivesADroppedConnection) {
   auto dir = TempDir::Create("/tmp", "puller-test-");
   ASSERT_TRUE(dir.ok());
   Client client;
-  {
-    auto store = LayerStore::Open(dir->path());
-    ASSERT_TRUE(store.ok());
-    Puller puller(&*store, client.options, nullptr);
-    PullOptions options;
-    options.progress = false;
-    PullStats stats;
-    auto pulled = puller.Pull(*ImageReference::Parse(server.address() + "/repo:tag"), options,
-                              &stats);
-    ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
-    EXPECT_EQ(stats.layers_fetched, 1);
-    EXPECT_EQ(stats.retries, 1);
-    auto content = ReadFileToString(JoinPath(pulled->layer_paths[0], "data/file"));
-    ASSERT_TRUE(content.ok());
-    EXPECT_EQ(*content, Blob(3 << 20));
-    EXPECT_TRUE(store->HasBlob(image.layer_digest));
-    // A second pull moves no layer bytes.
-    PullStats again;
-    ASSERT_TRUE(puller.Pull(*ImageReference::Parse(server.address() + "/repo:tag"), options,
-                            &again).ok());
-    EXPECT_EQ(again.layers_fetched, 0);
-    EXPECT_EQ(again.layers_local, 1);
-  }
+  const std::string ref = server.address() + "/repo:tag";
+  PullStats stats;
+  auto pulled = PullInto(dir->path(), client.options, ref, &stats);
+  ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
+  EXPECT_EQ(stats.layers_fetched, 1);
+  EXPECT_EQ(stats.retries, 1);
+  auto content = ReadFileToString(JoinPath(pulled->layer_paths[0], "data/file"));
+  ASSERT_TRUE(content.ok());
+  EXPECT_EQ(*content, Blob(3 << 20));
+  EXPECT_TRUE(PathExists(JoinPath(dir->path(), "blobs/sha256/" + image.layer_digest.hex)));
+  // A second pull moves no layer bytes.
+  PullStats again;
+  ASSERT_TRUE(PullInto(dir->path(), client.options, ref, &again).ok());
+  EXPECT_EQ(again.layers_fetched, 0);
+  EXPECT_EQ(again.layers_local, 1);
 }
 
 TEST(PullerTest, RegistryDyingMidLayerLeavesNothingInTheStore) {
@@ -367,16 +370,9 @@ TEST(PullerTest, RegistryDyingMidLayerLeavesNothingInTheStore) {
   auto dir = TempDir::Create("/tmp", "puller-test-");
   ASSERT_TRUE(dir.ok());
   Client client(3);
-  {
-    auto store = LayerStore::Open(dir->path());
-    ASSERT_TRUE(store.ok());
-    Puller puller(&*store, client.options, nullptr);
-    PullOptions options;
-    options.progress = false;
-    auto pulled = puller.Pull(*ImageReference::Parse(address + "/repo:tag"), options);
-    ASSERT_FALSE(pulled.ok());
-    EXPECT_EQ(pulled.status().code(), StatusCode::kUnavailable) << pulled.status().ToString();
-  }
+  auto pulled = PullInto(dir->path(), client.options, address + "/repo:tag");
+  ASSERT_FALSE(pulled.ok());
+  EXPECT_EQ(pulled.status().code(), StatusCode::kUnavailable) << pulled.status().ToString();
   EXPECT_TRUE(StoreHoldsNothingOf(dir->path(), image));
   // Join the stopper before `server` goes away.
   server->Stop();
@@ -393,18 +389,11 @@ TEST(PullerTest, CorruptLayerBytesAreRejected) {
   auto dir = TempDir::Create("/tmp", "puller-test-");
   ASSERT_TRUE(dir.ok());
   Client client;
-  {
-    auto store = LayerStore::Open(dir->path());
-    ASSERT_TRUE(store.ok());
-    Puller puller(&*store, client.options, nullptr);
-    PullOptions options;
-    options.progress = false;
-    auto pulled = puller.Pull(*ImageReference::Parse(server.address() + "/repo:tag"), options);
-    ASSERT_FALSE(pulled.ok());
-    EXPECT_EQ(pulled.status().code(), StatusCode::kCorruption);
-    EXPECT_NE(pulled.status().message().find("digest mismatch"), std::string::npos)
-        << pulled.status().message();
-  }
+  auto pulled = PullInto(dir->path(), client.options, server.address() + "/repo:tag");
+  ASSERT_FALSE(pulled.ok());
+  EXPECT_EQ(pulled.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(pulled.status().message().find("digest mismatch"), std::string::npos)
+      << pulled.status().message();
   EXPECT_TRUE(StoreHoldsNothingOf(dir->path(), image));
 }
 
