@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,9 +34,78 @@ ExitInfo ExitInfoFromWaitStatus(int status) {
   return info;
 }
 
+namespace {
+
+// fork + exec for what posix_spawn cannot do (PR_SET_PDEATHSIG). Between
+// fork and exec the child only makes async-signal-safe calls; an exec
+// failure reaches the parent as an errno through a close-on-exec pipe.
+Result<pid_t> ForkExec(char* const* argv, char* const* envp,
+                       const SpawnOptions& options) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return ErrnoStatus(err, "fork");
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent is already gone
+    struct sigaction dfl;
+    std::memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (options.new_process_group) ::setpgid(0, 0);
+    int in = options.stdin_fd;
+    if (options.null_stdin) in = ::open("/dev/null", O_RDONLY);
+    if (in >= 0) ::dup2(in, 0);
+    if (options.stdout_fd >= 0) ::dup2(options.stdout_fd, 1);
+    if (options.stderr_fd >= 0) ::dup2(options.stderr_fd, 2);
+    ::execvpe(argv[0], argv, envp);
+    int err = errno;
+    ssize_t ignored = ::write(report[1], &err, sizeof(err));
+    (void)ignored;
+    ::_exit(127);
+  }
+  ::close(report[1]);
+  int err = 0;
+  ssize_t n;
+  do {
+    n = ::read(report[0], &err, sizeof(err));
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == sizeof(err)) {
+    int status;
+    ::waitpid(pid, &status, 0);
+    return ErrnoStatus(err, "run", argv[0]);
+  }
+  return pid;
+}
+
+}  // namespace
+
 Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
                                      const SpawnOptions& options) {
   if (argv.empty()) return InvalidArgument("spawn: empty command");
+  if (options.die_with_parent) {
+    std::vector<char*> cargv;
+    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    std::vector<char*> cenv;
+    if (options.env) {
+      for (const auto& e : *options.env) cenv.push_back(const_cast<char*>(e.c_str()));
+      cenv.push_back(nullptr);
+    }
+    ASSIGN_OR_RETURN(pid_t pid, ForkExec(cargv.data(), options.env ? cenv.data() : environ,
+                                         options));
+    return Subprocess(pid);
+  }
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);

@@ -31,6 +31,9 @@ struct SpawnOptions {
   // Puts the child in a new process group (so a terminal's Ctrl-C reaches
   // only us, and we decide what the child gets).
   bool new_process_group = false;
+  // The child gets SIGKILL when the spawning thread dies (PR_SET_PDEATHSIG),
+  // so a helper never outlives a killed syspgo.
+  bool die_with_parent = false;
 };
 
 // How a process ended.
@@ -65,6 +68,8 @@ class Subprocess {
   // Waits up to timeout; then sends SIGKILL and waits.
   Result<ExitInfo> WaitFor(std::chrono::milliseconds timeout);
   Status Signal(int sig);
+  // Stops owning the child: it is neither killed nor reaped by us any more.
+  pid_t Release() { return std::exchange(pid_, -1); }
 
  private:
   explicit Subprocess(pid_t pid) : pid_(pid) {}

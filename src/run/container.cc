@@ -288,9 +288,15 @@ void CleanupStaleContainers(const std::string& state_root, const std::string& ru
     auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDONLY);
     if (lock.ok() && ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;  // alive
     if (log) log->Info("removing stale container " + id);
-    r.Delete(id).IgnoreError();
-    Status st = UnmountIfMounted(JoinPath(dir, "rootfs"));
-    if (st.ok()) st = RemoveTree(dir);
+    // A runc of the dead process may still be finishing: try a few times.
+    Status st;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+      st = r.Delete(id);
+      if (st.ok()) st = UnmountIfMounted(JoinPath(dir, "rootfs"));
+      if (st.ok()) st = RemoveTree(dir);
+      if (st.ok()) break;
+    }
     if (!st.ok() && log) log->Warning("stale container " + id + ": " + st.message());
   }
 }

@@ -25,6 +25,9 @@ Result<pid_t> Runc::Create(const std::string& id, const std::string& bundle,
   options.null_stdin = true;
   options.stdout_fd = stdout_fd;
   options.stderr_fd = stderr_fd;
+  // If we are killed mid-create, runc must not go on building a container
+  // in a bundle that the next start's clean-up is removing.
+  options.die_with_parent = true;
   ASSIGN_OR_RETURN(Subprocess child, Subprocess::Spawn(argv, options));
   ASSIGN_OR_RETURN(ExitInfo exit, child.Wait());
   if (!exit.success()) {

@@ -2,16 +2,22 @@
 // Pulls from a real docker-registry: formats, dedup, verification, hostile
 // layers.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "common/file_util.h"
+#include "common/process.h"
 #include "integration/integration_env.h"
 #include "oci/layer_store.h"
 #include "oci/puller.h"
 #include "oci/registry_client.h"
+#include "support/http_test_server.h"
 
 namespace syspgo::testing {
 namespace {
@@ -44,6 +50,9 @@ class PullTest : public ::testing::Test {
     auto layers = ListDir(JoinPath(store_root_, "layers/sha256"));
     ASSERT_TRUE(layers.ok());
     EXPECT_TRUE(layers->empty());
+    ExpectNoStaleSessions();
+  }
+  void ExpectNoStaleSessions() {
     auto sessions = ListDir(JoinPath(store_root_, "tmp"));
     ASSERT_TRUE(sessions.ok());
     EXPECT_TRUE(sessions->empty());
@@ -165,6 +174,70 @@ TEST_F(PullTest, HostileLayersWriteNothingOutsideTheRoot) {
   ASSERT_TRUE(image.ok()) << image.status().ToString();
   EXPECT_FALSE(PathExists("/tmp/" + escape_name));
   EXPECT_TRUE(PathExists(JoinPath(image->layer_paths[0], "tmp/" + escape_name)));
+}
+
+TEST_F(PullTest, KilledPullLeavesNothingHalfWrittenAndTheNextPullWorks) {
+  // Serve the image from the real registry through a proxy that stalls the
+  // layer halfway the first time, so the pull is killed mid-layer.
+  auto built = PushImage(Ref("killed:v1"), {{IntegrationEnv::Get().busybox_rootfs(), ""}});
+  ASSERT_TRUE(built.ok());
+  TestRegistryOptions registry;
+  auto upstream = oci::RegistryClient::Create(IntegrationEnv::Get().registry().address(),
+                                              registry.options);
+  ASSERT_TRUE(upstream.ok());
+  auto manifest = upstream->GetManifest("killed", "v1");
+  ASSERT_TRUE(manifest.ok());
+  auto parsed = oci::ParseImageManifest(manifest->body);
+  ASSERT_TRUE(parsed.ok());
+  auto config = upstream->FetchSmallBlob("killed", parsed->config);
+  ASSERT_TRUE(config.ok());
+  std::string layer;
+  ASSERT_TRUE(upstream->FetchBlob("killed", built->layers[0].digest, 0,
+                                  [&](std::span<const char> c) {
+                                    layer.append(c.data(), c.size());
+                                    return Status::Ok();
+                                  }).ok());
+  std::atomic<bool> stall{true};
+  HttpTestServer proxy([&](const TestRequest& req) {
+    TestResponse r;
+    if (req.target.find("/manifests/") != std::string::npos) {
+      r.headers.push_back({"Content-Type", manifest->media_type});
+      r.body = manifest->body;
+    } else if (req.target.find(parsed->config.digest.hex) != std::string::npos) {
+      r.body = *config;
+    } else {
+      r.body = layer;
+      if (stall.exchange(false)) r.stall_after = static_cast<int64_t>(layer.size() / 2);
+    }
+    return r;
+  });
+  const std::string ref = proxy.address() + "/killed:v1";
+  auto child = Subprocess::Spawn({SYSPGO_BINARY, "pull", "--no-progress", "--root", store_root_, ref},
+                                 SpawnOptions{.null_stdin = true});
+  ASSERT_TRUE(child.ok());
+  // Wait until half the layer has reached the session's temp blob file.
+  bool halfway = false;
+  for (int i = 0; i < 1000 && !halfway; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto out = RunCommand({"sh", "-c", "cat " + store_root_ + "/tmp/*/layer-*/blob 2>/dev/null | wc -c"});
+    halfway = out.ok() && std::atol(out->output.c_str()) >= static_cast<long>(layer.size() / 2);
+  }
+  ASSERT_TRUE(halfway) << "the pull never got halfway";
+  ASSERT_TRUE(child->Signal(SIGKILL).ok());
+  ASSERT_TRUE(child->Wait().ok());
+
+  // Nothing of the layer is under a final name.
+  EXPECT_FALSE(PathExists(JoinPath(store_root_, "blobs/sha256/" + built->layers[0].digest.hex)));
+  auto layers = ListDir(JoinPath(store_root_, "layers/sha256"));
+  ASSERT_TRUE(layers.ok());
+  EXPECT_TRUE(layers->empty());
+  // The next pull removes the dead session and completes.
+  auto out = RunCommand({SYSPGO_BINARY, "pull", "--no-progress", "--root", store_root_, ref});
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->exit.success()) << out->output;
+  EXPECT_TRUE(PathExists(JoinPath(store_root_, "blobs/sha256/" + built->layers[0].digest.hex)));
+  ExpectNoStaleSessions();
+  proxy.Stop();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 
 namespace syspgo::testing {
@@ -164,6 +165,14 @@ void HttpTestServer::Serve(int fd) {
     bool head_only = req.method == "HEAD";
     size_t body_bytes = head_only ? 0 : resp.body.size();
     if (resp.drop_after >= 0) body_bytes = std::min<size_t>(body_bytes, resp.drop_after);
+    if (resp.stall_after >= 0) {
+      body_bytes = std::min<size_t>(body_bytes, resp.stall_after);
+      SendAll(fd, out.data(), out.size());
+      SendAll(fd, resp.body.data(), body_bytes);
+      while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      ::close(fd);
+      return;
+    }
     if (!SendAll(fd, out.data(), out.size()) ||
         !SendAll(fd, resp.body.data(), body_bytes) || resp.drop_after >= 0) {
       ::shutdown(fd, SHUT_RDWR);

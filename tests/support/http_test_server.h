@@ -36,6 +36,9 @@ struct TestResponse {
   std::string body;
   // Send only this many body bytes, then close the connection.
   int64_t drop_after = -1;
+  // Send this many body bytes, then hold the connection open, sending
+  // nothing, until the server stops (a stalled transfer).
+  int64_t stall_after = -1;
 };
 
 class HttpTestServer {
