@@ -37,6 +37,24 @@ struct timespec MtimeOf(const TarEntry& e) {
 
 }  // namespace
 
+namespace {
+
+// The components of a slash-separated path, without empty ones and ".".
+std::vector<std::string_view> PathComponents(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t slash = path.find('/', i);
+    if (slash == std::string_view::npos) slash = path.size();
+    std::string_view comp = path.substr(i, slash - i);
+    i = slash + 1;
+    if (!comp.empty() && comp != ".") out.push_back(comp);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::string> SanitizeEntryPath(std::string_view name) {
   if (name.find('\0') != std::string_view::npos) {
     return Corruption("tar entry name contains a NUL byte");
@@ -46,13 +64,7 @@ Result<std::string> SanitizeEntryPath(std::string_view name) {
                             std::string(name) + "'");
   }
   std::string out;
-  size_t i = 0;
-  while (i <= name.size()) {
-    size_t slash = name.find('/', i);
-    if (slash == std::string_view::npos) slash = name.size();
-    std::string_view comp = name.substr(i, slash - i);
-    i = slash + 1;
-    if (comp.empty() || comp == ".") continue;
+  for (std::string_view comp : PathComponents(name)) {
     if (comp == "..") {
       return PermissionDenied("refusing tar entry with a '..' component '" +
                               std::string(name) + "'");
@@ -68,23 +80,20 @@ namespace {
 // Joins `base` and a symlink target the way resolution inside a root does:
 // absolute targets start at the root, ".." stops at it.
 std::string ResolveLexically(const std::string& base, const std::string& target) {
-  std::vector<std::string> parts;
+  std::vector<std::string_view> parts;
   std::string all = target.starts_with("/") ? target : base + "/" + target;
-  size_t i = 0;
-  while (i <= all.size()) {
-    size_t slash = all.find('/', i);
-    if (slash == std::string::npos) slash = all.size();
-    std::string comp = all.substr(i, slash - i);
-    i = slash + 1;
-    if (comp.empty() || comp == ".") continue;
-    if (comp == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
+  for (std::string_view comp : PathComponents(all)) {
+    if (comp != "..") {
+      parts.push_back(comp);
+    } else if (!parts.empty()) {
+      parts.pop_back();
     }
-    parts.push_back(comp);
   }
   std::string out;
-  for (const std::string& p : parts) out += (out.empty() ? "" : "/") + p;
+  for (std::string_view p : parts) {
+    if (!out.empty()) out += '/';
+    out += p;
+  }
   return out;
 }
 
