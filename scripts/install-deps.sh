@@ -9,6 +9,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev nlohmann-json3-dev
   libgtest-dev
+  clang llvm libbpf-dev bpftool
   runc docker-registry busybox-static
 )
 if [ "${1:-}" = "--bench" ]; then

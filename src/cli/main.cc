@@ -26,6 +26,7 @@ COMMANDS:
   pull          pull an image into the local store
   run           start a container from an image and time its cold start
   build-image   build an image from directories and push it to a registry
+  trace         record the pages a process tree reads until it is ready (eBPF)
   cleanup       remove containers and temporary files left by killed runs
   version       print the version
 
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
   if (command == "pull") return syspgo::cli::PullCommand(args, ctx);
   if (command == "run") return syspgo::cli::RunCommand(args, ctx);
   if (command == "build-image") return syspgo::cli::BuildImageCommand(args, ctx);
+  if (command == "trace") return syspgo::cli::TraceCommand(args, ctx);
   if (command == "cleanup") return syspgo::cli::CleanupCommand(args, ctx);
   if (command == "version") {
     std::printf("syspgo 0.1.0\n");

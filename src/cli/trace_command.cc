@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: Apache-2.0
+// `syspgo trace`: record which pages of which files a process tree reads
+// until it is ready, and `syspgo trace show`.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "common/clock.h"
+#include "common/file_util.h"
+#include "common/process.h"
+#include "oci/progress.h"
+#include "run/readiness.h"
+#include "trace/tracer.h"
+
+namespace syspgo::cli {
+namespace {
+
+constexpr char kTraceUsage[] = R"(USAGE: syspgo trace [OPTIONS] -o FILE -- CMD ARGS...
+       syspgo trace [OPTIONS] -o FILE --pid PID
+       syspgo trace show [--ranges] FILE
+
+Records, with eBPF, exactly which pages of which files a process tree reads
+(read/pread, mmap faults, fault-around, exec) from its start until it is
+ready, aggregated in the kernel, and writes a trace file
+(docs/trace-format.md). Only the traced tree is recorded: the command and
+everything it forks, or PID and its descendants.
+
+OPTIONS:
+  -o, --output FILE   the trace file to write
+  --ready COND        exit (default: the command, or PID, exits) or tcp:PORT
+                      (a traced process starts listening on PORT; the
+                      kernel's LISTEN event, not polling)
+  --timeout SECS      give up when not ready after SECS (default 300)
+  --pid PID           trace a running process and its descendants
+  --drop-caches       drop the page cache first (cold start: mmap faults are
+                      only seen for pages not yet cached)
+  -v, --verbose       libbpf's messages
+
+  show FILE           summary: files, pages, bytes, layers, duration, readiness
+  show --ranges FILE  also every page range of every file
+
+EXAMPLES:
+  syspgo trace -o py.trace -- python3 -c 'import json'
+  syspgo trace --ready tcp:6379 -o redis.trace -- redis-server
+  syspgo trace show --ranges py.trace
+)";
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "syspgo: %s\n", st.message().c_str());
+  return st.code() == StatusCode::kCancelled ? kExitCancelled : kExitFailure;
+}
+
+// Direct and indirect children of pid, from /proc.
+std::vector<pid_t> Descendants(pid_t root) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  auto entries = ListDir("/proc");
+  if (entries.ok()) {
+    for (const std::string& name : *entries) {
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream stat("/proc/" + name + "/stat");
+      std::string line;
+      if (!std::getline(stat, line)) continue;
+      size_t close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 2));
+      std::string state;
+      pid_t ppid = 0;
+      rest >> state >> ppid;
+      children[ppid].push_back(static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  std::vector<pid_t> out, todo = {root};
+  while (!todo.empty()) {
+    pid_t p = todo.back();
+    todo.pop_back();
+    for (pid_t c : children[p]) {
+      out.push_back(c);
+      todo.push_back(c);
+    }
+  }
+  return out;
+}
+
+void PrintTrace(const trace::Trace& t, bool ranges) {
+  std::set<std::string> layers;
+  uint64_t exec_files = 0;
+  for (const auto& f : t.files) {
+    if (!f.layer.empty()) layers.insert(f.layer);
+    if (f.flags & trace::kFileExec) exec_files++;
+  }
+  auto pages = [&](trace::AccessKind k) { return t.TotalPages(k); };
+  auto bytes = [&](uint64_t p) { return oci::HumanBytes(static_cast<double>(p * t.page_size)); };
+  std::printf("target:    %s\n", t.target.c_str());
+  std::printf("ready:     %s after %.3f s\n", t.ready.c_str(), t.duration_ns / 1e9);
+  std::printf("files:     %zu (%" PRIu64 " executed), in %zu layers\n", t.files.size(), exec_files,
+              layers.size());
+  std::printf("read:      %" PRIu64 " pages (%s)\n", pages(trace::AccessKind::kRead),
+              bytes(pages(trace::AccessKind::kRead)).c_str());
+  std::printf("mmap:      %" PRIu64 " pages (%s) faulted, %" PRIu64 " pages (%s) mapped around\n",
+              pages(trace::AccessKind::kFault), bytes(pages(trace::AccessKind::kFault)).c_str(),
+              pages(trace::AccessKind::kFaultAround),
+              bytes(pages(trace::AccessKind::kFaultAround)).c_str());
+  const auto& l = t.loss;
+  if (l.chunk_overflow || l.file_overflow || l.pid_overflow || l.events_dropped ||
+      l.unresolved_files) {
+    std::printf("LOSS:      %" PRIu64 " page chunks and %" PRIu64 " files over map capacity, %"
+                PRIu64 " pids untracked, %" PRIu64 " events dropped, %" PRIu64
+                " files unnamed\n",
+                l.chunk_overflow, l.file_overflow, l.pid_overflow, l.events_dropped,
+                l.unresolved_files);
+  }
+  std::printf("\n%5s %9s %8s %8s %8s  %s\n", "order", "first ms", "read", "mmap", "around",
+              "path [layer]");
+  for (const auto& f : t.files) {
+    uint64_t per[3] = {0, 0, 0};
+    for (const auto& r : f.ranges) per[static_cast<int>(r.kind)] += r.pages;
+    std::printf("%5" PRIu64 " %9.3f %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "  %s%s%s%s\n",
+                f.order, f.first_access_ns / 1e6, per[0], per[1], per[2],
+                f.path.empty() ? "<unresolved>" : f.path.c_str(),
+                (f.flags & trace::kFileExec) ? " (exec)" : "",
+                f.layer.empty() ? "" : " [", f.layer.empty() ? "" : (f.layer.substr(7, 12) + "]").c_str());
+    if (ranges) {
+      for (const auto& r : f.ranges) {
+        std::printf("        %-12s pages %" PRIu64 "-%" PRIu64 " (bytes %" PRIu64 "-%" PRIu64 ")\n",
+                    std::string(trace::AccessKindName(r.kind)).c_str(), r.first_page,
+                    r.first_page + r.pages - 1, r.first_page * t.page_size,
+                    (r.first_page + r.pages) * t.page_size - 1);
+      }
+    }
+  }
+}
+
+int ShowCommand(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"ranges", false}, {"help", false, 'h'}});
+  if (!args.ok() || args->positional.size() != 1) {
+    std::fputs(kTraceUsage, stderr);
+    return kExitUsage;
+  }
+  auto t = trace::ReadTraceFile(args->positional[0]);
+  if (!t.ok()) return Fail(t.status());
+  PrintTrace(*t, args->Has("ranges"));
+  return 0;
+}
+
+}  // namespace
+
+int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
+  if (!argv.empty() && argv[0] == "show") {
+    return ShowCommand({argv.begin() + 1, argv.end()});
+  }
+  auto args = ParseArgs(argv, {{"output", true, 'o'},
+                               {"ready", true},
+                               {"timeout", true},
+                               {"pid", true},
+                               {"drop-caches", false},
+                               {"verbose", false, 'v'},
+                               {"help", false, 'h'}});
+  auto usage = [](const Status& st) {
+    std::fprintf(stderr, "syspgo: %s\n\n%s", st.message().c_str(), kTraceUsage);
+    return kExitUsage;
+  };
+  if (!args.ok()) return usage(args.status());
+  if (args->Has("help")) {
+    std::fputs(kTraceUsage, stdout);
+    return 0;
+  }
+  auto output = args->Get("output");
+  if (!output) return usage(InvalidArgument("trace needs -o FILE"));
+  auto pid_arg = args->GetInt("pid", 0, 1, INT32_MAX);
+  if (!pid_arg.ok()) return usage(pid_arg.status());
+  const bool by_pid = args->Has("pid");
+  if (by_pid == !args->rest.empty() || !args->positional.empty()) {
+    return usage(InvalidArgument("give either -- CMD ARGS... or --pid PID"));
+  }
+  auto ready = run::ReadyCondition::Parse(args->Get("ready").value_or("exit"));
+  if (!ready.ok()) return usage(ready.status());
+  if (ready->kind != run::ReadyCondition::kExit && ready->kind != run::ReadyCondition::kTcp) {
+    return usage(InvalidArgument("trace supports --ready exit or tcp:PORT"));
+  }
+  auto timeout = args->GetInt("timeout", 300, 1, 24 * 3600);
+  if (!timeout.ok()) return usage(timeout.status());
+  if (args->Has("drop-caches")) {
+    ::sync();
+    Status st = WriteFileAtomic("/proc/sys/vm/drop_caches", "1", 0644, false);
+    if (!st.ok()) {
+      // /proc files cannot be renamed onto: write in place.
+      auto fd = UniqueFd::Open("/proc/sys/vm/drop_caches", O_WRONLY);
+      if (!fd.ok() || !WriteAll(fd->get(), std::string_view("1"), "drop_caches").ok()) {
+        return Fail(PermissionDenied("cannot drop the page cache (needs root)"));
+      }
+    }
+  }
+
+  Logger log(args->Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
+  auto tracer = trace::IoTracer::Create(&log);
+  if (!tracer.ok()) return Fail(tracer.status());
+  for (const std::string& m : (*tracer)->missing_programs()) {
+    log.Warning("this kernel has no " + m + " tracepoint; those accesses are not recorded");
+  }
+
+  // The traced process: a running one, or CMD started behind a FIFO gate so
+  // that it is tracked before it executes anything.
+  Subprocess child;
+  pid_t target = 0;
+  std::string target_text;
+  std::optional<TempDir> gate_dir;
+  if (by_pid) {
+    target = *pid_arg;
+    if (Status st = (*tracer)->TrackProcess(target); !st.ok()) return Fail(st);
+    for (pid_t d : Descendants(target)) (*tracer)->TrackProcess(d).IgnoreError();
+    target_text = "pid " + std::to_string(target);
+    (*tracer)->Arm();
+  } else {
+    auto dir = TempDir::Create("/tmp", "syspgo-trace-");
+    if (!dir.ok()) return Fail(dir.status());
+    gate_dir = std::move(*dir);
+    std::string fifo = JoinPath(gate_dir->path(), "gate");
+    if (::mkfifo(fifo.c_str(), 0600) != 0) return Fail(ErrnoStatus(errno, "mkfifo", fifo));
+    std::vector<std::string> cmd = {"sh", "-c", "read -r _ < \"$0\"; exec \"$@\"", fifo};
+    cmd.insert(cmd.end(), args->rest.begin(), args->rest.end());
+    auto spawned = Subprocess::Spawn(cmd);
+    if (!spawned.ok()) return Fail(spawned.status());
+    child = std::move(*spawned);
+    target = child.pid();
+    if (Status st = (*tracer)->TrackProcess(target); !st.ok()) return Fail(st);
+    for (const auto& a : args->rest) target_text += (target_text.empty() ? "" : " ") + a;
+    target_text = "cmd: " + target_text;
+    (*tracer)->Arm();
+    auto gate = UniqueFd::Open(fifo, O_WRONLY);
+    if (!gate.ok()) return Fail(gate.status());
+    if (Status st = WriteAll(gate->get(), std::string_view("\n"), fifo); !st.ok()) return Fail(st);
+  }
+
+  // Until ready.
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(*timeout);
+  std::string ready_text;
+  uint64_t ready_ns = 0;
+  int exit_code = 0;
+  auto on_event = [&](const trace::TraceEvent& e) {
+    if (!ready_text.empty()) return;
+    if (ready->kind == run::ReadyCondition::kTcp && e.type == trace::TraceEvent::kListen &&
+        e.port == ready->port) {
+      ready_text = ready->ToString() + " (listen by pid " + std::to_string(e.pid) + " " + e.comm + ")";
+      ready_ns = e.ts_ns;
+    }
+    if (ready->kind == run::ReadyCondition::kExit && by_pid && e.type == trace::TraceEvent::kExit &&
+        e.pid == target) {
+      ExitInfo info = ExitInfoFromWaitStatus(e.exit_status);
+      ready_text = "exit (pid " + std::to_string(target) + " " + info.ToString() + ")";
+      ready_ns = e.ts_ns;
+    }
+  };
+  while (ready_text.empty()) {
+    if (ctx.cancel->cancelled()) {
+      (*tracer)->Disarm();
+      return Fail(Cancelled("interrupted; no trace written"));
+    }
+    if (SteadyClock::now() > deadline) {
+      (*tracer)->Disarm();
+      return Fail(DeadlineExceeded("not ready (" + ready->ToString() + ") within " +
+                                   std::to_string(*timeout) + " s; no trace written"));
+    }
+    if (Status st = (*tracer)->Poll(std::chrono::milliseconds(10), on_event); !st.ok()) {
+      return Fail(st);
+    }
+    if (!by_pid && ready_text.empty()) {
+      auto done = child.TryWait();
+      if (!done.ok()) return Fail(done.status());
+      if (*done) {
+        (*tracer)->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();
+        if (!ready_text.empty()) break;
+        if (ready->kind != run::ReadyCondition::kExit) {
+          return Fail(Unavailable("the command exited (" + (*done)->ToString() +
+                                  ") before it was ready (" + ready->ToString() + ")"));
+        }
+        exit_code = (*done)->ShellCode();
+        ready_text = "exit (" + (*done)->ToString() + ")";
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ready_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+      }
+    }
+  }
+  (*tracer)->Disarm();
+  if (child.running()) {
+    child.Signal(SIGTERM).IgnoreError();
+    child.WaitFor(std::chrono::seconds(5)).status().IgnoreError();
+  }
+
+  auto t = (*tracer)->Collect();
+  if (!t.ok()) return Fail(t.status());
+  t->target = target_text;
+  t->ready = ready_text;
+  t->duration_ns = ready_ns > (*tracer)->armed_at_ns() ? ready_ns - (*tracer)->armed_at_ns() : 0;
+  if (Status st = trace::WriteTraceFile(*output, *t); !st.ok()) return Fail(st);
+  PrintTrace(*t, false);
+  std::fprintf(stderr, "syspgo: trace written to %s\n", output->c_str());
+  return exit_code;
+}
+
+}  // namespace syspgo::cli
