@@ -10,7 +10,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev nlohmann-json3-dev
   libgtest-dev
   clang llvm libbpf-dev bpftool
-  runc docker-registry busybox-static
+  runc docker-registry busybox-static python3
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(skopeo umoci debootstrap bc python3)

@@ -13,51 +13,57 @@
 #include <thread>
 
 #include "cli/args.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/process.h"
+#include "oci/layer_store.h"
 #include "oci/progress.h"
+#include "oci/puller.h"
+#include "run/container.h"
 #include "run/readiness.h"
 #include "trace/tracer.h"
 
 namespace syspgo::cli {
 namespace {
 
-constexpr char kTraceUsage[] = R"(USAGE: syspgo trace [OPTIONS] -o FILE -- CMD ARGS...
+constexpr char kTraceUsage[] = R"(USAGE: syspgo trace [OPTIONS] -o FILE IMAGE [-- CMD ARGS...]
+       syspgo trace [OPTIONS] -o FILE -- CMD ARGS...
        syspgo trace [OPTIONS] -o FILE --pid PID
        syspgo trace show [--ranges] FILE
 
 Records, with eBPF, exactly which pages of which files a process tree reads
 (read/pread, mmap faults, fault-around, exec) from its start until it is
 ready, aggregated in the kernel, and writes a trace file
-(docs/trace-format.md). Only the traced tree is recorded: the command and
-everything it forks, or PID and its descendants.
+(docs/trace-format.md). With IMAGE, the image is pulled, the page cache is
+dropped, and the container is started through the runc path of `syspgo
+run`; everything in its mount namespace is recorded, each file named by its
+path in the image and its layer. Otherwise only the traced tree is recorded:
+the command and everything it forks, or PID and its descendants.
 
 OPTIONS:
   -o, --output FILE   the trace file to write
   --ready COND        exit (default: the command, or PID, exits) or tcp:PORT
                       (a traced process starts listening on PORT; the
-                      kernel's LISTEN event, not polling)
+                      kernel's LISTEN event, not polling); for IMAGE also
+                      file:PATH and log:REGEX, as for `syspgo run`
   --timeout SECS      give up when not ready after SECS (default 300)
   --pid PID           trace a running process and its descendants
   --drop-caches       drop the page cache first (cold start: mmap faults are
                       only seen for pages not yet cached)
   -v, --verbose       libbpf's messages
+  --root, --insecure-registry, --authfile, --pull, --runc: as for `syspgo run`
 
   show FILE           summary: files, pages, bytes, layers, duration, readiness
   show --ranges FILE  also every page range of every file
 
 EXAMPLES:
+  syspgo trace -o py.trace 127.0.0.1:5000/python:3 -- python3 -c 'import json'
   syspgo trace -o py.trace -- python3 -c 'import json'
   syspgo trace --ready tcp:6379 -o redis.trace -- redis-server
   syspgo trace show --ranges py.trace
 )";
-
-int Fail(const Status& st) {
-  std::fprintf(stderr, "syspgo: %s\n", st.message().c_str());
-  return st.code() == StatusCode::kCancelled ? kExitCancelled : kExitFailure;
-}
 
 // Direct and indirect children of pid, from /proc.
 std::vector<pid_t> Descendants(pid_t root) {
@@ -139,6 +145,139 @@ void PrintTrace(const trace::Trace& t, bool ranges) {
   }
 }
 
+// Reads the maps and names the trace.
+Result<trace::Trace> CollectTrace(trace::IoTracer& tracer, const std::string& target,
+                                  const std::string& ready_text, uint64_t ready_ns) {
+  ASSIGN_OR_RETURN(trace::Trace t, tracer.Collect());
+  t.target = target;
+  t.ready = ready_text;
+  t.duration_ns = ready_ns > tracer.armed_at_ns() ? ready_ns - tracer.armed_at_ns() : 0;
+  return t;
+}
+
+Status WriteAndPrint(const trace::Trace& t, const std::string& output) {
+  RETURN_IF_ERROR(trace::WriteTraceFile(output, t));
+  PrintTrace(t, false);
+  std::fprintf(stderr, "syspgo: trace written to %s\n", output.c_str());
+  return Status::Ok();
+}
+
+// Inside a container, exec opens the program through overlayfs: the kernel
+// sees the overlay inode (no pages, no file handle) while the pages are read
+// from the layer's real inode. Drop those page-less overlay entries and flag
+// the real files by resolving each exec'd path inside the container's root.
+void FixUpContainerExecs(const std::string& rootfs, const std::vector<std::string>& execs,
+                         trace::Trace* t) {
+  struct stat st;
+  if (::stat(rootfs.c_str(), &st) != 0) return;
+  const uint64_t overlay_dev = trace::KernelDev(st.st_dev);
+  std::erase_if(t->files, [&](const trace::TracedFile& f) {
+    bool drop = f.dev == overlay_dev && f.ranges.empty();
+    if (drop && f.path.empty() && t->loss.unresolved_files > 0) t->loss.unresolved_files--;
+    return drop;
+  });
+  auto root = UniqueFd::Open(rootfs, O_PATH | O_DIRECTORY);
+  if (!root.ok()) return;
+  for (const std::string& exec : execs) {
+    auto real = run::ResolveInRoot(root->get(), exec);
+    if (!real.ok()) continue;
+    for (auto& f : t->files) {
+      if (f.path == *real && !f.layer.empty()) f.flags |= trace::kFileExec;
+    }
+  }
+}
+
+uint64_t MonotonicNowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+Status DropPageCache() {
+  ::sync();
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open("/proc/sys/vm/drop_caches", O_WRONLY));
+  return WriteAll(fd.get(), std::string_view("1"), "/proc/sys/vm/drop_caches");
+}
+
+// `syspgo trace IMAGE`: the runc path of `syspgo run`, traced by the
+// container's mount namespace from `runc start` to readiness.
+int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int timeout_s,
+               const std::string& output, const CommandContext& ctx) {
+  if (::geteuid() != 0) {
+    return Fail(PermissionDenied("tracing a container needs root (BPF, overlayfs, runc)"));
+  }
+  auto ref = oci::ImageReference::Parse(args.positional[0]);
+  if (!ref.ok()) return Fail(ref.status());
+  auto setup = RegistrySetup::Make(args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  const Logger& log = (*setup)->log;
+  const std::string root = StoreRoot(args);
+  run::ContainerOptions copts;
+  copts.state_root = root;
+  copts.runc = args.Get("runc").value_or("runc");
+  copts.command = args.rest;
+  run::CleanupStaleContainers(root, copts.runc, &log);
+  auto store = oci::LayerStore::Open(root);
+  if (!store.ok()) return Fail(store.status());
+  oci::Puller puller(&*store, (*setup)->options, &log);
+  auto image = ObtainImage(puller, *ref, args.Get("pull").value_or("always"), 4, log);
+  if (!image.ok()) return Fail(image.status());
+  auto container = run::Container::Prepare(copts, *image, &log);
+  if (!container.ok()) return Fail(container.status());
+  // Cold: none of the image's pages cached.
+  if (Status st = DropPageCache(); !st.ok()) return Fail(st);
+
+  auto tracer = trace::IoTracer::Create(&log);
+  if (!tracer.ok()) return Fail(tracer.status());
+  if (Status st = (*container)->Create(); !st.ok()) return Fail(st);
+  auto mntns = trace::MountNamespaceOf((*container)->init_pid());
+  if (!mntns.ok()) return Fail(mntns.status());
+  (*tracer)->TrackMountNamespace(*mntns);
+  (*tracer)->Arm();
+  if (Status st = (*container)->Start(); !st.ok()) return Fail(st);
+
+  std::string listen_text;
+  uint64_t listen_ns = 0;
+  std::vector<std::string> execs;
+  run::WaitOptions wopts;
+  wopts.condition = ready;
+  wopts.timeout = std::chrono::seconds(timeout_s);
+  // Events are drained every turn; a tcp condition is met by the LISTEN event.
+  wopts.probe_replaces_polling = ready.kind == run::ReadyCondition::kTcp;
+  const std::function<void(const trace::TraceEvent&)> on_event = [&](const trace::TraceEvent& e) {
+    if (e.type == trace::TraceEvent::kExec && !e.filename.empty()) execs.push_back(e.filename);
+    if (ready.kind == run::ReadyCondition::kTcp && listen_text.empty() &&
+        e.type == trace::TraceEvent::kListen && e.port == ready.port) {
+      listen_text =
+          ready.ToString() + " (listen by pid " + std::to_string(e.pid) + " " + e.comm + ")";
+      listen_ns = e.ts_ns;
+    }
+  };
+  wopts.ready_probe = [&]() {
+    (*tracer)->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();
+    return !listen_text.empty();
+  };
+  auto outcome = (*container)->Wait(wopts, *ctx.cancel);
+  const uint64_t now_ns = MonotonicNowNs();
+  (*tracer)->Disarm();
+  (*tracer)->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();  // the rest
+  if (!outcome.ok()) return Fail(outcome.status().WithContext("no trace written"));
+  if (!outcome->ready) {
+    return Fail(Unavailable("the container " +
+                            (outcome->exit ? outcome->exit->ToString() : std::string("stopped")) +
+                            " without becoming ready (" + ready.ToString() +
+                            "); no trace written"));
+  }
+  std::string ready_text = listen_text.empty() ? ready.ToString() : listen_text;
+  // Collect while the container's root and upper directory still exist.
+  auto t = CollectTrace(**tracer, ref->ToString(), ready_text, listen_ns ? listen_ns : now_ns);
+  if (!t.ok()) return Fail(t.status());
+  FixUpContainerExecs((*container)->rootfs(), execs, &*t);
+  if (Status st = WriteAndPrint(*t, output); !st.ok()) return Fail(st);
+  (*container)->Destroy().IgnoreError();
+  return 0;
+}
+
 int ShowCommand(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"ranges", false}, {"help", false, 'h'}});
   if (!args.ok() || args->positional.size() != 1) {
@@ -157,13 +296,15 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   if (!argv.empty() && argv[0] == "show") {
     return ShowCommand({argv.begin() + 1, argv.end()});
   }
-  auto args = ParseArgs(argv, {{"output", true, 'o'},
-                               {"ready", true},
-                               {"timeout", true},
-                               {"pid", true},
-                               {"drop-caches", false},
-                               {"verbose", false, 'v'},
-                               {"help", false, 'h'}});
+  auto args = ParseArgs(argv,
+                        WithCommon({{"output", true, 'o'},
+                                    {"ready", true},
+                                    {"timeout", true},
+                                    {"pid", true},
+                                    {"drop-caches", false},
+                                    {"pull", true},
+                                    {"runc", true}}),
+                        /*stop_after_positionals=*/1);
   auto usage = [](const Status& st) {
     std::fprintf(stderr, "syspgo: %s\n\n%s", st.message().c_str(), kTraceUsage);
     return kExitUsage;
@@ -178,26 +319,21 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   auto pid_arg = args->GetInt("pid", 0, 1, INT32_MAX);
   if (!pid_arg.ok()) return usage(pid_arg.status());
   const bool by_pid = args->Has("pid");
-  if (by_pid == !args->rest.empty() || !args->positional.empty()) {
-    return usage(InvalidArgument("give either -- CMD ARGS... or --pid PID"));
+  const bool by_image = !args->positional.empty();
+  if (by_pid + by_image + !args->rest.empty() == 0 || (by_pid && !args->rest.empty()) ||
+      (by_pid && by_image)) {
+    return usage(InvalidArgument("give an IMAGE, -- CMD ARGS..., or --pid PID"));
   }
   auto ready = run::ReadyCondition::Parse(args->Get("ready").value_or("exit"));
   if (!ready.ok()) return usage(ready.status());
-  if (ready->kind != run::ReadyCondition::kExit && ready->kind != run::ReadyCondition::kTcp) {
-    return usage(InvalidArgument("trace supports --ready exit or tcp:PORT"));
-  }
   auto timeout = args->GetInt("timeout", 300, 1, 24 * 3600);
   if (!timeout.ok()) return usage(timeout.status());
+  if (by_image) return TraceImage(*args, *ready, *timeout, *output, ctx);
+  if (ready->kind != run::ReadyCondition::kExit && ready->kind != run::ReadyCondition::kTcp) {
+    return usage(InvalidArgument("tracing a process supports --ready exit or tcp:PORT"));
+  }
   if (args->Has("drop-caches")) {
-    ::sync();
-    Status st = WriteFileAtomic("/proc/sys/vm/drop_caches", "1", 0644, false);
-    if (!st.ok()) {
-      // /proc files cannot be renamed onto: write in place.
-      auto fd = UniqueFd::Open("/proc/sys/vm/drop_caches", O_WRONLY);
-      if (!fd.ok() || !WriteAll(fd->get(), std::string_view("1"), "drop_caches").ok()) {
-        return Fail(PermissionDenied("cannot drop the page cache (needs root)"));
-      }
-    }
+    if (Status st = DropPageCache(); !st.ok()) return Fail(st);
   }
 
   Logger log(args->Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
@@ -284,9 +420,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
         }
         exit_code = (*done)->ShellCode();
         ready_text = "exit (" + (*done)->ToString() + ")";
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ready_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+        ready_ns = MonotonicNowNs();
       }
     }
   }
@@ -296,14 +430,9 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     child.WaitFor(std::chrono::seconds(5)).status().IgnoreError();
   }
 
-  auto t = (*tracer)->Collect();
+  auto t = CollectTrace(**tracer, target_text, ready_text, ready_ns);
   if (!t.ok()) return Fail(t.status());
-  t->target = target_text;
-  t->ready = ready_text;
-  t->duration_ns = ready_ns > (*tracer)->armed_at_ns() ? ready_ns - (*tracer)->armed_at_ns() : 0;
-  if (Status st = trace::WriteTraceFile(*output, *t); !st.ok()) return Fail(st);
-  PrintTrace(*t, false);
-  std::fprintf(stderr, "syspgo: trace written to %s\n", output->c_str());
+  if (Status st = WriteAndPrint(*t, *output); !st.ok()) return Fail(st);
   return exit_code;
 }
 

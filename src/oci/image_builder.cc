@@ -203,6 +203,7 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
                                             staged->descriptor.size, staged->file));
     ::unlink(staged->file.c_str());
     config.diff_ids.push_back(staged->diff_id);
+    built.diff_ids.push_back(staged->diff_id);
     built.layers.push_back(staged->descriptor);
   }
   std::string config_json = SerializeImageConfig(config);

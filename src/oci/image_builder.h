@@ -39,6 +39,7 @@ struct BuiltImage {
   Digest manifest_digest;
   std::string manifest;
   std::vector<Descriptor> layers;
+  std::vector<Digest> diff_ids;  // per layer: sha256 of its uncompressed tar
 };
 
 Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,

@@ -174,15 +174,18 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options,
       outcome.ready_seconds = SecondsSince(start);
     }
   };
-  const bool polls = cond.kind == ReadyCondition::kTcp || cond.kind == ReadyCondition::kFile;
+  const bool polls = cond.kind == ReadyCondition::kTcp || cond.kind == ReadyCondition::kFile ||
+                     static_cast<bool>(options.ready_probe);
   for (;;) {
     if (cancel.cancelled()) {
       Stop(std::chrono::seconds(2)).IgnoreError();
       return Cancelled("interrupted; container " + id_ + " stopped");
     }
     if (!outcome.ready && !exit_) {
-      if ((cond.kind == ReadyCondition::kTcp && TcpPortAccepts(cond.port)) ||
-          (cond.kind == ReadyCondition::kFile && PathExistsInRoot(rootfs_fd.get(), cond.path))) {
+      if (options.ready_probe && options.ready_probe()) mark_ready();
+      if (!options.probe_replaces_polling &&
+          ((cond.kind == ReadyCondition::kTcp && TcpPortAccepts(cond.port)) ||
+           (cond.kind == ReadyCondition::kFile && PathExistsInRoot(rootfs_fd.get(), cond.path)))) {
         mark_ready();
       }
       if (SteadyClock::now() > deadline) {

@@ -14,6 +14,7 @@
 #define SYSPGO_RUN_CONTAINER_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,11 @@ struct WaitOptions {
   bool keep_running = false;
   int stdout_fd = 1;  // where the container's output goes
   int stderr_fd = 2;
+  // When set, called every loop turn (every 2 ms); true means ready. With
+  // probe_replaces_polling the built-in tcp/file polling is off (the tracer
+  // takes the kernel's LISTEN event as the tcp condition).
+  std::function<bool()> ready_probe;
+  bool probe_replaces_polling = false;
 };
 
 class Container {
@@ -68,6 +74,8 @@ class Container {
 
   const std::string& id() const { return id_; }
   const std::string& rootfs() const { return rootfs_; }
+  // The container's init process, after Create().
+  pid_t init_pid() const { return init_pid_; }
 
   // runc create (our process becomes the child subreaper so that the
   // container's init is our child), then runc start.

@@ -34,6 +34,9 @@ bool TcpPortAccepts(uint16_t port);
 // Whether `path` (absolute, in the container) exists under rootfs, resolving
 // symlinks as the container would (inside rootfs).
 bool PathExistsInRoot(int rootfs_fd, const std::string& path);
+// The canonical path inside the root (symlinks resolved inside it) of an
+// absolute or root-relative path: "/bin/sh" -> "/bin/busybox".
+Result<std::string> ResolveInRoot(int rootfs_fd, const std::string& path);
 
 // Splits output into lines and matches each complete line against a regex.
 class LineMatcher {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -169,6 +170,17 @@ TEST_F(TraceTest, CorruptTraceFilesAreRejected) {
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->exit.success());
   EXPECT_NE(r->output.find("checksum"), std::string::npos) << r->output;
+}
+
+TEST_F(TraceTest, WithoutPrivilegeItFailsWithOneSentence) {
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) is missing";
+  auto r = RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                       "--inh-caps=-all", SYSPGO_BINARY, "trace", "-o", "/tmp/never.trace", "--", "true"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit.exit_code, 125);
+  EXPECT_NE(r->output.find("tracing needs CAP_BPF and CAP_PERFMON"), std::string::npos) << r->output;
+  EXPECT_EQ(std::count(r->output.begin(), r->output.end(), '\n'), 1) << r->output;
+  EXPECT_FALSE(PathExists("/tmp/never.trace"));
 }
 
 }  // namespace

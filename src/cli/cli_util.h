@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: cli/cli_util.h
+//
+// What several subcommands share: common options, the store root, registry
+// set-up, getting an image into the store, and error reporting.
+#ifndef SYSPGO_CLI_CLI_UTIL_H_
+#define SYSPGO_CLI_CLI_UTIL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "oci/auth.h"
+#include "oci/puller.h"
+
+namespace syspgo::cli {
+
+// --root, --insecure-registry, --authfile, -v, -h added to a command's own.
+std::vector<OptionSpec> WithCommon(std::vector<OptionSpec> specs);
+// --root, else $SYSPGO_ROOT, else /var/lib/syspgo.
+std::string StoreRoot(const ParsedArgs& args);
+// Prints "syspgo: <message>" and returns the exit code for it.
+int Fail(const Status& st);
+// Prints the error (if any) and the usage text; 0 for --help, else 2.
+int Usage(const char* text, const Status& st = Status());
+
+// What every registry-facing command needs, owned in one place.
+struct RegistrySetup {
+  oci::CredentialStore credentials;
+  oci::TokenCache tokens;
+  Logger log;
+  oci::RegistryOptions options;
+  static Result<std::unique_ptr<RegistrySetup>> Make(const ParsedArgs& args,
+                                                     const CommandContext& ctx);
+};
+
+// The image in the store per --pull policy: always (resolve the tag; the
+// local copy when the registry is unreachable), missing, never.
+Result<oci::LocalImage> ObtainImage(oci::Puller& puller, const oci::ImageReference& ref,
+                                    const std::string& policy, int jobs, const Logger& log);
+
+}  // namespace syspgo::cli
+
+#endif  // SYSPGO_CLI_CLI_UTIL_H_
