@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cinttypes>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -53,6 +54,7 @@ OPTIONS:
   --drop-caches       drop the page cache first (cold start: mmap faults are
                       only seen for pages not yet cached)
   -v, --verbose       libbpf's messages
+  --timing-json FILE  (IMAGE) the start's phases, as `syspgo run` writes them
   --root, --insecure-registry, --authfile, --pull, --runc: as for `syspgo run`
 
   show FILE           summary: files, pages, bytes, layers, duration, readiness
@@ -229,12 +231,14 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
 
   auto tracer = trace::IoTracer::Create(&log);
   if (!tracer.ok()) return Fail(tracer.status());
+  const auto t_create = SteadyClock::now();
   if (Status st = (*container)->Create(); !st.ok()) return Fail(st);
   auto mntns = trace::MountNamespaceOf((*container)->init_pid());
   if (!mntns.ok()) return Fail(mntns.status());
   (*tracer)->TrackMountNamespace(*mntns);
   (*tracer)->Arm();
   if (Status st = (*container)->Start(); !st.ok()) return Fail(st);
+  const double running_s = SecondsSince(t_create);
 
   std::string listen_text;
   uint64_t listen_ns = 0;
@@ -274,6 +278,17 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
   if (!t.ok()) return Fail(t.status());
   FixUpContainerExecs((*container)->rootfs(), execs, &*t);
   if (Status st = WriteAndPrint(*t, output); !st.ok()) return Fail(st);
+  if (auto path = args.Get("timing-json")) {
+    // The same phases, measured the same way, as `syspgo run --timing-json`.
+    nlohmann::json j = {{"image", ref->ToString()},
+                        {"ready_condition", ready.ToString()},
+                        {"running_s", running_s},
+                        {"ready_s", outcome->ready_seconds},
+                        {"trace_duration_s", t->duration_ns / 1e9}};
+    if (Status st = WriteFileAtomic(*path, j.dump(2) + "\n", 0644, false); !st.ok()) {
+      return Fail(st);
+    }
+  }
   (*container)->Destroy().IgnoreError();
   return 0;
 }
@@ -303,7 +318,8 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                     {"pid", true},
                                     {"drop-caches", false},
                                     {"pull", true},
-                                    {"runc", true}}),
+                                    {"runc", true},
+                                    {"timing-json", true}}),
                         /*stop_after_positionals=*/1);
   auto usage = [](const Status& st) {
     std::fprintf(stderr, "syspgo: %s\n\n%s", st.message().c_str(), kTraceUsage);

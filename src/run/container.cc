@@ -127,8 +127,11 @@ Result<std::optional<ExitInfo>> Container::PollExit() {
     return ErrnoStatus(errno, "waitpid", std::to_string(init_pid_));
   }
   if (r == init_pid_) exit_ = ExitInfoFromWaitStatus(status);
-  // Reap any other orphan that was reparented to us.
-  while (::waitpid(-1, &status, WNOHANG) > 0) {
+  // Reap any other orphan that was reparented to us; init may exit between
+  // the two calls, so its status can arrive here too.
+  pid_t other;
+  while ((other = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    if (other == init_pid_ && !exit_) exit_ = ExitInfoFromWaitStatus(status);
   }
   return exit_;
 }

@@ -159,6 +159,22 @@ static __always_inline void record(struct address_space *mapping, __u64 first,
 	bpf_loop(words, mark_word, &c, 0);
 }
 
+/* A zeroed ring-buffer event, or NULL (counted) when the buffer is full. */
+static __always_inline struct iotrace_event *new_event(__u32 type, __u32 pid)
+{
+	struct iotrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&stats.events_dropped, 1);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->pid = pid;
+	e->ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	return e;
+}
+
 SEC("tp_btf/mm_filemap_get_pages")
 int BPF_PROG(on_get_pages, struct address_space *mapping, unsigned long index,
 	     unsigned long last_index)
@@ -206,20 +222,13 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	if (inode)
 		note_file(inode, IOTRACE_FILE_EXEC);
-	struct iotrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&stats.events_dropped, 1);
+	struct iotrace_event *e = new_event(IOTRACE_EV_EXEC, BPF_CORE_READ(p, tgid));
+	if (!e)
 		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = IOTRACE_EV_EXEC;
-	e->pid = BPF_CORE_READ(p, tgid);
-	e->ts_ns = bpf_ktime_get_ns();
 	if (inode) {
 		e->ino = BPF_CORE_READ(inode, i_ino);
 		e->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	}
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	const char *filename = BPF_CORE_READ(bprm, filename);
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
 	bpf_ringbuf_submit(e, 0);
@@ -238,17 +247,10 @@ int BPF_PROG(on_exit, struct task_struct *p)
 		bpf_map_delete_elem(&tracked_pids, &tgid);
 	if (!traced)
 		return 0;
-	struct iotrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&stats.events_dropped, 1);
+	struct iotrace_event *e = new_event(IOTRACE_EV_EXIT, tgid);
+	if (!e)
 		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = IOTRACE_EV_EXIT;
-	e->pid = tgid;
-	e->ts_ns = bpf_ktime_get_ns();
 	e->exit_code = BPF_CORE_READ(p, exit_code);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -258,17 +260,10 @@ int BPF_PROG(on_sock_state, const struct sock *sk, int oldstate, int newstate)
 {
 	if (newstate != TCP_LISTEN_STATE || !current_is_traced())
 		return 0;
-	struct iotrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&stats.events_dropped, 1);
+	struct iotrace_event *e = new_event(IOTRACE_EV_LISTEN, bpf_get_current_pid_tgid() >> 32);
+	if (!e)
 		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = IOTRACE_EV_LISTEN;
-	e->pid = bpf_get_current_pid_tgid() >> 32;
-	e->ts_ns = bpf_ktime_get_ns();
 	e->port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "common/file_util.h"
 #include "common/process.h"
+#include "support/registry_fixture.h"
 #include "trace/trace_format.h"
 
 namespace syspgo::testing {
@@ -147,7 +148,7 @@ TEST_F(TraceTest, ProcessesOutsideTheTreeAreNotRecorded) {
 
 TEST_F(TraceTest, TcpReadinessStopsAtTheListenEvent) {
   std::string out = JoinPath(dir_.path(), "svc.trace");
-  int port = 20000 + static_cast<int>(::getpid() % 20000);
+  int port = FreeLocalPort();
   auto r = RunCommand({SYSPGO_BINARY, "trace", "--ready", "tcp:" + std::to_string(port), "-o", out,
                        "--", "busybox", "httpd", "-f", "-p", "127.0.0.1:" + std::to_string(port)});
   ASSERT_TRUE(r.ok());
