@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "common/log.h"
 #include "oci/http.h"
+#include "trace/readahead.h"
 
 namespace {
 
@@ -51,6 +53,11 @@ int main(int argc, char** argv) {
 
   syspgo::CancelToken cancel(&g_interrupted);
   syspgo::cli::CommandContext ctx{&cancel};
+  {
+    // A tracer that was killed may have left readahead off: put it back.
+    syspgo::Logger log(syspgo::LogLevel::kWarning);
+    syspgo::trace::RestoreStaleReadahead(&log);
+  }
   std::string command = args[0];
   args.erase(args.begin());
   if (command == "pull") return syspgo::cli::PullCommand(args, ctx);

@@ -24,6 +24,7 @@
 #include "oci/puller.h"
 #include "run/container.h"
 #include "run/readiness.h"
+#include "trace/readahead.h"
 #include "trace/tracer.h"
 
 namespace syspgo::cli {
@@ -53,6 +54,9 @@ OPTIONS:
   --pid PID           trace a running process and its descendants
   --drop-caches       drop the page cache first (cold start: mmap faults are
                       only seen for pages not yet cached)
+  --keep-readahead    leave the device's readahead as it is (by default it is
+                      off while tracing and restored afterwards, also by the
+                      next syspgo start if the tracer is killed)
   -v, --verbose       libbpf's messages
   --timing-json FILE  (IMAGE) the start's phases, as `syspgo run` writes them
   --root, --insecure-registry, --authfile, --pull, --runc: as for `syspgo run`
@@ -226,6 +230,14 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
   if (!image.ok()) return Fail(image.status());
   auto container = run::Container::Prepare(copts, *image, &log);
   if (!container.ok()) return Fail(container.status());
+  // Readahead off on the layer store's device while tracing (restored when
+  // the guard goes, or by the next syspgo start if we are killed).
+  trace::ReadaheadGuard readahead;
+  if (!args.Has("keep-readahead")) {
+    auto guard = trace::ReadaheadGuard::DisableFor(root);
+    if (!guard.ok()) return Fail(guard.status());
+    readahead = std::move(*guard);
+  }
   // Cold: none of the image's pages cached.
   if (Status st = DropPageCache(); !st.ok()) return Fail(st);
 
@@ -264,6 +276,7 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
   auto outcome = (*container)->Wait(wopts, *ctx.cancel);
   const uint64_t now_ns = MonotonicNowNs();
   (*tracer)->Disarm();
+  readahead.Restore().IgnoreError();
   (*tracer)->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();  // the rest
   if (!outcome.ok()) return Fail(outcome.status().WithContext("no trace written"));
   if (!outcome->ready) {
@@ -317,6 +330,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                     {"timeout", true},
                                     {"pid", true},
                                     {"drop-caches", false},
+                                    {"keep-readahead", false},
                                     {"pull", true},
                                     {"runc", true},
                                     {"timing-json", true}}),
@@ -353,6 +367,14 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   }
 
   Logger log(args->Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
+  // Readahead off on the device of the root file system (where programs and
+  // their files live) while tracing; see trace/readahead.h.
+  trace::ReadaheadGuard readahead;
+  if (!args->Has("keep-readahead")) {
+    auto guard = trace::ReadaheadGuard::DisableFor("/");
+    if (!guard.ok()) return Fail(guard.status());
+    readahead = std::move(*guard);
+  }
   auto tracer = trace::IoTracer::Create(&log);
   if (!tracer.ok()) return Fail(tracer.status());
   for (const std::string& m : (*tracer)->missing_programs()) {
@@ -441,6 +463,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     }
   }
   (*tracer)->Disarm();
+  readahead.Restore().IgnoreError();
   if (child.running()) {
     child.Signal(SIGTERM).IgnoreError();
     child.WaitFor(std::chrono::seconds(5)).status().IgnoreError();

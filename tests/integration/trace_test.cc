@@ -14,6 +14,7 @@
 #include "common/file_util.h"
 #include "common/process.h"
 #include "support/registry_fixture.h"
+#include "trace/readahead.h"
 #include "trace/trace_format.h"
 
 namespace syspgo::testing {
@@ -124,6 +125,12 @@ TEST_F(TraceTest, MmapFaultsAreCoveredAndFaultAroundIsLabelled) {
               static_cast<unsigned long>(faulted), static_cast<unsigned long>(around),
               static_cast<unsigned long>(Pages(*f, K::kRead)));
   EXPECT_GE(faulted, 1u);
+  if (!trace::ReadaheadSettingFor("/").empty()) {
+    // Readahead is off while tracing, so every touched page faults itself.
+    EXPECT_TRUE(Covers(*f, {K::kFault}, 10 * kPage, 4 * kPage));
+    EXPECT_TRUE(Covers(*f, {K::kFault}, 300 * kPage, kPage));
+    EXPECT_EQ(faulted, 5u);
+  }
 }
 
 TEST_F(TraceTest, ProcessesOutsideTheTreeAreNotRecorded) {
@@ -182,6 +189,50 @@ TEST_F(TraceTest, WithoutPrivilegeItFailsWithOneSentence) {
   EXPECT_NE(r->output.find("tracing needs CAP_BPF and CAP_PERFMON"), std::string::npos) << r->output;
   EXPECT_EQ(std::count(r->output.begin(), r->output.end(), '\n'), 1) << r->output;
   EXPECT_FALSE(PathExists("/tmp/never.trace"));
+}
+
+std::string ReadSetting(const std::string& file) {
+  auto v = ReadFileToString(file, 64);
+  return v.ok() ? *v : "<" + v.status().message() + ">";
+}
+
+TEST_F(TraceTest, ReadaheadIsOffWhileTracingAndRestoredAfterSigkill) {
+  std::string setting = trace::ReadaheadSettingFor("/");
+  if (setting.empty()) GTEST_SKIP() << "the root file system's device has no readahead setting";
+  const std::string before = ReadSetting(setting);
+  ASSERT_NE(before, "0\n") << "readahead is already off; a killed run may have left it so";
+  auto child = Subprocess::Spawn({SYSPGO_BINARY, "trace", "-o", JoinPath(dir_.path(), "k.trace"),
+                                  "--", "sleep", "30"},
+                                 SpawnOptions{.null_stdin = true});
+  ASSERT_TRUE(child.ok());
+  bool off = false;
+  for (int i = 0; i < 500 && !off; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    off = ReadSetting(setting) == "0\n";
+  }
+  ASSERT_TRUE(off) << "readahead was not turned off while tracing";
+  ASSERT_TRUE(child->Signal(SIGKILL).ok());
+  ASSERT_TRUE(child->Wait().ok());
+  EXPECT_EQ(ReadSetting(setting), "0\n");  // the killed tracer could not restore it
+  // Any next start puts it back.
+  auto r = RunCommand({SYSPGO_BINARY, "version"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(ReadSetting(setting), before);
+  auto records = ListDir(trace::kReadaheadRecordDir);
+  if (records.ok()) {
+    EXPECT_TRUE(records->empty());
+  }
+  // The traced `sleep` was a child of the killed tracer: reap it if it is ours.
+  RunCommand({"pkill", "-f", "^sleep 30$"}).status().IgnoreError();
+}
+
+TEST_F(TraceTest, ReadaheadIsRestoredAfterANormalTrace) {
+  std::string setting = trace::ReadaheadSettingFor("/");
+  if (setting.empty()) GTEST_SKIP() << "the root file system's device has no readahead setting";
+  const std::string before = ReadSetting(setting);
+  auto t = Trace({"true"});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(ReadSetting(setting), before);
 }
 
 }  // namespace
