@@ -2,6 +2,7 @@
 // `syspgo trace` against known reads: every range read is covered, read and
 // pread are recorded at most 1.1x, and nothing outside the traced tree is.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -189,6 +190,39 @@ TEST_F(TraceTest, WithoutPrivilegeItFailsWithOneSentence) {
   EXPECT_NE(r->output.find("tracing needs CAP_BPF and CAP_PERFMON"), std::string::npos) << r->output;
   EXPECT_EQ(std::count(r->output.begin(), r->output.end(), '\n'), 1) << r->output;
   EXPECT_FALSE(PathExists("/tmp/never.trace"));
+}
+
+TEST_F(TraceTest, PidModeFollowsARunningProcessAndItsChildren) {
+  std::string early = MakeFile("early", 4), late = MakeFile("late", 4);
+  // The process reads `early` before tracing starts and `late` (in a child)
+  // after, then exits: only `late` belongs to the trace.
+  std::string gate = JoinPath(dir_.path(), "gate");
+  ASSERT_EQ(::mkfifo(gate.c_str(), 0600), 0);
+  auto target = Subprocess::Spawn(
+      {"sh", "-c", "cat " + early + " > /dev/null; read -r _ < " + gate + "; sh -c 'cat " + late +
+                       " > /dev/null'; sleep 0.1"},
+      SpawnOptions{.null_stdin = true});
+  ASSERT_TRUE(target.ok());
+  std::string out = JoinPath(dir_.path(), "pid.trace");
+  auto tracer = Subprocess::Spawn(
+      {SYSPGO_BINARY, "trace", "-o", out, "--pid", std::to_string(target->pid())},
+      SpawnOptions{.null_stdin = true});
+  ASSERT_TRUE(tracer.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // attached and armed
+  {
+    auto g = UniqueFd::Open(gate, O_WRONLY);
+    ASSERT_TRUE(g.ok());
+    ASSERT_TRUE(WriteAll(g->get(), std::string_view("\n"), gate).ok());
+  }
+  ASSERT_TRUE(target->Wait().ok());
+  auto done = tracer->WaitFor(std::chrono::seconds(20));
+  ASSERT_TRUE(done.ok());
+  EXPECT_TRUE(done->success());
+  auto t = trace::ReadTraceFile(out);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_NE(Find(*t, late), nullptr);
+  EXPECT_EQ(Find(*t, early), nullptr);
+  EXPECT_NE(t->ready.find("exit (pid"), std::string::npos) << t->ready;
 }
 
 std::string ReadSetting(const std::string& file) {
