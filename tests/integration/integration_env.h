@@ -34,9 +34,11 @@ class IntegrationEnv {
     return "";
   }
 
+  // Made on first use; destroyed at exit, which stops the registry and
+  // removes the work directory.
   static IntegrationEnv& Get() {
-    static IntegrationEnv* env = new IntegrationEnv();  // lives for the binary
-    return *env;
+    static IntegrationEnv env;
+    return env;
   }
 
   const Status& status() const { return status_; }

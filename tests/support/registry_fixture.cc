@@ -52,6 +52,8 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start() {
   options.null_stdin = true;
   options.stdout_fd = log.get();
   options.stderr_fd = log.get();
+  // Never outlive the test process, even if it crashes or is killed.
+  options.die_with_parent = true;
   ASSIGN_OR_RETURN(f->process_,
                    Subprocess::Spawn({"docker-registry", "serve", config_path}, options));
   for (int i = 0; i < 500; ++i) {
