@@ -193,10 +193,9 @@ void FixUpContainerExecs(const std::string& rootfs, const std::vector<std::strin
   }
 }
 
-uint64_t MonotonicNowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+// What the trace says met a tcp:PORT condition.
+std::string ListenReadyText(const run::ReadyCondition& ready, const trace::TraceEvent& e) {
+  return ready.ToString() + " (listen by pid " + std::to_string(e.pid) + " " + e.comm + ")";
 }
 
 Status DropPageCache() {
@@ -264,8 +263,7 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
     if (e.type == trace::TraceEvent::kExec && !e.filename.empty()) execs.push_back(e.filename);
     if (ready.kind == run::ReadyCondition::kTcp && listen_text.empty() &&
         e.type == trace::TraceEvent::kListen && e.port == ready.port) {
-      listen_text =
-          ready.ToString() + " (listen by pid " + std::to_string(e.pid) + " " + e.comm + ")";
+      listen_text = ListenReadyText(ready, e);
       listen_ns = e.ts_ns;
     }
   };
@@ -274,7 +272,7 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
     return !listen_text.empty();
   };
   auto outcome = (*container)->Wait(wopts, *ctx.cancel);
-  const uint64_t now_ns = MonotonicNowNs();
+  const uint64_t now_ns = MonotonicNs();
   (*tracer)->Disarm();
   readahead.Restore().IgnoreError();
   (*tracer)->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();  // the rest
@@ -423,7 +421,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     if (!ready_text.empty()) return;
     if (ready->kind == run::ReadyCondition::kTcp && e.type == trace::TraceEvent::kListen &&
         e.port == ready->port) {
-      ready_text = ready->ToString() + " (listen by pid " + std::to_string(e.pid) + " " + e.comm + ")";
+      ready_text = ListenReadyText(*ready, e);
       ready_ns = e.ts_ns;
     }
     if (ready->kind == run::ReadyCondition::kExit && by_pid && e.type == trace::TraceEvent::kExit &&
@@ -458,7 +456,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
         }
         exit_code = (*done)->ShellCode();
         ready_text = "exit (" + (*done)->ToString() + ")";
-        ready_ns = MonotonicNowNs();
+        ready_ns = MonotonicNs();
       }
     }
   }

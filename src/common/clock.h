@@ -2,7 +2,10 @@
 #ifndef SYSPGO_COMMON_CLOCK_H_
 #define SYSPGO_COMMON_CLOCK_H_
 
+#include <time.h>
+
 #include <chrono>
+#include <cstdint>
 
 namespace syspgo {
 
@@ -10,6 +13,13 @@ using SteadyClock = std::chrono::steady_clock;
 
 inline double SecondsSince(SteadyClock::time_point start) {
   return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+// CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns().
+inline uint64_t MonotonicNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 }  // namespace syspgo

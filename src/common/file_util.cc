@@ -3,10 +3,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 
 namespace syspgo {
@@ -230,6 +233,28 @@ TempDir& TempDir::operator=(TempDir&& other) noexcept {
     path_ = std::exchange(other.path_, std::string());
   }
   return *this;
+}
+
+Result<UniqueFd> OpenInRoot(int root_fd, std::string_view path, int flags) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  size_t start = path.find_first_not_of('/');
+  std::string rel = start == std::string_view::npos ? "." : std::string(path.substr(start));
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof(how));
+    if (fd >= 0) return UniqueFd::Adopt(static_cast<int>(fd));
+    if (errno == EINTR || errno == EAGAIN) continue;
+    return ErrnoStatus(errno, "open (inside root)", path);
+  }
+}
+
+Result<std::string> FdPath(int fd) {
+  char buf[PATH_MAX];
+  std::string link = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
+  if (n < 0) return ErrnoStatus(errno, "readlink", link);
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 Result<std::vector<std::string>> ListDir(const std::string& path) {

@@ -65,6 +65,14 @@ class TempDir {
   std::string path_;
 };
 
+// Opens `path` resolved as if root_fd were "/" (openat2 RESOLVE_IN_ROOT |
+// RESOLVE_NO_MAGICLINKS): neither ".." nor symlinks leave the root. Leading
+// slashes are ignored; "" or "/" is the root itself. O_CLOEXEC is added.
+Result<UniqueFd> OpenInRoot(int root_fd, std::string_view path, int flags);
+
+// The path the kernel gives an open fd (readlink of /proc/self/fd/N).
+Result<std::string> FdPath(int fd);
+
 // Reads the entries of a directory (no "." or "..").
 Result<std::vector<std::string>> ListDir(const std::string& path);
 

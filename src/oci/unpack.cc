@@ -2,8 +2,6 @@
 #include "oci/unpack.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -17,7 +15,6 @@
 namespace syspgo::oci {
 namespace {
 
-constexpr uint64_t kResolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr const char* kOverlayOpaque = "trusted.overlay.opaque";
@@ -109,25 +106,12 @@ Result<Unpacker> Unpacker::Create(const std::string& root) {
   return u;
 }
 
-Result<UniqueFd> Unpacker::OpenInRoot(const std::string& path, uint64_t flags) {
-  struct open_how how = {};
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = kResolve;
-  const char* p = path.empty() ? "." : path.c_str();
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, root_.get(), p, &how, sizeof(how));
-    if (fd >= 0) return UniqueFd::Adopt(static_cast<int>(fd));
-    if (errno == EINTR || errno == EAGAIN) continue;
-    return ErrnoStatus(errno, "open in layer root", path);
-  }
+Result<UniqueFd> Unpacker::OpenInRoot(const std::string& path, int flags) {
+  return syspgo::OpenInRoot(root_.get(), path, flags);
 }
 
 Result<std::string> Unpacker::PathInRoot(int fd) const {
-  char buf[PATH_MAX];
-  std::string link = ProcFdPath(fd, "");
-  ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
-  if (n < 0) return ErrnoStatus(errno, "readlink", link);
-  std::string real(buf, static_cast<size_t>(n));
+  ASSIGN_OR_RETURN(std::string real, FdPath(fd));
   if (real == root_real_) return std::string();
   if (real.rfind(root_real_ + "/", 0) != 0) {
     return Internal("directory " + real + " is outside the layer root");

@@ -61,7 +61,7 @@ class Unpacker {
   Result<int> OpenDir(const std::string& path, int depth = 0);
   // Where a directory fd is, relative to the root ("" for the root).
   Result<std::string> PathInRoot(int fd) const;
-  Result<UniqueFd> OpenInRoot(const std::string& path, uint64_t flags);
+  Result<UniqueFd> OpenInRoot(const std::string& path, int flags);
   // Removes `name` in `parent`; `path` is its path from the root.
   Status RemoveExisting(int parent, const std::string& name,
                         const std::string& path, const struct stat& st);

@@ -3,15 +3,13 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 
+#include "common/file_util.h"
 #include "common/unique_fd.h"
 
 namespace syspgo::run {
@@ -77,36 +75,12 @@ bool TcpPortAccepts(uint16_t port) {
   return ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
 }
 
-namespace {
-
-// An O_PATH fd of `path` resolved as if rootfs_fd were "/".
-Result<UniqueFd> OpenInRoot(int rootfs_fd, const std::string& path) {
-  struct open_how how = {};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  size_t start = path.find_first_not_of('/');
-  std::string rel = start == std::string::npos ? "" : path.substr(start);
-  long fd = ::syscall(SYS_openat2, rootfs_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof(how));
-  if (fd < 0) return ErrnoStatus(errno, "open in container root", path);
-  return UniqueFd::Adopt(static_cast<int>(fd));
-}
-
-Result<std::string> FdPath(int fd) {
-  char buf[PATH_MAX];
-  std::string link = "/proc/self/fd/" + std::to_string(fd);
-  ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
-  if (n < 0) return ErrnoStatus(errno, "readlink", link);
-  return std::string(buf, static_cast<size_t>(n));
-}
-
-}  // namespace
-
 bool PathExistsInRoot(int rootfs_fd, const std::string& path) {
-  return OpenInRoot(rootfs_fd, path).ok();
+  return OpenInRoot(rootfs_fd, path, O_PATH).ok();
 }
 
 Result<std::string> ResolveInRoot(int rootfs_fd, const std::string& path) {
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenInRoot(rootfs_fd, path));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenInRoot(rootfs_fd, path, O_PATH));
   ASSIGN_OR_RETURN(std::string root, FdPath(rootfs_fd));
   ASSIGN_OR_RETURN(std::string full, FdPath(fd.get()));
   if (full == root) return std::string("/");

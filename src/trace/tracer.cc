@@ -19,6 +19,8 @@
 #include <map>
 #include <sstream>
 
+#include "common/clock.h"
+#include "common/file_util.h"
 #include "common/unique_fd.h"
 #include "trace/iotrace.h"
 #include "iotrace.skel.h"
@@ -35,12 +37,6 @@ struct SkelDeleter {
 struct RingDeleter {
   void operator()(ring_buffer* r) const { ring_buffer__free(r); }
 };
-
-uint64_t MonotonicNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // libbpf's messages go through our logger, debug ones only with -v.
 int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
@@ -286,11 +282,9 @@ Result<Trace> IoTracer::Collect() {
       handle.ino_gen[1] = generations[id];
       int fd = mfd.valid() ? ::open_by_handle_at(mfd.get(), &handle.h, O_PATH | O_CLOEXEC) : -1;
       if (fd >= 0) {
-        char buf[PATH_MAX];
-        std::string link = "/proc/self/fd/" + std::to_string(fd);
-        ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
-        if (n > 0) path.assign(buf, static_cast<size_t>(n));
-        ::close(fd);
+        UniqueFd opened = UniqueFd::Adopt(fd);
+        auto named = FdPath(opened.get());
+        if (named.ok()) path = std::move(*named);
       }
     }
     if (path.empty() || path.ends_with(" (deleted)")) {
