@@ -29,6 +29,7 @@ COMMANDS:
   run           start a container from an image and time its cold start
   build-image   build an image from directories and push it to a registry
   trace         record the pages a process tree reads until it is ready (eBPF)
+  image         runtime images: build, push, optimize, inspect, fetch
   cleanup       remove containers and temporary files left by killed runs
   version       print the version
 
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   if (command == "run") return syspgo::cli::RunCommand(args, ctx);
   if (command == "build-image") return syspgo::cli::BuildImageCommand(args, ctx);
   if (command == "trace") return syspgo::cli::TraceCommand(args, ctx);
+  if (command == "image") return syspgo::cli::ImageCommand(args, ctx);
   if (command == "cleanup") return syspgo::cli::CleanupCommand(args, ctx);
   if (command == "version") {
     std::printf("syspgo 0.1.0\n");

@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/image_trace.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/process.h"
@@ -204,52 +205,46 @@ Status DropPageCache() {
   return WriteAll(fd.get(), std::string_view("1"), "/proc/sys/vm/drop_caches");
 }
 
-// `syspgo trace IMAGE`: the runc path of `syspgo run`, traced by the
-// container's mount namespace from `runc start` to readiness.
-int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int timeout_s,
-               const std::string& output, const CommandContext& ctx) {
+}  // namespace
+
+Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& image,
+                                   const run::ReadyCondition& ready, int timeout_s,
+                                   const CommandContext& ctx) {
   if (::geteuid() != 0) {
-    return Fail(PermissionDenied("tracing a container needs root (BPF, overlayfs, runc)"));
+    return PermissionDenied("tracing a container needs root (BPF, overlayfs, runc)");
   }
-  auto ref = oci::ImageReference::Parse(args.positional[0]);
-  if (!ref.ok()) return Fail(ref.status());
-  auto setup = RegistrySetup::Make(args, ctx);
-  if (!setup.ok()) return Fail(setup.status());
-  const Logger& log = (*setup)->log;
+  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image));
+  ASSIGN_OR_RETURN(std::unique_ptr<RegistrySetup> setup, RegistrySetup::Make(args, ctx));
+  const Logger& log = setup->log;
   const std::string root = StoreRoot(args);
   run::ContainerOptions copts;
   copts.state_root = root;
   copts.runc = args.Get("runc").value_or("runc");
   copts.command = args.rest;
   run::CleanupStaleContainers(root, copts.runc, &log);
-  auto store = oci::LayerStore::Open(root);
-  if (!store.ok()) return Fail(store.status());
-  oci::Puller puller(&*store, (*setup)->options, &log);
-  auto image = ObtainImage(puller, *ref, args.Get("pull").value_or("always"), 4, log);
-  if (!image.ok()) return Fail(image.status());
-  auto container = run::Container::Prepare(copts, *image, &log);
-  if (!container.ok()) return Fail(container.status());
+  ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(root));
+  oci::Puller puller(&store, setup->options, &log);
+  ImageTrace out;
+  ASSIGN_OR_RETURN(out.image, ObtainImage(puller, ref, args.Get("pull").value_or("always"), 4, log));
+  ASSIGN_OR_RETURN(std::unique_ptr<run::Container> container,
+                   run::Container::Prepare(copts, out.image, &log));
   // Readahead off on the layer store's device while tracing (restored when
   // the guard goes, or by the next syspgo start if we are killed).
   trace::ReadaheadGuard readahead;
   if (!args.Has("keep-readahead")) {
-    auto guard = trace::ReadaheadGuard::DisableFor(root);
-    if (!guard.ok()) return Fail(guard.status());
-    readahead = std::move(*guard);
+    ASSIGN_OR_RETURN(readahead, trace::ReadaheadGuard::DisableFor(root));
   }
   // Cold: none of the image's pages cached.
-  if (Status st = DropPageCache(); !st.ok()) return Fail(st);
+  RETURN_IF_ERROR(DropPageCache());
 
-  auto tracer = trace::IoTracer::Create(&log);
-  if (!tracer.ok()) return Fail(tracer.status());
+  ASSIGN_OR_RETURN(std::unique_ptr<trace::IoTracer> tracer, trace::IoTracer::Create(&log));
   const auto t_create = SteadyClock::now();
-  if (Status st = (*container)->Create(); !st.ok()) return Fail(st);
-  auto mntns = trace::MountNamespaceOf((*container)->init_pid());
-  if (!mntns.ok()) return Fail(mntns.status());
-  (*tracer)->TrackMountNamespace(*mntns);
-  (*tracer)->Arm();
-  if (Status st = (*container)->Start(); !st.ok()) return Fail(st);
-  const double running_s = SecondsSince(t_create);
+  RETURN_IF_ERROR(container->Create());
+  ASSIGN_OR_RETURN(uint64_t mntns, trace::MountNamespaceOf(container->init_pid()));
+  tracer->TrackMountNamespace(mntns);
+  tracer->Arm();
+  RETURN_IF_ERROR(container->Start());
+  out.running_s = SecondsSince(t_create);
 
   std::string listen_text;
   uint64_t listen_ns = 0;
@@ -268,39 +263,50 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
     }
   };
   wopts.ready_probe = [&]() {
-    (*tracer)->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();
+    tracer->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();
     return !listen_text.empty();
   };
-  auto outcome = (*container)->Wait(wopts, *ctx.cancel);
+  auto outcome = container->Wait(wopts, *ctx.cancel);
   const uint64_t now_ns = MonotonicNs();
-  (*tracer)->Disarm();
+  tracer->Disarm();
   readahead.Restore().IgnoreError();
-  (*tracer)->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();  // the rest
-  if (!outcome.ok()) return Fail(outcome.status().WithContext("no trace written"));
+  tracer->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();  // the rest
+  if (!outcome.ok()) return outcome.status().WithContext("no trace written");
   if (!outcome->ready) {
-    return Fail(Unavailable("the container " +
-                            (outcome->exit ? outcome->exit->ToString() : std::string("stopped")) +
-                            " without becoming ready (" + ready.ToString() +
-                            "); no trace written"));
+    return Unavailable("the container " +
+                       (outcome->exit ? outcome->exit->ToString() : std::string("stopped")) +
+                       " without becoming ready (" + ready.ToString() + "); no trace written");
   }
+  out.ready_s = outcome->ready_seconds;
   std::string ready_text = listen_text.empty() ? ready.ToString() : listen_text;
   // Collect while the container's root and upper directory still exist.
-  auto t = CollectTrace(**tracer, ref->ToString(), ready_text, listen_ns ? listen_ns : now_ns);
-  if (!t.ok()) return Fail(t.status());
-  FixUpContainerExecs((*container)->rootfs(), execs, &*t);
-  if (Status st = WriteAndPrint(*t, output); !st.ok()) return Fail(st);
+  ASSIGN_OR_RETURN(out.trace,
+                   CollectTrace(*tracer, ref.ToString(), ready_text, listen_ns ? listen_ns : now_ns));
+  FixUpContainerExecs(container->rootfs(), execs, &out.trace);
+  container->Destroy().IgnoreError();
+  return out;
+}
+
+namespace {
+
+// `syspgo trace IMAGE`: the runc path of `syspgo run`, traced by the
+// container's mount namespace from `runc start` to readiness.
+int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int timeout_s,
+               const std::string& output, const CommandContext& ctx) {
+  auto traced = TraceImageStart(args, args.positional[0], ready, timeout_s, ctx);
+  if (!traced.ok()) return Fail(traced.status());
+  if (Status st = WriteAndPrint(traced->trace, output); !st.ok()) return Fail(st);
   if (auto path = args.Get("timing-json")) {
     // The same phases, measured the same way, as `syspgo run --timing-json`.
-    nlohmann::json j = {{"image", ref->ToString()},
+    nlohmann::json j = {{"image", traced->image.reference.ToString()},
                         {"ready_condition", ready.ToString()},
-                        {"running_s", running_s},
-                        {"ready_s", outcome->ready_seconds},
-                        {"trace_duration_s", t->duration_ns / 1e9}};
+                        {"running_s", traced->running_s},
+                        {"ready_s", traced->ready_s},
+                        {"trace_duration_s", traced->trace.duration_ns / 1e9}};
     if (Status st = WriteFileAtomic(*path, j.dump(2) + "\n", 0644, false); !st.ok()) {
       return Fail(st);
     }
   }
-  (*container)->Destroy().IgnoreError();
   return 0;
 }
 

@@ -28,18 +28,30 @@ void Sha256::Update(const void* data, size_t size) {
   if (size > 0) EVP_DigestUpdate(ctx_->md, data, size);
 }
 
-std::string Sha256::FinalHex() {
-  unsigned char digest[EVP_MAX_MD_SIZE];
+Sha256::Bytes Sha256::Final() {
+  Bytes digest{};
   unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx_->md, digest, &len);
+  EVP_DigestFinal_ex(ctx_->md, digest.data(), &len);
+  return digest;
+}
+
+std::string Sha256::FinalHex() { return ToHex(Final()); }
+
+std::string Sha256::ToHex(const Bytes& digest) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
+  out.reserve(digest.size() * 2);
+  for (uint8_t b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
   }
   return out;
+}
+
+Sha256::Bytes Sha256::Of(std::string_view data) {
+  Sha256 h;
+  h.Update(data);
+  return h.Final();
 }
 
 std::string Sha256::HexOf(std::string_view data) {

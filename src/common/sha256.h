@@ -23,8 +23,14 @@ class Sha256 {
 
   void Update(const void* data, size_t size);
   void Update(std::string_view data) { Update(data.data(), data.size()); }
+  using Bytes = std::array<uint8_t, 32>;
+  // The digest; the hasher must not be updated afterwards.
+  Bytes Final();
   // Lowercase hex of the digest; the hasher must not be updated afterwards.
   std::string FinalHex();
+
+  static Bytes Of(std::string_view data);
+  static std::string ToHex(const Bytes& digest);
 
   static std::string HexOf(std::string_view data);
 

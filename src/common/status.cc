@@ -20,6 +20,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kInternal: return "internal error";
     case StatusCode::kIo: return "I/O error";
     case StatusCode::kDeadlineExceeded: return "deadline exceeded";
+    case StatusCode::kFailedPrecondition: return "failed precondition";
   }
   return "unknown";
 }

@@ -34,6 +34,7 @@ enum class StatusCode {
   kInternal,
   kIo,  // a local system call failed
   kDeadlineExceeded,
+  kFailedPrecondition,  // the input is well-formed but belongs elsewhere
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -94,6 +95,9 @@ inline Status Unimplemented(std::string m) {
 }
 inline Status DeadlineExceeded(std::string m) {
   return Status(StatusCode::kDeadlineExceeded, std::move(m));
+}
+inline Status FailedPrecondition(std::string m) {
+  return Status(StatusCode::kFailedPrecondition, std::move(m));
 }
 
 // The one place an errno value becomes a message: "<operation> <object>:

@@ -84,4 +84,31 @@ Result<size_t> ChunkPipe::Read(std::span<char> buf) {
   return done;
 }
 
+Result<size_t> PrefixedReader::Read(std::span<char> buf) {
+  if (pos_ < prefix_.size()) {
+    size_t n = std::min(buf.size(), prefix_.size() - pos_);
+    std::memcpy(buf.data(), prefix_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+  return rest_->Read(buf);
+}
+
+Result<size_t> HashingReader::Read(std::span<char> buf) {
+  ASSIGN_OR_RETURN(size_t n, source_->Read(buf));
+  hash_.Update(buf.data(), n);
+  bytes_ += n;
+  return n;
+}
+
+Result<uint64_t> Drain(ByteReader& reader) {
+  std::vector<char> buf(64 * 1024);
+  uint64_t total = 0;
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, reader.Read(buf));
+    if (n == 0) return total;
+    total += n;
+  }
+}
+
 }  // namespace syspgo

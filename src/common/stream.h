@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/sha256.h"
 #include "common/status.h"
 
 namespace syspgo {
@@ -49,6 +50,36 @@ class FdReader final : public ByteReader {
   int fd_;
   std::string name_;
 };
+
+// Reads `prefix` first, then the rest of `rest` (which must outlive it).
+class PrefixedReader final : public ByteReader {
+ public:
+  PrefixedReader(std::string prefix, ByteReader* rest)
+      : prefix_(std::move(prefix)), rest_(rest) {}
+  Result<size_t> Read(std::span<char> buf) override;
+
+ private:
+  std::string prefix_;
+  size_t pos_ = 0;
+  ByteReader* rest_;
+};
+
+// Hashes (sha256) and counts what passes through it from `source`.
+class HashingReader final : public ByteReader {
+ public:
+  explicit HashingReader(ByteReader* source) : source_(source) {}
+  Result<size_t> Read(std::span<char> buf) override;
+  std::string FinalHex() { return hash_.FinalHex(); }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  ByteReader* source_;
+  Sha256 hash_;
+  uint64_t bytes_ = 0;
+};
+
+// Reads the rest of a stream and drops it; returns the bytes skipped.
+Result<uint64_t> Drain(ByteReader& reader);
 
 // A bounded queue of byte chunks between one producer and one consumer.
 // Push() blocks while the pipe holds max_bytes; the consumer's Read() blocks

@@ -23,43 +23,6 @@
 namespace syspgo::oci {
 namespace {
 
-// Reads `prefix` first, then the rest of `rest`.
-class PrefixedReader final : public ByteReader {
- public:
-  PrefixedReader(std::string prefix, ByteReader* rest)
-      : prefix_(std::move(prefix)), rest_(rest) {}
-  Result<size_t> Read(std::span<char> buf) override {
-    if (pos_ < prefix_.size()) {
-      size_t n = std::min(buf.size(), prefix_.size() - pos_);
-      std::memcpy(buf.data(), prefix_.data() + pos_, n);
-      pos_ += n;
-      return n;
-    }
-    return rest_->Read(buf);
-  }
-
- private:
-  std::string prefix_;
-  size_t pos_ = 0;
-  ByteReader* rest_;
-};
-
-// Hashes what passes through it.
-class HashingReader final : public ByteReader {
- public:
-  explicit HashingReader(ByteReader* source) : source_(source) {}
-  Result<size_t> Read(std::span<char> buf) override {
-    ASSIGN_OR_RETURN(size_t n, source_->Read(buf));
-    hash_.Update(buf.data(), n);
-    return n;
-  }
-  std::string FinalHex() { return hash_.FinalHex(); }
-
- private:
-  ByteReader* source_;
-  Sha256 hash_;
-};
-
 // Decompresses and unpacks a layer stream into root; returns the hex
 // sha256 of the uncompressed stream (the diff_id).
 Result<std::string> UnpackLayerStream(ByteReader* compressed,
@@ -74,11 +37,7 @@ Result<std::string> UnpackLayerStream(ByteReader* compressed,
   HashingReader hashed(plain.get());
   RETURN_IF_ERROR(UnpackTarStream(&hashed, root, stats));
   // Whatever follows the end-of-archive marker still belongs to the diff.
-  std::vector<char> rest(64 * 1024);
-  for (;;) {
-    ASSIGN_OR_RETURN(size_t r, hashed.Read(rest));
-    if (r == 0) break;
-  }
+  RETURN_IF_ERROR(Drain(hashed).status());
   return hashed.FinalHex();
 }
 
@@ -97,6 +56,7 @@ Result<LocalImage> Puller::Assemble(const ImageReference& ref,
   LocalImage image;
   image.reference = ref;
   image.manifest_digest = manifest_digest;
+  image.manifest_size = static_cast<int64_t>(manifest_body.size());
   ASSIGN_OR_RETURN(image.manifest, ParseImageManifest(manifest_body));
   ASSIGN_OR_RETURN(image.config, ParseImageConfig(config_body));
   if (image.config.diff_ids.size() != image.manifest.layers.size()) {
@@ -109,6 +69,28 @@ Result<LocalImage> Puller::Assemble(const ImageReference& ref,
     image.layer_paths.push_back(store_->LayerFsPath(diff_id));
   }
   return image;
+}
+
+Result<ResolvedManifest> ResolveImageManifest(RegistryClient& client, const ImageReference& ref,
+                                              std::string_view os, std::string_view architecture) {
+  ResolvedManifest out;
+  ASSIGN_OR_RETURN(out.fetched, client.GetManifest(ref.repository, ref.ManifestReference()));
+  ASSIGN_OR_RETURN(ManifestDocument doc,
+                   ParseManifestDocument(out.fetched.media_type, out.fetched.body));
+  if (doc.index) {
+    out.index_body = std::move(out.fetched.body);
+    ASSIGN_OR_RETURN(Descriptor chosen, SelectPlatform(*doc.index, os, architecture));
+    ASSIGN_OR_RETURN(out.fetched, client.GetManifest(ref.repository, chosen.digest.ToString()));
+    ASSIGN_OR_RETURN(doc, ParseManifestDocument(out.fetched.media_type, out.fetched.body));
+  }
+  if (!doc.manifest) {
+    return Corruption("manifest " + out.fetched.digest.ToString() + " is not an image manifest");
+  }
+  out.manifest = std::move(*doc.manifest);
+  out.descriptor.media_type = out.manifest.media_type;
+  out.descriptor.digest = out.fetched.digest;
+  out.descriptor.size = static_cast<int64_t>(out.fetched.body.size());
+  return out;
 }
 
 Result<LocalImage> Puller::LoadLocal(const ImageReference& ref) {
@@ -132,22 +114,13 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
   TransferCounters counters;
   ASSIGN_OR_RETURN(RegistryClient client,
                    RegistryClient::Create(ref.registry, registry_, &counters));
-  ASSIGN_OR_RETURN(FetchedManifest fetched,
-                   client.GetManifest(ref.repository, ref.ManifestReference()));
-  ASSIGN_OR_RETURN(ManifestDocument doc,
-                   ParseManifestDocument(fetched.media_type, fetched.body));
-  if (doc.index) {
-    RETURN_IF_ERROR(store_->PutBlob(fetched.digest, fetched.body));
-    ASSIGN_OR_RETURN(Descriptor chosen,
-                     SelectPlatform(*doc.index, options.os, options.architecture));
-    ASSIGN_OR_RETURN(fetched,
-                     client.GetManifest(ref.repository, chosen.digest.ToString()));
-    ASSIGN_OR_RETURN(doc, ParseManifestDocument(fetched.media_type, fetched.body));
-    if (!doc.manifest) {
-      return Corruption("index entry " + chosen.digest.ToString() +
-                        " is not an image manifest");
-    }
+  ASSIGN_OR_RETURN(ResolvedManifest resolved,
+                   ResolveImageManifest(client, ref, options.os, options.architecture));
+  if (!resolved.index_body.empty()) {
+    RETURN_IF_ERROR(store_->PutBlob(Digest::Of(resolved.index_body), resolved.index_body));
   }
+  FetchedManifest& fetched = resolved.fetched;
+  ASSIGN_OR_RETURN(ManifestDocument doc, ParseManifestDocument(fetched.media_type, fetched.body));
   const ImageManifest& manifest = *doc.manifest;
   RETURN_IF_ERROR(store_->PutBlob(fetched.digest, fetched.body));
 

@@ -44,11 +44,24 @@ struct PullStats {
 struct LocalImage {
   ImageReference reference;
   Digest manifest_digest;
+  int64_t manifest_size = 0;  // bytes of the manifest document
   ImageManifest manifest;
   ImageConfig config;
   // Unpacked layer directories, bottom layer first.
   std::vector<std::string> layer_paths;
 };
+
+// The image manifest a reference names, for one platform when it names an
+// index. The manifest is checked against its digest.
+struct ResolvedManifest {
+  FetchedManifest fetched;  // the image manifest
+  ImageManifest manifest;
+  Descriptor descriptor;    // of the image manifest (a subject for artifacts)
+  std::string index_body;   // the index it was chosen from, if any
+};
+Result<ResolvedManifest> ResolveImageManifest(RegistryClient& client, const ImageReference& ref,
+                                              std::string_view os = "linux",
+                                              std::string_view architecture = "amd64");
 
 class Puller {
  public:

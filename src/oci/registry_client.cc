@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include <nlohmann/json.hpp>
+#include <cctype>
 #include <thread>
 
 #include "common/base64.h"
@@ -38,6 +39,23 @@ std::string RegistryErrorText(const std::string& body) {
 }
 
 }  // namespace
+
+// Percent-encodes all but RFC 3986 unreserved characters and '/'.
+std::string QueryEscape(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : value) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
 
 Status StatusFromReply(const std::string& what, const HttpResponse& r) {
   std::string text = RegistryErrorText(r.body);
@@ -221,6 +239,30 @@ Result<FetchedManifest> RegistryClient::GetManifest(
   }
   out.body = std::move(reply.body);
   return out;
+}
+
+Result<std::optional<ImageIndex>> RegistryClient::GetReferrers(
+    const std::string& repository, const Digest& subject,
+    const std::string& artifact_type) {
+  HttpRequest req;
+  req.url = base_url_ + "/v2/" + repository + "/referrers/" + subject.ToString();
+  if (!artifact_type.empty()) {
+    req.url += "?artifactType=" + QueryEscape(artifact_type);
+  }
+  req.headers.push_back("Accept: " + std::string(media_type::kOciIndex));
+  req.max_body = 4 << 20;
+  ASSIGN_OR_RETURN(HttpResponse reply,
+                   SendWithRetry(req, RepositoryScope(repository, false)));
+  // A registry without the API answers 404 (or 405 / 400 from its router).
+  if (reply.status == 404 || reply.status == 405 || reply.status == 400) {
+    return std::optional<ImageIndex>();
+  }
+  if (reply.status != 200) {
+    return StatusFromReply("referrers of " + repository + "@" + subject.ToString(), reply);
+  }
+  if (counters_) counters_->bytes += static_cast<int64_t>(reply.body.size());
+  ASSIGN_OR_RETURN(ImageIndex index, ParseImageIndex(reply.body));
+  return std::optional<ImageIndex>(std::move(index));
 }
 
 Status RegistryClient::FetchBlob(const std::string& repository,
@@ -407,7 +449,8 @@ Status RegistryClient::PushBlobFromFile(const std::string& repository,
 Result<Digest> RegistryClient::PushManifest(const std::string& repository,
                                             const std::string& reference,
                                             std::string_view media_type,
-                                            const std::string& body) {
+                                            const std::string& body,
+                                            std::string* oci_subject) {
   HttpRequest put;
   put.method = "PUT";
   put.url = base_url_ + "/v2/" + repository + "/manifests/" + reference;
@@ -424,6 +467,7 @@ Result<Digest> RegistryClient::PushManifest(const std::string& repository,
     return Corruption("registry stored manifest as " + claimed +
                       " but it hashes to " + digest.ToString());
   }
+  if (oci_subject != nullptr) *oci_subject = reply.Header("oci-subject");
   return digest;
 }
 

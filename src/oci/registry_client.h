@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,10 +88,18 @@ class RegistryClient {
                   const std::string& content);
   Status PushBlobFromFile(const std::string& repository, const Digest& digest,
                           int64_t size, const std::string& path);
+  // oci_subject (may be null) receives the OCI-Subject reply header: a
+  // registry with the referrers API sets it when it indexed the subject.
   Result<Digest> PushManifest(const std::string& repository,
                               const std::string& reference,
                               std::string_view media_type,
-                              const std::string& body);
+                              const std::string& body,
+                              std::string* oci_subject = nullptr);
+  // GET /v2/<repo>/referrers/<subject>: the referrers index, or nullopt
+  // when the registry has no referrers API (use the tag schema then).
+  Result<std::optional<ImageIndex>> GetReferrers(
+      const std::string& repository, const Digest& subject,
+      const std::string& artifact_type);
 
   const std::string& base_url() const { return base_url_; }
 

@@ -1,75 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "trace/trace_format.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstring>
 
+#include "common/byte_codec.h"
 #include "common/file_util.h"
 
 namespace syspgo::trace {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'P', 'G', 'O', 'T', 'R', 'C', '\n'};
-constexpr size_t kMaxString = 1 << 16;
-
-class Writer {
- public:
-  void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void U32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) U8(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  void U64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) U8(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  void Str(std::string_view s) {
-    U32(static_cast<uint32_t>(s.size()));
-    out_.append(s);
-  }
-  std::string& out() { return out_; }
-
- private:
-  std::string out_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  Status U8(uint8_t* v) {
-    if (data_.size() < 1) return Truncated();
-    *v = static_cast<uint8_t>(data_[0]);
-    data_.remove_prefix(1);
-    return Status::Ok();
-  }
-  Status U32(uint32_t* v) {
-    if (data_.size() < 4) return Truncated();
-    *v = 0;
-    for (int i = 0; i < 4; ++i) *v |= uint32_t(static_cast<uint8_t>(data_[i])) << (8 * i);
-    data_.remove_prefix(4);
-    return Status::Ok();
-  }
-  Status U64(uint64_t* v) {
-    if (data_.size() < 8) return Truncated();
-    *v = 0;
-    for (int i = 0; i < 8; ++i) *v |= uint64_t(static_cast<uint8_t>(data_[i])) << (8 * i);
-    data_.remove_prefix(8);
-    return Status::Ok();
-  }
-  Status Str(std::string* s) {
-    uint32_t n = 0;
-    RETURN_IF_ERROR(U32(&n));
-    if (n > kMaxString || n > data_.size()) return Corruption("trace: string length out of bounds");
-    s->assign(data_.substr(0, n));
-    data_.remove_prefix(n);
-    return Status::Ok();
-  }
-  size_t left() const { return data_.size(); }
-
- private:
-  static Status Truncated() { return Corruption("trace file is truncated"); }
-  std::string_view data_;
-};
 
 }  // namespace
 
@@ -93,7 +34,7 @@ uint64_t Trace::TotalPages(AccessKind kind) const {
 }
 
 std::string EncodeTrace(const Trace& t) {
-  Writer w;
+  LeEncoder w;
   w.out().append(kMagic, sizeof(kMagic));
   w.U32(kTraceVersion);
   w.Str(t.target);
@@ -122,9 +63,7 @@ std::string EncodeTrace(const Trace& t) {
       w.U64(r.pages);
     }
   }
-  uint32_t crc = static_cast<uint32_t>(
-      crc32(0, reinterpret_cast<const Bytef*>(w.out().data()), static_cast<uInt>(w.out().size())));
-  w.U32(crc);
+  w.U32(Crc32(w.out()));
   return std::move(w.out());
 }
 
@@ -133,13 +72,11 @@ Result<Trace> DecodeTrace(std::string_view data) {
     return Corruption("not a syspgo trace file (bad magic)");
   }
   std::string_view body = data.substr(0, data.size() - 4);
-  Reader crc_reader(data.substr(data.size() - 4));
+  LeDecoder crc_reader(data.substr(data.size() - 4), "trace file");
   uint32_t stored = 0;
   RETURN_IF_ERROR(crc_reader.U32(&stored));
-  uint32_t actual = static_cast<uint32_t>(
-      crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
-  if (stored != actual) return Corruption("trace file checksum mismatch");
-  Reader r(body.substr(sizeof(kMagic)));
+  if (stored != Crc32(body)) return Corruption("trace file checksum mismatch");
+  LeDecoder r(body.substr(sizeof(kMagic)), "trace file");
   uint32_t version = 0;
   RETURN_IF_ERROR(r.U32(&version));
   if (version != kTraceVersion) {

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: Apache-2.0
+// `syspgo image build|push|optimize|inspect|fetch`: runtime images.
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "cli/image_trace.h"
+#include "common/file_util.h"
+#include "oci/layer_store.h"
+#include "oci/progress.h"
+#include "oci/puller.h"
+#include "oci/registry_client.h"
+#include "rtimage/artifact.h"
+#include "rtimage/builder.h"
+#include "rtimage/chunk_store.h"
+#include "rtimage/format.h"
+#include "rtimage/layer_index.h"
+#include "run/readiness.h"
+#include "trace/trace_format.h"
+
+namespace syspgo::cli {
+namespace {
+
+constexpr char kImageUsage[] = R"(USAGE: syspgo image build [OPTIONS] IMAGE --trace FILE [--trace FILE...] -o DIR
+       syspgo image push [OPTIONS] IMAGE DIR
+       syspgo image optimize [OPTIONS] IMAGE [-- CMD ARGS...]
+       syspgo image inspect [OPTIONS] IMAGE|DIR
+       syspgo image fetch [OPTIONS] IMAGE
+
+Runtime images (docs/runtime-image.md): the data a container's start reads,
+in the order it reads it, page-aligned and verified by chunk digests, plus
+the whole merged root file system's metadata and a checkpoint index for
+random access into the original layers. Stored in the registry as an OCI
+artifact whose subject is the image; the image itself is not changed.
+
+  build     read the image's layers from the store (pulled if missing) and
+            one or more trace files (`syspgo trace IMAGE`), write DIR
+  push      store DIR in the image's registry, attached to the image
+  optimize  trace a cold start of IMAGE, build, and push, in one go
+  inspect   whether IMAGE has a runtime image and what it holds (or DIR's)
+  fetch     fetch IMAGE's runtime image chunks into the node's chunk store
+            (chunks another runtime image brought are not fetched again)
+
+OPTIONS:
+  --trace FILE        (build) a trace of IMAGE; repeat to merge several
+  -o, --output DIR    (build) the runtime image directory to write;
+                      (optimize) also keep the runtime image in DIR
+  --no-trace          (build) metadata and index only: no blob data
+  --chunk-span BYTES  (build) the chunk grid (default 262144)
+  --ready COND        (optimize) readiness, as for `syspgo run`
+  --timeout SECS      (optimize) give up when not ready (default 300)
+  --json              (inspect) machine-readable output
+  --pull POLICY       always (default for optimize), missing (default for
+                      build), never
+  --root, --insecure-registry, --authfile, --runc, --keep-readahead:
+                      as for `syspgo run` / `syspgo trace`
+
+EXAMPLES:
+  syspgo trace -o py.trace 127.0.0.1:5000/py:1 -- python3 -c 'import numpy'
+  syspgo image build 127.0.0.1:5000/py:1 --trace py.trace -o py.rtimage
+  syspgo image push 127.0.0.1:5000/py:1 py.rtimage
+  syspgo image optimize 127.0.0.1:5000/py:1 -- python3 -c 'import numpy'
+  syspgo image inspect 127.0.0.1:5000/py:1
+)";
+
+int ImageUsage(const Status& st) { return Usage(kImageUsage, st); }
+
+std::string Bytes(uint64_t n) { return oci::HumanBytes(static_cast<double>(n)); }
+
+// A trace of the image as the builder wants it. Files of other images'
+// layers are left out; host paths are left to the builder, which keeps
+// only paths the image has.
+rtimage::AccessProfile ProfileOf(const trace::Trace& t, const oci::LocalImage& image,
+                                 uint64_t* foreign) {
+  rtimage::AccessProfile profile;
+  profile.source = t.target + " until " + t.ready;
+  profile.page_size = t.page_size;
+  for (const trace::TracedFile& f : t.files) {
+    if (f.path.empty()) continue;
+    if (!f.layer.empty()) {
+      bool ours = false;
+      for (const oci::Digest& d : image.config.diff_ids) ours |= d.ToString() == f.layer;
+      if (!ours) {
+        ++*foreign;
+        continue;
+      }
+    }
+    rtimage::AccessedFile a;
+    a.path = f.path;
+    a.first_access_ns = f.first_access_ns;
+    for (const trace::PageRange& r : f.ranges) a.pages.emplace_back(r.first_page, r.pages);
+    profile.files.push_back(std::move(a));
+  }
+  return profile;
+}
+
+// Registry set-up, store and puller; heap-held because the puller points
+// at the other two and the session moves.
+struct ImageSession {
+  std::unique_ptr<RegistrySetup> setup;
+  std::unique_ptr<oci::LayerStore> store;
+  std::unique_ptr<oci::Puller> puller;
+};
+
+Result<ImageSession> OpenSession(const ParsedArgs& args, const CommandContext& ctx) {
+  ImageSession s;
+  ASSIGN_OR_RETURN(s.setup, RegistrySetup::Make(args, ctx));
+  ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(StoreRoot(args)));
+  s.store = std::make_unique<oci::LayerStore>(std::move(store));
+  s.puller = std::make_unique<oci::Puller>(s.store.get(), s.setup->options, &s.setup->log);
+  return s;
+}
+
+oci::Descriptor SubjectOf(const oci::LocalImage& image) {
+  oci::Descriptor d;
+  d.media_type = image.manifest.media_type;
+  d.digest = image.manifest_digest;
+  d.size = image.manifest_size;
+  return d;
+}
+
+Result<rtimage::BuildReport> Build(const oci::LocalImage& image, const oci::LayerStore& store,
+                                   std::vector<rtimage::AccessProfile> profiles,
+                                   const std::string& output, uint32_t chunk_span,
+                                   const Logger* log) {
+  rtimage::BuildOptions options;
+  options.image_digest = image.manifest_digest.ToString();
+  options.image_reference = image.reference.ToString();
+  options.output_dir = output;
+  options.chunk_span = chunk_span;
+  options.profiles = std::move(profiles);
+  options.log = log;
+  for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
+    rtimage::BuildLayer layer;
+    layer.descriptor = image.manifest.layers[i];
+    layer.diff_id = image.config.diff_ids[i];
+    layer.blob_path = store.BlobPath(layer.descriptor.digest);
+    if (!PathExists(layer.blob_path)) {
+      return NotFound("the compressed layer " + layer.descriptor.digest.ToString() +
+                      " is not in the store; pull the image again");
+    }
+    options.layers.push_back(std::move(layer));
+  }
+  return rtimage::BuildRuntimeImage(options);
+}
+
+Result<rtimage::PushedRuntimeImage> Push(ImageSession& s, const oci::LocalImage& image,
+                                         const std::string& dir) {
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(image.reference.registry, s.setup->options));
+  return rtimage::PushRuntimeImage(client, image.reference.repository, SubjectOf(image), dir);
+}
+
+void PrintPushed(const oci::LocalImage& image, const rtimage::PushedRuntimeImage& pushed) {
+  std::printf("pushed runtime image %s for %s@%s (%s)\n", pushed.artifact.ToString().c_str(),
+              image.reference.ToString().c_str(), image.manifest_digest.ToString().c_str(),
+              pushed.referrers_api ? "indexed by the registry's referrers API"
+                                   : ("referrers tag " + pushed.fallback_tag).c_str());
+}
+
+int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
+  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("build takes one IMAGE"));
+  auto output = args.Get("output");
+  if (!output) return ImageUsage(InvalidArgument("build needs -o DIR"));
+  std::vector<std::string> traces = args.GetAll("trace");
+  if (traces.empty() && !args.Has("no-trace")) {
+    return ImageUsage(InvalidArgument("build needs --trace FILE (or --no-trace)"));
+  }
+  auto span = args.GetInt("chunk-span", static_cast<int>(rtimage::kDefaultChunkSpan), 4096,
+                          static_cast<int>(rtimage::kMaxChunkSpan));
+  if (!span.ok()) return ImageUsage(span.status());
+  auto ref = oci::ImageReference::Parse(args.positional[0]);
+  if (!ref.ok()) return Fail(ref.status());
+  auto s = OpenSession(args, ctx);
+  if (!s.ok()) return Fail(s.status());
+  auto image = ObtainImage(*s->puller, *ref, args.Get("pull").value_or("missing"), 4, s->setup->log);
+  if (!image.ok()) return Fail(image.status());
+  std::vector<rtimage::AccessProfile> profiles;
+  for (const std::string& file : traces) {
+    auto t = trace::ReadTraceFile(file);
+    if (!t.ok()) return Fail(t.status());
+    uint64_t foreign = 0;
+    profiles.push_back(ProfileOf(*t, *image, &foreign));
+    if (foreign > 0) {
+      s->setup->log.Warning(file + ": " + std::to_string(foreign) +
+                            " traced files are in layers of another image; left out");
+    }
+  }
+  auto report = Build(*image, *s->store, std::move(profiles), *output,
+                      static_cast<uint32_t>(*span), &s->setup->log);
+  if (!report.ok()) return Fail(report.status());
+  std::printf("runtime image for %s@%s in %s\n%s", ref->ToString().c_str(),
+              image->manifest_digest.ToString().c_str(), output->c_str(),
+              rtimage::FormatBuildReport(*report).c_str());
+  return 0;
+}
+
+int PushCommand(const ParsedArgs& args, const CommandContext& ctx) {
+  if (args.positional.size() != 2) return ImageUsage(InvalidArgument("push takes IMAGE DIR"));
+  auto ref = oci::ImageReference::Parse(args.positional[0]);
+  if (!ref.ok()) return Fail(ref.status());
+  auto s = OpenSession(args, ctx);
+  if (!s.ok()) return Fail(s.status());
+  auto image = ObtainImage(*s->puller, *ref, args.Get("pull").value_or("always"), 4, s->setup->log);
+  if (!image.ok()) return Fail(image.status());
+  auto pushed = Push(*s, *image, args.positional[1]);
+  if (!pushed.ok()) return Fail(pushed.status());
+  PrintPushed(*image, *pushed);
+  return 0;
+}
+
+int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
+  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("optimize takes one IMAGE"));
+  auto ready = run::ReadyCondition::Parse(args.Get("ready").value_or("exit"));
+  if (!ready.ok()) return ImageUsage(ready.status());
+  auto timeout = args.GetInt("timeout", 300, 1, 24 * 3600);
+  if (!timeout.ok()) return ImageUsage(timeout.status());
+  auto traced = TraceImageStart(args, args.positional[0], *ready, *timeout, ctx);
+  if (!traced.ok()) return Fail(traced.status());
+  std::printf("traced %s: %zu files, ready (%s) after %.3f s\n",
+              traced->image.reference.ToString().c_str(), traced->trace.files.size(),
+              traced->trace.ready.c_str(), traced->trace.duration_ns / 1e9);
+  auto s = OpenSession(args, ctx);
+  if (!s.ok()) return Fail(s.status());
+  std::optional<TempDir> temp;
+  std::string dir;
+  if (auto keep = args.Get("output")) {
+    dir = *keep;
+  } else {
+    auto made = s->store->NewTempDir("rtimage-");
+    if (!made.ok()) return Fail(made.status());
+    temp = std::move(*made);
+    dir = temp->path();
+  }
+  uint64_t foreign = 0;
+  auto report = Build(traced->image, *s->store, {ProfileOf(traced->trace, traced->image, &foreign)},
+                      dir, rtimage::kDefaultChunkSpan, &s->setup->log);
+  if (!report.ok()) return Fail(report.status());
+  std::printf("%s", rtimage::FormatBuildReport(*report).c_str());
+  auto pushed = Push(*s, traced->image, dir);
+  if (!pushed.ok()) return Fail(pushed.status());
+  PrintPushed(traced->image, *pushed);
+  return 0;
+}
+
+// What a runtime image holds, for people or as JSON.
+nlohmann::json Summary(const rtimage::Metadata& m, const std::string& index_bytes,
+                       uint64_t metadata_bytes) {
+  std::map<std::string, uint64_t> types;
+  for (const rtimage::Entry& e : m.entries) types[std::string(rtimage::EntryTypeName(e.type))]++;
+  uint64_t extents = 0;
+  uint64_t files_with_extents = 0;
+  for (const rtimage::FileContent& c : m.contents) {
+    extents += c.extents.size();
+    files_with_extents += c.extents.empty() ? 0 : 1;
+  }
+  nlohmann::json layers = nlohmann::json::array();
+  auto indexes = rtimage::DecodeLayerIndexes(index_bytes);
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const rtimage::LayerInfo& l = m.layers[i];
+    layers.push_back({{"digest", l.digest},
+                      {"compressed_bytes", l.compressed_size},
+                      {"uncompressed_bytes", l.uncompressed_size},
+                      {"access", rtimage::LayerAccessName(l.access)},
+                      {"access_points", indexes.ok() && i < indexes->size()
+                                            ? (*indexes)[i].points.size()
+                                            : 0}});
+  }
+  return {{"image_digest", m.image_digest},
+          {"image_reference", m.image_reference},
+          {"sources", m.sources},
+          {"entries", m.entries.size()},
+          {"entry_types", types},
+          {"image_file_bytes", m.RegularBytes()},
+          {"traced_bytes", m.traced_bytes},
+          {"traced_files", files_with_extents},
+          {"extents", extents},
+          {"chunks", m.chunks.size()},
+          {"blob_bytes", m.blob_size},
+          {"blob_digest", m.blob_digest},
+          {"metadata_bytes", metadata_bytes},
+          {"index_bytes", index_bytes.size()},
+          {"index_ok", indexes.ok()},
+          {"layers", layers}};
+}
+
+void PrintSummary(const nlohmann::json& j) {
+  std::printf("image:           %s@%s\n", j["image_reference"].get<std::string>().c_str(),
+              j["image_digest"].get<std::string>().c_str());
+  for (const auto& src : j["sources"]) std::printf("built from:      %s\n", src.get<std::string>().c_str());
+  std::string types;
+  for (const auto& [name, n] : j["entry_types"].items()) {
+    types += (types.empty() ? "" : ", ") + std::to_string(n.get<uint64_t>()) + " " + name;
+  }
+  std::printf("entries:         %" PRIu64 " (%s)\n", j["entries"].get<uint64_t>(), types.c_str());
+  const uint64_t image_bytes = j["image_file_bytes"].get<uint64_t>();
+  const uint64_t blob = j["blob_bytes"].get<uint64_t>();
+  std::printf("file bytes:      %s\n", Bytes(image_bytes).c_str());
+  std::printf("traced:          %" PRIu64 " files, %s\n", j["traced_files"].get<uint64_t>(),
+              Bytes(j["traced_bytes"].get<uint64_t>()).c_str());
+  std::printf("blob:            %s in %" PRIu64 " chunks, %" PRIu64 " extents (%.1f%% of the file bytes)\n",
+              Bytes(blob).c_str(), j["chunks"].get<uint64_t>(), j["extents"].get<uint64_t>(),
+              image_bytes ? 100.0 * static_cast<double>(blob) / static_cast<double>(image_bytes) : 0.0);
+  std::printf("metadata:        %s\n", Bytes(j["metadata_bytes"].get<uint64_t>()).c_str());
+  std::printf("index:           %s%s\n", Bytes(j["index_bytes"].get<uint64_t>()).c_str(),
+              j["index_ok"].get<bool>() ? "" : " (DOES NOT DECODE)");
+  for (const auto& l : j["layers"]) {
+    std::printf("layer:           %s %s -> %s, %s, %" PRIu64 " access points\n",
+                l["digest"].get<std::string>().substr(7, 12).c_str(),
+                Bytes(l["compressed_bytes"].get<uint64_t>()).c_str(),
+                Bytes(l["uncompressed_bytes"].get<uint64_t>()).c_str(),
+                l["access"].get<std::string>().c_str(), l["access_points"].get<uint64_t>());
+  }
+}
+
+int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
+  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("inspect takes IMAGE or DIR"));
+  const std::string& target = args.positional[0];
+  const bool json = args.Has("json");
+  if (PathExists(JoinPath(target, rtimage::kMetadataFile))) {
+    auto dir = rtimage::RuntimeImageDir::Open(target);
+    if (!dir.ok()) return Fail(dir.status());
+    if (Status st = dir->VerifyBlob(); !st.ok()) return Fail(st);
+    auto metadata_bytes = ReadFileToString(JoinPath(target, rtimage::kMetadataFile), size_t{1} << 30);
+    if (!metadata_bytes.ok()) return Fail(metadata_bytes.status());
+    nlohmann::json j = Summary(dir->metadata(), dir->index_bytes(), metadata_bytes->size());
+    j["directory"] = target;
+    if (json) {
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::printf("runtime image:   %s (verified)\n", target.c_str());
+      PrintSummary(j);
+    }
+    return 0;
+  }
+  auto ref = oci::ImageReference::Parse(target);
+  if (!ref.ok()) return Fail(ref.status());
+  auto setup = RegistrySetup::Make(args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  auto client = oci::RegistryClient::Create(ref->registry, (*setup)->options);
+  if (!client.ok()) return Fail(client.status());
+  auto resolved = oci::ResolveImageManifest(*client, *ref);
+  if (!resolved.ok()) return Fail(resolved.status());
+  const oci::Digest& image = resolved->descriptor.digest;
+  auto found = rtimage::FindRuntimeImage(*client, ref->repository, image);
+  if (!found.ok()) return Fail(found.status());
+  if (!*found) {
+    if (json) {
+      std::printf("%s\n", nlohmann::json({{"image_digest", image.ToString()}, {"runtime_image", nullptr}})
+                              .dump(2).c_str());
+    } else {
+      std::printf("%s@%s has no runtime image\n", ref->ToString().c_str(), image.ToString().c_str());
+    }
+    return 1;
+  }
+  auto fetched = rtimage::FetchRuntimeMetadata(*client, ref->repository, **found, image);
+  if (!fetched.ok()) return Fail(fetched.status());
+  nlohmann::json j = Summary(fetched->metadata, fetched->index_bytes, fetched->metadata_bytes.size());
+  j["runtime_image"] = (*found)->artifact.ToString();
+  j["found_via"] = (*found)->referrers_api ? "referrers API" : "referrers tag schema";
+  if (json) {
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("runtime image:   %s (via the %s)\n", (*found)->artifact.ToString().c_str(),
+                j["found_via"].get<std::string>().c_str());
+    PrintSummary(j);
+  }
+  return 0;
+}
+
+int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
+  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("fetch takes one IMAGE"));
+  auto ref = oci::ImageReference::Parse(args.positional[0]);
+  if (!ref.ok()) return Fail(ref.status());
+  auto setup = RegistrySetup::Make(args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  oci::TransferCounters counters;
+  auto client = oci::RegistryClient::Create(ref->registry, (*setup)->options, &counters);
+  if (!client.ok()) return Fail(client.status());
+  auto resolved = oci::ResolveImageManifest(*client, *ref);
+  if (!resolved.ok()) return Fail(resolved.status());
+  const oci::Digest& image = resolved->descriptor.digest;
+  auto found = rtimage::FindRuntimeImage(*client, ref->repository, image);
+  if (!found.ok()) return Fail(found.status());
+  if (!*found) return Fail(NotFound(ref->ToString() + " has no runtime image"));
+  auto fetched = rtimage::FetchRuntimeMetadata(*client, ref->repository, **found, image);
+  if (!fetched.ok()) return Fail(fetched.status());
+  const std::string root = StoreRoot(args);
+  auto chunks = rtimage::ChunkStore::Open(JoinPath(root, "chunks"));
+  if (!chunks.ok()) return Fail(chunks.status());
+  auto report = rtimage::FetchChunks(*client, ref->repository, (*found)->blob, fetched->metadata, *chunks);
+  if (!report.ok()) return Fail(report.status());
+  // Metadata and index beside the chunks, by artifact digest.
+  const std::string dir = JoinPath(JoinPath(root, "rtimages"), (*found)->artifact.hex);
+  if (Status st = MakeDirs(dir); !st.ok()) return Fail(st);
+  for (const auto& [name, bytes] : {std::pair{rtimage::kMetadataFile, &fetched->metadata_bytes},
+                                    std::pair{rtimage::kIndexFile, &fetched->index_bytes}}) {
+    if (Status st = WriteFileAtomic(JoinPath(dir, name), *bytes, 0644, false); !st.ok()) return Fail(st);
+  }
+  std::printf("runtime image %s: %" PRIu64 " chunks, %" PRIu64 " already local, %" PRIu64
+              " fetched (%s in %" PRIu64 " range requests; %" PRId64 " requests in all)\n",
+              (*found)->artifact.ToString().c_str(), report->chunks, report->chunks_local,
+              report->chunks_fetched, Bytes(report->bytes_fetched).c_str(), report->requests,
+              counters.requests.load());
+  return 0;
+}
+
+}  // namespace
+
+int ImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
+  if (argv.empty() || argv[0] == "-h" || argv[0] == "--help") {
+    return Usage(kImageUsage, argv.empty() ? InvalidArgument("image needs a subcommand") : Status());
+  }
+  const std::string sub = argv[0];
+  auto args = ParseArgs({argv.begin() + 1, argv.end()},
+                        WithCommon({{"trace", true},
+                                    {"output", true, 'o'},
+                                    {"no-trace", false},
+                                    {"chunk-span", true},
+                                    {"ready", true},
+                                    {"timeout", true},
+                                    {"json", false},
+                                    {"pull", true},
+                                    {"runc", true},
+                                    {"keep-readahead", false}}),
+                        /*stop_after_positionals=*/sub == "optimize" ? 1 : 0);
+  if (!args.ok()) return ImageUsage(args.status());
+  if (args->Has("help")) {
+    std::fputs(kImageUsage, stdout);
+    return 0;
+  }
+  if (sub == "build") return BuildCommand(*args, ctx);
+  if (sub == "push") return PushCommand(*args, ctx);
+  if (sub == "optimize") return OptimizeCommand(*args, ctx);
+  if (sub == "inspect") return InspectCommand(*args, ctx);
+  if (sub == "fetch") return FetchCommand(*args, ctx);
+  return ImageUsage(InvalidArgument("unknown image subcommand: " + sub));
+}
+
+}  // namespace syspgo::cli

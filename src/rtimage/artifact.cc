@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rtimage/artifact.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "common/file_util.h"
+#include "common/sha256.h"
+
+namespace syspgo::rtimage {
+namespace {
+
+constexpr std::string_view kEmptyConfig = "{}";
+
+Result<oci::Digest> ParseDigest(const std::string& text) { return oci::Digest::Parse(text); }
+
+Result<oci::Descriptor> FileDescriptor(const std::string& path, std::string_view media_type,
+                                       const std::string& digest, std::string_view title) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  oci::Descriptor d;
+  d.media_type = std::string(media_type);
+  ASSIGN_OR_RETURN(d.digest, ParseDigest(digest));
+  d.size = st.st_size;
+  d.annotations["org.opencontainers.image.title"] = std::string(title);
+  return d;
+}
+
+std::optional<oci::Descriptor> LayerOfType(const oci::ImageManifest& m, std::string_view type) {
+  for (const oci::Descriptor& d : m.layers) {
+    if (d.media_type == type) return d;
+  }
+  return std::nullopt;
+}
+
+// The tag schema index for `image`, or an empty one.
+Result<oci::ImageIndex> FallbackIndex(oci::RegistryClient& client, const std::string& repository,
+                                      const oci::Digest& image) {
+  auto fetched = client.GetManifest(repository, FallbackTag(image));
+  if (!fetched.ok() && fetched.status().code() == StatusCode::kNotFound) {
+    oci::ImageIndex empty;
+    empty.media_type = std::string(oci::media_type::kOciIndex);
+    return empty;
+  }
+  if (!fetched.ok()) return fetched.status();
+  return oci::ParseImageIndex(fetched->body);
+}
+
+}  // namespace
+
+std::string FallbackTag(const oci::Digest& subject) {
+  return subject.algorithm + "-" + subject.hex;
+}
+
+Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
+                                            const std::string& repository,
+                                            const oci::Descriptor& image,
+                                            const std::string& dir) {
+  ASSIGN_OR_RETURN(RuntimeImageDir local, RuntimeImageDir::Open(dir));
+  const Metadata& m = local.metadata();
+  if (m.image_digest != image.digest.ToString()) {
+    return FailedPrecondition("runtime image in " + dir + " was built for image " +
+                              m.image_digest + ", not " + image.digest.ToString());
+  }
+  RETURN_IF_ERROR(local.VerifyBlob());
+  const std::string metadata_path = JoinPath(dir, kMetadataFile);
+  const std::string index_path = JoinPath(dir, kIndexFile);
+  const std::string blob_path = JoinPath(dir, kBlobFile);
+  ASSIGN_OR_RETURN(std::string metadata_bytes, ReadFileToString(metadata_path, size_t{1} << 30));
+
+  oci::ImageManifest manifest;
+  manifest.media_type = std::string(oci::media_type::kOciManifest);
+  manifest.artifact_type = std::string(kArtifactType);
+  manifest.config.media_type = std::string(oci::media_type::kOciEmpty);
+  manifest.config.digest = oci::Digest::Of(kEmptyConfig);
+  manifest.config.size = static_cast<int64_t>(kEmptyConfig.size());
+  ASSIGN_OR_RETURN(oci::Descriptor md,
+                   FileDescriptor(metadata_path, kMetadataMediaType,
+                                  "sha256:" + Sha256::HexOf(metadata_bytes), "metadata"));
+  ASSIGN_OR_RETURN(oci::Descriptor ix,
+                   FileDescriptor(index_path, kIndexMediaType, m.index_digest, "index"));
+  ASSIGN_OR_RETURN(oci::Descriptor bl,
+                   FileDescriptor(blob_path, kBlobMediaType, m.blob_digest, "blob"));
+  manifest.layers = {md, ix, bl};
+  oci::Descriptor subject;
+  subject.media_type = image.media_type;
+  subject.digest = image.digest;
+  subject.size = image.size;
+  manifest.subject = subject;
+  manifest.annotations["io.syspgo.runtime-image.traced-bytes"] = std::to_string(m.traced_bytes);
+
+  RETURN_IF_ERROR(client.PushBlob(repository, manifest.config.digest, std::string(kEmptyConfig)));
+  RETURN_IF_ERROR(client.PushBlob(repository, md.digest, metadata_bytes));
+  RETURN_IF_ERROR(client.PushBlobFromFile(repository, ix.digest, ix.size, index_path));
+  RETURN_IF_ERROR(client.PushBlobFromFile(repository, bl.digest, bl.size, blob_path));
+  const std::string body = oci::SerializeImageManifest(manifest);
+  PushedRuntimeImage pushed;
+  std::string subject_header;
+  ASSIGN_OR_RETURN(pushed.artifact,
+                   client.PushManifest(repository, oci::Digest::Of(body).ToString(),
+                                       oci::media_type::kOciManifest, body, &subject_header));
+  if (!subject_header.empty()) {
+    pushed.referrers_api = true;
+    return pushed;
+  }
+  // No referrers API: keep the tag schema index, with this artifact as the
+  // only runtime image (an older one of ours is replaced).
+  ASSIGN_OR_RETURN(oci::ImageIndex index, FallbackIndex(client, repository, image.digest));
+  std::erase_if(index.manifests, [](const oci::Descriptor& d) {
+    return d.artifact_type == kArtifactType;
+  });
+  oci::Descriptor entry;
+  entry.media_type = std::string(oci::media_type::kOciManifest);
+  entry.digest = pushed.artifact;
+  entry.size = static_cast<int64_t>(body.size());
+  entry.artifact_type = std::string(kArtifactType);
+  entry.annotations = manifest.annotations;
+  index.manifests.push_back(entry);
+  index.media_type = std::string(oci::media_type::kOciIndex);
+  pushed.fallback_tag = FallbackTag(image.digest);
+  RETURN_IF_ERROR(client
+                      .PushManifest(repository, pushed.fallback_tag, oci::media_type::kOciIndex,
+                                    oci::SerializeImageIndex(index))
+                      .status());
+  return pushed;
+}
+
+Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& client,
+                                                          const std::string& repository,
+                                                          const oci::Digest& image) {
+  FoundRuntimeImage found;
+  ASSIGN_OR_RETURN(std::optional<oci::ImageIndex> referrers,
+                   client.GetReferrers(repository, image, std::string(kArtifactType)));
+  oci::ImageIndex index;
+  if (referrers) {
+    index = std::move(*referrers);
+    found.referrers_api = true;
+  } else {
+    ASSIGN_OR_RETURN(index, FallbackIndex(client, repository, image));
+  }
+  auto newest = std::find_if(index.manifests.rbegin(), index.manifests.rend(),
+                             [](const oci::Descriptor& d) { return d.artifact_type == kArtifactType; });
+  if (newest == index.manifests.rend()) return std::optional<FoundRuntimeImage>();
+  found.artifact = newest->digest;
+  ASSIGN_OR_RETURN(oci::FetchedManifest fetched,
+                   client.GetManifest(repository, found.artifact.ToString()));
+  ASSIGN_OR_RETURN(found.manifest, oci::ParseImageManifest(fetched.body));
+  const oci::ImageManifest& m = found.manifest;
+  if (m.artifact_type != kArtifactType) {
+    return Corruption("artifact " + found.artifact.ToString() + " is not a runtime image (" +
+                      m.artifact_type + ")");
+  }
+  if (!m.subject || m.subject->digest != image) {
+    return FailedPrecondition("runtime image " + found.artifact.ToString() + " refers to image " +
+                              (m.subject ? m.subject->digest.ToString() : "<none>") + ", not " +
+                              image.ToString());
+  }
+  auto md = LayerOfType(m, kMetadataMediaType);
+  auto ix = LayerOfType(m, kIndexMediaType);
+  auto bl = LayerOfType(m, kBlobMediaType);
+  if (!md || !ix || !bl) {
+    return Corruption("runtime image " + found.artifact.ToString() +
+                      " lacks its metadata, index or blob layer");
+  }
+  found.metadata = *md;
+  found.index = *ix;
+  found.blob = *bl;
+  return std::optional<FoundRuntimeImage>(std::move(found));
+}
+
+Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
+                                             const std::string& repository,
+                                             const FoundRuntimeImage& found,
+                                             const oci::Digest& image) {
+  FetchedMetadata out;
+  ASSIGN_OR_RETURN(out.metadata_bytes, client.FetchSmallBlob(repository, found.metadata));
+  auto metadata = DecodeMetadata(out.metadata_bytes);
+  if (!metadata.ok()) return metadata.status().WithContext(found.artifact.ToString());
+  out.metadata = std::move(*metadata);
+  const Metadata& m = out.metadata;
+  if (m.image_digest != image.ToString()) {
+    return FailedPrecondition("runtime image " + found.artifact.ToString() +
+                              " was built for image " + m.image_digest + ", not " +
+                              image.ToString());
+  }
+  if (m.blob_digest != found.blob.digest.ToString() ||
+      m.blob_size != static_cast<uint64_t>(found.blob.size) ||
+      m.index_digest != found.index.digest.ToString()) {
+    return Corruption("runtime image " + found.artifact.ToString() +
+                      ": the artifact's blob or index is not the one its metadata describes");
+  }
+  ASSIGN_OR_RETURN(out.index_bytes, client.FetchSmallBlob(repository, found.index));
+  return out;
+}
+
+Result<ChunkFetchReport> FetchChunks(oci::RegistryClient& client, const std::string& repository,
+                                     const oci::Descriptor& blob, const Metadata& metadata,
+                                     ChunkStore& store, uint64_t max_gap) {
+  ChunkFetchReport report;
+  report.chunks = metadata.chunks.size();
+  std::vector<uint32_t> missing;
+  for (uint32_t i = 0; i < metadata.chunks.size(); ++i) {
+    if (store.Has(metadata.chunks[i].digest)) {
+      ++report.chunks_local;
+    } else {
+      missing.push_back(i);
+    }
+  }
+  // Chunks are in ascending blob order: group neighbours into one request.
+  for (size_t first = 0; first < missing.size();) {
+    size_t last = first;
+    while (last + 1 < missing.size()) {
+      const Chunk& cur = metadata.chunks[missing[last]];
+      const Chunk& next = metadata.chunks[missing[last + 1]];
+      if (next.blob_offset - (cur.blob_offset + cur.length) > max_gap) break;
+      ++last;
+    }
+    const uint64_t begin = metadata.chunks[missing[first]].blob_offset;
+    const Chunk& tail = metadata.chunks[missing[last]];
+    const uint64_t end = tail.blob_offset + tail.length;
+    auto data = client.FetchBlobRange(repository, blob.digest, static_cast<int64_t>(begin),
+                                      static_cast<int64_t>(end - begin));
+    if (!data.ok()) return data.status().WithContext("runtime image blob");
+    ++report.requests;
+    report.bytes_fetched += data->size();
+    if (data->size() != end - begin) {
+      return Corruption("runtime image blob " + blob.digest.ToString() + " is truncated: bytes " +
+                        std::to_string(begin) + "-" + std::to_string(end) + " gave " +
+                        std::to_string(data->size()));
+    }
+    for (size_t k = first; k <= last; ++k) {
+      const Chunk& c = metadata.chunks[missing[k]];
+      std::string_view bytes = std::string_view(*data).substr(c.blob_offset - begin, c.length);
+      RETURN_IF_ERROR(VerifyChunk(c, missing[k], bytes));
+      RETURN_IF_ERROR(store.Put(c.digest, bytes));
+      ++report.chunks_fetched;
+    }
+    first = last + 1;
+  }
+  return report;
+}
+
+}  // namespace syspgo::rtimage

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: rtimage/artifact.h
+//
+// A runtime image in a registry: an OCI artifact next to the image it was
+// built for (docs/runtime-image.md, "In the registry"). The artifact
+// manifest has our artifactType, the empty config, the metadata, index and
+// blob as layers, and `subject` = the image manifest, so the image itself
+// is untouched. It is found from the image's manifest digest alone: the
+// referrers API where the registry has it, else the tag schema fallback
+// (tag "sha256-<hex>" holding an index of referrers).
+//
+// Integrity: the artifact must name the image as its subject, the metadata
+// must name the image's digest, the blob and index must match the digests
+// the metadata records, and every chunk is checked before it is stored.
+#ifndef SYSPGO_RTIMAGE_ARTIFACT_H_
+#define SYSPGO_RTIMAGE_ARTIFACT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "oci/manifest.h"
+#include "oci/registry_client.h"
+#include "rtimage/chunk_store.h"
+#include "rtimage/format.h"
+
+namespace syspgo::rtimage {
+
+inline constexpr std::string_view kArtifactType = "application/vnd.syspgo.runtime-image.v1";
+inline constexpr std::string_view kMetadataMediaType =
+    "application/vnd.syspgo.runtime-image.metadata.v1";
+inline constexpr std::string_view kIndexMediaType =
+    "application/vnd.syspgo.runtime-image.index.v1";
+inline constexpr std::string_view kBlobMediaType = "application/vnd.syspgo.runtime-image.blob.v1";
+
+// The tag the referrers tag schema uses for a subject digest.
+std::string FallbackTag(const oci::Digest& subject);
+
+struct PushedRuntimeImage {
+  oci::Digest artifact;
+  bool referrers_api = false;  // the registry indexed it itself
+  std::string fallback_tag;    // set when we updated the tag schema index
+};
+
+// Pushes the runtime image in `dir` as an artifact whose subject is
+// `image` (the image manifest's descriptor). Refuses a runtime image built
+// for another image, or one whose files fail their checks.
+Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
+                                            const std::string& repository,
+                                            const oci::Descriptor& image,
+                                            const std::string& dir);
+
+struct FoundRuntimeImage {
+  oci::Digest artifact;
+  oci::ImageManifest manifest;
+  oci::Descriptor metadata;
+  oci::Descriptor index;
+  oci::Descriptor blob;
+  bool referrers_api = false;  // found through the API, not the tag schema
+};
+
+// The newest runtime image of the image with manifest digest `image`;
+// nullopt when there is none. The artifact's subject must be `image`.
+Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& client,
+                                                          const std::string& repository,
+                                                          const oci::Digest& image);
+
+struct FetchedMetadata {
+  Metadata metadata;
+  std::string metadata_bytes;
+  std::string index_bytes;
+};
+
+// Fetches and checks metadata and index: the metadata must be for `image`,
+// and the blob and index descriptors must match what it records.
+Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
+                                             const std::string& repository,
+                                             const FoundRuntimeImage& found,
+                                             const oci::Digest& image);
+
+struct ChunkFetchReport {
+  uint64_t chunks = 0;
+  uint64_t chunks_local = 0;  // already in the chunk store: not fetched
+  uint64_t chunks_fetched = 0;
+  uint64_t bytes_fetched = 0;
+  uint64_t requests = 0;
+};
+
+// Fetches the chunks the store lacks, with as few Range requests as gaps of
+// at most max_gap bytes allow, checks each, and stores it.
+Result<ChunkFetchReport> FetchChunks(oci::RegistryClient& client, const std::string& repository,
+                                     const oci::Descriptor& blob, const Metadata& metadata,
+                                     ChunkStore& store, uint64_t max_gap = 1 << 20);
+
+}  // namespace syspgo::rtimage
+
+#endif  // SYSPGO_RTIMAGE_ARTIFACT_H_

@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rtimage/builder.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include "common/file_util.h"
+#include "common/sha256.h"
+#include "common/stream.h"
+#include "common/unique_fd.h"
+#include "oci/tar.h"
+#include "oci/unpack.h"
+
+namespace syspgo::rtimage {
+namespace {
+
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
+constexpr size_t kSkippedExamples = 10;
+
+using ByteRanges = std::vector<std::pair<uint64_t, uint64_t>>;  // [begin, end)
+
+void MergeRanges(ByteRanges* ranges) {
+  std::sort(ranges->begin(), ranges->end());
+  ByteRanges merged;
+  for (const auto& r : *ranges) {
+    if (r.first >= r.second) continue;
+    if (!merged.empty() && r.first <= merged.back().second) {
+      merged.back().second = std::max(merged.back().second, r.second);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  *ranges = std::move(merged);
+}
+
+// What the traces say about one path, merged over all profiles.
+struct TracedPath {
+  uint64_t first_access_ns = UINT64_MAX;
+  ByteRanges ranges;  // byte ranges, not yet clipped to the file size
+};
+
+// Traced bytes of one file version, copied aside during the layer pass.
+struct SpillPiece {
+  uint64_t file_offset;
+  uint64_t length;
+  uint64_t spill_offset;
+};
+
+struct ContentRef {
+  uint32_t layer = 0;
+  uint64_t tar_offset = 0;
+  uint64_t size = 0;
+  Sha256Bytes digest{};
+  std::vector<SpillPiece> spilled;
+};
+
+struct Node {
+  Entry entry;         // content is an index into contents_ while building
+  uint32_t layer = 0;  // the layer that last wrote this path
+};
+
+std::string ParentPath(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+Result<StreamCompression> CompressionOf(const oci::Descriptor& d) {
+  ASSIGN_OR_RETURN(oci::Compression c, oci::LayerCompression(d.media_type));
+  switch (c) {
+    case oci::Compression::kNone: return StreamCompression::kNone;
+    case oci::Compression::kGzip: return StreamCompression::kGzip;
+    case oci::Compression::kZstd: return StreamCompression::kZstd;
+  }
+  return InvalidArgument("unknown compression");
+}
+
+class Builder {
+ public:
+  explicit Builder(const BuildOptions& options) : options_(options) {}
+
+  Result<BuildReport> Run() {
+    if (options_.chunk_span == 0 || options_.chunk_span % 4096 != 0 ||
+        options_.chunk_span > kMaxChunkSpan) {
+      return InvalidArgument("chunk span must be a multiple of 4096 up to 16 MiB");
+    }
+    RETURN_IF_ERROR(CollectProfiles());
+    RETURN_IF_ERROR(MakeDirs(options_.output_dir));
+    ASSIGN_OR_RETURN(spill_, UniqueFd::Open(options_.output_dir, O_TMPFILE | O_RDWR, 0600));
+    Node root;
+    root.entry.path = "/";
+    root.entry.mode = 0755;
+    tree_.emplace("/", root);
+    for (uint32_t i = 0; i < options_.layers.size(); ++i) {
+      auto status = ReadLayer(i);
+      if (!status.ok()) {
+        return status.WithContext("layer " + options_.layers[i].descriptor.digest.ToString());
+      }
+    }
+    RETURN_IF_ERROR(Assemble());
+    RETURN_IF_ERROR(WriteBlob());
+    RETURN_IF_ERROR(WriteFiles());
+    return report_;
+  }
+
+ private:
+  Status CollectProfiles() {
+    for (const AccessProfile& profile : options_.profiles) {
+      if (profile.page_size == 0 || (profile.page_size & (profile.page_size - 1)) != 0) {
+        return InvalidArgument("profile page size is not a power of two");
+      }
+      metadata_.sources.push_back(profile.source);
+      for (const AccessedFile& f : profile.files) {
+        TracedPath& t = traced_[f.path];
+        t.first_access_ns = std::min(t.first_access_ns, f.first_access_ns);
+        for (const auto& [page, count] : f.pages) {
+          uint64_t begin = page * profile.page_size;
+          uint64_t end = (page + count) * profile.page_size;
+          if (count == 0 || begin / profile.page_size != page || end < begin) {
+            return InvalidArgument("page range out of bounds in profile for " + f.path);
+          }
+          t.ranges.emplace_back(begin, end);
+        }
+      }
+    }
+    for (auto& [path, t] : traced_) MergeRanges(&t.ranges);
+    return Status::Ok();
+  }
+
+  // Removes path and everything below it that a lower layer than `layer`
+  // wrote (all of it when layer is UINT32_MAX).
+  void RemoveSubtree(const std::string& path, uint32_t layer, bool keep_self) {
+    if (!keep_self) {
+      auto it = tree_.find(path);
+      if (it != tree_.end() && it->second.layer < layer) tree_.erase(it);
+    }
+    std::string prefix = path == "/" ? "/" : path + "/";
+    for (auto it = tree_.lower_bound(prefix);
+         it != tree_.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+      it = it->second.layer < layer ? tree_.erase(it) : std::next(it);
+    }
+  }
+
+  // Makes every ancestor of path a directory, as unpacking this layer alone
+  // and stacking it with overlayfs would show it.
+  void EnsureParents(const std::string& path, uint32_t layer) {
+    std::string parent = ParentPath(path);
+    if (parent == "/") return;
+    EnsureParents(parent, layer);
+    auto it = tree_.find(parent);
+    if (it != tree_.end() && it->second.entry.type == EntryType::kDirectory) return;
+    if (it != tree_.end()) tree_.erase(it);
+    Node dir;
+    dir.entry.path = parent;
+    dir.entry.mode = 0755;
+    dir.layer = layer;
+    tree_[parent] = std::move(dir);
+  }
+
+  // Puts a node at its path, replacing what lower layers had there; a
+  // directory over a directory keeps the lower children.
+  void Place(Node node) {
+    const std::string path = node.entry.path;
+    auto it = tree_.find(path);
+    if (it != tree_.end()) {
+      bool dir_over_dir = it->second.entry.type == EntryType::kDirectory &&
+                          node.entry.type == EntryType::kDirectory;
+      if (!dir_over_dir) RemoveSubtree(path, UINT32_MAX, /*keep_self=*/true);
+    }
+    tree_[path] = std::move(node);
+  }
+
+  Status ReadLayer(uint32_t layer) {
+    const BuildLayer& input = options_.layers[layer];
+    ASSIGN_OR_RETURN(StreamCompression compression, CompressionOf(input.descriptor));
+    ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(input.blob_path, O_RDONLY));
+    FdReader file(fd.get(), input.blob_path);
+    HashingReader compressed(&file);
+    ASSIGN_OR_RETURN(std::unique_ptr<IndexingReader> indexing,
+                     IndexingReader::Create(compression, &compressed, options_.checkpoint_span));
+    HashingReader plain(indexing.get());
+    oci::TarReader tar(&plain);
+    for (;;) {
+      ASSIGN_OR_RETURN(std::optional<oci::TarEntry> entry, tar.Next());
+      if (!entry) break;
+      RETURN_IF_ERROR(AddEntry(layer, *entry, &tar));
+    }
+    RETURN_IF_ERROR(Drain(plain).status());
+    ASSIGN_OR_RETURN(LayerIndex index, indexing->TakeIndex());
+    std::string blob_digest = "sha256:" + compressed.FinalHex();
+    if (blob_digest != input.descriptor.digest.ToString()) {
+      return Corruption("layer blob " + input.blob_path + " hashes to " + blob_digest +
+                        ", not " + input.descriptor.digest.ToString());
+    }
+    if (static_cast<int64_t>(compressed.bytes()) != input.descriptor.size) {
+      return Corruption("layer blob has " + std::to_string(compressed.bytes()) +
+                        " bytes, the manifest says " + std::to_string(input.descriptor.size));
+    }
+    std::string diff_id = "sha256:" + plain.FinalHex();
+    if (diff_id != input.diff_id.ToString()) {
+      return Corruption("uncompressed layer hashes to " + diff_id + ", the config says " +
+                        input.diff_id.ToString());
+    }
+    LayerInfo info;
+    info.digest = blob_digest;
+    info.diff_id = diff_id;
+    info.media_type = input.descriptor.media_type;
+    info.compressed_size = index.compressed_size;
+    info.uncompressed_size = index.uncompressed_size;
+    info.access = index.access;
+    report_.access_points += index.points.size();
+    metadata_.layers.push_back(std::move(info));
+    indexes_.push_back(std::move(index));
+    return Status::Ok();
+  }
+
+  Status AddEntry(uint32_t layer, const oci::TarEntry& te, oci::TarReader* tar) {
+    ASSIGN_OR_RETURN(std::string rel, oci::SanitizeEntryPath(te.name));
+    std::string path = rel.empty() ? "/" : "/" + rel;
+    std::string base = BaseName(path);
+    if (path != "/" && base.starts_with(kWhiteoutPrefix)) {
+      std::string parent = ParentPath(path);
+      EnsureParents(path, layer);
+      if (base == kOpaqueMarker) {
+        RemoveSubtree(parent, layer, /*keep_self=*/true);
+      } else {
+        std::string target = (parent == "/" ? "" : parent) + "/" + base.substr(kWhiteoutPrefix.size());
+        RemoveSubtree(target, layer, /*keep_self=*/false);
+      }
+      return Status::Ok();
+    }
+    if (te.uid < 0 || te.uid > UINT32_MAX || te.gid < 0 || te.gid > UINT32_MAX) {
+      return Corruption("owner of " + path + " out of range");
+    }
+    Node node;
+    node.layer = layer;
+    Entry& e = node.entry;
+    e.path = path;
+    e.mode = te.mode & 07777;
+    e.uid = static_cast<uint32_t>(te.uid);
+    e.gid = static_cast<uint32_t>(te.gid);
+    e.mtime_sec = te.mtime_sec;
+    e.mtime_nsec = te.mtime_nsec < 1000000000u ? te.mtime_nsec : 0;
+    for (const auto& [name, value] : te.xattrs) e.xattrs.push_back({name, value});
+    switch (te.type) {
+      case oci::TarType::kDirectory: e.type = EntryType::kDirectory; break;
+      case oci::TarType::kSymlink:
+        e.type = EntryType::kSymlink;
+        e.symlink_target = te.linkname;
+        if (e.symlink_target.empty()) return Corruption("symlink " + path + " has no target");
+        break;
+      case oci::TarType::kCharDevice:
+      case oci::TarType::kBlockDevice:
+        e.type = te.type == oci::TarType::kCharDevice ? EntryType::kCharDevice
+                                                       : EntryType::kBlockDevice;
+        e.rdev_major = te.devmajor;
+        e.rdev_minor = te.devminor;
+        break;
+      case oci::TarType::kFifo: e.type = EntryType::kFifo; break;
+      case oci::TarType::kHardLink: {
+        ASSIGN_OR_RETURN(std::string target_rel, oci::SanitizeEntryPath(te.linkname));
+        auto target = tree_.find("/" + target_rel);
+        if (target == tree_.end() || target->second.layer != layer ||
+            target->second.entry.type != EntryType::kRegular) {
+          return Corruption("hard link " + path + " points to " + te.linkname +
+                            ", which is not a file of this layer");
+        }
+        Entry linked = target->second.entry;  // one inode: same attributes
+        linked.path = path;
+        node.entry = std::move(linked);
+        break;
+      }
+      case oci::TarType::kRegular:
+        e.type = EntryType::kRegular;
+        ASSIGN_OR_RETURN(e.content, ReadContent(layer, path, te, tar));
+        break;
+    }
+    if (path == "/") {
+      if (e.type != EntryType::kDirectory) return Corruption("layer replaces / with a non-directory");
+    } else {
+      EnsureParents(path, layer);
+    }
+    Place(std::move(node));
+    return Status::Ok();
+  }
+
+  // Hashes a regular file's data and copies its traced ranges aside.
+  Result<uint32_t> ReadContent(uint32_t layer, const std::string& path, const oci::TarEntry& te,
+                               oci::TarReader* tar) {
+    ContentRef ref;
+    ref.layer = layer;
+    ref.tar_offset = static_cast<uint64_t>(te.data_offset);
+    ref.size = static_cast<uint64_t>(te.size);
+    auto traced = traced_.find(path);
+    const ByteRanges* ranges = traced == traced_.end() ? nullptr : &traced->second.ranges;
+    Sha256 hash;
+    std::vector<char> buf(1 << 20);
+    uint64_t pos = 0;
+    for (;;) {
+      ASSIGN_OR_RETURN(size_t n, tar->ReadData(buf));
+      if (n == 0) break;
+      hash.Update(buf.data(), n);
+      if (ranges != nullptr) {
+        for (const auto& [begin, end] : *ranges) {
+          uint64_t lo = std::max(begin, pos);
+          uint64_t hi = std::min(end, pos + n);
+          if (lo >= hi) continue;
+          RETURN_IF_ERROR(WriteAll(spill_.get(), std::span<const char>(buf.data() + (lo - pos), hi - lo),
+                                   "runtime image spill file"));
+          ref.spilled.push_back({lo, hi - lo, spill_size_});
+          spill_size_ += hi - lo;
+        }
+      }
+      pos += n;
+    }
+    if (pos != ref.size) return Corruption("file " + path + " is shorter than its header says");
+    ref.digest = hash.Final();
+    contents_.push_back(std::move(ref));
+    return static_cast<uint32_t>(contents_.size() - 1);
+  }
+
+  // Bytes [begin, end) of a file version: from the spill file, or (for a
+  // version read under another name, such as a hard link) decompressed from
+  // the local blob through the index just built.
+  Result<std::string> ReadTraced(const ContentRef& ref, uint64_t begin, uint64_t end) {
+    std::string out;
+    out.reserve(end - begin);
+    uint64_t pos = begin;
+    for (const SpillPiece& piece : ref.spilled) {
+      if (piece.file_offset > pos || piece.file_offset + piece.length <= pos) continue;
+      uint64_t take = std::min(end, piece.file_offset + piece.length) - pos;
+      size_t old = out.size();
+      out.resize(old + take);
+      ssize_t n = pread(spill_.get(), out.data() + old, take,
+                        static_cast<off_t>(piece.spill_offset + (pos - piece.file_offset)));
+      if (n != static_cast<ssize_t>(take)) return ErrnoStatus(errno, "read", "runtime image spill file");
+      pos += take;
+      if (pos == end) return out;
+    }
+    const LayerIndex& index = indexes_[ref.layer];
+    const BuildLayer& layer = options_.layers[ref.layer];
+    uint64_t offset = ref.tar_offset + pos;
+    ASSIGN_OR_RETURN(RangePlan plan, PlanRange(index, offset, end - pos));
+    ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(layer.blob_path, O_RDONLY));
+    std::string compressed(plan.compressed_end - plan.compressed_begin, '\0');
+    ASSIGN_OR_RETURN(size_t got, ReadFullAt(fd.get(), compressed, plan.compressed_begin,
+                                            layer.blob_path));
+    if (got != compressed.size()) return Corruption(layer.blob_path + " is truncated");
+    ASSIGN_OR_RETURN(std::string rest, ExtractRange(index, plan, compressed, offset, end - pos));
+    out += rest;
+    return out;
+  }
+
+  static Result<size_t> ReadFullAt(int fd, std::string& buf, uint64_t offset,
+                                   const std::string& what) {
+    size_t done = 0;
+    while (done < buf.size()) {
+      ssize_t n = pread(fd, buf.data() + done, buf.size() - done,
+                        static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus(errno, "read", what);
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+  // Turns the merged tree into metadata entries and contents, and plans the
+  // traced extents in first-access order.
+  Status Assemble() {
+    std::unordered_map<uint32_t, uint32_t> content_index;  // contents_ -> metadata
+    for (auto& [path, node] : tree_) {
+      Entry e = node.entry;
+      if (e.type == EntryType::kRegular) {
+        auto [it, inserted] = content_index.emplace(e.content, metadata_.contents.size());
+        if (inserted) {
+          const ContentRef& ref = contents_[e.content];
+          FileContent c;
+          c.size = ref.size;
+          c.digest = ref.digest;
+          c.layer = ref.layer;
+          c.tar_offset = ref.tar_offset;
+          metadata_.contents.push_back(std::move(c));
+          content_source_.push_back(e.content);
+          report_.image_bytes += ref.size;
+        }
+        e.content = it->second;
+        ++report_.regular_files;
+      } else {
+        e.content = kNoContent;
+      }
+      metadata_.entries.push_back(std::move(e));
+    }
+    report_.entries = metadata_.entries.size();
+
+    std::vector<std::pair<uint64_t, std::string>> order;
+    for (const auto& [path, t] : traced_) order.emplace_back(t.first_access_ns, path);
+    std::sort(order.begin(), order.end());
+    std::vector<bool> planned(metadata_.contents.size(), false);
+    for (const auto& [ns, path] : order) {
+      int64_t at = metadata_.Find(path);
+      if (at < 0 || metadata_.entries[at].type != EntryType::kRegular) {
+        ++report_.skipped_files;
+        if (report_.skipped_examples.size() < kSkippedExamples) {
+          report_.skipped_examples.push_back(path);
+        }
+        continue;
+      }
+      ++report_.traced_files;
+      uint32_t content = metadata_.entries[at].content;
+      if (planned[content]) continue;
+      planned[content] = true;
+      plan_.push_back({content, traced_[path].ranges});
+    }
+    return Status::Ok();
+  }
+
+  Status WriteBlob() {
+    std::string blob_tmp = JoinPath(options_.output_dir, ".blob.tmp");
+    ASSIGN_OR_RETURN(UniqueFd blob,
+                     UniqueFd::Open(blob_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    Sha256 blob_hash;
+    std::map<Sha256Bytes, uint32_t> chunk_by_digest;
+    const uint64_t page = metadata_.page_size;
+    const uint64_t span = options_.chunk_span;
+    for (const PlannedFile& file : plan_) {
+      FileContent& content = metadata_.contents[file.content];
+      const ContentRef& ref = contents_[content_source_[file.content]];
+      for (auto [begin, end] : file.ranges) {
+        end = std::min(end, content.size);
+        if (begin >= end) continue;
+        report_.traced_bytes += end - begin;
+        for (uint64_t a = begin; a < end;) {
+          uint64_t b = std::min(end, (a / span + 1) * span);
+          ASSIGN_OR_RETURN(std::string data, ReadTraced(ref, a, b));
+          Sha256Bytes digest = Sha256::Of(data);
+          auto [it, inserted] = chunk_by_digest.emplace(digest, metadata_.chunks.size());
+          if (inserted) {
+            uint64_t offset = AlignUp(blob_size_, page);
+            std::string padded(offset - blob_size_, '\0');
+            padded += data;
+            RETURN_IF_ERROR(WriteAll(blob.get(), std::string_view(padded), blob_tmp));
+            blob_hash.Update(padded);
+            metadata_.chunks.push_back({digest, offset, static_cast<uint32_t>(data.size())});
+            blob_size_ = offset + data.size();
+          } else {
+            ++report_.duplicate_chunks;
+          }
+          content.extents.push_back({a, static_cast<uint32_t>(b - a), it->second});
+          ++report_.extents;
+          a = b;
+        }
+      }
+    }
+    // The blob ends on a page boundary too, so every chunk can be mapped.
+    uint64_t total = AlignUp(blob_size_, page);
+    std::string tail(total - blob_size_, '\0');
+    RETURN_IF_ERROR(WriteAll(blob.get(), std::string_view(tail), blob_tmp));
+    blob_hash.Update(tail);
+    blob_size_ = total;
+    if (fsync(blob.get()) != 0) return ErrnoStatus(errno, "fsync", blob_tmp);
+    blob.Reset();
+    std::string blob_path = JoinPath(options_.output_dir, kBlobFile);
+    if (rename(blob_tmp.c_str(), blob_path.c_str()) != 0) return ErrnoStatus(errno, "rename", blob_path);
+    metadata_.blob_size = blob_size_;
+    metadata_.blob_digest = "sha256:" + blob_hash.FinalHex();
+    report_.chunks = metadata_.chunks.size();
+    report_.blob_bytes = blob_size_;
+    return Status::Ok();
+  }
+
+  Status WriteFiles() {
+    std::string index = EncodeLayerIndexes(indexes_);
+    metadata_.index_digest = "sha256:" + Sha256::HexOf(index);
+    metadata_.image_digest = options_.image_digest;
+    metadata_.image_reference = options_.image_reference;
+    metadata_.chunk_span = options_.chunk_span;
+    metadata_.traced_bytes = report_.traced_bytes;
+    std::string metadata = EncodeMetadata(metadata_);
+    // Catch a builder bug here rather than on a node.
+    RETURN_IF_ERROR(DecodeMetadata(metadata).status());
+    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(options_.output_dir, kIndexFile), index, 0644, true));
+    RETURN_IF_ERROR(
+        WriteFileAtomic(JoinPath(options_.output_dir, kMetadataFile), metadata, 0644, true));
+    report_.metadata_bytes = metadata.size();
+    report_.index_bytes = index.size();
+    return Status::Ok();
+  }
+
+  struct PlannedFile {
+    uint32_t content;  // index into metadata_.contents
+    ByteRanges ranges;
+  };
+
+  const BuildOptions& options_;
+  std::map<std::string, TracedPath> traced_;
+  std::map<std::string, Node> tree_;  // merged root, by absolute path
+  std::vector<ContentRef> contents_;  // every file version read
+  std::vector<uint32_t> content_source_;  // metadata content -> contents_
+  std::vector<LayerIndex> indexes_;
+  std::vector<PlannedFile> plan_;
+  UniqueFd spill_;
+  uint64_t spill_size_ = 0;
+  uint64_t blob_size_ = 0;
+  Metadata metadata_;
+  BuildReport report_;
+};
+
+std::string Share(uint64_t part, uint64_t whole) {
+  if (whole == 0) return "0.0%";
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.1f%%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+  return buf;
+}
+
+}  // namespace
+
+Result<BuildReport> BuildRuntimeImage(const BuildOptions& options) {
+  Builder builder(options);
+  return builder.Run();
+}
+
+std::string FormatBuildReport(const BuildReport& r) {
+  std::string out;
+  auto line = [&out](std::string_view name, const std::string& value) {
+    out += std::string(name);
+    out.append(name.size() < 18 ? 18 - name.size() : 1, ' ');
+    out += value + "\n";
+  };
+  line("entries", std::to_string(r.entries) + " (" + std::to_string(r.regular_files) + " files, " +
+                      std::to_string(r.image_bytes) + " bytes)");
+  line("traced files", std::to_string(r.traced_files) + " in the image, " +
+                           std::to_string(r.skipped_files) + " elsewhere");
+  line("traced bytes", std::to_string(r.traced_bytes));
+  line("extents", std::to_string(r.extents) + " in " + std::to_string(r.chunks) + " chunks (" +
+                      std::to_string(r.duplicate_chunks) + " duplicates stored once)");
+  line("blob bytes", std::to_string(r.blob_bytes) + " (" + Share(r.blob_bytes, r.image_bytes) +
+                         " of the image's file bytes)");
+  line("metadata bytes", std::to_string(r.metadata_bytes));
+  line("index bytes", std::to_string(r.index_bytes) + " (" + std::to_string(r.access_points) +
+                          " access points)");
+  return out;
+}
+
+}  // namespace syspgo::rtimage

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rtimage/format.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "common/byte_codec.h"
+#include "common/file_util.h"
+
+namespace syspgo::rtimage {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'P', 'G', 'O', 'R', 'T', 'M', '\n'};
+constexpr std::string_view kWhat = "runtime image metadata";
+constexpr size_t kMaxMetadataBytes = size_t{1} << 30;
+
+Status ReadDigest(LeDecoder& d, Sha256Bytes* out) {
+  std::string raw;
+  RETURN_IF_ERROR(d.Raw(out->size(), &raw));
+  std::memcpy(out->data(), raw.data(), out->size());
+  return Status::Ok();
+}
+
+std::string_view DigestView(const Sha256Bytes& d) {
+  return {reinterpret_cast<const char*>(d.data()), d.size()};
+}
+
+// "/", or "/a/b" with no empty, "." or ".." component and no trailing '/'.
+bool CleanAbsolutePath(std::string_view path) {
+  if (path.empty() || path[0] != '/') return false;
+  if (path == "/") return true;
+  if (path.back() == '/' || path.find('\0') != std::string_view::npos) return false;
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(pos, end - pos);
+    if (part.empty() || part == "." || part == "..") return false;
+    pos = end + 1;
+  }
+  return true;
+}
+
+std::string_view ParentOf(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
+}
+
+bool IsDigestString(std::string_view s) {
+  if (s.size() != 71 || s.substr(0, 7) != "sha256:") return false;
+  return std::all_of(s.begin() + 7, s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+Status ValidateLayers(const Metadata& m, const LeDecoder& d) {
+  for (const LayerInfo& l : m.layers) {
+    if (!IsDigestString(l.digest) || !IsDigestString(l.diff_id)) {
+      return d.Bad("layer digest is not a sha256 digest");
+    }
+    if (l.access > LayerAccess::kWholeFetch) {
+      return d.Bad("unknown layer access kind " +
+                   std::to_string(static_cast<int>(l.access)));
+    }
+    if (l.access == LayerAccess::kUncompressed &&
+        l.compressed_size != l.uncompressed_size) {
+      return d.Bad("uncompressed layer " + l.digest + " has two sizes");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateChunks(const Metadata& m, const LeDecoder& d) {
+  uint64_t end = 0;
+  for (size_t i = 0; i < m.chunks.size(); ++i) {
+    const Chunk& c = m.chunks[i];
+    if (c.length == 0 || c.length > m.chunk_span || c.blob_offset % m.page_size != 0 ||
+        c.blob_offset < end || c.blob_offset > m.blob_size ||
+        m.blob_size - c.blob_offset < c.length) {
+      return d.Bad("chunk " + std::to_string(i) + " lies outside the blob or overlaps");
+    }
+    end = c.blob_offset + c.length;
+  }
+  return Status::Ok();
+}
+
+Status ValidateContents(const Metadata& m, const LeDecoder& d) {
+  for (size_t i = 0; i < m.contents.size(); ++i) {
+    const FileContent& c = m.contents[i];
+    if (c.layer >= m.layers.size()) return d.Bad("file content names a missing layer");
+    const LayerInfo& layer = m.layers[c.layer];
+    if (c.tar_offset > layer.uncompressed_size ||
+        layer.uncompressed_size - c.tar_offset < c.size) {
+      return d.Bad("file content lies outside its layer");
+    }
+    uint64_t next = 0;
+    for (const Extent& e : c.extents) {
+      if (e.length == 0 || e.file_offset < next || e.file_offset > c.size ||
+          c.size - e.file_offset < e.length) {
+        return d.Bad("extent outside its file or out of order");
+      }
+      if (e.chunk >= m.chunks.size() || m.chunks[e.chunk].length != e.length) {
+        return d.Bad("extent names a missing or differently sized chunk");
+      }
+      next = e.file_offset + e.length;
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateEntries(const Metadata& m, const LeDecoder& d) {
+  if (m.entries.empty() || m.entries[0].path != "/" ||
+      m.entries[0].type != EntryType::kDirectory) {
+    return d.Bad("the first entry is not the root directory");
+  }
+  std::unordered_map<std::string_view, EntryType> seen;
+  seen.reserve(m.entries.size());
+  std::vector<bool> content_used(m.contents.size(), false);
+  for (size_t i = 0; i < m.entries.size(); ++i) {
+    const Entry& e = m.entries[i];
+    if (!CleanAbsolutePath(e.path)) return d.Bad("entry path is not clean");
+    if (i > 0) {
+      if (e.path <= m.entries[i - 1].path) return d.Bad("entries not sorted or repeated: " + e.path);
+      auto parent = seen.find(ParentOf(e.path));
+      if (parent == seen.end() || parent->second != EntryType::kDirectory) {
+        return d.Bad("parent of " + e.path + " is not a directory");
+      }
+    }
+    if (e.type > EntryType::kFifo) return d.Bad("unknown entry type");
+    if (e.mode > 07777) return d.Bad("mode of " + e.path + " out of range");
+    if (e.mtime_nsec >= 1000000000u) return d.Bad("mtime nanoseconds out of range");
+    if (e.type == EntryType::kRegular) {
+      if (e.content >= m.contents.size()) return d.Bad("file " + e.path + " has no content");
+      content_used[e.content] = true;
+    } else if (e.content != kNoContent) {
+      return d.Bad("non-regular entry " + e.path + " has content");
+    }
+    if ((e.type == EntryType::kSymlink) == e.symlink_target.empty()) {
+      return d.Bad("symlink target of " + e.path + " is malformed");
+    }
+    seen.emplace(e.path, e.type);
+  }
+  if (std::find(content_used.begin(), content_used.end(), false) != content_used.end()) {
+    return d.Bad("a file content belongs to no entry");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string DigestString(const Sha256Bytes& d) { return "sha256:" + Sha256::ToHex(d); }
+
+std::string_view EntryTypeName(EntryType type) {
+  switch (type) {
+    case EntryType::kDirectory: return "directory";
+    case EntryType::kRegular: return "file";
+    case EntryType::kSymlink: return "symlink";
+    case EntryType::kCharDevice: return "char-device";
+    case EntryType::kBlockDevice: return "block-device";
+    case EntryType::kFifo: return "fifo";
+  }
+  return "?";
+}
+
+std::string_view LayerAccessName(LayerAccess access) {
+  switch (access) {
+    case LayerAccess::kUncompressed: return "uncompressed";
+    case LayerAccess::kGzipCheckpoints: return "gzip-checkpoints";
+    case LayerAccess::kZstdFrames: return "zstd-frames";
+    case LayerAccess::kWholeFetch: return "whole-fetch";
+  }
+  return "?";
+}
+
+uint64_t Metadata::ExtentBytes() const {
+  uint64_t n = 0;
+  for (const FileContent& c : contents) {
+    for (const Extent& e : c.extents) n += e.length;
+  }
+  return n;
+}
+
+uint64_t Metadata::RegularBytes() const {
+  uint64_t n = 0;
+  for (const FileContent& c : contents) n += c.size;
+  return n;
+}
+
+int64_t Metadata::Find(std::string_view path) const {
+  auto it = std::lower_bound(entries.begin(), entries.end(), path,
+                             [](const Entry& e, std::string_view p) { return e.path < p; });
+  if (it == entries.end() || it->path != path) return -1;
+  return it - entries.begin();
+}
+
+std::string EncodeMetadata(const Metadata& m) {
+  LeEncoder w;
+  w.Raw(std::string_view(kMagic, sizeof(kMagic)));
+  w.U32(kMetadataVersion);
+  w.Str(m.image_digest);
+  w.Str(m.image_reference);
+  w.U32(static_cast<uint32_t>(m.sources.size()));
+  for (const std::string& s : m.sources) w.Str(s);
+  w.U32(m.page_size);
+  w.U32(m.chunk_span);
+  w.U64(m.blob_size);
+  w.Str(m.blob_digest);
+  w.Str(m.index_digest);
+  w.U64(m.traced_bytes);
+  w.U32(static_cast<uint32_t>(m.layers.size()));
+  for (const LayerInfo& l : m.layers) {
+    w.Str(l.digest);
+    w.Str(l.diff_id);
+    w.Str(l.media_type);
+    w.U64(l.compressed_size);
+    w.U64(l.uncompressed_size);
+    w.U8(static_cast<uint8_t>(l.access));
+  }
+  w.U32(static_cast<uint32_t>(m.chunks.size()));
+  for (const Chunk& c : m.chunks) {
+    w.Raw(DigestView(c.digest));
+    w.U64(c.blob_offset);
+    w.U32(c.length);
+  }
+  w.U32(static_cast<uint32_t>(m.contents.size()));
+  for (const FileContent& c : m.contents) {
+    w.U64(c.size);
+    w.Raw(DigestView(c.digest));
+    w.U32(c.layer);
+    w.U64(c.tar_offset);
+    w.U32(static_cast<uint32_t>(c.extents.size()));
+    for (const Extent& e : c.extents) {
+      w.U64(e.file_offset);
+      w.U32(e.length);
+      w.U32(e.chunk);
+    }
+  }
+  w.U32(static_cast<uint32_t>(m.entries.size()));
+  for (const Entry& e : m.entries) {
+    w.Str(e.path);
+    w.U8(static_cast<uint8_t>(e.type));
+    w.U32(e.mode);
+    w.U32(e.uid);
+    w.U32(e.gid);
+    w.I64(e.mtime_sec);
+    w.U32(e.mtime_nsec);
+    w.U32(e.rdev_major);
+    w.U32(e.rdev_minor);
+    w.Str(e.symlink_target);
+    w.U32(e.content);
+    w.U32(static_cast<uint32_t>(e.xattrs.size()));
+    for (const Xattr& x : e.xattrs) {
+      w.Str(x.name);
+      w.Str(x.value);
+    }
+  }
+  w.U32(Crc32(w.out()));
+  return std::move(w.out());
+}
+
+Result<Metadata> DecodeMetadata(std::string_view data) {
+  if (data.size() < sizeof(kMagic) + 8 || std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0) {
+    return Corruption("not a syspgo runtime image metadata file (bad magic)");
+  }
+  std::string_view body = data.substr(0, data.size() - 4);
+  LeDecoder crc(data.substr(data.size() - 4), kWhat);
+  uint32_t stored = 0;
+  RETURN_IF_ERROR(crc.U32(&stored));
+  if (stored != Crc32(body)) return Corruption("runtime image metadata checksum mismatch");
+
+  LeDecoder d(body.substr(sizeof(kMagic)), kWhat);
+  uint32_t version = 0;
+  RETURN_IF_ERROR(d.U32(&version));
+  if (version != kMetadataVersion) {
+    return Unimplemented("runtime image metadata version " + std::to_string(version) +
+                         " is not supported (this build reads " +
+                         std::to_string(kMetadataVersion) + ")");
+  }
+  Metadata m;
+  RETURN_IF_ERROR(d.Str(&m.image_digest));
+  if (!IsDigestString(m.image_digest)) return d.Bad("image digest is not a sha256 digest");
+  RETURN_IF_ERROR(d.Str(&m.image_reference));
+  uint32_t n = 0;
+  RETURN_IF_ERROR(d.Count(&n, 4, "source"));
+  m.sources.resize(n);
+  for (std::string& s : m.sources) RETURN_IF_ERROR(d.Str(&s));
+  RETURN_IF_ERROR(d.U32(&m.page_size));
+  RETURN_IF_ERROR(d.U32(&m.chunk_span));
+  if (m.page_size < 512 || m.page_size > 65536 || (m.page_size & (m.page_size - 1)) != 0) {
+    return d.Bad("page size " + std::to_string(m.page_size) + " is not a power of two in [512, 64K]");
+  }
+  if (m.chunk_span == 0 || m.chunk_span > kMaxChunkSpan || m.chunk_span % m.page_size != 0) {
+    return d.Bad("chunk span " + std::to_string(m.chunk_span) + " is invalid");
+  }
+  RETURN_IF_ERROR(d.U64(&m.blob_size));
+  RETURN_IF_ERROR(d.Str(&m.blob_digest));
+  RETURN_IF_ERROR(d.Str(&m.index_digest));
+  if (!IsDigestString(m.blob_digest) || !IsDigestString(m.index_digest)) {
+    return d.Bad("blob or index digest is not a sha256 digest");
+  }
+  RETURN_IF_ERROR(d.U64(&m.traced_bytes));
+
+  RETURN_IF_ERROR(d.Count(&n, 29, "layer"));
+  m.layers.resize(n);
+  for (LayerInfo& l : m.layers) {
+    RETURN_IF_ERROR(d.Str(&l.digest));
+    RETURN_IF_ERROR(d.Str(&l.diff_id));
+    RETURN_IF_ERROR(d.Str(&l.media_type));
+    RETURN_IF_ERROR(d.U64(&l.compressed_size));
+    RETURN_IF_ERROR(d.U64(&l.uncompressed_size));
+    uint8_t access = 0;
+    RETURN_IF_ERROR(d.U8(&access));
+    l.access = static_cast<LayerAccess>(access);
+  }
+  RETURN_IF_ERROR(ValidateLayers(m, d));
+
+  RETURN_IF_ERROR(d.Count(&n, 44, "chunk"));
+  m.chunks.resize(n);
+  for (Chunk& c : m.chunks) {
+    RETURN_IF_ERROR(ReadDigest(d, &c.digest));
+    RETURN_IF_ERROR(d.U64(&c.blob_offset));
+    RETURN_IF_ERROR(d.U32(&c.length));
+  }
+  RETURN_IF_ERROR(ValidateChunks(m, d));
+
+  RETURN_IF_ERROR(d.Count(&n, 56, "file content"));
+  m.contents.resize(n);
+  for (FileContent& c : m.contents) {
+    RETURN_IF_ERROR(d.U64(&c.size));
+    RETURN_IF_ERROR(ReadDigest(d, &c.digest));
+    RETURN_IF_ERROR(d.U32(&c.layer));
+    RETURN_IF_ERROR(d.U64(&c.tar_offset));
+    uint32_t extents = 0;
+    RETURN_IF_ERROR(d.Count(&extents, 16, "extent"));
+    c.extents.resize(extents);
+    for (Extent& e : c.extents) {
+      RETURN_IF_ERROR(d.U64(&e.file_offset));
+      RETURN_IF_ERROR(d.U32(&e.length));
+      RETURN_IF_ERROR(d.U32(&e.chunk));
+    }
+  }
+  RETURN_IF_ERROR(ValidateContents(m, d));
+
+  RETURN_IF_ERROR(d.Count(&n, 49, "entry"));
+  m.entries.resize(n);
+  for (Entry& e : m.entries) {
+    RETURN_IF_ERROR(d.Str(&e.path));
+    uint8_t type = 0;
+    RETURN_IF_ERROR(d.U8(&type));
+    e.type = static_cast<EntryType>(type);
+    RETURN_IF_ERROR(d.U32(&e.mode));
+    RETURN_IF_ERROR(d.U32(&e.uid));
+    RETURN_IF_ERROR(d.U32(&e.gid));
+    RETURN_IF_ERROR(d.I64(&e.mtime_sec));
+    RETURN_IF_ERROR(d.U32(&e.mtime_nsec));
+    RETURN_IF_ERROR(d.U32(&e.rdev_major));
+    RETURN_IF_ERROR(d.U32(&e.rdev_minor));
+    RETURN_IF_ERROR(d.Str(&e.symlink_target));
+    RETURN_IF_ERROR(d.U32(&e.content));
+    uint32_t xattrs = 0;
+    RETURN_IF_ERROR(d.Count(&xattrs, 8, "xattr"));
+    e.xattrs.resize(xattrs);
+    for (Xattr& x : e.xattrs) {
+      RETURN_IF_ERROR(d.Str(&x.name));
+      RETURN_IF_ERROR(d.Str(&x.value));
+    }
+  }
+  if (d.left() != 0) return d.Bad("trailing bytes");
+  RETURN_IF_ERROR(ValidateEntries(m, d));
+  return m;
+}
+
+Status VerifyChunk(const Chunk& chunk, uint32_t index, std::string_view data) {
+  if (data.size() != chunk.length || Sha256::Of(data) != chunk.digest) {
+    return Corruption("chunk " + std::to_string(index) + " (" + DigestString(chunk.digest) +
+                      ") of the runtime image failed verification");
+  }
+  return Status::Ok();
+}
+
+Result<RuntimeImageDir> RuntimeImageDir::Open(const std::string& dir) {
+  RuntimeImageDir image;
+  image.dir_ = dir;
+  std::string metadata_path = JoinPath(dir, kMetadataFile);
+  ASSIGN_OR_RETURN(std::string metadata_bytes, ReadFileToString(metadata_path, kMaxMetadataBytes));
+  auto metadata = DecodeMetadata(metadata_bytes);
+  if (!metadata.ok()) return metadata.status().WithContext(metadata_path);
+  image.metadata_ = std::move(*metadata);
+
+  std::string index_path = JoinPath(dir, kIndexFile);
+  ASSIGN_OR_RETURN(image.index_bytes_, ReadFileToString(index_path, kMaxMetadataBytes));
+  if ("sha256:" + Sha256::HexOf(image.index_bytes_) != image.metadata_.index_digest) {
+    return Corruption(index_path + ": checkpoint index does not match the metadata's digest");
+  }
+
+  std::string blob_path = JoinPath(dir, kBlobFile);
+  ASSIGN_OR_RETURN(image.blob_, UniqueFd::Open(blob_path, O_RDONLY));
+  struct stat st {};
+  if (fstat(image.blob_.get(), &st) != 0) return ErrnoStatus(errno, "stat", blob_path);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < image.metadata_.blob_size) {
+    return Corruption(blob_path + ": runtime image blob is truncated: " + std::to_string(size) +
+                      " of " + std::to_string(image.metadata_.blob_size) + " bytes");
+  }
+  if (size > image.metadata_.blob_size) {
+    return Corruption(blob_path + ": runtime image blob is " + std::to_string(size) +
+                      " bytes, the metadata says " + std::to_string(image.metadata_.blob_size));
+  }
+  return image;
+}
+
+Result<std::string> RuntimeImageDir::ReadChunk(uint32_t index) const {
+  if (index >= metadata_.chunks.size()) return InvalidArgument("no chunk " + std::to_string(index));
+  const Chunk& chunk = metadata_.chunks[index];
+  std::string data(chunk.length, '\0');
+  ssize_t n = pread(blob_.get(), data.data(), data.size(), static_cast<off_t>(chunk.blob_offset));
+  if (n < 0) return ErrnoStatus(errno, "read", JoinPath(dir_, kBlobFile));
+  if (static_cast<size_t>(n) != data.size()) {
+    return Corruption(JoinPath(dir_, kBlobFile) + ": runtime image blob is truncated");
+  }
+  RETURN_IF_ERROR(VerifyChunk(chunk, index, data));
+  return data;
+}
+
+Result<std::string> RuntimeImageDir::ReadFileRange(const FileContent& content, uint64_t offset,
+                                                   uint64_t length) const {
+  if (offset > content.size || content.size - offset < length) {
+    return InvalidArgument("range beyond the end of the file");
+  }
+  std::string out;
+  out.reserve(length);
+  uint64_t pos = offset;
+  const uint64_t end = offset + length;
+  auto it = std::upper_bound(content.extents.begin(), content.extents.end(), pos,
+                             [](uint64_t p, const Extent& e) { return p < e.file_offset; });
+  if (it != content.extents.begin()) --it;
+  for (; pos < end && it != content.extents.end(); ++it) {
+    if (it->file_offset + it->length <= pos) continue;
+    if (it->file_offset > pos) break;
+    ASSIGN_OR_RETURN(std::string chunk, ReadChunk(it->chunk));
+    uint64_t from = pos - it->file_offset;
+    uint64_t take = std::min<uint64_t>(it->length - from, end - pos);
+    out.append(chunk, from, take);
+    pos += take;
+  }
+  if (pos < end) {
+    return NotFound("bytes " + std::to_string(pos) + "+ are not in the runtime image");
+  }
+  return out;
+}
+
+Status RuntimeImageDir::VerifyBlob() const {
+  Sha256 whole;
+  std::string buf(1 << 20, '\0');
+  uint64_t pos = 0;
+  while (pos < metadata_.blob_size) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), metadata_.blob_size - pos));
+    ssize_t n = pread(blob_.get(), buf.data(), want, static_cast<off_t>(pos));
+    if (n < 0) return ErrnoStatus(errno, "read", JoinPath(dir_, kBlobFile));
+    if (n == 0) return Corruption(JoinPath(dir_, kBlobFile) + ": runtime image blob is truncated");
+    whole.Update(buf.data(), static_cast<size_t>(n));
+    pos += static_cast<uint64_t>(n);
+  }
+  for (uint32_t i = 0; i < metadata_.chunks.size(); ++i) RETURN_IF_ERROR(ReadChunk(i).status());
+  if ("sha256:" + whole.FinalHex() != metadata_.blob_digest) {
+    return Corruption(JoinPath(dir_, kBlobFile) + ": blob digest does not match the metadata");
+  }
+  return Status::Ok();
+}
+
+}  // namespace syspgo::rtimage

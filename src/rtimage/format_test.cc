@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rtimage/format.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "common/file_util.h"
+#include "rtimage/chunk_store.h"
+#include "rtimage/layer_index.h"
+
+namespace syspgo::rtimage {
+namespace {
+
+const std::string kImage = "sha256:" + std::string(64, 'a');
+const std::string kLayer = "sha256:" + std::string(64, 'b');
+
+// A small valid runtime image: /, /bin, /bin/sh -> busybox, /bin/busybox
+// (two extents), /etc/hosts (a hard link of /etc/hostname), a fifo.
+struct Sample {
+  Metadata metadata;
+  std::string blob;
+};
+
+Sample MakeSample() {
+  Sample s;
+  Metadata& m = s.metadata;
+  m.image_digest = kImage;
+  m.image_reference = "127.0.0.1:5000/t:1";
+  m.sources = {"cmd: sh -c true until exit"};
+  m.layers.push_back({kLayer, kLayer, "application/vnd.oci.image.layer.v1.tar", 1 << 20, 1 << 20,
+                      LayerAccess::kUncompressed});
+  std::string a(4096, 'x'), b(100, 'y');
+  s.blob = a + b + std::string(4096 - 100, '\0');
+  m.chunks.push_back({Sha256::Of(a), 0, 4096});
+  m.chunks.push_back({Sha256::Of(b), 4096, 100});
+  m.blob_size = s.blob.size();
+  m.blob_digest = "sha256:" + Sha256::HexOf(s.blob);
+  m.index_digest = "sha256:" + std::string(64, 'c');
+  FileContent busybox;
+  busybox.size = 8192 + 100;
+  busybox.tar_offset = 512;
+  busybox.extents = {{0, 4096, 0}, {8192, 100, 1}};
+  FileContent hostname;
+  hostname.size = 9;
+  hostname.tar_offset = 20000;
+  m.contents = {busybox, hostname};
+  auto entry = [](std::string path, EntryType type) {
+    Entry e;
+    e.path = std::move(path);
+    e.type = type;
+    e.mode = 0755;
+    return e;
+  };
+  m.entries.push_back(entry("/", EntryType::kDirectory));
+  m.entries.push_back(entry("/bin", EntryType::kDirectory));
+  Entry bb = entry("/bin/busybox", EntryType::kRegular);
+  bb.content = 0;
+  bb.xattrs = {{"security.capability", std::string("\x01\x00\x00\x02", 4)}};
+  m.entries.push_back(bb);
+  Entry sh = entry("/bin/sh", EntryType::kSymlink);
+  sh.symlink_target = "busybox";
+  m.entries.push_back(sh);
+  m.entries.push_back(entry("/etc", EntryType::kDirectory));
+  Entry hn = entry("/etc/hostname", EntryType::kRegular);
+  hn.content = 1;
+  m.entries.push_back(hn);
+  hn.path = "/etc/hosts";
+  m.entries.push_back(hn);
+  m.entries.push_back(entry("/etc/pipe", EntryType::kFifo));
+  return s;
+}
+
+TEST(FormatTest, RoundTrip) {
+  Sample s = MakeSample();
+  std::string encoded = EncodeMetadata(s.metadata);
+  auto decoded = DecodeMetadata(encoded);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, s.metadata);
+  EXPECT_EQ(decoded->Find("/etc/hosts"), 6);
+  EXPECT_EQ(decoded->Find("/etc/nope"), -1);
+  EXPECT_EQ(decoded->ExtentBytes(), 4196u);
+}
+
+TEST(FormatTest, EveryTruncationAndFlipIsAnError) {
+  std::string encoded = EncodeMetadata(MakeSample().metadata);
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    EXPECT_FALSE(DecodeMetadata(encoded.substr(0, i)).ok()) << i;
+    std::string flipped = encoded;
+    flipped[i] ^= 0x01;
+    EXPECT_FALSE(DecodeMetadata(flipped).ok()) << i;
+  }
+}
+
+// Structurally wrong metadata with a valid checksum.
+TEST(FormatTest, CrossReferencesAreChecked) {
+  auto expect_bad = [](auto mutate, std::string_view what) {
+    Sample s = MakeSample();
+    mutate(s.metadata);
+    auto decoded = DecodeMetadata(EncodeMetadata(s.metadata));
+    EXPECT_FALSE(decoded.ok()) << what;
+    if (!decoded.ok()) {
+      EXPECT_EQ(decoded.status().code(), StatusCode::kCorruption) << what;
+    }
+  };
+  expect_bad([](Metadata& m) { std::swap(m.entries[1], m.entries[2]); }, "unsorted");
+  expect_bad([](Metadata& m) { m.entries[3].path = "/bin/../x"; }, "dot-dot");
+  expect_bad([](Metadata& m) { m.entries[4].type = EntryType::kFifo; }, "parent not dir");
+  expect_bad([](Metadata& m) { m.entries[2].content = 7; }, "content out of range");
+  expect_bad([](Metadata& m) { m.contents[0].extents[1].file_offset = 8193; }, "extent past end");
+  expect_bad([](Metadata& m) { m.contents[0].extents[1].chunk = 0; }, "chunk length differs");
+  expect_bad([](Metadata& m) { m.chunks[1].blob_offset = 4097; }, "unaligned chunk");
+  expect_bad([](Metadata& m) { m.blob_size = 4096; }, "chunk outside blob");
+  expect_bad([](Metadata& m) { m.contents[1].tar_offset = (1 << 20) - 2; }, "outside layer");
+  expect_bad([](Metadata& m) { m.entries[3].symlink_target.clear(); }, "empty symlink");
+  expect_bad([](Metadata& m) { m.image_digest = "sha256:xyz"; }, "bad digest");
+  expect_bad([](Metadata& m) { m.entries.pop_back(), m.entries.erase(m.entries.begin() + 2); },
+             "content without entry");
+}
+
+class RuntimeImageDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create("/tmp", "syspgo-rtimage-test-");
+    ASSERT_TRUE(dir.ok());
+    dir_ = std::move(*dir);
+    sample_ = MakeSample();
+    std::string index = EncodeLayerIndexes({LayerIndex{LayerAccess::kUncompressed, 1 << 20,
+                                                       1 << 20, {}}});
+    sample_.metadata.index_digest = "sha256:" + Sha256::HexOf(index);
+    Write(kIndexFile, index);
+    Write(kMetadataFile, EncodeMetadata(sample_.metadata));
+    Write(kBlobFile, sample_.blob);
+  }
+  void Write(std::string_view name, const std::string& data) {
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_.path(), name), data, 0644, false).ok());
+  }
+  TempDir dir_;
+  Sample sample_;
+};
+
+TEST_F(RuntimeImageDirTest, ReadsVerifiedRanges) {
+  auto image = RuntimeImageDir::Open(dir_.path());
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  ASSERT_TRUE(image->VerifyBlob().ok());
+  const FileContent& busybox = image->metadata().contents[0];
+  auto head = image->ReadFileRange(busybox, 10, 20);
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(*head, std::string(20, 'x'));
+  auto tail = image->ReadFileRange(busybox, 8192, 100);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, std::string(100, 'y'));
+  auto gap = image->ReadFileRange(busybox, 4000, 200);
+  EXPECT_EQ(gap.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(RuntimeImageDirTest, TamperedChunkIsRefused) {
+  std::string blob = sample_.blob;
+  blob[4096 + 5] = 'z';
+  Write(kBlobFile, blob);
+  auto image = RuntimeImageDir::Open(dir_.path());
+  ASSERT_TRUE(image.ok());
+  auto chunk = image->ReadChunk(1);
+  EXPECT_EQ(chunk.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(chunk.status().message().find("chunk 1"), std::string::npos);
+  EXPECT_NE(chunk.status().message().find("failed verification"), std::string::npos);
+  EXPECT_TRUE(image->ReadChunk(0).ok());
+  EXPECT_FALSE(image->VerifyBlob().ok());
+}
+
+TEST_F(RuntimeImageDirTest, TruncatedBlobIsRefused) {
+  Write(kBlobFile, sample_.blob.substr(0, 5000));
+  auto image = RuntimeImageDir::Open(dir_.path());
+  EXPECT_EQ(image.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(image.status().message().find("truncated"), std::string::npos)
+      << image.status().ToString();
+}
+
+TEST_F(RuntimeImageDirTest, IndexMustMatchTheMetadata) {
+  Write(kIndexFile, EncodeLayerIndexes({}));
+  auto image = RuntimeImageDir::Open(dir_.path());
+  EXPECT_EQ(image.status().code(), StatusCode::kCorruption);
+}
+
+TEST_F(RuntimeImageDirTest, ChunkStoreVerifies) {
+  auto store = ChunkStore::Open(JoinPath(dir_.path(), "chunks"));
+  ASSERT_TRUE(store.ok());
+  const Chunk& c = sample_.metadata.chunks[1];
+  std::string data(100, 'y');
+  EXPECT_FALSE(store->Has(c.digest));
+  EXPECT_EQ(store->Put(c.digest, "not it").code(), StatusCode::kCorruption);
+  ASSERT_TRUE(store->Put(c.digest, data).ok());
+  EXPECT_TRUE(store->Has(c.digest));
+  auto got = store->Get(c);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, data);
+  // A chunk damaged on disk is reported and dropped.
+  ASSERT_TRUE(WriteFileAtomic(store->PathOf(c.digest), std::string(100, 'q'), 0644, false).ok());
+  EXPECT_EQ(store->Get(c).status().code(), StatusCode::kCorruption);
+  EXPECT_FALSE(store->Has(c.digest));
+}
+
+}  // namespace
+}  // namespace syspgo::rtimage
