@@ -36,17 +36,8 @@ port=$registry_port
 
 # Three layers, as images usually have: the base system, the interpreter's
 # standard library, and the application's packages (hard-linked copies).
-layers="$work/layers"
-mkdir -p "$layers/base" "$layers/stdlib/usr/lib" "$layers/packages/usr/lib/python3"
-cp -al "$rootfs/." "$layers/base/"
-layer_args=(--layer "$layers/base")
-if [ -d "$rootfs/usr/lib/python3/dist-packages" ]; then
-  stdlib=$(ls -d "$rootfs"/usr/lib/python3.[0-9]* | head -n1)
-  rm -rf "$layers/base/usr/lib/$(basename "$stdlib")" "$layers/base/usr/lib/python3/dist-packages"
-  cp -al "$stdlib" "$layers/stdlib/usr/lib/"
-  cp -al "$rootfs/usr/lib/python3/dist-packages" "$layers/packages/usr/lib/python3/"
-  layer_args+=(--layer "$layers/stdlib" --layer "$layers/packages")
-fi
+. "$here/images/layers.sh"
+split_layers "$rootfs" "$work/layers"
 image="127.0.0.1:$port/bench/$workload:latest"
 echo "== pushing $image" >&2
 "$syspgo" build-image "${layer_args[@]}" --cmd '["sh"]' "$image" >/dev/null
