@@ -115,6 +115,54 @@ Result<ImageSession> OpenSession(const ParsedArgs& args, const CommandContext& c
   return s;
 }
 
+// A session and the image named by the first positional argument, in the
+// store per --pull (default_pull when not given).
+struct SessionImage {
+  ImageSession session;
+  oci::LocalImage image;
+};
+
+Result<SessionImage> OpenSessionImage(const ParsedArgs& args, const CommandContext& ctx,
+                                      const char* default_pull) {
+  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(args.positional[0]));
+  SessionImage out;
+  ASSIGN_OR_RETURN(out.session, OpenSession(args, ctx));
+  ASSIGN_OR_RETURN(out.image, ObtainImage(*out.session.puller, ref,
+                                          args.Get("pull").value_or(default_pull), 4,
+                                          out.session.setup->log));
+  return out;
+}
+
+// The runtime image of the image named by a reference, found in its
+// registry; `found` is nullopt when it has none, `fetched` is set otherwise.
+struct RemoteRuntimeImage {
+  oci::ImageReference ref;
+  std::unique_ptr<RegistrySetup> setup;
+  std::optional<oci::RegistryClient> client;
+  oci::Digest image;
+  std::optional<rtimage::FoundRuntimeImage> found;
+  rtimage::FetchedMetadata fetched;
+};
+
+Result<RemoteRuntimeImage> LocateRuntimeImage(const ParsedArgs& args, const CommandContext& ctx,
+                                              const std::string& reference,
+                                              oci::TransferCounters* counters = nullptr) {
+  RemoteRuntimeImage r;
+  ASSIGN_OR_RETURN(r.ref, oci::ImageReference::Parse(reference));
+  ASSIGN_OR_RETURN(r.setup, RegistrySetup::Make(args, ctx));
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(r.ref.registry, r.setup->options, counters));
+  r.client.emplace(std::move(client));
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(*r.client, r.ref));
+  r.image = resolved.descriptor.digest;
+  ASSIGN_OR_RETURN(r.found, rtimage::FindRuntimeImage(*r.client, r.ref.repository, r.image));
+  if (r.found) {
+    ASSIGN_OR_RETURN(r.fetched,
+                     rtimage::FetchRuntimeMetadata(*r.client, r.ref.repository, *r.found, r.image));
+  }
+  return r;
+}
+
 oci::Descriptor SubjectOf(const oci::LocalImage& image) {
   oci::Descriptor d;
   d.media_type = image.manifest.media_type;
@@ -173,12 +221,10 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
   auto span = args.GetInt("chunk-span", static_cast<int>(rtimage::kDefaultChunkSpan), 4096,
                           static_cast<int>(rtimage::kMaxChunkSpan));
   if (!span.ok()) return ImageUsage(span.status());
-  auto ref = oci::ImageReference::Parse(args.positional[0]);
-  if (!ref.ok()) return Fail(ref.status());
-  auto s = OpenSession(args, ctx);
-  if (!s.ok()) return Fail(s.status());
-  auto image = ObtainImage(*s->puller, *ref, args.Get("pull").value_or("missing"), 4, s->setup->log);
-  if (!image.ok()) return Fail(image.status());
+  auto opened = OpenSessionImage(args, ctx, "missing");
+  if (!opened.ok()) return Fail(opened.status());
+  ImageSession* s = &opened->session;
+  const oci::LocalImage* image = &opened->image;
   std::vector<rtimage::AccessProfile> profiles;
   for (const std::string& file : traces) {
     auto t = trace::ReadTraceFile(file);
@@ -193,7 +239,7 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
   auto report = Build(*image, *s->store, std::move(profiles), *output,
                       static_cast<uint32_t>(*span), &s->setup->log);
   if (!report.ok()) return Fail(report.status());
-  std::printf("runtime image for %s@%s in %s\n%s", ref->ToString().c_str(),
+  std::printf("runtime image for %s@%s in %s\n%s", image->reference.ToString().c_str(),
               image->manifest_digest.ToString().c_str(), output->c_str(),
               rtimage::FormatBuildReport(*report).c_str());
   return 0;
@@ -201,15 +247,11 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
 
 int PushCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (args.positional.size() != 2) return ImageUsage(InvalidArgument("push takes IMAGE DIR"));
-  auto ref = oci::ImageReference::Parse(args.positional[0]);
-  if (!ref.ok()) return Fail(ref.status());
-  auto s = OpenSession(args, ctx);
-  if (!s.ok()) return Fail(s.status());
-  auto image = ObtainImage(*s->puller, *ref, args.Get("pull").value_or("always"), 4, s->setup->log);
-  if (!image.ok()) return Fail(image.status());
-  auto pushed = Push(*s, *image, args.positional[1]);
+  auto opened = OpenSessionImage(args, ctx, "always");
+  if (!opened.ok()) return Fail(opened.status());
+  auto pushed = Push(opened->session, opened->image, args.positional[1]);
   if (!pushed.ok()) return Fail(pushed.status());
-  PrintPushed(*image, *pushed);
+  PrintPushed(opened->image, *pushed);
   return 0;
 }
 
@@ -325,9 +367,7 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
     auto dir = rtimage::RuntimeImageDir::Open(target);
     if (!dir.ok()) return Fail(dir.status());
     if (Status st = dir->VerifyBlob(); !st.ok()) return Fail(st);
-    auto metadata_bytes = ReadFileToString(JoinPath(target, rtimage::kMetadataFile), size_t{1} << 30);
-    if (!metadata_bytes.ok()) return Fail(metadata_bytes.status());
-    nlohmann::json j = Summary(dir->metadata(), dir->index_bytes(), metadata_bytes->size());
+    nlohmann::json j = Summary(dir->metadata(), dir->index_bytes(), dir->metadata_bytes().size());
     j["directory"] = target;
     if (json) {
       std::printf("%s\n", j.dump(2).c_str());
@@ -337,35 +377,27 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
     }
     return 0;
   }
-  auto ref = oci::ImageReference::Parse(target);
-  if (!ref.ok()) return Fail(ref.status());
-  auto setup = RegistrySetup::Make(args, ctx);
-  if (!setup.ok()) return Fail(setup.status());
-  auto client = oci::RegistryClient::Create(ref->registry, (*setup)->options);
-  if (!client.ok()) return Fail(client.status());
-  auto resolved = oci::ResolveImageManifest(*client, *ref);
-  if (!resolved.ok()) return Fail(resolved.status());
-  const oci::Digest& image = resolved->descriptor.digest;
-  auto found = rtimage::FindRuntimeImage(*client, ref->repository, image);
-  if (!found.ok()) return Fail(found.status());
-  if (!*found) {
+  auto remote = LocateRuntimeImage(args, ctx, target);
+  if (!remote.ok()) return Fail(remote.status());
+  if (!remote->found) {
+    const std::string image = remote->image.ToString();
     if (json) {
-      std::printf("%s\n", nlohmann::json({{"image_digest", image.ToString()}, {"runtime_image", nullptr}})
+      std::printf("%s\n", nlohmann::json({{"image_digest", image}, {"runtime_image", nullptr}})
                               .dump(2).c_str());
     } else {
-      std::printf("%s@%s has no runtime image\n", ref->ToString().c_str(), image.ToString().c_str());
+      std::printf("%s@%s has no runtime image\n", remote->ref.ToString().c_str(), image.c_str());
     }
     return 1;
   }
-  auto fetched = rtimage::FetchRuntimeMetadata(*client, ref->repository, **found, image);
-  if (!fetched.ok()) return Fail(fetched.status());
+  const rtimage::FetchedMetadata* fetched = &remote->fetched;
+  const rtimage::FoundRuntimeImage* found = &*remote->found;
   nlohmann::json j = Summary(fetched->metadata, fetched->index_bytes, fetched->metadata_bytes.size());
-  j["runtime_image"] = (*found)->artifact.ToString();
-  j["found_via"] = (*found)->referrers_api ? "referrers API" : "referrers tag schema";
+  j["runtime_image"] = found->artifact.ToString();
+  j["found_via"] = found->referrers_api ? "referrers API" : "referrers tag schema";
   if (json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    std::printf("runtime image:   %s (via the %s)\n", (*found)->artifact.ToString().c_str(),
+    std::printf("runtime image:   %s (via the %s)\n", found->artifact.ToString().c_str(),
                 j["found_via"].get<std::string>().c_str());
     PrintSummary(j);
   }
@@ -374,28 +406,20 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
 
 int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (args.positional.size() != 1) return ImageUsage(InvalidArgument("fetch takes one IMAGE"));
-  auto ref = oci::ImageReference::Parse(args.positional[0]);
-  if (!ref.ok()) return Fail(ref.status());
-  auto setup = RegistrySetup::Make(args, ctx);
-  if (!setup.ok()) return Fail(setup.status());
   oci::TransferCounters counters;
-  auto client = oci::RegistryClient::Create(ref->registry, (*setup)->options, &counters);
-  if (!client.ok()) return Fail(client.status());
-  auto resolved = oci::ResolveImageManifest(*client, *ref);
-  if (!resolved.ok()) return Fail(resolved.status());
-  const oci::Digest& image = resolved->descriptor.digest;
-  auto found = rtimage::FindRuntimeImage(*client, ref->repository, image);
-  if (!found.ok()) return Fail(found.status());
-  if (!*found) return Fail(NotFound(ref->ToString() + " has no runtime image"));
-  auto fetched = rtimage::FetchRuntimeMetadata(*client, ref->repository, **found, image);
-  if (!fetched.ok()) return Fail(fetched.status());
+  auto remote = LocateRuntimeImage(args, ctx, args.positional[0], &counters);
+  if (!remote.ok()) return Fail(remote.status());
+  if (!remote->found) return Fail(NotFound(remote->ref.ToString() + " has no runtime image"));
+  const rtimage::FetchedMetadata* fetched = &remote->fetched;
+  const rtimage::FoundRuntimeImage* found = &*remote->found;
   const std::string root = StoreRoot(args);
   auto chunks = rtimage::ChunkStore::Open(JoinPath(root, "chunks"));
   if (!chunks.ok()) return Fail(chunks.status());
-  auto report = rtimage::FetchChunks(*client, ref->repository, (*found)->blob, fetched->metadata, *chunks);
+  auto report = rtimage::FetchChunks(*remote->client, remote->ref.repository, found->blob,
+                                     fetched->metadata, *chunks);
   if (!report.ok()) return Fail(report.status());
   // Metadata and index beside the chunks, by artifact digest.
-  const std::string dir = JoinPath(JoinPath(root, "rtimages"), (*found)->artifact.hex);
+  const std::string dir = JoinPath(JoinPath(root, "rtimages"), found->artifact.hex);
   if (Status st = MakeDirs(dir); !st.ok()) return Fail(st);
   for (const auto& [name, bytes] : {std::pair{rtimage::kMetadataFile, &fetched->metadata_bytes},
                                     std::pair{rtimage::kIndexFile, &fetched->index_bytes}}) {
@@ -403,7 +427,7 @@ int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
   }
   std::printf("runtime image %s: %" PRIu64 " chunks, %" PRIu64 " already local, %" PRIu64
               " fetched (%s in %" PRIu64 " range requests; %" PRId64 " requests in all)\n",
-              (*found)->artifact.ToString().c_str(), report->chunks, report->chunks_local,
+              found->artifact.ToString().c_str(), report->chunks, report->chunks_local,
               report->chunks_fetched, Bytes(report->bytes_fetched).c_str(), report->requests,
               counters.requests.load());
   return 0;

@@ -3,6 +3,8 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+
 namespace syspgo {
 
 uint32_t Crc32(std::string_view data) {
@@ -14,6 +16,39 @@ uint32_t Crc32(std::string_view data) {
     data.remove_prefix(n);
   }
   return static_cast<uint32_t>(crc);
+}
+
+LeEncoder BeginFrame(const FileFrame& frame) {
+  LeEncoder w;
+  w.Raw(frame.magic);
+  w.U32(frame.version);
+  return w;
+}
+
+std::string EndFrame(LeEncoder& encoder) {
+  encoder.U32(Crc32(encoder.out()));
+  return std::move(encoder.out());
+}
+
+Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame) {
+  const size_t magic = frame.magic.size();
+  if (data.size() < magic + 8 || data.substr(0, magic) != frame.magic) {
+    return Corruption("not a syspgo " + std::string(frame.what) + " (bad magic)");
+  }
+  std::string_view body = data.substr(0, data.size() - 4);
+  LeDecoder crc(data.substr(data.size() - 4), frame.what);
+  uint32_t stored = 0;
+  RETURN_IF_ERROR(crc.U32(&stored));
+  if (stored != Crc32(body)) return Corruption(std::string(frame.what) + " checksum mismatch");
+  LeDecoder d(body.substr(magic), frame.what);
+  uint32_t version = 0;
+  RETURN_IF_ERROR(d.U32(&version));
+  if (version != frame.version) {
+    return Unimplemented(std::string(frame.what) + " version " + std::to_string(version) +
+                         " is not supported (this build reads " + std::to_string(frame.version) +
+                         ")");
+  }
+  return d;
 }
 
 }  // namespace syspgo

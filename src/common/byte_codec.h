@@ -112,6 +112,21 @@ class LeDecoder {
 // CRC-32 (zlib's polynomial) of data; the checksum our file formats end with.
 uint32_t Crc32(std::string_view data);
 
+// Our binary files are framed alike: an 8-byte magic, a u32 version, the
+// body, and the CRC-32 of everything before it.
+struct FileFrame {
+  std::string_view magic;  // 8 bytes
+  uint32_t version = 0;
+  std::string_view what;  // names the format in errors; static storage
+};
+// An encoder that has written the frame's magic and version.
+LeEncoder BeginFrame(const FileFrame& frame);
+// Appends the CRC-32 and returns the file's bytes.
+std::string EndFrame(LeEncoder& encoder);
+// Checks magic, checksum and version; the decoder reads the body (without
+// the CRC). A version other than frame.version is kUnimplemented.
+Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame);
+
 }  // namespace syspgo
 
 #endif  // SYSPGO_COMMON_BYTE_CODEC_H_

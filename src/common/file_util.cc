@@ -31,10 +31,17 @@ Status WriteAll(int fd, std::string_view data, std::string_view what) {
   return WriteAll(fd, std::span<const char>(data.data(), data.size()), what);
 }
 
-Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what) {
+namespace {
+
+// read(2) or, with an offset, pread(2) until buf is full or the end.
+Result<size_t> ReadLoop(int fd, std::span<char> buf, const uint64_t* offset,
+                        std::string_view what) {
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::read(fd, buf.data() + done, buf.size() - done);
+    ssize_t n = offset == nullptr
+                    ? ::read(fd, buf.data() + done, buf.size() - done)
+                    : ::pread(fd, buf.data() + done, buf.size() - done,
+                              static_cast<off_t>(*offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoStatus(errno, "read", what);
@@ -43,6 +50,17 @@ Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what) {
     done += static_cast<size_t>(n);
   }
   return done;
+}
+
+}  // namespace
+
+Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what) {
+  return ReadLoop(fd, buf, nullptr, what);
+}
+
+Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset,
+                          std::string_view what) {
+  return ReadLoop(fd, buf, &offset, what);
 }
 
 Result<std::string> ReadFileToString(const std::string& path,

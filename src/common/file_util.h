@@ -20,8 +20,11 @@ namespace syspgo {
 // write(2) until all of data is written (retrying EINTR and short writes).
 Status WriteAll(int fd, std::span<const char> data, std::string_view what);
 Status WriteAll(int fd, std::string_view data, std::string_view what);
-// pread/read until buf is full or end of file; returns bytes read.
+// read(2) until buf is full or end of file; returns bytes read.
 Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what);
+// The same with pread(2) from `offset` (the file position is not moved).
+Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset,
+                          std::string_view what);
 
 Result<std::string> ReadFileToString(const std::string& path,
                                      size_t max_bytes = 64 << 20);

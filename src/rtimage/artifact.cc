@@ -13,15 +13,13 @@ namespace {
 
 constexpr std::string_view kEmptyConfig = "{}";
 
-Result<oci::Digest> ParseDigest(const std::string& text) { return oci::Digest::Parse(text); }
-
 Result<oci::Descriptor> FileDescriptor(const std::string& path, std::string_view media_type,
                                        const std::string& digest, std::string_view title) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat", path);
   oci::Descriptor d;
   d.media_type = std::string(media_type);
-  ASSIGN_OR_RETURN(d.digest, ParseDigest(digest));
+  ASSIGN_OR_RETURN(d.digest, oci::Digest::Parse(digest));
   d.size = st.st_size;
   d.annotations["org.opencontainers.image.title"] = std::string(title);
   return d;
@@ -67,7 +65,7 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
   const std::string metadata_path = JoinPath(dir, kMetadataFile);
   const std::string index_path = JoinPath(dir, kIndexFile);
   const std::string blob_path = JoinPath(dir, kBlobFile);
-  ASSIGN_OR_RETURN(std::string metadata_bytes, ReadFileToString(metadata_path, size_t{1} << 30));
+  const std::string& metadata_bytes = local.metadata_bytes();
 
   oci::ImageManifest manifest;
   manifest.media_type = std::string(oci::media_type::kOciManifest);

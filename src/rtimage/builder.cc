@@ -65,11 +65,6 @@ struct Node {
   uint32_t layer = 0;  // the layer that last wrote this path
 };
 
-std::string ParentPath(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 Result<StreamCompression> CompressionOf(const oci::Descriptor& d) {
@@ -151,7 +146,7 @@ class Builder {
   // Makes every ancestor of path a directory, as unpacking this layer alone
   // and stacking it with overlayfs would show it.
   void EnsureParents(const std::string& path, uint32_t layer) {
-    std::string parent = ParentPath(path);
+    std::string parent = DirName(path);
     if (parent == "/") return;
     EnsureParents(parent, layer);
     auto it = tree_.find(parent);
@@ -226,7 +221,7 @@ class Builder {
     std::string path = rel.empty() ? "/" : "/" + rel;
     std::string base = BaseName(path);
     if (path != "/" && base.starts_with(kWhiteoutPrefix)) {
-      std::string parent = ParentPath(path);
+      std::string parent = DirName(path);
       EnsureParents(path, layer);
       if (base == kOpaqueMarker) {
         RemoveSubtree(parent, layer, /*keep_self=*/true);
@@ -338,9 +333,11 @@ class Builder {
       uint64_t take = std::min(end, piece.file_offset + piece.length) - pos;
       size_t old = out.size();
       out.resize(old + take);
-      ssize_t n = pread(spill_.get(), out.data() + old, take,
-                        static_cast<off_t>(piece.spill_offset + (pos - piece.file_offset)));
-      if (n != static_cast<ssize_t>(take)) return ErrnoStatus(errno, "read", "runtime image spill file");
+      ASSIGN_OR_RETURN(size_t got,
+                       ReadFullAt(spill_.get(), std::span<char>(out.data() + old, take),
+                                  piece.spill_offset + (pos - piece.file_offset),
+                                  "runtime image spill file"));
+      if (got != take) return Internal("runtime image spill file is short");
       pos += take;
       if (pos == end) return out;
     }
@@ -356,20 +353,6 @@ class Builder {
     ASSIGN_OR_RETURN(std::string rest, ExtractRange(index, plan, compressed, offset, end - pos));
     out += rest;
     return out;
-  }
-
-  static Result<size_t> ReadFullAt(int fd, std::string& buf, uint64_t offset,
-                                   const std::string& what) {
-    size_t done = 0;
-    while (done < buf.size()) {
-      ssize_t n = pread(fd, buf.data() + done, buf.size() - done,
-                        static_cast<off_t>(offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoStatus(errno, "read", what);
-      if (n == 0) break;
-      done += static_cast<size_t>(n);
-    }
-    return done;
   }
 
   // Turns the merged tree into metadata entries and contents, and plans the

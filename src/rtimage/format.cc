@@ -15,8 +15,7 @@
 namespace syspgo::rtimage {
 namespace {
 
-constexpr char kMagic[8] = {'S', 'P', 'G', 'O', 'R', 'T', 'M', '\n'};
-constexpr std::string_view kWhat = "runtime image metadata";
+constexpr FileFrame kFrame{"SPGORTM\n", kMetadataVersion, "runtime image metadata"};
 constexpr size_t kMaxMetadataBytes = size_t{1} << 30;
 
 Status ReadDigest(LeDecoder& d, Sha256Bytes* out) {
@@ -44,11 +43,6 @@ bool CleanAbsolutePath(std::string_view path) {
     pos = end + 1;
   }
   return true;
-}
-
-std::string_view ParentOf(std::string_view path) {
-  size_t slash = path.rfind('/');
-  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
 }
 
 bool IsDigestString(std::string_view s) {
@@ -126,7 +120,7 @@ Status ValidateEntries(const Metadata& m, const LeDecoder& d) {
     if (!CleanAbsolutePath(e.path)) return d.Bad("entry path is not clean");
     if (i > 0) {
       if (e.path <= m.entries[i - 1].path) return d.Bad("entries not sorted or repeated: " + e.path);
-      auto parent = seen.find(ParentOf(e.path));
+      auto parent = seen.find(DirName(e.path));
       if (parent == seen.end() || parent->second != EntryType::kDirectory) {
         return d.Bad("parent of " + e.path + " is not a directory");
       }
@@ -199,9 +193,7 @@ int64_t Metadata::Find(std::string_view path) const {
 }
 
 std::string EncodeMetadata(const Metadata& m) {
-  LeEncoder w;
-  w.Raw(std::string_view(kMagic, sizeof(kMagic)));
-  w.U32(kMetadataVersion);
+  LeEncoder w = BeginFrame(kFrame);
   w.Str(m.image_digest);
   w.Str(m.image_reference);
   w.U32(static_cast<uint32_t>(m.sources.size()));
@@ -259,28 +251,11 @@ std::string EncodeMetadata(const Metadata& m) {
       w.Str(x.value);
     }
   }
-  w.U32(Crc32(w.out()));
-  return std::move(w.out());
+  return EndFrame(w);
 }
 
 Result<Metadata> DecodeMetadata(std::string_view data) {
-  if (data.size() < sizeof(kMagic) + 8 || std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0) {
-    return Corruption("not a syspgo runtime image metadata file (bad magic)");
-  }
-  std::string_view body = data.substr(0, data.size() - 4);
-  LeDecoder crc(data.substr(data.size() - 4), kWhat);
-  uint32_t stored = 0;
-  RETURN_IF_ERROR(crc.U32(&stored));
-  if (stored != Crc32(body)) return Corruption("runtime image metadata checksum mismatch");
-
-  LeDecoder d(body.substr(sizeof(kMagic)), kWhat);
-  uint32_t version = 0;
-  RETURN_IF_ERROR(d.U32(&version));
-  if (version != kMetadataVersion) {
-    return Unimplemented("runtime image metadata version " + std::to_string(version) +
-                         " is not supported (this build reads " +
-                         std::to_string(kMetadataVersion) + ")");
-  }
+  ASSIGN_OR_RETURN(LeDecoder d, OpenFrame(data, kFrame));
   Metadata m;
   RETURN_IF_ERROR(d.Str(&m.image_digest));
   if (!IsDigestString(m.image_digest)) return d.Bad("image digest is not a sha256 digest");
@@ -387,8 +362,8 @@ Result<RuntimeImageDir> RuntimeImageDir::Open(const std::string& dir) {
   RuntimeImageDir image;
   image.dir_ = dir;
   std::string metadata_path = JoinPath(dir, kMetadataFile);
-  ASSIGN_OR_RETURN(std::string metadata_bytes, ReadFileToString(metadata_path, kMaxMetadataBytes));
-  auto metadata = DecodeMetadata(metadata_bytes);
+  ASSIGN_OR_RETURN(image.metadata_bytes_, ReadFileToString(metadata_path, kMaxMetadataBytes));
+  auto metadata = DecodeMetadata(image.metadata_bytes_);
   if (!metadata.ok()) return metadata.status().WithContext(metadata_path);
   image.metadata_ = std::move(*metadata);
 
@@ -417,13 +392,16 @@ Result<RuntimeImageDir> RuntimeImageDir::Open(const std::string& dir) {
 Result<std::string> RuntimeImageDir::ReadChunk(uint32_t index) const {
   if (index >= metadata_.chunks.size()) return InvalidArgument("no chunk " + std::to_string(index));
   const Chunk& chunk = metadata_.chunks[index];
-  std::string data(chunk.length, '\0');
-  ssize_t n = pread(blob_.get(), data.data(), data.size(), static_cast<off_t>(chunk.blob_offset));
-  if (n < 0) return ErrnoStatus(errno, "read", JoinPath(dir_, kBlobFile));
-  if (static_cast<size_t>(n) != data.size()) {
-    return Corruption(JoinPath(dir_, kBlobFile) + ": runtime image blob is truncated");
-  }
+  ASSIGN_OR_RETURN(std::string data, ReadBlob(chunk.blob_offset, chunk.length));
   RETURN_IF_ERROR(VerifyChunk(chunk, index, data));
+  return data;
+}
+
+Result<std::string> RuntimeImageDir::ReadBlob(uint64_t offset, uint64_t length) const {
+  const std::string path = JoinPath(dir_, kBlobFile);
+  std::string data(length, '\0');
+  ASSIGN_OR_RETURN(size_t got, ReadFullAt(blob_.get(), data, offset, path));
+  if (got != data.size()) return Corruption(path + ": runtime image blob is truncated");
   return data;
 }
 
@@ -455,18 +433,20 @@ Result<std::string> RuntimeImageDir::ReadFileRange(const FileContent& content, u
 }
 
 Status RuntimeImageDir::VerifyBlob() const {
+  // One pass in blob order: padding, then each chunk (checked), then the tail.
   Sha256 whole;
-  std::string buf(1 << 20, '\0');
   uint64_t pos = 0;
-  while (pos < metadata_.blob_size) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), metadata_.blob_size - pos));
-    ssize_t n = pread(blob_.get(), buf.data(), want, static_cast<off_t>(pos));
-    if (n < 0) return ErrnoStatus(errno, "read", JoinPath(dir_, kBlobFile));
-    if (n == 0) return Corruption(JoinPath(dir_, kBlobFile) + ": runtime image blob is truncated");
-    whole.Update(buf.data(), static_cast<size_t>(n));
-    pos += static_cast<uint64_t>(n);
+  for (uint32_t i = 0; i < metadata_.chunks.size(); ++i) {
+    const Chunk& chunk = metadata_.chunks[i];
+    ASSIGN_OR_RETURN(std::string padding, ReadBlob(pos, chunk.blob_offset - pos));
+    ASSIGN_OR_RETURN(std::string data, ReadBlob(chunk.blob_offset, chunk.length));
+    RETURN_IF_ERROR(VerifyChunk(chunk, i, data));
+    whole.Update(padding);
+    whole.Update(data);
+    pos = chunk.blob_offset + chunk.length;
   }
-  for (uint32_t i = 0; i < metadata_.chunks.size(); ++i) RETURN_IF_ERROR(ReadChunk(i).status());
+  ASSIGN_OR_RETURN(std::string tail, ReadBlob(pos, metadata_.blob_size - pos));
+  whole.Update(tail);
   if ("sha256:" + whole.FinalHex() != metadata_.blob_digest) {
     return Corruption(JoinPath(dir_, kBlobFile) + ": blob digest does not match the metadata");
   }

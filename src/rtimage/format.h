@@ -156,6 +156,7 @@ class RuntimeImageDir {
   static Result<RuntimeImageDir> Open(const std::string& dir);
 
   const Metadata& metadata() const { return metadata_; }
+  const std::string& metadata_bytes() const { return metadata_bytes_; }
   const std::string& index_bytes() const { return index_bytes_; }
   const std::string& dir() const { return dir_; }
 
@@ -165,12 +166,16 @@ class RuntimeImageDir {
   // part of the range is not in the runtime image.
   Result<std::string> ReadFileRange(const FileContent& content,
                                     uint64_t offset, uint64_t length) const;
-  // Reads the whole blob: its sha256 and every chunk's.
+  // Reads the whole blob once: its sha256 and every chunk's.
   Status VerifyBlob() const;
 
  private:
+  // Blob bytes [offset, offset+length); a short read is "truncated".
+  Result<std::string> ReadBlob(uint64_t offset, uint64_t length) const;
+
   std::string dir_;
   Metadata metadata_;
+  std::string metadata_bytes_;
   std::string index_bytes_;
   UniqueFd blob_;
 };

@@ -12,8 +12,7 @@
 namespace syspgo::rtimage {
 namespace {
 
-constexpr char kMagic[8] = {'S', 'P', 'G', 'O', 'I', 'D', 'X', '\n'};
-constexpr std::string_view kWhat = "checkpoint index";
+constexpr FileFrame kFrame{"SPGOIDX\n", kIndexVersion, "checkpoint index"};
 constexpr size_t kInputBuffer = 256 << 10;
 constexpr int kGzipWindowBits = 15 + 16;  // gzip header and trailer
 constexpr int kRawWindowBits = -15;       // bare deflate
@@ -390,9 +389,7 @@ Result<LayerIndex> IndexingReader::TakeIndex() {
 }
 
 std::string EncodeLayerIndexes(const std::vector<LayerIndex>& layers) {
-  LeEncoder w;
-  w.Raw(std::string_view(kMagic, sizeof(kMagic)));
-  w.U32(kIndexVersion);
+  LeEncoder w = BeginFrame(kFrame);
   w.U32(static_cast<uint32_t>(layers.size()));
   for (const LayerIndex& l : layers) {
     w.U8(static_cast<uint8_t>(l.access));
@@ -417,26 +414,11 @@ std::string EncodeLayerIndexes(const std::vector<LayerIndex>& layers) {
       w.Str(packed);
     }
   }
-  w.U32(Crc32(w.out()));
-  return std::move(w.out());
+  return EndFrame(w);
 }
 
 Result<std::vector<LayerIndex>> DecodeLayerIndexes(std::string_view data) {
-  if (data.size() < sizeof(kMagic) + 8 || std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0) {
-    return Corruption("not a syspgo checkpoint index (bad magic)");
-  }
-  std::string_view body = data.substr(0, data.size() - 4);
-  LeDecoder crc(data.substr(data.size() - 4), kWhat);
-  uint32_t stored = 0;
-  RETURN_IF_ERROR(crc.U32(&stored));
-  if (stored != Crc32(body)) return Corruption("checkpoint index checksum mismatch");
-  LeDecoder d(body.substr(sizeof(kMagic)), kWhat);
-  uint32_t version = 0;
-  RETURN_IF_ERROR(d.U32(&version));
-  if (version != kIndexVersion) {
-    return Unimplemented("checkpoint index version " + std::to_string(version) +
-                         " is not supported");
-  }
+  ASSIGN_OR_RETURN(LeDecoder d, OpenFrame(data, kFrame));
   uint32_t nlayers = 0;
   RETURN_IF_ERROR(d.Count(&nlayers, 21, "layer"));
   std::vector<LayerIndex> layers(nlayers);

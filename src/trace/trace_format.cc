@@ -2,7 +2,6 @@
 #include "trace/trace_format.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "common/byte_codec.h"
 #include "common/file_util.h"
@@ -10,7 +9,7 @@
 namespace syspgo::trace {
 namespace {
 
-constexpr char kMagic[8] = {'S', 'P', 'G', 'O', 'T', 'R', 'C', '\n'};
+constexpr FileFrame kFrame{"SPGOTRC\n", kTraceVersion, "trace file"};
 
 }  // namespace
 
@@ -34,9 +33,7 @@ uint64_t Trace::TotalPages(AccessKind kind) const {
 }
 
 std::string EncodeTrace(const Trace& t) {
-  LeEncoder w;
-  w.out().append(kMagic, sizeof(kMagic));
-  w.U32(kTraceVersion);
+  LeEncoder w = BeginFrame(kFrame);
   w.Str(t.target);
   w.Str(t.ready);
   w.U64(t.duration_ns);
@@ -63,27 +60,11 @@ std::string EncodeTrace(const Trace& t) {
       w.U64(r.pages);
     }
   }
-  w.U32(Crc32(w.out()));
-  return std::move(w.out());
+  return EndFrame(w);
 }
 
 Result<Trace> DecodeTrace(std::string_view data) {
-  if (data.size() < sizeof(kMagic) + 8 || std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0) {
-    return Corruption("not a syspgo trace file (bad magic)");
-  }
-  std::string_view body = data.substr(0, data.size() - 4);
-  LeDecoder crc_reader(data.substr(data.size() - 4), "trace file");
-  uint32_t stored = 0;
-  RETURN_IF_ERROR(crc_reader.U32(&stored));
-  if (stored != Crc32(body)) return Corruption("trace file checksum mismatch");
-  LeDecoder r(body.substr(sizeof(kMagic)), "trace file");
-  uint32_t version = 0;
-  RETURN_IF_ERROR(r.U32(&version));
-  if (version != kTraceVersion) {
-    return Unimplemented("trace format version " + std::to_string(version) +
-                         " is not supported (this build reads " +
-                         std::to_string(kTraceVersion) + ")");
-  }
+  ASSIGN_OR_RETURN(LeDecoder r, OpenFrame(data, kFrame));
   Trace t;
   RETURN_IF_ERROR(r.Str(&t.target));
   RETURN_IF_ERROR(r.Str(&t.ready));
