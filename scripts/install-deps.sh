@@ -10,6 +10,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev nlohmann-json3-dev
   libgtest-dev
   clang llvm libbpf-dev bpftool
+  libfuse3-dev fuse3
   runc docker-registry busybox-static python3
   skopeo  # the integration tests check that other tools still read our images
 )

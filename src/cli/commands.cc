@@ -9,9 +9,11 @@
 
 #include "cli/args.h"
 #include "cli/cli_util.h"
+#include "cli/lazy_image.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/log.h"
+#include "fs/mounted_image.h"
 #include "oci/auth.h"
 #include "oci/image_builder.h"
 #include "oci/layer_store.h"
@@ -111,6 +113,17 @@ OPTIONS:
   --entrypoint PROG   replace the image's Entrypoint
   --pull POLICY       always (default: resolve the tag; use the local copy
                       when the registry is unreachable), missing, never
+  --mode MODE         how the root file system gets its bytes:
+                        full      pull and unpack every layer (overlayfs)
+                        lazy      on demand from the layers (FUSE)
+                        prefetch  lazy + the traced files fetched at start
+                        rtimage   the runtime image pushed into the page
+                                  cache at start, the layers for the rest
+                      default auto: rtimage when the image has a runtime
+                      image with data, lazy when it has one without, else
+                      full (also when the registry is unreachable)
+  --streams N         parallel Range requests for the runtime image (2)
+  --fetch-timeout S   a read waiting longer for its bytes fails with EIO (30)
   --runc PATH         the runc binary (default: runc from PATH)
   --jobs N            layers fetched at once (default 4)
   --root DIR          store and state directory (default /var/lib/syspgo)
@@ -126,15 +139,16 @@ EXAMPLES:
 
 int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
   auto args = ParseArgs(argv,
-                        WithCommon({{"ready", true},
-                                    {"timeout", true},
-                                    {"keep-running", false},
-                                    {"timing-json", true},
-                                    {"env", true},
-                                    {"entrypoint", true},
-                                    {"pull", true},
-                                    {"runc", true},
-                                    {"jobs", true}}),
+                        WithCommon(WithLazyOptions({{"ready", true},
+                                                    {"timeout", true},
+                                                    {"keep-running", false},
+                                                    {"timing-json", true},
+                                                    {"env", true},
+                                                    {"entrypoint", true},
+                                                    {"pull", true},
+                                                    {"mode", true},
+                                                    {"runc", true},
+                                                    {"jobs", true}})),
                         /*stop_after_positionals=*/1);
   if (!args.ok()) return Usage(kRunUsage, args.status());
   if (args->Has("help")) return Usage(kRunUsage);
@@ -151,6 +165,17 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   if (policy != "always" && policy != "missing" && policy != "never") {
     return Usage(kRunUsage, InvalidArgument("--pull must be always, missing or never"));
   }
+  const std::string mode_name = args->Get("mode").value_or("auto");
+  std::optional<fs::LazyMode> forced_lazy;
+  if (mode_name != "auto" && mode_name != "full") {
+    auto m = fs::ParseLazyMode(mode_name);
+    if (!m.ok()) {
+      return Usage(kRunUsage, InvalidArgument("--mode must be auto, full, lazy, prefetch or rtimage"));
+    }
+    forced_lazy = *m;
+  }
+  auto lazy_options = ParseLazyOptions(*args);
+  if (!lazy_options.ok()) return Usage(kRunUsage, lazy_options.status());
   if (::geteuid() != 0) {
     return Fail(PermissionDenied(
         "run needs root (it mounts overlayfs and starts runc); try sudo"));
@@ -168,14 +193,50 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   if (auto e = args->Get("entrypoint")) copts.entrypoint = std::vector<std::string>{*e};
   copts.env = args->GetAll("env");
   run::CleanupStaleContainers(root, copts.runc, &log);
+  fs::CleanupStaleMounts(root, &log);
 
-  // Deploy: fetch + unpack + mount.
+  // Deploy: fetch + unpack + mount (full), or find the runtime image and
+  // mount the lazy root file system.
   const auto t0 = SteadyClock::now();
-  auto store = oci::LayerStore::Open(root);
-  if (!store.ok()) return Fail(store.status());
-  oci::Puller puller(&*store, (*setup)->options, &log);
-  auto image = ObtainImage(puller, *ref, policy, *jobs, log);
-  if (!image.ok()) return Fail(image.status());
+  std::unique_ptr<LazyImage> lazy;
+  std::optional<fs::LazyMode> lazy_mode = forced_lazy;
+  if (forced_lazy || (mode_name == "auto" && policy != "never")) {
+    // The rtimage mode needs the checkpoint index only for a miss.
+    auto located = LocateLazyImage(*ref, **setup,
+                                   forced_lazy && *forced_lazy != fs::LazyMode::kRuntimeImage);
+    if (located.ok()) {
+      lazy = std::move(*located);
+      if (!forced_lazy && lazy->source) {
+        lazy_mode = lazy->source->blob.size > 0 ? fs::LazyMode::kRuntimeImage
+                                                : fs::LazyMode::kLazy;
+      }
+    } else if (forced_lazy) {
+      return Fail(located.status());
+    } else {
+      log.Info("starting from the full image: " + located.status().message());
+    }
+  }
+  // Destroyed in reverse: the container, then the lazy mount, then its dir.
+  fs::MountDir mount_dir;
+  std::unique_ptr<fs::MountedImage> mounted;
+  std::optional<oci::LocalImage> image;
+  if (lazy_mode) {
+    auto dir = fs::MountDir::Create(root);
+    if (!dir.ok()) return Fail(dir.status());
+    mount_dir = std::move(*dir);
+    auto m = MountLazyImage(*lazy, *lazy_mode, *lazy_options, root, **setup, mount_dir.mnt());
+    if (!m.ok()) return Fail(m.status());
+    mounted = std::move(*m);
+    image = lazy->image;
+    image->layer_paths = {mount_dir.mnt()};
+  } else {
+    auto store = oci::LayerStore::Open(root);
+    if (!store.ok()) return Fail(store.status());
+    oci::Puller puller(&*store, (*setup)->options, &log);
+    auto pulled = ObtainImage(puller, *ref, policy, *jobs, log);
+    if (!pulled.ok()) return Fail(pulled.status());
+    image = std::move(*pulled);
+  }
   auto container = run::Container::Prepare(copts, *image, &log);
   if (!container.ok()) return Fail(container.status());
   const double deploy = SecondsSince(t0);
@@ -192,6 +253,11 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   wopts.timeout = std::chrono::seconds(*timeout);
   wopts.keep_running = args->Has("keep-running");
   auto outcome = (*container)->Wait(wopts, *ctx.cancel);
+  nlohmann::json fs_stats;
+  if (mounted) {
+    mounted->StopFetching();
+    fs_stats = mounted->Stats();
+  }
   if (!outcome.ok()) return Fail(outcome.status());
   const double ready_s = outcome->ready_seconds;
   const double total = deploy + running + ready_s;
@@ -199,9 +265,11 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   int code = 0;
   if (outcome->exit) code = outcome->exit->ShellCode();
   if (outcome->ready) {
+    std::string how = ready->ToString();
+    if (lazy_mode) how += "; mode " + std::string(fs::LazyModeName(*lazy_mode));
     std::fprintf(stderr,
                  "syspgo: deploy %.3f s | running %.3f s | ready %.3f s | total %.3f s (%s)\n",
-                 deploy, running, ready_s, total, ready->ToString().c_str());
+                 deploy, running, ready_s, total, how.c_str());
   } else {
     std::fprintf(stderr, "syspgo: container %s; it never became ready (%s)\n",
                  outcome->exit ? outcome->exit->ToString().c_str() : "stopped",
@@ -215,13 +283,32 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
                         {"deploy_s", deploy},
                         {"running_s", running},
                         {"ready_s", ready_s},
-                        {"total_s", total}};
+                        {"total_s", total},
+                        {"mode", lazy_mode ? std::string(fs::LazyModeName(*lazy_mode)) : "full"}};
     if (outcome->exit) j["exit_code"] = outcome->exit->ShellCode();
+    if (mounted) {
+      const int64_t located = lazy->counters.requests.load();
+      const int64_t located_bytes = lazy->counters.bytes.load();
+      int64_t requests = located + fs_stats["fallback"]["requests"].get<int64_t>();
+      int64_t bytes = located_bytes + fs_stats["fallback"]["bytes"].get<int64_t>();
+      if (fs_stats.contains("page_cache")) {
+        requests += fs_stats["page_cache"]["requests"].get<int64_t>();
+        bytes += fs_stats["page_cache"]["bytes"].get<int64_t>();
+      }
+      j["registry"] = {{"requests", requests},
+                       {"bytes", bytes},
+                       {"metadata_requests", located},
+                       {"metadata_bytes", located_bytes}};
+      j["fs"] = fs_stats;
+    }
     Status st = WriteFileAtomic(*path, j.dump(2) + "\n", 0644, false);
     if (!st.ok()) return Fail(st);
   }
   if (Status st = (*container)->Destroy(); !st.ok()) {
     log.Warning("cleanup: " + st.message());
+  }
+  if (mounted) {
+    if (Status st = mounted->Stop(); !st.ok()) log.Warning("unmounting: " + st.message());
   }
   if (!outcome->ready && code == 0) code = kExitFailure;
   return code;
@@ -339,6 +426,7 @@ int CleanupCommand(const std::vector<std::string>& argv, const CommandContext&) 
   Logger log(LogLevel::kInfo);
   std::string root = StoreRoot(*args);
   run::CleanupStaleContainers(root, args->Get("runc").value_or("runc"), &log);
+  fs::CleanupStaleMounts(root, &log);
   // Opening the store removes stale temporary sessions.
   auto store = oci::LayerStore::Open(root);
   if (!store.ok()) return Fail(store.status());

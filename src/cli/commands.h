@@ -22,6 +22,8 @@ int RunCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int BuildImageCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int TraceCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int ImageCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int MountCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int UmountCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int CleanupCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 
 // Exit codes of syspgo's own failures (the container's code passes through).

@@ -95,6 +95,12 @@ rtimage::AccessProfile ProfileOf(const trace::Trace& t, const oci::LocalImage& i
     for (const trace::PageRange& r : f.ranges) a.pages.emplace_back(r.first_page, r.pages);
     profile.files.push_back(std::move(a));
   }
+  // Read by syspgo and runc to resolve the image's user before the traced
+  // process tree exists; every start needs them. (The builder drops them
+  // when the image has none and cuts ranges at the end of the file.)
+  for (const char* path : {"/etc/passwd", "/etc/group"}) {
+    profile.files.push_back({path, 0, {{0, 16}}});
+  }
   return profile;
 }
 

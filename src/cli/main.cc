@@ -30,6 +30,8 @@ COMMANDS:
   build-image   build an image from directories and push it to a registry
   trace         record the pages a process tree reads until it is ready (eBPF)
   image         runtime images: build, push, optimize, inspect, fetch
+  mount         mount an image's lazy root file system (no pull)
+  umount        unmount what `syspgo mount` mounted
   cleanup       remove containers and temporary files left by killed runs
   version       print the version
 
@@ -66,6 +68,8 @@ int main(int argc, char** argv) {
   if (command == "build-image") return syspgo::cli::BuildImageCommand(args, ctx);
   if (command == "trace") return syspgo::cli::TraceCommand(args, ctx);
   if (command == "image") return syspgo::cli::ImageCommand(args, ctx);
+  if (command == "mount") return syspgo::cli::MountCommand(args, ctx);
+  if (command == "umount") return syspgo::cli::UmountCommand(args, ctx);
   if (command == "cleanup") return syspgo::cli::CleanupCommand(args, ctx);
   if (command == "version") {
     std::printf("syspgo 0.1.0\n");

@@ -267,14 +267,23 @@ Result<std::optional<ImageIndex>> RegistryClient::GetReferrers(
 
 Status RegistryClient::FetchBlob(const std::string& repository,
                                  const Digest& digest, int64_t offset,
-                                 const BodySink& sink) {
+                                 const BodySink& sink, int64_t length) {
+  if (length == 0) return Status::Ok();
+  const bool bounded = length > 0;
   int64_t delivered = 0;
   HttpRequest req;
   req.url = base_url_ + "/v2/" + repository + "/blobs/" + digest.ToString();
+  if (bounded) req.range_end = offset + length - 1;
   req.sink = [&](std::span<const char> chunk) -> Status {
+    // A server that ignores range_end sends more: keep what was asked and
+    // end the transfer (a compliant one ends it itself, keeping the
+    // connection alive).
+    bool excess = bounded && delivered + static_cast<int64_t>(chunk.size()) > length;
+    if (excess) chunk = chunk.first(static_cast<size_t>(length - delivered));
     RETURN_IF_ERROR(sink(chunk));
     delivered += static_cast<int64_t>(chunk.size());
     if (counters_) counters_->bytes += static_cast<int64_t>(chunk.size());
+    if (excess) return Cancelled("range complete");
     return Status::Ok();
   };
   const std::string scope = RepositoryScope(repository, false);
@@ -290,20 +299,26 @@ Status RegistryClient::FetchBlob(const std::string& repository,
       if (!Sleep(attempt - 1)) return Cancelled("cancelled");
     }
     int64_t start = offset + delivered;
-    if (start > 0) {
+    if (start > 0 || bounded) {
       req.range_start = start;
     } else {
       req.range_start.reset();
     }
     int64_t before = delivered;
     auto reply = Send(req, scope);
+    if (bounded && delivered == length) return Status::Ok();
     if (!reply.ok()) {
       if (reply.status().code() != StatusCode::kUnavailable) return reply.status();
       last = reply.status();
       if (delivered > before) attempt = 0;  // progress made: fresh budget
       continue;
     }
-    if (reply->status == 200 || reply->status == 206) return Status::Ok();
+    if (reply->status == 200 || reply->status == 206) {
+      if (!bounded) return Status::Ok();
+      return Corruption("blob " + digest.ToString() + ": range at " + std::to_string(offset) +
+                        " returned " + std::to_string(delivered) + " of " +
+                        std::to_string(length) + " bytes");
+    }
     if (reply->status == 416 && start > 0) {
       return Corruption("blob " + digest.ToString() +
                         " is shorter than expected (range from " +
@@ -323,35 +338,15 @@ Result<std::string> RegistryClient::FetchBlobRange(const std::string& repository
                                                    int64_t offset,
                                                    int64_t length) {
   if (length <= 0) return std::string();
-  HttpRequest req;
-  req.url = base_url_ + "/v2/" + repository + "/blobs/" + digest.ToString();
-  req.range_start = offset;
-  req.range_end = offset + length - 1;
   std::string out;
-  req.sink = [&](std::span<const char> chunk) -> Status {
-    if (out.size() + chunk.size() > static_cast<size_t>(length)) {
-      // A server that ignores range_end sends more; keep what was asked.
-      out.append(chunk.data(), static_cast<size_t>(length) - out.size());
-      return Cancelled("range complete");
-    }
-    out.append(chunk.data(), chunk.size());
-    return Status::Ok();
-  };
-  auto reply = SendWithRetry(req, RepositoryScope(repository, false));
-  if (!reply.ok() && !(reply.status().code() == StatusCode::kCancelled &&
-                       out.size() == static_cast<size_t>(length))) {
-    return reply.status();
-  }
-  if (reply.ok() && reply->status != 200 && reply->status != 206) {
-    return StatusFromReply("blob range " + digest.ToString(), *reply);
-  }
-  if (counters_) counters_->bytes += static_cast<int64_t>(out.size());
-  if (out.size() != static_cast<size_t>(length)) {
-    return Corruption("blob " + digest.ToString() + ": range at " +
-                      std::to_string(offset) + " returned " +
-                      std::to_string(out.size()) + " of " +
-                      std::to_string(length) + " bytes");
-  }
+  out.reserve(static_cast<size_t>(length));
+  RETURN_IF_ERROR(FetchBlob(
+      repository, digest, offset,
+      [&](std::span<const char> chunk) -> Status {
+        out.append(chunk.data(), chunk.size());
+        return Status::Ok();
+      },
+      length));
   return out;
 }
 

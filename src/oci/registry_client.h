@@ -68,12 +68,15 @@ class RegistryClient {
   Result<FetchedManifest> GetManifest(const std::string& repository,
                                       const std::string& reference);
 
-  // Streams bytes [offset, end of blob) of a blob to sink, retrying transport
-  // errors and 5xx replies; a retry resumes at the first byte the sink has
-  // not seen. The bytes are NOT verified here (see BlobVerifier).
+  // Streams bytes [offset, offset+length) of a blob to sink (to the end of
+  // the blob when length < 0), retrying transport errors and 5xx replies; a
+  // retry resumes at the first byte the sink has not seen. A bounded range
+  // that the blob cannot fill is Corruption. The bytes are NOT verified here
+  // (see BlobVerifier).
   Status FetchBlob(const std::string& repository, const Digest& digest,
-                   int64_t offset, const BodySink& sink);
-  // Bytes [offset, offset+length) of a blob with one Range request.
+                   int64_t offset, const BodySink& sink, int64_t length = -1);
+  // Bytes [offset, offset+length) of a blob: one Range request, resumed
+  // where it stopped when the transfer fails.
   Result<std::string> FetchBlobRange(const std::string& repository,
                                      const Digest& digest, int64_t offset,
                                      int64_t length);

@@ -170,7 +170,7 @@ Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& c
 Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
                                              const std::string& repository,
                                              const FoundRuntimeImage& found,
-                                             const oci::Digest& image) {
+                                             const oci::Digest& image, bool with_index) {
   FetchedMetadata out;
   ASSIGN_OR_RETURN(out.metadata_bytes, client.FetchSmallBlob(repository, found.metadata));
   auto metadata = DecodeMetadata(out.metadata_bytes);
@@ -188,7 +188,9 @@ Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
     return Corruption("runtime image " + found.artifact.ToString() +
                       ": the artifact's blob or index is not the one its metadata describes");
   }
-  ASSIGN_OR_RETURN(out.index_bytes, client.FetchSmallBlob(repository, found.index));
+  if (with_index) {
+    ASSIGN_OR_RETURN(out.index_bytes, client.FetchSmallBlob(repository, found.index));
+  }
   return out;
 }
 

@@ -73,12 +73,13 @@ struct FetchedMetadata {
   std::string index_bytes;
 };
 
-// Fetches and checks metadata and index: the metadata must be for `image`,
-// and the blob and index descriptors must match what it records.
+// Fetches and checks metadata and (with_index) index: the metadata must be
+// for `image`, and the blob and index descriptors must match what it
+// records, so the index can also be fetched later by its descriptor.
 Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
                                              const std::string& repository,
                                              const FoundRuntimeImage& found,
-                                             const oci::Digest& image);
+                                             const oci::Digest& image, bool with_index = true);
 
 struct ChunkFetchReport {
   uint64_t chunks = 0;

@@ -26,6 +26,10 @@ Status ChunkStore::Put(const Sha256Bytes& digest, std::string_view data) {
   if (Sha256::Of(data) != digest) {
     return Corruption("chunk " + DigestString(digest) + " does not match its data");
   }
+  return PutVerified(digest, data);
+}
+
+Status ChunkStore::PutVerified(const Sha256Bytes& digest, std::string_view data) {
   std::string path = PathOf(digest);
   RETURN_IF_ERROR(MakeDirs(DirName(path)));
   return WriteFileAtomic(path, data, 0644, /*durable=*/false);

@@ -26,6 +26,8 @@ class ChunkStore {
   bool Has(const Sha256Bytes& digest) const;
   // data must hash to digest.
   Status Put(const Sha256Bytes& digest, std::string_view data);
+  // For data the caller has just checked against digest (VerifyChunk).
+  Status PutVerified(const Sha256Bytes& digest, std::string_view data);
   Result<std::string> Get(const Chunk& chunk) const;
 
  private:

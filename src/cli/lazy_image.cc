@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "cli/lazy_image.h"
+
+#include <algorithm>
+
+#include "rtimage/artifact.h"
+#include "rtimage/layer_index.h"
+
+namespace syspgo::cli {
+
+std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs) {
+  specs.push_back({"streams", true});
+  specs.push_back({"fetch-timeout", true});
+  return specs;
+}
+
+Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args) {
+  LazyOptions o;
+  ASSIGN_OR_RETURN(int streams, args.GetInt("streams", 2, 1, 16));
+  ASSIGN_OR_RETURN(int timeout, args.GetInt("fetch-timeout", 30, 1, 3600));
+  o.streams = streams;
+  o.fetch_timeout = std::chrono::seconds(timeout);
+  return o;
+}
+
+Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
+                                                   const RegistrySetup& setup, bool with_index) {
+  auto lazy = std::make_unique<LazyImage>();
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters));
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
+  oci::LocalImage& image = lazy->image;
+  image.reference = ref;
+  image.manifest_digest = resolved.descriptor.digest;
+  image.manifest_size = resolved.descriptor.size;
+  image.manifest = resolved.manifest;
+  ASSIGN_OR_RETURN(std::string config,
+                   client.FetchSmallBlob(ref.repository, image.manifest.config));
+  ASSIGN_OR_RETURN(image.config, oci::ParseImageConfig(config));
+  ASSIGN_OR_RETURN(auto found, rtimage::FindRuntimeImage(client, ref.repository,
+                                                         image.manifest_digest));
+  if (!found) return lazy;
+  ASSIGN_OR_RETURN(rtimage::FetchedMetadata fetched,
+                   rtimage::FetchRuntimeMetadata(client, ref.repository, *found,
+                                                 image.manifest_digest, with_index));
+  fs::LazySource source;
+  if (with_index) {
+    ASSIGN_OR_RETURN(source.indexes, rtimage::DecodeLayerIndexes(fetched.index_bytes));
+  }
+  source.index_blob = found->index;
+  source.metadata = std::move(fetched.metadata);
+  source.repository = ref.repository;
+  source.blob = found->blob;
+  lazy->source = std::move(source);
+  return lazy;
+}
+
+Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::LazyMode mode,
+                                                         const LazyOptions& options,
+                                                         const std::string& store_root,
+                                                         const RegistrySetup& setup,
+                                                         const std::string& dir) {
+  if (!lazy.source) {
+    return NotFound(lazy.image.reference.ToString() +
+                    " has no runtime image (`syspgo image optimize IMAGE` makes one)");
+  }
+  fs::MountOptions o;
+  o.mode = mode;
+  o.streams = options.streams;
+  o.fetch_timeout = options.fetch_timeout;
+  o.cache_root = store_root;
+  o.log = &setup.log;
+  const std::string registry = lazy.image.reference.registry;
+  const oci::RegistryOptions base = setup.options;
+  const auto stall = std::chrono::seconds(
+      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
+                               options.fetch_timeout).count()));
+  // Fetches that a start waits for: few attempts, stalls bounded by the
+  // fetch timeout.
+  o.clients = [registry, base, stall](const CancelToken* cancel,
+                                      oci::TransferCounters* counters) {
+    oci::RegistryOptions ro = base;
+    ro.cancel = cancel;
+    ro.max_attempts = 3;
+    ro.http.stall_timeout = stall;
+    ro.http.connect_timeout = std::min(ro.http.connect_timeout, stall);
+    return oci::RegistryClient::Create(registry, ro, counters);
+  };
+  return fs::MountedImage::Mount(std::move(*lazy.source), std::move(o), dir);
+}
+
+}  // namespace syspgo::cli

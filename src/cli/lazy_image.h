@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: cli/lazy_image.h
+//
+// An image started or mounted without pulling it: its manifest and config
+// and its runtime image's metadata and index come from the registry; file
+// bytes come later through the lazy root file system (fs/mounted_image.h).
+// Shared by `syspgo run --mode lazy|prefetch|rtimage` and `syspgo mount`.
+#ifndef SYSPGO_CLI_LAZY_IMAGE_H_
+#define SYSPGO_CLI_LAZY_IMAGE_H_
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/cli_util.h"
+#include "common/status.h"
+#include "fs/mounted_image.h"
+#include "oci/puller.h"
+#include "oci/registry_client.h"
+
+namespace syspgo::cli {
+
+// --streams and --fetch-timeout added to a command's options.
+std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs);
+
+struct LazyOptions {
+  int streams = 2;
+  std::chrono::milliseconds fetch_timeout{30000};
+};
+Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args);
+
+struct LazyImage {
+  oci::LocalImage image;  // manifest and config; no layer directories
+  // The runtime image, when the image has one.
+  std::optional<fs::LazySource> source;
+  oci::TransferCounters counters;  // requests made to find all this
+};
+
+// Resolves the reference, finds the runtime image and fetches the config,
+// the metadata and (with_index) the index, all checked against their
+// digests. Without the index, the mount fetches it at its first miss.
+Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
+                                                   const RegistrySetup& setup, bool with_index);
+
+// Mounts a located image at dir (which must exist); takes lazy.source.
+// `setup` outlives the mount.
+Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::LazyMode mode,
+                                                         const LazyOptions& options,
+                                                         const std::string& store_root,
+                                                         const RegistrySetup& setup,
+                                                         const std::string& dir);
+
+}  // namespace syspgo::cli
+
+#endif  // SYSPGO_CLI_LAZY_IMAGE_H_

@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fs/fetch.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/clock.h"
+#include "common/file_util.h"
+#include "common/sha256.h"
+#include "common/unique_fd.h"
+
+namespace syspgo::fs {
+
+// ---- ClientPool
+
+Status ClientPool::With(const std::function<Status(oci::RegistryClient&)>& fn) {
+  if (cancel_.cancelled()) return Cancelled("fetching has stopped");
+  std::unique_ptr<oci::RegistryClient> client;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      client = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (!client) {
+    ASSIGN_OR_RETURN(oci::RegistryClient made, factory_(&cancel_, &counters_));
+    client = std::make_unique<oci::RegistryClient>(std::move(made));
+  }
+  Status st = fn(*client);
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_back(std::move(client));
+  return st;
+}
+
+// ---- FlightTable
+
+bool FlightTable::Claim(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return flights_.try_emplace(key).second;
+}
+
+void FlightTable::Finish(const std::string& key, const Status& outcome) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = flights_.find(key);
+  if (it == flights_.end()) return;
+  it->second.done = true;
+  it->second.outcome = outcome;
+  cv_.notify_all();
+  // Waiters copy the outcome before the entry goes; the last one erases it.
+  if (it->second.waiters == 0) flights_.erase(it);
+}
+
+Status FlightTable::Wait(const std::string& key) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto it = flights_.find(key);
+  if (it == flights_.end()) return Status::Ok();
+  ++it->second.waiters;
+  cv_.wait(lock, [&] { return it->second.done; });
+  Status outcome = it->second.outcome;
+  if (--it->second.waiters == 0) flights_.erase(it);
+  return outcome;
+}
+
+// ---- LayerFetcher
+
+LayerFetcher::LayerFetcher(const rtimage::Metadata* metadata,
+                           std::vector<rtimage::LayerIndex> indexes, oci::Descriptor index_blob,
+                           std::string repository, ClientPool::Factory clients,
+                           std::string cache_dir, const Logger* log)
+    : metadata_(metadata),
+      indexes_(std::move(indexes)),
+      index_blob_(std::move(index_blob)),
+      repository_(std::move(repository)),
+      pool_(std::move(clients)),
+      cache_dir_(std::move(cache_dir)),
+      log_(log) {}
+
+uint64_t LayerFetcher::PieceSize(const rtimage::FileContent& c) const {
+  return c.size <= kWholeFileLimit ? std::max<uint64_t>(c.size, 1) : kPieceSize;
+}
+
+std::string LayerFetcher::PiecePath(const rtimage::FileContent& c, uint64_t piece) const {
+  std::string name = Sha256::ToHex(c.digest);
+  if (c.size > kWholeFileLimit) name += "." + std::to_string(piece);
+  return JoinPath(cache_dir_, name);
+}
+
+Result<const rtimage::LayerIndex*> LayerFetcher::IndexOf(uint32_t layer) {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  if (indexes_.empty()) {
+    std::string bytes;
+    RETURN_IF_ERROR(pool_.With([&](oci::RegistryClient& client) -> Status {
+      ASSIGN_OR_RETURN(bytes, client.FetchSmallBlob(repository_, index_blob_));
+      return Status::Ok();
+    }));
+    ASSIGN_OR_RETURN(std::vector<rtimage::LayerIndex> indexes,
+                     rtimage::DecodeLayerIndexes(bytes));
+    if (indexes.size() != metadata_->layers.size()) {
+      return Corruption("the runtime image index has " + std::to_string(indexes.size()) +
+                        " layers, its metadata " + std::to_string(metadata_->layers.size()));
+    }
+    indexes_ = std::move(indexes);
+  }
+  return &indexes_[layer];
+}
+
+Status LayerFetcher::FetchPieces(uint32_t content, uint64_t first, uint64_t last) {
+  const rtimage::FileContent& c = metadata_->contents[content];
+  const rtimage::LayerInfo& layer = metadata_->layers[c.layer];
+  ASSIGN_OR_RETURN(const rtimage::LayerIndex* index_ptr, IndexOf(c.layer));
+  const rtimage::LayerIndex& index = *index_ptr;
+  const uint64_t piece = PieceSize(c);
+  const uint64_t begin = first * piece;
+  const uint64_t end = std::min(c.size, (last + 1) * piece);
+  ASSIGN_OR_RETURN(rtimage::RangePlan plan, rtimage::PlanRange(index, c.tar_offset + begin,
+                                                               end - begin));
+  ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(layer.digest));
+  std::string compressed;
+  RETURN_IF_ERROR(pool_.With([&](oci::RegistryClient& client) -> Status {
+    ASSIGN_OR_RETURN(compressed,
+                     client.FetchBlobRange(repository_, digest,
+                                           static_cast<int64_t>(plan.compressed_begin),
+                                           static_cast<int64_t>(plan.compressed_end -
+                                                                plan.compressed_begin)));
+    return Status::Ok();
+  }));
+  ++counters_.fetches;
+  counters_.compressed_bytes += static_cast<int64_t>(compressed.size());
+  ASSIGN_OR_RETURN(std::string data, rtimage::ExtractRange(index, plan, compressed,
+                                                           c.tar_offset + begin, end - begin));
+  if (begin == 0 && end == c.size && c.size <= kWholeFileLimit) {
+    if (Sha256::Of(data) != c.digest) {
+      return Corruption("file content " + rtimage::DigestString(c.digest) + " from layer " +
+                        layer.digest + " does not match its digest");
+    }
+    ++counters_.files_verified;
+  }
+  if (Status st = MakeDirs(cache_dir_); !st.ok()) return st;
+  for (uint64_t p = first; p <= last; ++p) {
+    const uint64_t at = p * piece - begin;
+    const uint64_t len = std::min(piece, c.size - p * piece);
+    RETURN_IF_ERROR(WriteFileAtomic(PiecePath(c, p), std::string_view(data).substr(at, len),
+                                    0644, /*durable=*/false));
+    ++counters_.pieces_fetched;
+  }
+  return Status::Ok();
+}
+
+Status LayerFetcher::EnsurePieces(uint32_t content, uint64_t first, uint64_t last) {
+  const rtimage::FileContent& c = metadata_->contents[content];
+  const std::string hex = Sha256::ToHex(c.digest);
+  auto key = [&](uint64_t p) { return hex + "." + std::to_string(p); };
+  std::vector<uint64_t> mine, theirs;
+  for (uint64_t p = first; p <= last; ++p) {
+    if (PathExists(PiecePath(c, p))) {
+      ++counters_.pieces_local;
+    } else if (flights_.Claim(key(p))) {
+      if (PathExists(PiecePath(c, p))) {  // finished between the two checks
+        flights_.Finish(key(p), Status::Ok());
+      } else {
+        mine.push_back(p);
+      }
+    } else {
+      theirs.push_back(p);
+    }
+  }
+  Status result;
+  for (size_t i = 0; i < mine.size();) {
+    size_t j = i;
+    while (j + 1 < mine.size() && mine[j + 1] == mine[j] + 1 &&
+           j + 1 - i < kMaxPiecesPerFetch) {
+      ++j;
+    }
+    Status st = FetchPieces(content, mine[i], mine[j]);
+    for (size_t k = i; k <= j; ++k) flights_.Finish(key(mine[k]), st);
+    if (!st.ok() && result.ok()) result = st;
+    i = j + 1;
+  }
+  for (uint64_t p : theirs) {
+    Status st = flights_.Wait(key(p));
+    if (!st.ok() && result.ok()) result = st;
+  }
+  return result;
+}
+
+Result<std::string> LayerFetcher::Read(uint32_t content, uint64_t offset, uint64_t length) {
+  const rtimage::FileContent& c = metadata_->contents[content];
+  if (offset >= c.size) return std::string();
+  length = std::min(length, c.size - offset);
+  if (length == 0) return std::string();
+  const uint64_t piece = PieceSize(c);
+  const uint64_t first = offset / piece;
+  const uint64_t last = (offset + length - 1) / piece;
+  RETURN_IF_ERROR(EnsurePieces(content, first, last));
+  std::string out(length, '\0');
+  for (uint64_t p = first; p <= last; ++p) {
+    const uint64_t piece_begin = p * piece;
+    const uint64_t from = std::max(offset, piece_begin);
+    const uint64_t to = std::min(offset + length, piece_begin + piece);
+    const std::string path = PiecePath(c, p);
+    ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
+    ASSIGN_OR_RETURN(size_t n, ReadFullAt(fd.get(), std::span<char>(out.data() + (from - offset),
+                                                                     to - from),
+                                          from - piece_begin, path));
+    if (n != to - from) {
+      ::unlink(path.c_str());
+      return Corruption("cached piece " + path + " is short; removed");
+    }
+  }
+  return out;
+}
+
+Status LayerFetcher::Fetch(uint32_t content) {
+  const rtimage::FileContent& c = metadata_->contents[content];
+  if (c.size == 0) return Status::Ok();
+  const uint64_t pieces = (c.size + PieceSize(c) - 1) / PieceSize(c);
+  RETURN_IF_ERROR(EnsurePieces(content, 0, pieces - 1));
+  if (c.size <= kWholeFileLimit) return Status::Ok();
+  // A large file fetched whole is checked whole: its pieces alone cannot be.
+  Sha256 hash;
+  for (uint64_t p = 0; p < pieces; ++p) {
+    ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(PiecePath(c, p), kPieceSize));
+    hash.Update(bytes);
+  }
+  if (hash.Final() != c.digest) {
+    for (uint64_t p = 0; p < pieces; ++p) ::unlink(PiecePath(c, p).c_str());
+    return Corruption("file content " + rtimage::DigestString(c.digest) +
+                      " does not match its digest; its cached pieces were removed");
+  }
+  ++counters_.files_verified;
+  return Status::Ok();
+}
+
+// ---- ChunkSlicer
+
+void ChunkSlicer::Feed(std::string_view data,
+                       const std::function<void(uint32_t, std::string_view)>& on_chunk) {
+  const auto& chunks = *chunks_;
+  pending_.append(data);
+  while (next_ <= last_) {
+    const rtimage::Chunk& ch = chunks[next_];
+    if (base_ + pending_.size() < ch.blob_offset + ch.length) break;
+    on_chunk(next_, std::string_view(pending_).substr(ch.blob_offset - base_, ch.length));
+    ++next_;
+    // Drop what precedes the next chunk; padding that has not arrived yet
+    // is dropped when it does (base_ stays the offset of pending_[0]).
+    const uint64_t keep_from = next_ <= last_ ? chunks[next_].blob_offset : base_ + pending_.size();
+    const uint64_t drop = std::min<uint64_t>(keep_from - base_, pending_.size());
+    pending_.erase(0, drop);
+    base_ += drop;
+  }
+}
+
+// ---- RuntimePageCache
+
+RuntimePageCache::RuntimePageCache(const rtimage::Metadata* metadata, std::string repository,
+                                   oci::Descriptor blob, rtimage::ChunkStore* store,
+                                   ClientPool::Factory clients, PushFunction push,
+                                   PageCacheOptions options, const Logger* log)
+    : metadata_(metadata),
+      repository_(std::move(repository)),
+      blob_(std::move(blob)),
+      store_(store),
+      pool_(std::move(clients)),
+      push_(std::move(push)),
+      options_(options),
+      log_(log) {}
+
+RuntimePageCache::~RuntimePageCache() { Stop(); }
+
+Status RuntimePageCache::Start() {
+  start_ns_ = static_cast<int64_t>(MonotonicNs());
+  const auto& chunks = metadata_->chunks;
+  const size_t n = chunks.size();
+  users_.assign(n, {});
+  for (size_t c = 0; c < metadata_->contents.size(); ++c) {
+    for (const rtimage::Extent& e : metadata_->contents[c].extents) {
+      users_[e.chunk].emplace_back(static_cast<uint32_t>(c), e.file_offset);
+    }
+  }
+  std::vector<uint32_t> missing;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_.assign(n, State::kMissing);
+    data_.assign(n, nullptr);
+    unsettled_ = n;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (store_->Has(chunks[i].digest)) {
+        state_[i] = State::kStored;
+        push_queue_.push_back(i);
+        ++counters_.chunks_local;
+      } else {
+        missing.push_back(i);
+      }
+    }
+    if (unsettled_ == 0) counters_.settled_ns = 0;
+  }
+  // Runs of missing chunks (a gap of local chunks up to 1 MiB is fetched
+  // through rather than split), then cut into `streams` parts of about
+  // equal bytes, each part fetched in blob (= first access) order.
+  constexpr uint64_t kMaxGap = 1 << 20;
+  uint64_t total = 0;
+  for (uint32_t i : missing) total += chunks[i].length;
+  const int streams = std::max(1, options_.streams);
+  const uint64_t share = std::max<uint64_t>(total / static_cast<uint64_t>(streams), 1);
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> parts(1);
+  uint64_t in_part = 0;
+  for (size_t k = 0; k < missing.size(); ++k) {
+    const uint32_t i = missing[k];
+    auto& runs = parts.back();
+    const bool joins = !runs.empty() &&
+                       chunks[i].blob_offset - (chunks[runs.back().second].blob_offset +
+                                                chunks[runs.back().second].length) <= kMaxGap;
+    if (joins) {
+      runs.back().second = i;
+    } else {
+      runs.emplace_back(i, i);
+    }
+    in_part += chunks[i].length;
+    if (in_part >= share && parts.size() < static_cast<size_t>(streams) &&
+        k + 1 < missing.size()) {
+      parts.emplace_back();
+      in_part = 0;
+    }
+  }
+  for (auto& runs : parts) {
+    if (runs.empty()) continue;
+    streams_.emplace_back([this, runs = std::move(runs)]() mutable { StreamLoop(std::move(runs)); });
+  }
+  pusher_ = std::thread([this] { PushLoop(); });
+  return Status::Ok();
+}
+
+void RuntimePageCache::StreamLoop(std::vector<std::pair<uint32_t, uint32_t>> runs) {
+  for (const auto& [first, last] : runs) {
+    Status st = StreamRun(first, last);
+    if (!st.ok()) {
+      FailRemaining(first, last, st);
+      continue;
+    }
+  }
+}
+
+Status RuntimePageCache::StreamRun(uint32_t first, uint32_t last) {
+  const auto& chunks = metadata_->chunks;
+  const uint64_t begin = chunks[first].blob_offset;
+  const uint64_t end = chunks[last].blob_offset + chunks[last].length;
+  ChunkSlicer slicer(&chunks, first, last);
+  auto on_chunk = [&](uint32_t index, std::string_view data) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_[index] != State::kMissing) return;  // e.g. local: fetched through
+    }
+    Status ok = rtimage::VerifyChunk(chunks[index], index, data);
+    if (ok.ok()) {
+      Settle(index, State::kInMemory, std::string(data));
+    } else {
+      if (log_) log_->Warning("runtime image: " + ok.message() + "; its files fall back to their layers");
+      Settle(index, State::kFailed, {});
+    }
+  };
+  auto sink = [&](std::span<const char> bytes) -> Status {
+    slicer.Feed(std::string_view(bytes.data(), bytes.size()), on_chunk);
+    return Status::Ok();
+  };
+  ++counters_.requests;
+  return pool_.With([&](oci::RegistryClient& client) {
+    return client.FetchBlob(repository_, blob_.digest, static_cast<int64_t>(begin), sink,
+                            static_cast<int64_t>(end - begin));
+  });
+}
+
+void RuntimePageCache::FailRemaining(uint32_t first, uint32_t last, const Status& why) {
+  bool any = false;
+  for (uint32_t i = first; i <= last; ++i) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_[i] != State::kMissing) continue;
+    any = true;
+    state_[i] = State::kFailed;
+    --unsettled_;
+    ++counters_.chunks_failed;
+    if (unsettled_ == 0) counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
+    cv_.notify_all();
+  }
+  if (any && log_ && why.code() != StatusCode::kCancelled) {
+    log_->Warning("runtime image: fetching chunks " + std::to_string(first) + "-" +
+                  std::to_string(last) + " failed (" + why.message() +
+                  "); reads of them fall back to the layers");
+  }
+}
+
+void RuntimePageCache::Settle(uint32_t chunk, State state, std::string data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state == State::kInMemory) {
+    data_[chunk] = std::make_shared<const std::string>(std::move(data));
+    push_queue_.push_back(chunk);
+    ++counters_.chunks_fetched;
+  } else {
+    --unsettled_;
+    ++counters_.chunks_failed;
+    if (unsettled_ == 0) counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
+  }
+  state_[chunk] = state;
+  cv_.notify_all();
+}
+
+void RuntimePageCache::PushLoop() {
+  const auto& chunks = metadata_->chunks;
+  for (;;) {
+    uint32_t chunk;
+    std::shared_ptr<const std::string> data;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !push_queue_.empty(); });
+      if (stopping_) return;
+      chunk = push_queue_.front();
+      push_queue_.pop_front();
+      data = data_[chunk];
+    }
+    const bool fetched = data != nullptr;
+    if (!fetched) {
+      auto stored = store_->Get(chunks[chunk]);
+      if (!stored.ok()) {
+        if (log_) log_->Warning("runtime image: " + stored.status().message());
+        std::lock_guard<std::mutex> lock(mu_);
+        state_[chunk] = State::kFailed;
+        --unsettled_;
+        ++counters_.chunks_failed;
+        if (unsettled_ == 0) {
+          counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
+        }
+        cv_.notify_all();
+        continue;
+      }
+      data = std::make_shared<const std::string>(std::move(*stored));
+    }
+    for (const auto& [content, offset] : users_[chunk]) {
+      Status st = push_(content, offset, *data);
+      if (!st.ok()) {
+        ++counters_.push_errors;
+        if (log_) log_->Debug("push: " + st.message());
+        continue;
+      }
+      int64_t expected = -1;
+      counters_.first_push_ns.compare_exchange_strong(
+          expected, static_cast<int64_t>(MonotonicNs()) - start_ns_);
+      counters_.bytes_pushed += static_cast<int64_t>(data->size());
+    }
+    ++counters_.chunks_pushed;
+    bool stored = true;
+    if (fetched) {
+      Status st = store_->PutVerified(chunks[chunk].digest, *data);
+      if (!st.ok()) {
+        stored = false;  // keep serving it from memory
+        if (log_) log_->Warning("chunk store: " + st.message());
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stored) {
+      state_[chunk] = State::kStored;
+      data_[chunk].reset();
+    }
+    --unsettled_;
+    if (unsettled_ == 0) counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
+    cv_.notify_all();
+  }
+}
+
+Result<std::string> RuntimePageCache::ReadChunk(uint32_t chunk) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (state_.empty()) return Unavailable("the runtime page cache was not started");
+  if (state_[chunk] == State::kMissing) {
+    ++counters_.waits;
+    const auto deadline = std::chrono::steady_clock::now() + options_.fetch_timeout;
+    if (!cv_.wait_until(lock, deadline, [&] {
+          return stopping_ || state_[chunk] != State::kMissing;
+        })) {
+      return DeadlineExceeded("runtime image chunk " + std::to_string(chunk) +
+                              " did not arrive within " +
+                              std::to_string(options_.fetch_timeout.count()) + " ms");
+    }
+  }
+  switch (state_[chunk]) {
+    case State::kInMemory: {
+      std::shared_ptr<const std::string> data = data_[chunk];
+      lock.unlock();
+      return std::string(*data);
+    }
+    case State::kStored:
+      lock.unlock();
+      return store_->Get(metadata_->chunks[chunk]);
+    case State::kMissing:
+      return Unavailable("runtime image chunk " + std::to_string(chunk) +
+                         ": fetching has stopped");
+    case State::kFailed:
+      break;
+  }
+  return Unavailable("runtime image chunk " + std::to_string(chunk) + " failed");
+}
+
+bool RuntimePageCache::WaitSettled(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return unsettled_ == 0 || stopping_; }) &&
+         unsettled_ == 0;
+}
+
+void RuntimePageCache::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  pool_.Cancel();
+  for (std::thread& t : streams_) {
+    if (t.joinable()) t.join();
+  }
+  if (pusher_.joinable()) pusher_.join();
+}
+
+}  // namespace syspgo::fs

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: fs/fetch.h
+//
+// Where the lazy root file system's bytes come from (docs/lazy-rootfs.md):
+//   RuntimePageCache  the runtime image's blob, streamed with a few large
+//                     Range requests at mount time, each chunk verified on
+//                     arrival, handed to a push function (the kernel's page
+//                     cache), then written to the node's chunk store and
+//                     dropped from memory.
+//   LayerFetcher      the fallback: any range of any file, fetched from its
+//                     original layer through the checkpoint index (one Range
+//                     request, inflated from the nearest checkpoint) and kept
+//                     on disk in pieces; concurrent misses of a piece fetch
+//                     it once.
+// Neither depends on FUSE. Both are thread-safe.
+#ifndef SYSPGO_FS_FETCH_H_
+#define SYSPGO_FS_FETCH_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/cancel.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "oci/manifest.h"
+#include "oci/registry_client.h"
+#include "rtimage/chunk_store.h"
+#include "rtimage/format.h"
+#include "rtimage/layer_index.h"
+
+namespace syspgo::fs {
+
+// Registry clients for worker threads (a RegistryClient serves one thread
+// at a time), with one set of counters and one cancellation for all. The
+// factory makes a client that honours `cancel` and counts into `counters`.
+class ClientPool {
+ public:
+  using Factory = std::function<Result<oci::RegistryClient>(const CancelToken* cancel,
+                                                            oci::TransferCounters* counters)>;
+  explicit ClientPool(Factory factory) : factory_(std::move(factory)) {}
+
+  // Runs fn with a client of its own; the client goes back to the pool.
+  Status With(const std::function<Status(oci::RegistryClient&)>& fn);
+  // Aborts transfers in progress; later ones fail at once.
+  void Cancel() { cancel_.Cancel(); }
+  bool cancelled() const { return cancel_.cancelled(); }
+  const oci::TransferCounters& counters() const { return counters_; }
+
+ private:
+  Factory factory_;
+  CancelToken cancel_;
+  oci::TransferCounters counters_;
+  std::mutex mu_;  // guards idle_
+  std::vector<std::unique_ptr<oci::RegistryClient>> idle_;
+};
+
+// Single-flight bookkeeping: the first caller of a key fetches it, later
+// callers wait for the outcome.
+class FlightTable {
+ public:
+  // True when the caller now owns `key` and must call Finish(key, ...).
+  bool Claim(const std::string& key);
+  void Finish(const std::string& key, const Status& outcome);
+  // Waits until `key` is not in flight; its outcome (Ok when never claimed).
+  Status Wait(const std::string& key);
+
+ private:
+  std::mutex mu_;  // guards flights_
+  std::condition_variable cv_;
+  struct Flight {
+    bool done = false;
+    Status outcome;
+    int waiters = 0;
+  };
+  std::map<std::string, Flight> flights_;
+};
+
+struct FallbackCounters {
+  std::atomic<int64_t> fetches{0};         // Range requests made
+  std::atomic<int64_t> compressed_bytes{0};
+  std::atomic<int64_t> pieces_fetched{0};
+  std::atomic<int64_t> pieces_local{0};    // found on disk
+  std::atomic<int64_t> files_verified{0};  // whole files checked by sha256
+};
+
+class LayerFetcher {
+ public:
+  // Files up to this size are fetched whole and verified before use.
+  static constexpr uint64_t kWholeFileLimit = 4 << 20;
+  static constexpr uint64_t kPieceSize = 1 << 20;  // pieces of larger files
+  static constexpr size_t kMaxPiecesPerFetch = 16;
+
+  // metadata and log outlive the fetcher; pieces are kept in cache_dir.
+  // Without `indexes`, they are fetched from `index_blob` at the first miss.
+  LayerFetcher(const rtimage::Metadata* metadata, std::vector<rtimage::LayerIndex> indexes,
+               oci::Descriptor index_blob, std::string repository, ClientPool::Factory clients,
+               std::string cache_dir, const Logger* log);
+
+  // Bytes [offset, offset+length) of content `content` (clamped to its size).
+  Result<std::string> Read(uint32_t content, uint64_t offset, uint64_t length);
+  // Brings the whole content to disk (prefetch).
+  Status Fetch(uint32_t content);
+  // From now on every fetch fails, and fetches in progress are aborted
+  // (reads of what is on disk still work).
+  void Disable() { pool_.Cancel(); }
+  const FallbackCounters& counters() const { return counters_; }
+  const oci::TransferCounters& registry() const { return pool_.counters(); }
+
+ private:
+  uint64_t PieceSize(const rtimage::FileContent& c) const;
+  std::string PiecePath(const rtimage::FileContent& c, uint64_t piece) const;
+  // Makes pieces [first, last] of `content` local.
+  Status EnsurePieces(uint32_t content, uint64_t first, uint64_t last);
+  // Fetches pieces [first, last] with one request and writes them.
+  Status FetchPieces(uint32_t content, uint64_t first, uint64_t last);
+  // The index of a layer, fetched on first use.
+  Result<const rtimage::LayerIndex*> IndexOf(uint32_t layer);
+
+  const rtimage::Metadata* metadata_;
+  std::mutex index_mu_;  // guards indexes_ while it is empty
+  std::vector<rtimage::LayerIndex> indexes_;
+  oci::Descriptor index_blob_;
+  std::string repository_;
+  ClientPool pool_;
+  std::string cache_dir_;
+  const Logger* log_;
+  FlightTable flights_;
+  FallbackCounters counters_;
+};
+
+// Cuts a stream of blob bytes that starts at chunks[first].blob_offset into
+// the chunks first..last, whatever the sizes of the pieces it is fed.
+class ChunkSlicer {
+ public:
+  ChunkSlicer(const std::vector<rtimage::Chunk>* chunks, uint32_t first, uint32_t last)
+      : chunks_(chunks), next_(first), last_(last), base_((*chunks)[first].blob_offset) {}
+  // Calls on_chunk(index, bytes) for every chunk the data completes.
+  void Feed(std::string_view data,
+            const std::function<void(uint32_t, std::string_view)>& on_chunk);
+  // The chunk the stream is in (last + 1 when all are complete).
+  uint32_t next() const { return next_; }
+
+ private:
+  const std::vector<rtimage::Chunk>* chunks_;
+  uint32_t next_;
+  uint32_t last_;
+  uint64_t base_;         // blob offset of pending_[0]
+  std::string pending_;
+};
+
+// Puts file bytes into the kernel's page cache of the file holding
+// `content` (FUSE notify_store). Called from one thread.
+using PushFunction =
+    std::function<Status(uint32_t content, uint64_t file_offset, std::string_view data)>;
+
+struct PageCacheOptions {
+  int streams = 2;  // parallel Range requests over the blob
+  // How long a read waits for a chunk that is on its way.
+  std::chrono::milliseconds fetch_timeout{30000};
+};
+
+struct PageCacheCounters {
+  std::atomic<int64_t> chunks_local{0};    // in the chunk store at start
+  std::atomic<int64_t> chunks_fetched{0};  // arrived and verified
+  std::atomic<int64_t> chunks_failed{0};   // failed verification or never came
+  std::atomic<int64_t> chunks_pushed{0};
+  std::atomic<int64_t> bytes_pushed{0};
+  std::atomic<int64_t> push_errors{0};
+  std::atomic<int64_t> requests{0};        // blob Range requests
+  std::atomic<int64_t> waits{0};           // reads that waited for in-flight data
+  std::atomic<int64_t> first_push_ns{-1};  // since Start
+  std::atomic<int64_t> settled_ns{-1};     // every chunk pushed or failed
+};
+
+class RuntimePageCache {
+ public:
+  // metadata, store and log outlive the cache.
+  RuntimePageCache(const rtimage::Metadata* metadata, std::string repository,
+                   oci::Descriptor blob, rtimage::ChunkStore* store,
+                   ClientPool::Factory clients, PushFunction push, PageCacheOptions options,
+                   const Logger* log);
+  ~RuntimePageCache();
+
+  // Starts the streams (for chunks the store lacks) and the pusher.
+  Status Start();
+  // A chunk's verified bytes: from memory, from the chunk store, or after
+  // waiting for its stream (bounded by fetch_timeout). Not kOk when the
+  // chunk failed or did not come in time: the caller falls back.
+  Result<std::string> ReadChunk(uint32_t chunk);
+  // Ends the streams and the pusher; ReadChunk still serves what is local.
+  void Stop();
+  // True once every chunk was pushed or failed.
+  bool WaitSettled(std::chrono::milliseconds timeout);
+  const PageCacheCounters& counters() const { return counters_; }
+  const oci::TransferCounters& registry() const { return pool_.counters(); }
+
+ private:
+  enum class State : uint8_t { kMissing, kInMemory, kStored, kFailed };
+  // Fetches runs of chunks (first, last index), in order.
+  void StreamLoop(std::vector<std::pair<uint32_t, uint32_t>> runs);
+  Status StreamRun(uint32_t first, uint32_t last);
+  void PushLoop();
+  void Settle(uint32_t chunk, State state, std::string data);
+  void FailRemaining(uint32_t first, uint32_t last, const Status& why);
+
+  const rtimage::Metadata* metadata_;
+  std::string repository_;
+  oci::Descriptor blob_;
+  rtimage::ChunkStore* store_;
+  ClientPool pool_;
+  PushFunction push_;
+  PageCacheOptions options_;
+  const Logger* log_;
+  int64_t start_ns_ = 0;
+  // users_[chunk]: (content, file offset) pairs that hold the chunk's bytes.
+  std::vector<std::vector<std::pair<uint32_t, uint64_t>>> users_;
+
+  std::mutex mu_;  // guards state_, data_, push_queue_, unsettled_, stopping_
+  std::condition_variable cv_;
+  std::vector<State> state_;
+  // kInMemory chunks, until pushed and stored.
+  std::vector<std::shared_ptr<const std::string>> data_;
+  std::deque<uint32_t> push_queue_;
+  size_t unsettled_ = 0;
+  bool stopping_ = false;
+
+  std::vector<std::thread> streams_;
+  std::thread pusher_;
+  PageCacheCounters counters_;
+};
+
+}  // namespace syspgo::fs
+
+#endif  // SYSPGO_FS_FETCH_H_

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fs/mounted_image.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+
+#include "common/clock.h"
+#include "common/file_util.h"
+
+namespace syspgo::fs {
+
+std::string_view LazyModeName(LazyMode mode) {
+  switch (mode) {
+    case LazyMode::kLazy: return "lazy";
+    case LazyMode::kPrefetch: return "prefetch";
+    case LazyMode::kRuntimeImage: return "rtimage";
+  }
+  return "?";
+}
+
+Result<LazyMode> ParseLazyMode(std::string_view name) {
+  for (LazyMode m : {LazyMode::kLazy, LazyMode::kPrefetch, LazyMode::kRuntimeImage}) {
+    if (LazyModeName(m) == name) return m;
+  }
+  return InvalidArgument("unknown mode '" + std::string(name) +
+                         "' (want lazy, prefetch or rtimage)");
+}
+
+Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
+                                                          MountOptions options,
+                                                          const std::string& dir) {
+  if (!source.indexes.empty() && source.indexes.size() != source.metadata.layers.size()) {
+    return Corruption("the runtime image index has " + std::to_string(source.indexes.size()) +
+                      " layers, its metadata " + std::to_string(source.metadata.layers.size()));
+  }
+  if (options.mode == LazyMode::kRuntimeImage) {
+    // A read that comes before its pages were pushed asks for exactly its
+    // pages (which the runtime image has), not for a readahead window
+    // beyond what the trace saw.
+    options.fs.max_readahead = 0;
+  }
+  std::unique_ptr<MountedImage> m(new MountedImage(std::move(source), std::move(options)));
+  const MountOptions& o = m->options_;
+  const rtimage::Metadata* metadata = &m->source_.metadata;
+  ASSIGN_OR_RETURN(ImageTree tree, ImageTree::Build(metadata));
+  m->tree_ = std::make_unique<ImageTree>(std::move(tree));
+  m->fallback_ = std::make_unique<LayerFetcher>(metadata, std::move(m->source_.indexes),
+                                                m->source_.index_blob, m->source_.repository,
+                                                o.clients,
+                                                JoinPath(o.cache_root, "pieces"), o.log);
+  MountedImage* self = m.get();
+  if (o.mode == LazyMode::kRuntimeImage) {
+    ASSIGN_OR_RETURN(rtimage::ChunkStore store,
+                     rtimage::ChunkStore::Open(JoinPath(o.cache_root, "chunks")));
+    m->chunks_ = std::make_unique<rtimage::ChunkStore>(std::move(store));
+    PageCacheOptions pc;
+    pc.streams = o.streams;
+    pc.fetch_timeout = o.fetch_timeout;
+    m->page_cache_ = std::make_unique<RuntimePageCache>(
+        metadata, m->source_.repository, m->source_.blob, m->chunks_.get(), o.clients,
+        [self](uint32_t content, uint64_t offset, std::string_view data) {
+          return self->fs_->Push(content, offset, data);
+        },
+        pc, o.log);
+  }
+  m->data_ = std::make_unique<FileData>(m->tree_.get(), m->page_cache_.get(),
+                                        m->fallback_.get(), o.log);
+  ASSIGN_OR_RETURN(m->fs_, ImageFs::Mount(m->tree_.get(), m->data_.get(), dir, o.fs, o.log));
+  m->mounted_ns_ = static_cast<int64_t>(MonotonicNs());
+  if (m->page_cache_) RETURN_IF_ERROR(m->page_cache_->Start());
+  if (o.mode == LazyMode::kPrefetch) {
+    m->prefetch_ = std::thread([self] { self->PrefetchLoop(); });
+  } else {
+    m->prefetch_done_ = true;
+  }
+  return m;
+}
+
+MountedImage::~MountedImage() {
+  Status st = Stop();
+  if (!st.ok() && options_.log) options_.log->Warning(st.message());
+}
+
+void MountedImage::PrefetchLoop() {
+  // The traced files (those with extents), in the order of their first
+  // access (their first chunk's place in the blob).
+  const rtimage::Metadata& m = source_.metadata;
+  std::vector<std::pair<uint32_t, uint32_t>> order;  // first chunk, content
+  for (size_t c = 0; c < m.contents.size(); ++c) {
+    const auto& extents = m.contents[c].extents;
+    if (extents.empty()) continue;
+    uint32_t first = extents[0].chunk;
+    for (const rtimage::Extent& e : extents) first = std::min(first, e.chunk);
+    order.emplace_back(first, static_cast<uint32_t>(c));
+  }
+  std::sort(order.begin(), order.end());
+  for (const auto& [first, content] : order) {
+    if (stop_prefetch_) break;
+    Status st = fallback_->Fetch(content);
+    ++prefetch_files_;
+    if (!st.ok()) {
+      ++prefetch_errors_;
+      if (options_.log && st.code() != StatusCode::kCancelled) {
+        options_.log->Warning("prefetch of " + m.entries[tree_->EntryOfContent(content)].path +
+                              ": " + st.message());
+      }
+    }
+  }
+  prefetch_done_ns_ = static_cast<int64_t>(MonotonicNs()) - mounted_ns_;
+  prefetch_done_ = true;
+}
+
+void MountedImage::StopFetching() {
+  stop_prefetch_ = true;
+  if (fallback_) fallback_->Disable();
+  if (page_cache_) page_cache_->Stop();
+  if (prefetch_.joinable()) prefetch_.join();
+}
+
+Status MountedImage::Stop(std::chrono::milliseconds wait) {
+  StopFetching();
+  if (!fs_) return Status::Ok();
+  return fs_->Unmount(wait);
+}
+
+bool MountedImage::WaitSettled(std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  if (page_cache_ && !page_cache_->WaitSettled(timeout)) return false;
+  while (!prefetch_done_) {
+    if (SteadyClock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+nlohmann::json MountedImage::Stats() const {
+  auto seconds = [](int64_t ns) -> nlohmann::json {
+    if (ns < 0) return nullptr;
+    return static_cast<double>(ns) / 1e9;
+  };
+  const ReadCounters& r = data_->counters();
+  const FsCounters& f = fs_->counters();
+  const FallbackCounters& fb = fallback_->counters();
+  nlohmann::json j;
+  j["mode"] = LazyModeName(options_.mode);
+  j["fuse"] = {{"reads", r.reads.load()},
+               {"bytes_runtime_image", r.bytes_runtime_image.load()},
+               {"bytes_fallback", r.bytes_fallback.load()},
+               {"misses", r.misses.load()},
+               {"errors", r.errors.load()},
+               {"lookups", f.lookups.load()},
+               {"negative_lookups", f.negative_lookups.load()},
+               {"getattrs", f.getattrs.load()},
+               {"readdirs", f.readdirs.load()},
+               {"readlinks", f.readlinks.load()},
+               {"xattr_requests", f.xattr_requests.load()},
+               {"opens", f.opens.load()}};
+  j["misses_by_file"] = data_->MissesByFile();
+  j["fallback"] = {{"requests", fallback_->registry().requests.load()},
+                   {"bytes", fallback_->registry().bytes.load()},
+                   {"range_fetches", fb.fetches.load()},
+                   {"pieces_fetched", fb.pieces_fetched.load()},
+                   {"pieces_local", fb.pieces_local.load()},
+                   {"files_verified", fb.files_verified.load()}};
+  if (page_cache_) {
+    const PageCacheCounters& p = page_cache_->counters();
+    j["page_cache"] = {{"chunks", source_.metadata.chunks.size()},
+                       {"chunks_local", p.chunks_local.load()},
+                       {"chunks_fetched", p.chunks_fetched.load()},
+                       {"chunks_failed", p.chunks_failed.load()},
+                       {"chunks_pushed", p.chunks_pushed.load()},
+                       {"bytes_pushed", p.bytes_pushed.load()},
+                       {"push_errors", p.push_errors.load()},
+                       {"reads_waited", p.waits.load()},
+                       {"first_push_s", seconds(p.first_push_ns.load())},
+                       {"settled_s", seconds(p.settled_ns.load())},
+                       {"requests", page_cache_->registry().requests.load()},
+                       {"bytes", page_cache_->registry().bytes.load()}};
+  }
+  if (options_.mode == LazyMode::kPrefetch) {
+    j["prefetch"] = {{"files", prefetch_files_.load()},
+                     {"errors", prefetch_errors_.load()},
+                     {"done_s", seconds(prefetch_done_ns_.load())}};
+  }
+  return j;
+}
+
+// ---- MountDir
+
+namespace {
+
+std::string MountsDir(const std::string& root) { return JoinPath(root, "mounts"); }
+
+// Detaches a mount at `mnt` if there is one and removes `dir`.
+void RemoveMountDir(const std::string& dir, const std::string& mnt, const Logger* log) {
+  if (IsFuseMount(mnt) && ::umount2(mnt.c_str(), MNT_DETACH) != 0 && log) {
+    log->Warning(ErrnoStatus(errno, "umount", mnt).message());
+  }
+  Status st = RemoveTree(dir);
+  if (!st.ok() && log) log->Warning(st.message());
+}
+
+}  // namespace
+
+Result<MountDir> MountDir::Create(const std::string& root) {
+  RETURN_IF_ERROR(MakeDirs(MountsDir(root), 0700));
+  std::random_device rd;
+  char id[32];
+  std::snprintf(id, sizeof(id), "m-%08x", std::uniform_int_distribution<uint32_t>()(rd));
+  MountDir d;
+  d.dir_ = JoinPath(MountsDir(root), id);
+  if (::mkdir(d.dir_.c_str(), 0700) != 0) return ErrnoStatus(errno, "mkdir", d.dir_);
+  ASSIGN_OR_RETURN(d.lock_, UniqueFd::Open(JoinPath(d.dir_, "lock"), O_RDWR | O_CREAT, 0600));
+  if (::flock(d.lock_.get(), LOCK_EX) != 0) return ErrnoStatus(errno, "lock", d.dir_);
+  d.mnt_ = JoinPath(d.dir_, "mnt");
+  if (::mkdir(d.mnt_.c_str(), 0755) != 0) return ErrnoStatus(errno, "mkdir", d.mnt_);
+  return d;
+}
+
+MountDir::~MountDir() {
+  if (!dir_.empty()) RemoveMountDir(dir_, mnt_, nullptr);
+}
+
+void CleanupStaleMounts(const std::string& root, const Logger* log) {
+  const std::string mounts = MountsDir(root);
+  DIR* d = ::opendir(mounts.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') names.push_back(e->d_name);
+  }
+  ::closedir(d);
+  for (const std::string& name : names) {
+    const std::string dir = JoinPath(mounts, name);
+    auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR);
+    if (lock.ok() && ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+    if (log) log->Info("removing the mount left by a dead process: " + dir);
+    RemoveMountDir(dir, JoinPath(dir, "mnt"), log);
+  }
+}
+
+}  // namespace syspgo::fs

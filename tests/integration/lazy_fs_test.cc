@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: Apache-2.0
+// The lazy root file system against the real things: docker-registry,
+// FUSE, overlayfs, runc and the tracer, all through the syspgo binary
+// (`syspgo mount`, `syspgo run --mode ...`), so that the daemon runs in a
+// process of its own as it does for users. Every wait is bounded.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "common/file_util.h"
+#include "common/process.h"
+#include "fs/image_fs.h"
+#include "integration/integration_env.h"
+#include "integration/rtimage_fixture.h"
+#include "rtimage/artifact.h"
+
+namespace syspgo::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string FileText(const std::string& path) {
+  auto text = ReadFileToString(path);
+  return text.ok() ? *text : "";
+}
+
+// Polls until `path` holds `text` or the process exits or time runs out.
+bool WaitForText(const std::string& path, const std::string& text, Subprocess& process,
+                 milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (FileText(path).find(text) != std::string::npos) return true;
+    auto exited = process.TryWait();
+    if (!exited.ok() || exited->has_value()) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
+// The FUSE mounts whose mount point is below `prefix`.
+std::vector<std::string> FuseMountsUnder(const std::string& prefix) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devs, root, point;
+    fields >> id >> parent >> devs >> root >> point;
+    size_t dash = line.find(" - ");
+    if (point.rfind(prefix, 0) == 0 && dash != std::string::npos &&
+        line.compare(dash + 3, 4, "fuse") == 0) {
+      out.push_back(point);
+    }
+  }
+  return out;
+}
+
+class LazyFsTest : public RuntimeImageTest {
+ protected:
+  void SetUp() override {
+    RuntimeImageTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse is not usable here";
+  }
+  void TearDown() override {
+    // A failed test must not leave a mount behind for the next one.
+    for (const std::string& m : FuseMountsUnder(dir_.path())) umount2(m.c_str(), MNT_DETACH);
+    RuntimeImageTest::TearDown();
+  }
+
+  struct Ran {
+    ExitInfo exit;
+    std::string output;
+    double seconds = 0;
+  };
+  // Runs the syspgo binary to its end (killed after `timeout`).
+  Ran Syspgo(std::vector<std::string> args, milliseconds timeout = seconds(120)) {
+    args.insert(args.begin(), SYSPGO_BINARY);
+    const std::string out = JoinPath(dir_.path(), "out-" + std::to_string(++runs_));
+    auto fd = UniqueFd::Open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    EXPECT_TRUE(fd.ok());
+    SpawnOptions so;
+    so.stdout_fd = fd->get();
+    so.stderr_fd = fd->get();
+    so.null_stdin = true;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto p = Subprocess::Spawn(args, so);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    Ran r;
+    if (!p.ok()) return r;
+    auto exit = p->WaitFor(timeout);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (exit.ok()) r.exit = *exit;
+    r.output = FileText(out);
+    return r;
+  }
+  // Starts `syspgo mount` in the background, its output in *out_path.
+  Subprocess SpawnMount(std::vector<std::string> args, std::string* out_path) {
+    args.insert(args.begin(), {SYSPGO_BINARY, "mount"});
+    *out_path = JoinPath(dir_.path(), "mount-out-" + std::to_string(++runs_));
+    auto fd = UniqueFd::Open(*out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    EXPECT_TRUE(fd.ok());
+    SpawnOptions so;
+    so.stdout_fd = fd->get();
+    so.stderr_fd = fd->get();
+    so.null_stdin = true;
+    auto p = Subprocess::Spawn(args, so);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? std::move(*p) : Subprocess();
+  }
+
+  // The sample image with a runtime image built from SampleProfile pushed
+  // beside it; merged_ shows the same image through overlayfs.
+  std::string PushWithRuntimeImage(const std::string& repo) {
+    std::string ref = PushSampleImage(repo);
+    auto image = Pull(ref);
+    EXPECT_TRUE(image.ok()) << image.status().ToString();
+    if (!image.ok()) return ref;
+    image_ = *image;
+    const std::string out = JoinPath(dir_.path(), "rt-" + repo.substr(repo.rfind('/') + 1));
+    auto built = Build(*image, out, {SampleProfile()});
+    EXPECT_TRUE(built.ok()) << built.status().ToString();
+    oci::Descriptor subject;
+    subject.media_type = image->manifest.media_type;
+    subject.digest = image->manifest_digest;
+    subject.size = image->manifest_size;
+    auto client = oci::RegistryClient::Create(registry().address(), opts_.options);
+    EXPECT_TRUE(client.ok());
+    auto pushed = rtimage::PushRuntimeImage(*client, Repo(ref), subject, out);
+    EXPECT_TRUE(pushed.ok()) << pushed.status().ToString();
+    return ref;
+  }
+
+  nlohmann::json Json(const std::string& path) {
+    auto j = nlohmann::json::parse(FileText(path), nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << path << ": " << FileText(path);
+    return j;
+  }
+
+  std::string Root(const std::string& name) { return JoinPath(dir_.path(), name); }
+
+  oci::LocalImage image_;
+  int runs_ = 0;
+};
+
+// The FUSE tree is the image as overlayfs shows it; the traced ranges read
+// through the mount after the push come from the page cache (no FUSE READ);
+// every file's bytes equal the merged file's.
+TEST_F(LazyFsTest, MountShowsTheMergedImageAndTracedRangesNeedNoRead) {
+  const std::string ref = PushWithRuntimeImage("lazy/tree");
+  ASSERT_FALSE(HasFailure());
+  const std::string merged = MountMerged(image_);
+  const std::string mnt = Root("mnt");
+  ASSERT_TRUE(MakeDirs(mnt).ok());
+  const std::string root = Root("node");
+
+  // 1. rtimage mount: wait until every chunk is pushed, read the traced
+  //    ranges, unmount, and count FUSE READs.
+  std::string out;
+  const std::string stats1 = Root("stats1.json");
+  Subprocess daemon = SpawnMount({"--root", root, "--stats-json", stats1, ref, mnt}, &out);
+  ASSERT_TRUE(WaitForText(out, "settled", daemon, seconds(60))) << FileText(out);
+  EXPECT_NE(FileText(out).find("mode rtimage"), std::string::npos) << FileText(out);
+  for (const rtimage::AccessedFile& f : SampleProfile().files) {
+    std::string path = JoinPath(mnt, f.path.substr(1));
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // symlink, /proc
+    for (const auto& [page, count] : f.pages) {
+      const uint64_t offset = page * 4096;
+      if (offset >= static_cast<uint64_t>(st.st_size)) continue;
+      const uint64_t length = std::min<uint64_t>(count * 4096, st.st_size - offset);
+      EXPECT_EQ(FileBytes(path, offset, length),
+                FileBytes(JoinPath(merged, f.path.substr(1)), offset, length))
+          << f.path << " at page " << page;
+    }
+  }
+  auto u = Syspgo({"umount", mnt}, seconds(30));
+  EXPECT_TRUE(u.exit.success()) << u.output;
+  auto exit = daemon.WaitFor(seconds(30));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->success()) << FileText(out);
+  EXPECT_FALSE(fs::IsFuseMount(mnt));
+  nlohmann::json s1 = Json(stats1);
+  EXPECT_EQ(s1["fuse"]["reads"], 0) << s1.dump(2);
+  EXPECT_EQ(s1["fallback"]["requests"], 0) << s1.dump(2);
+  EXPECT_EQ(s1["page_cache"]["chunks_failed"], 0) << s1.dump(2);
+  EXPECT_EQ(s1["page_cache"]["push_errors"], 0) << s1.dump(2);
+  EXPECT_EQ(s1["page_cache"]["chunks_pushed"], s1["page_cache"]["chunks"]);
+  EXPECT_LE(s1["page_cache"]["requests"].get<int>(), 2);
+
+  // 2. Mounted again (chunks now local): the whole tree and every byte.
+  const std::string stats2 = Root("stats2.json");
+  Subprocess again = SpawnMount({"--root", root, "--stats-json", stats2, ref, mnt}, &out);
+  ASSERT_TRUE(WaitForText(out, "settled", again, seconds(60))) << FileText(out);
+  std::map<std::string, MergedFile> want, got;
+  Walk(merged, "", &want);
+  Walk(mnt, "", &got);
+  ASSERT_EQ(want.size(), got.size());
+  for (const auto& [path, w] : want) {
+    auto it = got.find(path);
+    ASSERT_NE(it, got.end()) << path;
+    const struct stat& a = w.st;
+    const struct stat& b = it->second.st;
+    EXPECT_EQ(a.st_mode, b.st_mode) << path;
+    EXPECT_EQ(a.st_uid, b.st_uid) << path;
+    EXPECT_EQ(a.st_gid, b.st_gid) << path;
+    // "/" is in no layer's tar: its mtime is the unpacking's.
+    if (path != "/") {
+      EXPECT_EQ(a.st_mtim.tv_sec, b.st_mtim.tv_sec) << path;
+    }
+    EXPECT_EQ(w.symlink_target, it->second.symlink_target) << path;
+    if (S_ISCHR(a.st_mode) || S_ISBLK(a.st_mode)) {
+      EXPECT_EQ(a.st_rdev, b.st_rdev) << path;
+    }
+    if (S_ISREG(a.st_mode)) {
+      EXPECT_EQ(a.st_size, b.st_size) << path;
+      EXPECT_EQ(a.st_nlink, b.st_nlink) << path;
+      EXPECT_EQ(FileBytes(JoinPath(merged, path.substr(1)), 0, a.st_size),
+                FileBytes(JoinPath(mnt, path.substr(1)), 0, b.st_size))
+          << path;
+    }
+  }
+  char value[16] = {};
+  ssize_t n = getxattr(JoinPath(mnt, "data/big.bin").c_str(), "user.rtimage", value, sizeof(value));
+  EXPECT_EQ(std::string(value, n > 0 ? n : 0), "yes");
+  EXPECT_NE(access(JoinPath(mnt, "data/gone.txt").c_str(), F_OK), 0) << "whiteout applied";
+  EXPECT_NE(access(JoinPath(mnt, "data/opaque/x").c_str(), F_OK), 0) << "opaque dir applied";
+  EXPECT_EQ(FileBytes(JoinPath(mnt, "data/over"), 0, 3), "new");
+  int fd = open(JoinPath(mnt, "data/new").c_str(), O_WRONLY | O_CREAT, 0644);
+  EXPECT_LT(fd, 0) << "the mount is read-only";
+  if (fd >= 0) close(fd);
+  ASSERT_EQ(daemon.pid(), -1);
+  ASSERT_TRUE(again.Signal(SIGTERM).ok());
+  auto exit2 = again.WaitFor(seconds(30));
+  ASSERT_TRUE(exit2.ok());
+  EXPECT_TRUE(exit2->success()) << FileText(out);
+  EXPECT_FALSE(fs::IsFuseMount(mnt));
+  nlohmann::json s2 = Json(stats2);
+  EXPECT_EQ(s2["page_cache"]["chunks_local"], s2["page_cache"]["chunks"]) << s2.dump(2);
+  EXPECT_EQ(s2["page_cache"]["requests"], 0) << s2.dump(2);
+  EXPECT_GT(s2["fallback"]["requests"].get<int>(), 0) << "untraced bytes came from the layers";
+  EXPECT_EQ(s2["fuse"]["errors"], 0) << s2.dump(2);
+}
+
+// One traced command in all four modes: the same output; the rtimage start
+// needs no fallback and few requests.
+TEST_F(LazyFsTest, EveryModeGivesTheSameOutput) {
+  const std::string ref = PushSampleImage("lazy/modes");
+  const std::vector<std::string> command = {
+      "sh", "-c",
+      "head -c 300000 /data/big.bin | md5sum; tail -c 5000 /data/hl | md5sum; "
+      "cat /data/over; ls /data/opaque /data; readlink /data/sym"};
+  std::vector<std::string> optimize = {"image", "optimize", "--root", Root("trace"), ref, "--"};
+  optimize.insert(optimize.end(), command.begin(), command.end());
+  auto o = Syspgo(optimize);
+  ASSERT_TRUE(o.exit.success()) << o.output;
+  std::string first;
+  for (const char* mode : {"full", "lazy", "prefetch", "rtimage"}) {
+    const std::string timing = Root(std::string("timing-") + mode + ".json");
+    std::vector<std::string> run = {"run", "--root", Root(std::string("node-") + mode), "--mode",
+                                    mode, "--timing-json", timing, ref, "--"};
+    run.insert(run.end(), command.begin(), command.end());
+    auto r = Syspgo(run);
+    ASSERT_TRUE(r.exit.success()) << mode << ": " << r.output;
+    // The container's output, without syspgo's own lines.
+    std::string container;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("syspgo:", 0) != 0) container += line + "\n";
+    }
+    EXPECT_NE(container.find("new"), std::string::npos) << container;
+    if (first.empty()) {
+      first = container;
+    } else {
+      EXPECT_EQ(container, first) << mode;
+    }
+    nlohmann::json j = Json(timing);
+    EXPECT_EQ(j["mode"], mode);
+    if (std::string(mode) == "rtimage") {
+      EXPECT_EQ(j["fs"]["fuse"]["misses"], 0) << j.dump(2);
+      EXPECT_EQ(j["fs"]["fallback"]["requests"], 0) << j.dump(2);
+      EXPECT_LE(j["registry"]["requests"].get<int>(), 8) << j.dump(2);
+      EXPECT_GT(j["fs"]["page_cache"]["chunks_pushed"].get<int>(), 0) << j.dump(2);
+    }
+    if (std::string(mode) == "lazy") {
+      EXPECT_GT(j["fs"]["fallback"]["requests"].get<int>(), 0) << j.dump(2);
+    }
+    EXPECT_TRUE(FuseMountsUnder(dir_.path()).empty());
+  }
+}
+
+// A chunk whose bytes are wrong in the registry is refused and its bytes
+// come from the original layer: same output, nothing wrong served.
+TEST_F(LazyFsTest, DamagedChunkIsFetchedFromItsLayer) {
+  const std::string ref = PushSampleImage("lazy/damaged");
+  const std::vector<std::string> command = {"sh", "-c", "head -c 300000 /data/big.bin | md5sum"};
+  std::vector<std::string> optimize = {"image", "optimize", "--root", Root("trace"), ref, "--"};
+  optimize.insert(optimize.end(), command.begin(), command.end());
+  auto o = Syspgo(optimize);
+  ASSERT_TRUE(o.exit.success()) << o.output;
+  auto inspect = Syspgo({"image", "inspect", "--json", ref});
+  ASSERT_TRUE(inspect.exit.success()) << inspect.output;
+  auto j = nlohmann::json::parse(inspect.output.substr(inspect.output.find('{')), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << inspect.output;
+  auto blob = oci::Digest::Parse(j["blob_digest"].get<std::string>());
+  ASSERT_TRUE(blob.ok()) << j.dump(2);
+  const std::string data = registry().BlobDataPath(*blob);
+  {
+    std::fstream f(data, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good()) << data;
+    // The middle of the blob is big.bin's data (padding is only at the
+    // ends of short chunks).
+    char c = 0;
+    f.seekg(j["blob_bytes"].get<int64_t>() / 2);
+    f.get(c);
+    f.seekp(j["blob_bytes"].get<int64_t>() / 2);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  std::vector<std::string> run = {"run",      "--root",        Root("node"), "--mode", "rtimage",
+                                  "--timing-json", Root("t.json"), ref, "--"};
+  run.insert(run.end(), command.begin(), command.end());
+  auto r = Syspgo(run);
+  ASSERT_TRUE(r.exit.success()) << r.output;
+  auto full = Syspgo({"run", "--root", Root("full"), "--mode", "full", ref, "--", "sh", "-c",
+                      "head -c 300000 /data/big.bin | md5sum"});
+  ASSERT_TRUE(full.exit.success()) << full.output;
+  auto md5 = [](const std::string& out) {
+    std::smatch m;
+    // md5sum's line: "<32 hex>  -".
+    return std::regex_search(out, m, std::regex("(^|\\n)([0-9a-f]{32})  -")) ? m.str(2) : "none";
+  };
+  EXPECT_EQ(md5(r.output), md5(full.output)) << r.output << full.output;
+  nlohmann::json t = Json(Root("t.json"));
+  EXPECT_GE(t["fs"]["page_cache"]["chunks_failed"].get<int>(), 1) << t.dump(2);
+  EXPECT_GE(t["fs"]["fallback"]["requests"].get<int>(), 1) << t.dump(2);
+  EXPECT_EQ(t["fs"]["fuse"]["errors"], 0) << t.dump(2);
+}
+
+// The registry dies while a lazy start runs: reads of what is not local fail
+// with EIO, the start fails within the fetch timeout, nothing is left.
+TEST_F(LazyFsTest, RegistryKilledMidStartFailsCleanly) {
+  auto own = RegistryFixture::Start();
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  registry_override_ = own->get();
+  const std::string ref = PushWithRuntimeImage("lazy/killed");
+  ASSERT_FALSE(HasFailure());
+  const std::string root = Root("node");
+  const std::string out = Root("run-out");
+  auto fd = UniqueFd::Open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_TRUE(fd.ok());
+  SpawnOptions so;
+  so.stdout_fd = fd->get();
+  so.stderr_fd = fd->get();
+  so.null_stdin = true;
+  auto run = Subprocess::Spawn({SYSPGO_BINARY, "run", "--root", root, "--mode", "lazy",
+                                "--fetch-timeout", "5", ref, "--", "sh", "-c",
+                                "sleep 2; md5sum /data/big2 /data/big.bin"},
+                               so);
+  ASSERT_TRUE(run.ok());
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (FuseMountsUnder(root).empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_FALSE(FuseMountsUnder(root).empty()) << FileText(out);
+  std::this_thread::sleep_for(milliseconds(500));  // the container is running
+  (*own)->Stop();
+  const auto killed = std::chrono::steady_clock::now();
+  auto exit = run->WaitFor(seconds(60));
+  ASSERT_TRUE(exit.ok());
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_FALSE(exit->success()) << FileText(out);
+  EXPECT_LT(took, 20.0) << FileText(out);
+  const std::string text = FileText(out);
+  EXPECT_TRUE(text.find("Input/output error") != std::string::npos ||
+              text.find("reading /") != std::string::npos)
+      << text;
+  EXPECT_TRUE(FuseMountsUnder(root).empty());
+  auto left = ListDir(JoinPath(root, "mounts"));
+  EXPECT_TRUE(!left.ok() || left->empty());
+  auto containers = ListDir(JoinPath(root, "run"));
+  EXPECT_TRUE(!containers.ok() || containers->empty());
+  registry_override_ = nullptr;
+}
+
+// syspgo umount ends a mount daemon; a killed daemon's mount is dead
+// (ENOTCONN, never a hang) until umount or cleanup detaches it.
+TEST_F(LazyFsTest, UmountAndDeadDaemons) {
+  const std::string ref = PushWithRuntimeImage("lazy/umount");
+  ASSERT_FALSE(HasFailure());
+  const std::string root = Root("node");
+  const std::string mnt = Root("mnt");
+  ASSERT_TRUE(MakeDirs(mnt).ok());
+  std::string out;
+  Subprocess daemon = SpawnMount({"--root", root, "--mode", "lazy", ref, mnt}, &out);
+  ASSERT_TRUE(WaitForText(out, "mounted", daemon, seconds(30))) << FileText(out);
+  EXPECT_TRUE(fs::IsFuseMount(mnt));
+  auto second = Syspgo({"mount", "--root", root, ref, mnt}, seconds(30));
+  EXPECT_FALSE(second.exit.success()) << "a second mount on the same dir is refused";
+  auto u = Syspgo({"umount", mnt}, seconds(30));
+  EXPECT_TRUE(u.exit.success()) << u.output;
+  auto exit = daemon.WaitFor(seconds(30));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->success()) << FileText(out);
+  EXPECT_FALSE(fs::IsFuseMount(mnt));
+  auto not_mounted = Syspgo({"umount", mnt}, seconds(30));
+  EXPECT_FALSE(not_mounted.exit.success());
+
+  // SIGKILL: the mount stays, dead; umount detaches it.
+  Subprocess killed = SpawnMount({"--root", root, ref, mnt}, &out);
+  ASSERT_TRUE(WaitForText(out, "mounted", killed, seconds(30))) << FileText(out);
+  ASSERT_TRUE(killed.Signal(SIGKILL).ok());
+  ASSERT_TRUE(killed.WaitFor(seconds(30)).ok());
+  // What the kernel has cached stays readable; anything it must ask for
+  // fails at once.
+  struct stat st;
+  EXPECT_NE(stat(JoinPath(mnt, "never-looked-up").c_str(), &st), 0);
+  EXPECT_EQ(errno, ENOTCONN);
+  EXPECT_TRUE(fs::IsFuseMount(mnt));
+  auto u2 = Syspgo({"umount", mnt}, seconds(30));
+  EXPECT_TRUE(u2.exit.success()) << u2.output;
+  EXPECT_FALSE(fs::IsFuseMount(mnt));
+
+  // A killed `syspgo run`: its container and mount go at the next cleanup.
+  const std::string run_out = Root("run-out");
+  auto fd = UniqueFd::Open(run_out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_TRUE(fd.ok());
+  SpawnOptions so;
+  so.stdout_fd = fd->get();
+  so.stderr_fd = fd->get();
+  so.null_stdin = true;
+  auto run = Subprocess::Spawn({SYSPGO_BINARY, "run", "--root", root, "--mode", "lazy", ref, "--",
+                                "sh", "-c", "echo started; sleep 60"},
+                               so);
+  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(WaitForText(run_out, "started", *run, seconds(30))) << FileText(run_out);
+  ASSERT_TRUE(run->Signal(SIGKILL).ok());
+  ASSERT_TRUE(run->WaitFor(seconds(30)).ok());
+  EXPECT_FALSE(FuseMountsUnder(root).empty());
+  auto cleanup = Syspgo({"cleanup", "--root", root}, seconds(60));
+  EXPECT_TRUE(cleanup.exit.success()) << cleanup.output;
+  EXPECT_TRUE(FuseMountsUnder(root).empty()) << cleanup.output;
+  auto left = ListDir(JoinPath(root, "mounts"));
+  EXPECT_TRUE(!left.ok() || left->empty());
+}
+
+}  // namespace
+}  // namespace syspgo::testing
