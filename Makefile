@@ -39,6 +39,7 @@ demo: build
 bench: build
 	@scripts/install-deps.sh --bench
 	@bench/pull_bench.sh $(BUILD)/bin/syspgo
+	@bench/coldstart.sh $(BUILD)/bin/syspgo
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

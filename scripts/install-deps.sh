@@ -15,7 +15,8 @@ packages=(
   skopeo  # the integration tests check that other tools still read our images
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(umoci debootstrap bc)
+  packages+=(umoci debootstrap bc containerd iproute2 curl time golang-go
+             golang-github-containerd-stargz-snapshotter-dev)
 fi
 
 missing=()

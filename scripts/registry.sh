@@ -11,20 +11,30 @@ free_port() {
   echo "$port"
 }
 
-start_registry() {
-  local dir=$1
-  registry_port=$(free_port)
+# write_registry_config DIR ADDR [LEVEL]: DIR/registry.yml, storage DIR/data.
+# At level info the registry logs every request with its status and the
+# bytes it sent (the benchmarks count them).
+write_registry_config() {
+  local dir=$1 addr=$2 level=${3:-error}
   mkdir -p "$dir"
   cat > "$dir/registry.yml" <<YAML
 version: 0.1
 log:
-  level: error
+  level: $level
+  accesslog:
+    disabled: $([ "$level" = info ] && echo false || echo true)
 storage:
   filesystem:
     rootdirectory: $dir/data
 http:
-  addr: 127.0.0.1:$registry_port
+  addr: $addr
 YAML
+}
+
+start_registry() {
+  local dir=$1
+  registry_port=$(free_port)
+  write_registry_config "$dir" "127.0.0.1:$registry_port"
   docker-registry serve "$dir/registry.yml" > "$dir/registry.log" 2>&1 &
   registry_pid=$!
   for _ in $(seq 1 200); do

@@ -4,7 +4,7 @@
 # debootstrap from the host's configured Debian mirror.
 #
 # usage: build-rootfs.sh WORKLOAD OUTDIR
-#   WORKLOAD: python-numpy | redis | nginx
+#   WORKLOAD: python-numpy | redis | nginx | torch
 # The rootfs lands in OUTDIR/rootfs; OUTDIR/.complete marks a finished build,
 # so a second call is free. A failed or interrupted build leaves no .complete.
 set -euo pipefail
@@ -16,6 +16,7 @@ case "$workload" in
   python-numpy) packages=python3,python3-numpy ;;
   redis) packages=redis-server ;;
   nginx) packages=nginx-light ;;
+  torch) packages=python3,python3-torch ;;
   *) echo "build-rootfs.sh: unknown workload '$workload'" >&2; exit 2 ;;
 esac
 

@@ -76,16 +76,16 @@ LayerFetcher::LayerFetcher(const rtimage::Metadata* metadata,
       repository_(std::move(repository)),
       pool_(std::move(clients)),
       cache_dir_(std::move(cache_dir)),
-      log_(log) {}
+      log_(log),
+      verified_(metadata->contents.size(), false) {}
 
-uint64_t LayerFetcher::PieceSize(const rtimage::FileContent& c) const {
-  return c.size <= kWholeFileLimit ? std::max<uint64_t>(c.size, 1) : kPieceSize;
+std::string LayerFetcher::SpanKey(uint32_t layer, uint64_t span) const {
+  const std::string& digest = metadata_->layers[layer].digest;
+  return digest.substr(digest.find(':') + 1) + "/" + std::to_string(span);
 }
 
-std::string LayerFetcher::PiecePath(const rtimage::FileContent& c, uint64_t piece) const {
-  std::string name = Sha256::ToHex(c.digest);
-  if (c.size > kWholeFileLimit) name += "." + std::to_string(piece);
-  return JoinPath(cache_dir_, name);
+std::string LayerFetcher::SpanPath(uint32_t layer, uint64_t span) const {
+  return JoinPath(cache_dir_, SpanKey(layer, span));
 }
 
 Result<const rtimage::LayerIndex*> LayerFetcher::IndexOf(uint32_t layer) {
@@ -107,17 +107,15 @@ Result<const rtimage::LayerIndex*> LayerFetcher::IndexOf(uint32_t layer) {
   return &indexes_[layer];
 }
 
-Status LayerFetcher::FetchPieces(uint32_t content, uint64_t first, uint64_t last) {
-  const rtimage::FileContent& c = metadata_->contents[content];
-  const rtimage::LayerInfo& layer = metadata_->layers[c.layer];
-  ASSIGN_OR_RETURN(const rtimage::LayerIndex* index_ptr, IndexOf(c.layer));
+Status LayerFetcher::FetchSpans(uint32_t layer, uint64_t first, uint64_t last) {
+  const rtimage::LayerInfo& info = metadata_->layers[layer];
+  ASSIGN_OR_RETURN(const rtimage::LayerIndex* index_ptr, IndexOf(layer));
   const rtimage::LayerIndex& index = *index_ptr;
-  const uint64_t piece = PieceSize(c);
-  const uint64_t begin = first * piece;
-  const uint64_t end = std::min(c.size, (last + 1) * piece);
-  ASSIGN_OR_RETURN(rtimage::RangePlan plan, rtimage::PlanRange(index, c.tar_offset + begin,
-                                                               end - begin));
-  ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(layer.digest));
+  const uint64_t size = LayerSize(layer);
+  const uint64_t begin = first * kSpanSize;
+  const uint64_t end = std::min(size, (last + 1) * kSpanSize);
+  ASSIGN_OR_RETURN(rtimage::RangePlan plan, rtimage::PlanRange(index, begin, end - begin));
+  ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(info.digest));
   std::string compressed;
   RETURN_IF_ERROR(pool_.With([&](oci::RegistryClient& client) -> Status {
     ASSIGN_OR_RETURN(compressed,
@@ -129,108 +127,169 @@ Status LayerFetcher::FetchPieces(uint32_t content, uint64_t first, uint64_t last
   }));
   ++counters_.fetches;
   counters_.compressed_bytes += static_cast<int64_t>(compressed.size());
-  ASSIGN_OR_RETURN(std::string data, rtimage::ExtractRange(index, plan, compressed,
-                                                           c.tar_offset + begin, end - begin));
-  if (begin == 0 && end == c.size && c.size <= kWholeFileLimit) {
-    if (Sha256::Of(data) != c.digest) {
-      return Corruption("file content " + rtimage::DigestString(c.digest) + " from layer " +
-                        layer.digest + " does not match its digest");
+  // What these compressed bytes inflate to: from the starting checkpoint to
+  // the checkpoint where they end. Whole spans of it are kept, within
+  // kMaxExtraBytes of the asked-for range.
+  uint64_t avail_begin = begin, avail_end = end;
+  if (index.access != rtimage::LayerAccess::kUncompressed) {
+    avail_begin = plan.from_start ? 0 : index.points[plan.point].out;
+    avail_end = size;
+    if (plan.compressed_end < index.compressed_size) {
+      avail_end = end;
+      for (const rtimage::AccessPoint& p : index.points) {
+        if (p.in == plan.compressed_end && p.out >= end) {
+          avail_end = p.out;
+          break;
+        }
+      }
     }
-    ++counters_.files_verified;
   }
-  if (Status st = MakeDirs(cache_dir_); !st.ok()) return st;
-  for (uint64_t p = first; p <= last; ++p) {
-    const uint64_t at = p * piece - begin;
-    const uint64_t len = std::min(piece, c.size - p * piece);
-    RETURN_IF_ERROR(WriteFileAtomic(PiecePath(c, p), std::string_view(data).substr(at, len),
-                                    0644, /*durable=*/false));
-    ++counters_.pieces_fetched;
+  const uint64_t lo = begin > kMaxExtraBytes ? begin - kMaxExtraBytes : 0;
+  uint64_t wide_begin = std::max((avail_begin + kSpanSize - 1) / kSpanSize * kSpanSize, lo);
+  wide_begin = std::min(wide_begin / kSpanSize * kSpanSize, begin);
+  uint64_t wide_end = avail_end == size ? size : avail_end / kSpanSize * kSpanSize;
+  wide_end = std::max(std::min(wide_end, end + kMaxExtraBytes), end);
+  auto data = rtimage::ExtractRange(index, plan, compressed, wide_begin, wide_end - wide_begin);
+  if (!data.ok()) {  // keep to what was asked
+    wide_begin = begin;
+    wide_end = end;
+    ASSIGN_OR_RETURN(data, rtimage::ExtractRange(index, plan, compressed, begin, end - begin));
+  }
+  RETURN_IF_ERROR(MakeDirs(DirName(SpanPath(layer, first))));
+  for (uint64_t span = wide_begin / kSpanSize; span * kSpanSize < wide_end; ++span) {
+    const uint64_t at = span * kSpanSize;
+    const uint64_t len = std::min(kSpanSize, size - at);
+    if (at + len > wide_end) break;
+    const bool asked = span >= first && span <= last;
+    if (!asked && (PathExists(SpanPath(layer, span)) || !flights_.Claim(SpanKey(layer, span)))) {
+      continue;  // on disk already, or another fetch writes it
+    }
+    Status st = WriteFileAtomic(SpanPath(layer, span),
+                                std::string_view(*data).substr(at - wide_begin, len), 0644,
+                                /*durable=*/false);
+    if (!asked) {
+      flights_.Finish(SpanKey(layer, span), st);
+      if (st.ok()) ++counters_.spans_extra;
+      continue;
+    }
+    RETURN_IF_ERROR(st);
+    ++counters_.spans_fetched;
   }
   return Status::Ok();
 }
 
-Status LayerFetcher::EnsurePieces(uint32_t content, uint64_t first, uint64_t last) {
-  const rtimage::FileContent& c = metadata_->contents[content];
-  const std::string hex = Sha256::ToHex(c.digest);
-  auto key = [&](uint64_t p) { return hex + "." + std::to_string(p); };
+Status LayerFetcher::EnsureSpans(uint32_t layer, uint64_t first, uint64_t last) {
   std::vector<uint64_t> mine, theirs;
-  for (uint64_t p = first; p <= last; ++p) {
-    if (PathExists(PiecePath(c, p))) {
-      ++counters_.pieces_local;
-    } else if (flights_.Claim(key(p))) {
-      if (PathExists(PiecePath(c, p))) {  // finished between the two checks
-        flights_.Finish(key(p), Status::Ok());
+  for (uint64_t span = first; span <= last; ++span) {
+    if (PathExists(SpanPath(layer, span))) {
+      ++counters_.spans_local;
+    } else if (flights_.Claim(SpanKey(layer, span))) {
+      if (PathExists(SpanPath(layer, span))) {  // written between the two checks
+        flights_.Finish(SpanKey(layer, span), Status::Ok());
       } else {
-        mine.push_back(p);
+        mine.push_back(span);
       }
     } else {
-      theirs.push_back(p);
+      theirs.push_back(span);
     }
   }
   Status result;
   for (size_t i = 0; i < mine.size();) {
     size_t j = i;
-    while (j + 1 < mine.size() && mine[j + 1] == mine[j] + 1 &&
-           j + 1 - i < kMaxPiecesPerFetch) {
-      ++j;
-    }
-    Status st = FetchPieces(content, mine[i], mine[j]);
-    for (size_t k = i; k <= j; ++k) flights_.Finish(key(mine[k]), st);
+    while (j + 1 < mine.size() && mine[j + 1] == mine[j] + 1 && j + 1 - i < kMaxSpansPerFetch) ++j;
+    Status st = FetchSpans(layer, mine[i], mine[j]);
+    for (size_t k = i; k <= j; ++k) flights_.Finish(SpanKey(layer, mine[k]), st);
     if (!st.ok() && result.ok()) result = st;
     i = j + 1;
   }
-  for (uint64_t p : theirs) {
-    Status st = flights_.Wait(key(p));
+  for (uint64_t span : theirs) {
+    Status st = flights_.Wait(SpanKey(layer, span));
+    if (st.ok() && !PathExists(SpanPath(layer, span))) {
+      st = Unavailable("span " + SpanKey(layer, span) + " was not fetched");
+    }
     if (!st.ok() && result.ok()) result = st;
   }
   return result;
+}
+
+Result<std::string> LayerFetcher::ReadLayer(uint32_t layer, uint64_t offset, uint64_t length) {
+  if (length == 0) return std::string();
+  if (offset + length > LayerSize(layer)) {
+    return Corruption("range " + std::to_string(offset) + "+" + std::to_string(length) +
+                      " is beyond layer " + metadata_->layers[layer].digest);
+  }
+  const uint64_t first = offset / kSpanSize;
+  const uint64_t last = (offset + length - 1) / kSpanSize;
+  RETURN_IF_ERROR(EnsureSpans(layer, first, last));
+  std::string out(length, '\0');
+  for (uint64_t span = first; span <= last; ++span) {
+    const uint64_t at = span * kSpanSize;
+    const uint64_t from = std::max(offset, at);
+    const uint64_t to = std::min(offset + length, at + kSpanSize);
+    const std::string path = SpanPath(layer, span);
+    ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
+    ASSIGN_OR_RETURN(size_t n, ReadFullAt(fd.get(),
+                                          std::span<char>(out.data() + (from - offset), to - from),
+                                          from - at, path));
+    if (n != to - from) {
+      ::unlink(path.c_str());
+      return Corruption("cached span " + path + " is short; removed");
+    }
+  }
+  return out;
+}
+
+bool LayerFetcher::Verified(uint32_t content) {
+  std::lock_guard<std::mutex> lock(verified_mu_);
+  return verified_[content];
+}
+
+Status LayerFetcher::Verify(uint32_t content, std::string_view bytes) {
+  const rtimage::FileContent& c = metadata_->contents[content];
+  if (bytes.size() != c.size || Sha256::Of(bytes) != c.digest) {
+    // The spans it came from are suspect: fetch them again next time.
+    for (uint64_t span = c.tar_offset / kSpanSize;
+         c.size > 0 && span <= (c.tar_offset + c.size - 1) / kSpanSize; ++span) {
+      ::unlink(SpanPath(c.layer, span).c_str());
+    }
+    return Corruption("file content " + rtimage::DigestString(c.digest) + " from layer " +
+                      metadata_->layers[c.layer].digest +
+                      " does not match its digest; its cached spans were removed");
+  }
+  ++counters_.files_verified;
+  std::lock_guard<std::mutex> lock(verified_mu_);
+  verified_[content] = true;
+  return Status::Ok();
 }
 
 Result<std::string> LayerFetcher::Read(uint32_t content, uint64_t offset, uint64_t length) {
   const rtimage::FileContent& c = metadata_->contents[content];
   if (offset >= c.size) return std::string();
   length = std::min(length, c.size - offset);
-  if (length == 0) return std::string();
-  const uint64_t piece = PieceSize(c);
-  const uint64_t first = offset / piece;
-  const uint64_t last = (offset + length - 1) / piece;
-  RETURN_IF_ERROR(EnsurePieces(content, first, last));
-  std::string out(length, '\0');
-  for (uint64_t p = first; p <= last; ++p) {
-    const uint64_t piece_begin = p * piece;
-    const uint64_t from = std::max(offset, piece_begin);
-    const uint64_t to = std::min(offset + length, piece_begin + piece);
-    const std::string path = PiecePath(c, p);
-    ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
-    ASSIGN_OR_RETURN(size_t n, ReadFullAt(fd.get(), std::span<char>(out.data() + (from - offset),
-                                                                     to - from),
-                                          from - piece_begin, path));
-    if (n != to - from) {
-      ::unlink(path.c_str());
-      return Corruption("cached piece " + path + " is short; removed");
-    }
+  if (c.size <= kWholeFileLimit && !Verified(content)) {
+    ASSIGN_OR_RETURN(std::string whole, ReadLayer(c.layer, c.tar_offset, c.size));
+    RETURN_IF_ERROR(Verify(content, whole));
+    return whole.substr(offset, length);
   }
-  return out;
+  return ReadLayer(c.layer, c.tar_offset + offset, length);
 }
 
 Status LayerFetcher::Fetch(uint32_t content) {
   const rtimage::FileContent& c = metadata_->contents[content];
-  if (c.size == 0) return Status::Ok();
-  const uint64_t pieces = (c.size + PieceSize(c) - 1) / PieceSize(c);
-  RETURN_IF_ERROR(EnsurePieces(content, 0, pieces - 1));
-  if (c.size <= kWholeFileLimit) return Status::Ok();
-  // A large file fetched whole is checked whole: its pieces alone cannot be.
+  if (c.size == 0 || Verified(content)) return Status::Ok();
+  if (c.size <= kWholeFileLimit) return Read(content, 0, c.size).status();
+  RETURN_IF_ERROR(EnsureSpans(c.layer, c.tar_offset / kSpanSize,
+                              (c.tar_offset + c.size - 1) / kSpanSize));
   Sha256 hash;
-  for (uint64_t p = 0; p < pieces; ++p) {
-    ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(PiecePath(c, p), kPieceSize));
-    hash.Update(bytes);
+  for (uint64_t at = 0; at < c.size; at += kSpanSize) {
+    ASSIGN_OR_RETURN(std::string part,
+                     ReadLayer(c.layer, c.tar_offset + at, std::min(kSpanSize, c.size - at)));
+    hash.Update(part);
   }
-  if (hash.Final() != c.digest) {
-    for (uint64_t p = 0; p < pieces; ++p) ::unlink(PiecePath(c, p).c_str());
-    return Corruption("file content " + rtimage::DigestString(c.digest) +
-                      " does not match its digest; its cached pieces were removed");
-  }
+  if (hash.Final() != c.digest) return Verify(content, "");  // removes the spans, reports
   ++counters_.files_verified;
+  std::lock_guard<std::mutex> lock(verified_mu_);
+  verified_[content] = true;
   return Status::Ok();
 }
 

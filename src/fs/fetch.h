@@ -10,8 +10,8 @@
 //   LayerFetcher      the fallback: any range of any file, fetched from its
 //                     original layer through the checkpoint index (one Range
 //                     request, inflated from the nearest checkpoint) and kept
-//                     on disk in pieces; concurrent misses of a piece fetch
-//                     it once.
+//                     on disk in spans of the layer; concurrent misses of a
+//                     span fetch it once.
 // Neither depends on FUSE. Both are thread-safe.
 #ifndef SYSPGO_FS_FETCH_H_
 #define SYSPGO_FS_FETCH_H_
@@ -87,29 +87,40 @@ class FlightTable {
 };
 
 struct FallbackCounters {
-  std::atomic<int64_t> fetches{0};         // Range requests made
+  std::atomic<int64_t> fetches{0};  // Range requests made
   std::atomic<int64_t> compressed_bytes{0};
-  std::atomic<int64_t> pieces_fetched{0};
-  std::atomic<int64_t> pieces_local{0};    // found on disk
+  std::atomic<int64_t> spans_fetched{0};  // asked for
+  std::atomic<int64_t> spans_extra{0};    // inflated on the way, kept for free
+  std::atomic<int64_t> spans_local{0};    // found on disk
   std::atomic<int64_t> files_verified{0};  // whole files checked by sha256
 };
 
+// The fallback works on spans of a layer's uncompressed stream (its tar):
+// a miss fetches the spans it needs with one Range request from the
+// nearest checkpoint, and every whole span the inflation yields on the way
+// is kept too (neighbouring files are often read next), on disk under
+// <cache_dir>/<layer hex>/<span>.
 class LayerFetcher {
  public:
-  // Files up to this size are fetched whole and verified before use.
+  static constexpr uint64_t kSpanSize = 1 << 20;
+  static constexpr uint64_t kMaxSpansPerFetch = 16;
+  // Inflated bytes kept beyond the asked-for range, at most, each side.
+  static constexpr uint64_t kMaxExtraBytes = 32 << 20;
+  // Files up to this size are read whole and verified before use.
   static constexpr uint64_t kWholeFileLimit = 4 << 20;
-  static constexpr uint64_t kPieceSize = 1 << 20;  // pieces of larger files
-  static constexpr size_t kMaxPiecesPerFetch = 16;
 
-  // metadata and log outlive the fetcher; pieces are kept in cache_dir.
-  // Without `indexes`, they are fetched from `index_blob` at the first miss.
+  // metadata and log outlive the fetcher. Without `indexes`, they are
+  // fetched from `index_blob` at the first miss.
   LayerFetcher(const rtimage::Metadata* metadata, std::vector<rtimage::LayerIndex> indexes,
                oci::Descriptor index_blob, std::string repository, ClientPool::Factory clients,
                std::string cache_dir, const Logger* log);
 
-  // Bytes [offset, offset+length) of content `content` (clamped to its size).
+  // Bytes [offset, offset+length) of content `content` (clamped to its
+  // size). A file up to kWholeFileLimit is checked against its sha256 once,
+  // before its first byte is served; larger files only when fetched whole
+  // (Fetch), since the metadata has one digest per file.
   Result<std::string> Read(uint32_t content, uint64_t offset, uint64_t length);
-  // Brings the whole content to disk (prefetch).
+  // Brings the whole content to disk and checks it (prefetch).
   Status Fetch(uint32_t content);
   // From now on every fetch fails, and fetches in progress are aborted
   // (reads of what is on disk still work).
@@ -118,14 +129,19 @@ class LayerFetcher {
   const oci::TransferCounters& registry() const { return pool_.counters(); }
 
  private:
-  uint64_t PieceSize(const rtimage::FileContent& c) const;
-  std::string PiecePath(const rtimage::FileContent& c, uint64_t piece) const;
-  // Makes pieces [first, last] of `content` local.
-  Status EnsurePieces(uint32_t content, uint64_t first, uint64_t last);
-  // Fetches pieces [first, last] with one request and writes them.
-  Status FetchPieces(uint32_t content, uint64_t first, uint64_t last);
+  std::string SpanPath(uint32_t layer, uint64_t span) const;
+  std::string SpanKey(uint32_t layer, uint64_t span) const;
+  uint64_t LayerSize(uint32_t layer) const { return metadata_->layers[layer].uncompressed_size; }
+  // Bytes [offset, offset+length) of a layer's tar, fetching missing spans.
+  Result<std::string> ReadLayer(uint32_t layer, uint64_t offset, uint64_t length);
+  Status EnsureSpans(uint32_t layer, uint64_t first, uint64_t last);
+  // Fetches spans [first, last] (claimed by the caller) with one request.
+  Status FetchSpans(uint32_t layer, uint64_t first, uint64_t last);
   // The index of a layer, fetched on first use.
   Result<const rtimage::LayerIndex*> IndexOf(uint32_t layer);
+  bool Verified(uint32_t content);
+  // Checks whole-file bytes against the content's digest, once.
+  Status Verify(uint32_t content, std::string_view bytes);
 
   const rtimage::Metadata* metadata_;
   std::mutex index_mu_;  // guards indexes_ while it is empty
@@ -136,6 +152,8 @@ class LayerFetcher {
   std::string cache_dir_;
   const Logger* log_;
   FlightTable flights_;
+  std::mutex verified_mu_;  // guards verified_
+  std::vector<bool> verified_;  // per content
   FallbackCounters counters_;
 };
 

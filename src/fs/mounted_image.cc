@@ -53,7 +53,7 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
   m->fallback_ = std::make_unique<LayerFetcher>(metadata, std::move(m->source_.indexes),
                                                 m->source_.index_blob, m->source_.repository,
                                                 o.clients,
-                                                JoinPath(o.cache_root, "pieces"), o.log);
+                                                JoinPath(o.cache_root, "spans"), o.log);
   MountedImage* self = m.get();
   if (o.mode == LazyMode::kRuntimeImage) {
     ASSIGN_OR_RETURN(rtimage::ChunkStore store,
@@ -165,8 +165,10 @@ nlohmann::json MountedImage::Stats() const {
   j["fallback"] = {{"requests", fallback_->registry().requests.load()},
                    {"bytes", fallback_->registry().bytes.load()},
                    {"range_fetches", fb.fetches.load()},
-                   {"pieces_fetched", fb.pieces_fetched.load()},
-                   {"pieces_local", fb.pieces_local.load()},
+                   {"compressed_bytes", fb.compressed_bytes.load()},
+                   {"spans_fetched", fb.spans_fetched.load()},
+                   {"spans_extra", fb.spans_extra.load()},
+                   {"spans_local", fb.spans_local.load()},
                    {"files_verified", fb.files_verified.load()}};
   if (page_cache_) {
     const PageCacheCounters& p = page_cache_->counters();

@@ -61,8 +61,8 @@ struct MountOptions {
   int streams = 2;  // blob Range requests in parallel
   // How long a read waits for data on its way before it fails with EIO.
   std::chrono::milliseconds fetch_timeout{30000};
-  // The node's caches: <cache_root>/chunks (chunk store), /pieces (layer
-  // pieces of the fallback).
+  // The node's caches: <cache_root>/chunks (chunk store), /spans (layer
+  // spans of the fallback).
   std::string cache_root;
   ClientPool::Factory clients;
   ImageFsOptions fs;

@@ -3,12 +3,15 @@
 // FUSE, overlayfs, runc and the tracer, all through the syspgo binary
 // (`syspgo mount`, `syspgo run --mode ...`), so that the daemon runs in a
 // process of its own as it does for users. Every wait is bounded.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -65,12 +68,36 @@ std::vector<std::string> FuseMountsUnder(const std::string& prefix) {
   return out;
 }
 
+// Why FUSE file systems cannot be mounted here ("" when they can): a real
+// mount of an empty FUSE connection on a temporary directory.
+std::string FuseUnavailableReason() {
+  int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot open /dev/fuse: ") + std::strerror(errno);
+  auto dir = TempDir::Create("/tmp", "syspgo-fuse-probe-");
+  if (!dir.ok()) {
+    ::close(fd);
+    return dir.status().ToString();
+  }
+  const std::string options =
+      "fd=" + std::to_string(fd) + ",rootmode=40000,user_id=0,group_id=0";
+  std::string reason;
+  if (::mount("syspgo-probe", dir->path().c_str(), "fuse.syspgo-probe", MS_NOSUID | MS_NODEV,
+              options.c_str()) != 0) {
+    reason = std::string("this kernel or sandbox refuses FUSE mounts: ") + std::strerror(errno);
+  } else {
+    ::umount2(dir->path().c_str(), MNT_DETACH);
+  }
+  ::close(fd);
+  return reason;
+}
+
 class LazyFsTest : public RuntimeImageTest {
  protected:
   void SetUp() override {
     RuntimeImageTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse is not usable here";
+    static const std::string fuse_reason = FuseUnavailableReason();
+    if (!fuse_reason.empty()) GTEST_SKIP() << fuse_reason;
   }
   void TearDown() override {
     // A failed test must not leave a mount behind for the next one.

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Cold-start benchmark: every syspgo mode and real peers side by side, each
+# start cold, over a registry behind a shaped link, against the physical
+# limit. See bench/README.md ("Cold start").
+#
+#   bench/coldstart.sh path/to/syspgo [--profiles 10g,1g] [--runs N]
+#       [--workloads python-numpy,redis,nginx,torch]
+#       [--systems full,containerd,stargz,lazy,prefetch,rtimage] [--out DIR]
+#
+# Defaults: profile 10g, 3 runs, python-numpy,redis,nginx, every system.
+# WARM_RUNS (default 3) sets the warm starts per workload. Output in DIR
+# (default bench/results/coldstart-<date>): runs.jsonl (every start),
+# results.json (medians), table-<profile>.md, chart-<profile>.svg.
+set -euo pipefail
+
+syspgo=$(realpath "${1:?usage: coldstart.sh path/to/syspgo [options]}")
+shift
+profiles=10g runs=3 workloads=python-numpy,redis,nginx
+systems=full,containerd,stargz,lazy,prefetch,rtimage
+here=$(cd "$(dirname "$0")" && pwd)
+out=$here/results/coldstart-$(date +%Y%m%d-%H%M%S)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profiles) profiles=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --workloads) workloads=$2; shift 2 ;;
+    --systems) systems=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "coldstart.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "coldstart.sh: run as root (namespaces, mounts, runc)" >&2; exit 1; }
+relay=$(dirname "$syspgo")/syspgo-delay-relay
+[ -x "$relay" ] || { echo "coldstart.sh: $relay is missing (make build)" >&2; exit 1; }
+cache=${BENCH_CACHE:-/var/cache/syspgo-bench}
+mkdir -p "$out"
+out=$(realpath "$out")
+
+. "$here/../scripts/registry.sh"
+. "$here/images/layers.sh"
+. "$here/lib/link.sh"
+
+work=$(mktemp -d /tmp/syspgo-coldstart.XXXXXX)
+convert_pid=""
+cleanup() {
+  [ -n "$convert_pid" ] && { kill "$convert_pid" 2>/dev/null || true; wait "$convert_pid" 2>/dev/null || true; }
+  link_down
+  "$syspgo" cleanup --root "$work/trace" >/dev/null 2>&1 || true
+  grep " $work" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The workloads: packages, command (the image's Cmd) and readiness.
+workload_cmd() {
+  case "$1" in
+    python-numpy) echo '["python3","-c","import numpy"]' ;;
+    torch) echo '["python3","-c","import torch"]' ;;
+    redis) echo '["redis-server","--port","6379","--save","","--appendonly","no"]' ;;
+    nginx) echo '["nginx","-g","daemon off;"]' ;;
+  esac
+}
+workload_ready() {
+  case "$1" in
+    redis) echo tcp:6379 ;;
+    nginx) echo tcp:80 ;;
+    *) echo exit ;;
+  esac
+}
+
+stargz_bin=""
+stargz_note=""
+if [[ ",$systems," == *",stargz,"* ]]; then
+  if stargz_bin=$("$here/stargz/build.sh"); then :; else
+    stargz_note="the stargz snapshotter could not be built here (bench/stargz/build.sh failed)"
+    stargz_bin=""
+  fi
+fi
+
+# eStargz copy of an image (tag :esgz) through a containerd of our own.
+convert_estargz() {
+  local image=$1 esgz=$2 c=$work/convert
+  mkdir -p "$c"
+  printf 'version = 2\nroot = "%s/root"\nstate = "%s/state"\n[grpc]\n  address = "%s/sock"\n' \
+    "$c" "$c" "$c" > "$c/config.toml"
+  containerd --config "$c/config.toml" > "$c/log" 2>&1 &
+  convert_pid=$!
+  for _ in $(seq 1 200); do [ -S "$c/sock" ] && break; sleep 0.05; done
+  ctr -a "$c/sock" -n bench image pull --plain-http "$image" > /dev/null
+  "$stargz_bin/ctr-remote" -a "$c/sock" -n bench image convert --oci --estargz "$image" "$esgz" > /dev/null
+  ctr -a "$c/sock" -n bench image push --plain-http "$esgz" > /dev/null
+  kill "$convert_pid"; wait "$convert_pid" 2>/dev/null || true
+  convert_pid=""
+  grep " $c" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$c"
+}
+
+prepared=""  # the registry's data persists across profiles: prepare once
+IFS=, read -r -a profile_list <<< "$profiles"
+IFS=, read -r -a workload_list <<< "$workloads"
+for profile in "${profile_list[@]}"; do
+  echo "== link $profile, RTT ${LINK_RTT_MS:-0.5} ms"
+  link_up "$profile" "$work/registry" "$relay"
+  wl_json=""
+  for w in "${workload_list[@]}"; do
+    image=$link_registry/bench/$w:latest
+    esgz=""
+    [ -n "$stargz_bin" ] && esgz=$link_registry/bench/$w:esgz
+    if [ -z "$prepared" ]; then
+      echo "-- $w: root file system (debootstrap, cached in $cache/$w), image, runtime image"
+      "$here/images/build-rootfs.sh" "$w" "$cache/$w"
+      rm -rf "$work/layers"
+      split_layers "$cache/$w/rootfs" "$work/layers"
+      "$syspgo" build-image --insecure-registry "$link_registry" "${layer_args[@]}" \
+        --cmd "$(workload_cmd "$w")" "$image" > /dev/null
+      rm -rf "$work/layers"
+      "$syspgo" image optimize --root "$work/trace" --insecure-registry "$link_registry" \
+        --ready "$(workload_ready "$w")" "$image" > "$work/optimize-$w.log" 2>&1 ||
+        { cat "$work/optimize-$w.log" >&2; exit 1; }
+      "$syspgo" cleanup --root "$work/trace" > /dev/null 2>&1 || true
+      rm -rf "$work/trace"
+      [ -n "$esgz" ] && convert_estargz "$image" "$esgz"
+    fi
+    "$syspgo" image inspect --json --insecure-registry "$link_registry" "$image" \
+      | sed -n '/^{/,$p' > "$work/inspect-$w.json"
+    wl_json+=$(python3 - "$w" "$image" "$esgz" "$(workload_ready "$w")" "$work/inspect-$w.json" <<'PY'
+import json, sys
+name, image, esgz, ready, inspect = sys.argv[1:]
+j = json.load(open(inspect))
+print(json.dumps({"name": name, "image": image, "esgz_image": esgz, "ready": ready,
+                  "traced_bytes": j["traced_bytes"], "blob_bytes": j["blob_bytes"]}) + ",")
+PY
+)
+  done
+  prepared=yes
+  cat > "$work/spec.json" <<JSON
+{"syspgo": "$syspgo", "registry": "$link_registry", "registry_log": "$link_log",
+ "profile": "$profile", "link_rate_bps": $link_rate_bps, "rtt_ms": $link_rtt_ms,
+ "out": "$out", "work": "$work", "runs": $runs, "warm_runs": ${WARM_RUNS:-3},
+ "systems": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split(",")))' "$systems"),
+ "containerd": {"stargz_snapshotter": "${stargz_bin:+$stargz_bin/containerd-stargz-grpc}",
+                "ctr_remote": "${stargz_bin:+$stargz_bin/ctr-remote}"},
+ "workloads": [${wl_json%,}]}
+JSON
+  python3 - "$work/spec.json" "$out/spec-$profile.json" "$stargz_note" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["notes"] = [n for n in [sys.argv[3]] if n]
+if not spec["containerd"]["stargz_snapshotter"]:
+    spec["systems"] = [s for s in spec["systems"] if s != "stargz"]
+json.dump(spec, open(sys.argv[1], "w"))
+json.dump(spec, open(sys.argv[2], "w"), indent=1)
+PY
+  python3 "$here/lib/coldstart.py" --spec "$work/spec.json"
+  link_down
+done
+python3 "$here/lib/report.py" "$out"

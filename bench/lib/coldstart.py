@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Runs the cold starts of bench/coldstart.sh and records each as one JSON
+line. Not meant to be run alone: coldstart.sh sets up the link, the
+registry, the images and their runtime images, then calls
+
+  coldstart.py --spec SPEC.json
+
+SPEC: {syspgo, registry, registry_log, profile, link_rate_bps, rtt_ms, out,
+       runs, warm_runs, systems: [...], work, containerd: {...},
+       workloads: [{name, image, esgz_image, ready, traced_bytes,
+                    blob_bytes}]}
+
+Per start (cold: page cache dropped, fresh store/state directories):
+Deploy / Running / Ready / Total, registry requests and bytes (from the
+registry's access log, the same for every system), peak page-cache growth
+and peak RSS of the system's own processes (sampled every 20 ms).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+ACCESS = re.compile(r'"(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d{3}) (\d+|-)')
+
+
+def drop_caches():
+    subprocess.run(["sync"], check=True)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def cached_kb():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Cached:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_kb_of(names):
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            if comm not in names:
+                continue
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+class Sampler:
+    """Peak page-cache growth and peak RSS of processes named `names`."""
+
+    def __init__(self, names):
+        self.names = set(names)
+        self.base = cached_kb()
+        self.peak_cached = 0
+        self.peak_rss = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            self.peak_cached = max(self.peak_cached, cached_kb() - self.base)
+            self.peak_rss = max(self.peak_rss, rss_kb_of(self.names))
+            time.sleep(0.02)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+        return {"page_cache_mb": self.peak_cached / 1024, "rss_mb": self.peak_rss / 1024}
+
+
+class RegistryLog:
+    def __init__(self, path):
+        self.path = path
+        self.mark = os.path.getsize(path)
+
+    def since(self):
+        requests = 0
+        nbytes = 0
+        with open(self.path, "rb") as f:
+            f.seek(self.mark)
+            for raw in f:
+                m = ACCESS.search(raw.decode("utf-8", "replace"))
+                if not m:
+                    continue
+                requests += 1
+                if m.group(4) != "-":
+                    nbytes += int(m.group(4))
+        return {"requests": requests, "bytes": nbytes}
+
+
+def wait_tcp(port, deadline):
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.05):
+                return True
+        except OSError:
+            time.sleep(0.002)
+    return False
+
+
+def port_free(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.05):
+                time.sleep(0.05)
+        except OSError:
+            return True
+    return False
+
+
+def run_syspgo(spec, wl, system, root, timing):
+    cmd = [spec["syspgo"], "run", "--root", root, "--mode", system,
+           "--insecure-registry", spec["registry"], "--timing-json", timing,
+           "--ready", wl["ready"], "--timeout", "600", wl["image"]]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"syspgo run --mode {system} failed ({p.returncode}): {p.stdout[-2000:]}")
+    with open(timing) as f:
+        t = json.load(f)
+    return {"deploy_s": t["deploy_s"], "running_s": t["running_s"], "ready_s": t["ready_s"],
+            "total_s": t["total_s"], "fs": t.get("fs")}
+
+
+class Containerd:
+    """A containerd of our own (fresh root and state), optionally with the
+    stargz snapshotter as a proxy plugin, both our children."""
+
+    def __init__(self, spec, work, stargz):
+        self.spec = spec
+        self.work = work
+        self.sock = os.path.join(work, "containerd.sock")
+        self.procs = []
+        os.makedirs(work, exist_ok=True)
+        cfg = os.path.join(work, "config.toml")
+        lines = ['version = 2', f'root = "{work}/root"', f'state = "{work}/state"',
+                 '[grpc]', f'  address = "{self.sock}"']
+        if stargz:
+            ss = os.path.join(work, "stargz.sock")
+            lines += ['[proxy_plugins]', '  [proxy_plugins.stargz]', '    type = "snapshot"',
+                      f'    address = "{ss}"']
+            self.procs.append(subprocess.Popen(
+                [spec["containerd"]["stargz_snapshotter"], "--address", ss, "--root",
+                 os.path.join(work, "stargz"), "--insecure", spec["registry"]],
+                stdout=open(os.path.join(work, "stargz.log"), "w"), stderr=subprocess.STDOUT))
+            self.wait_socket(ss)
+        with open(cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.procs.append(subprocess.Popen(
+            ["containerd", "--config", cfg], stdout=open(os.path.join(work, "containerd.log"), "w"),
+            stderr=subprocess.STDOUT))
+        self.wait_socket(self.sock)
+
+    @staticmethod
+    def wait_socket(path):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if os.path.exists(path):
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} did not appear")
+
+    def ctr(self, *args, tool="ctr", check=True, capture=True):
+        cmd = [tool, "--address", self.sock, "-n", "bench", *args]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE if capture else None,
+                           stderr=subprocess.STDOUT if capture else None, text=True)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {p.stdout[-2000:] if p.stdout else ''}")
+        return p
+
+    def log_tail(self):
+        tail = ""
+        for name in ("stargz.log", "containerd.log"):
+            path = os.path.join(self.work, name)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    tail += f"--- {name}:\n" + "".join(f.readlines()[-15:])
+        return tail
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        # containerd leaves its shims' mounts behind when stopped.
+        subprocess.run(["sh", "-c", f"grep ' {self.work}' /proc/mounts | cut -d' ' -f2 | "
+                        "sort -r | xargs -r -n1 umount -l"], check=False)
+
+
+def run_containerd(spec, wl, system, work):
+    stargz = system == "stargz"
+    ctrd = Containerd(spec, work, stargz)
+    cid = "bench"
+    try:
+        t0 = time.monotonic()
+        if stargz:
+            ctrd.ctr("image", "rpull", "--plain-http", wl["esgz_image"],
+                     tool=spec["containerd"]["ctr_remote"])
+            image = wl["esgz_image"]
+        else:
+            ctrd.ctr("image", "pull", "--plain-http", wl["image"])
+            image = wl["image"]
+        t1 = time.monotonic()
+        snap = ["--snapshotter", "stargz"] if stargz else []
+        ctrd.ctr("container", "create", "--net-host", *snap, image, cid)
+        t2 = time.monotonic()
+        if wl["ready"] == "exit":
+            p = ctrd.ctr("task", "start", cid, check=False)
+            if p.returncode != 0:
+                raise RuntimeError(f"ctr task start: {p.returncode}: {p.stdout[-2000:]}")
+        else:
+            port = int(wl["ready"].split(":")[1])
+            ctrd.ctr("task", "start", "-d", cid)
+            if not wait_tcp(port, time.monotonic() + 600):
+                raise RuntimeError(f"port {port} never answered")
+        t3 = time.monotonic()
+        if wl["ready"] != "exit":
+            ctrd.ctr("task", "kill", "-s", "KILL", cid, check=False)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if ctrd.ctr("task", "delete", cid, check=False).returncode == 0:
+                    break
+                time.sleep(0.05)
+            port_free(int(wl["ready"].split(":")[1]))
+        ctrd.ctr("container", "delete", cid, check=False)
+        return {"deploy_s": t1 - t0, "running_s": t2 - t1, "ready_s": t3 - t2, "total_s": t3 - t0}
+    except RuntimeError as e:
+        raise RuntimeError(f"{e}\n{ctrd.log_tail()}") from None
+    finally:
+        ctrd.close()
+
+
+SYSPGO_MODES = {"full", "lazy", "prefetch", "rtimage"}
+PROCESS_NAMES = {"containerd": ["containerd", "ctr"],
+                 "stargz": ["containerd", "ctr", "ctr-remote", "containerd-stargz-grpc"]}
+
+
+def one_start(spec, wl, system, run, log):
+    base = os.path.join(spec["work"], "starts", f"{wl['name']}-{system}-{run}")
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(base)
+    drop_caches()
+    reg = RegistryLog(spec["registry_log"])
+    sampler = Sampler(PROCESS_NAMES.get(system, ["syspgo"]))
+    record = {"profile": spec["profile"], "workload": wl["name"], "system": system, "run": run}
+    try:
+        if system in SYSPGO_MODES:
+            record.update(run_syspgo(spec, wl, system, os.path.join(base, "root"),
+                                     os.path.join(base, "timing.json")))
+        else:
+            record.update(run_containerd(spec, wl, system, os.path.join(base, "ctrd")))
+        record["ok"] = True
+    except Exception as e:  # a failed start is recorded, not fatal
+        record["ok"] = False
+        record["error"] = str(e)
+    record.update(sampler.finish())
+    # The access log is written when a response completes: give it a moment.
+    time.sleep(0.2)
+    record["registry"] = reg.since()
+    if wl.get("traced_bytes"):
+        record["io_amplification"] = record["registry"]["bytes"] / wl["traced_bytes"]
+    if system in SYSPGO_MODES:
+        subprocess.run([spec["syspgo"], "cleanup", "--root", os.path.join(base, "root")],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    shutil.rmtree(base, ignore_errors=True)
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+    status = "ok" if record["ok"] else "FAILED: " + record["error"][:300]
+    print(f"  {wl['name']:13} {system:10} run {run}: total {record.get('total_s', 0):7.3f} s, "
+          f"{record['registry']['requests']:4} requests, "
+          f"{record['registry']['bytes'] / 1e6:8.1f} MB  {status}", flush=True)
+
+
+def warm_starts(spec, wl, log):
+    """Warm: everything local and in the page cache. full: the layers are in
+    the store; rtimage: the chunks are in the chunk store (a new mount per
+    start re-pushes them)."""
+    for system in ("full", "rtimage"):
+        if system not in spec["systems"]:
+            continue
+        root = os.path.join(spec["work"], "warm", f"{wl['name']}-{system}")
+        shutil.rmtree(root, ignore_errors=True)
+        for i in range(spec["warm_runs"] + 1):
+            timing = os.path.join(spec["work"], "warm", "timing.json")
+            try:
+                t = run_syspgo(spec, wl, system, root, timing)
+            except RuntimeError as e:
+                print(f"  warm {system} failed: {e}", file=sys.stderr)
+                break
+            if i == 0:
+                continue  # fills the store and the page cache
+            log.write(json.dumps({"profile": spec["profile"], "workload": wl["name"],
+                                  "system": system, "warm": True, "run": i, "ok": True,
+                                  "total_s": t["total_s"], "deploy_s": t["deploy_s"],
+                                  "running_s": t["running_s"], "ready_s": t["ready_s"]}) + "\n")
+            log.flush()
+        subprocess.run([spec["syspgo"], "cleanup", "--root", root],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spec", required=True)
+    spec = json.load(open(ap.parse_args().spec))
+    with open(os.path.join(spec["out"], "runs.jsonl"), "a") as log:
+        for wl in spec["workloads"]:
+            print(f"== {wl['name']} over {spec['profile']} ({spec['runs']} cold runs per system)",
+                  flush=True)
+            # Interleaved: run r of every system, then run r+1, so drift in
+            # the machine's state hits all systems alike.
+            for run in range(1, spec["runs"] + 1):
+                for system in spec["systems"]:
+                    if system == "stargz" and not wl.get("esgz_image"):
+                        continue
+                    one_start(spec, wl, system, run, log)
+            warm_starts(spec, wl, log)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Turns bench/coldstart.sh's runs.jsonl into medians (results.json), one
+Markdown table per link profile (table-<profile>.md) and one SVG chart per
+profile (chart-<profile>.svg: stacked Deploy/Running/Ready bars per system,
+one scale per workload).
+
+  report.py OUTDIR
+"""
+import json
+import os
+import statistics
+import sys
+
+SYSTEM_NAMES = {
+    "full": "full (syspgo pull+run)",
+    "containerd": "containerd 1.6 (ctr)",
+    "stargz": "stargz snapshotter",
+    "lazy": "syspgo lazy",
+    "prefetch": "syspgo prefetch",
+    "rtimage": "syspgo rtimage",
+}
+ORDER = ["full", "containerd", "stargz", "lazy", "prefetch", "rtimage"]
+COLORS = {"deploy_s": "#4e79a7", "running_s": "#f28e2b", "ready_s": "#59a14f"}
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(out):
+    runs = [json.loads(l) for l in open(os.path.join(out, "runs.jsonl")) if l.strip()]
+    specs = {}
+    for name in os.listdir(out):
+        if name.startswith("spec-") and name.endswith(".json"):
+            spec = json.load(open(os.path.join(out, name)))
+            specs[spec["profile"]] = spec
+    results = {}
+    for profile, spec in specs.items():
+        per_wl = {}
+        for wl in spec["workloads"]:
+            mine = [r for r in runs if r["profile"] == profile and r["workload"] == wl["name"]]
+            warm = {s: median([r["total_s"] for r in mine if r.get("warm") and r["system"] == s])
+                    for s in ("full", "rtimage")}
+            systems = {}
+            for s in ORDER:
+                cold = [r for r in mine if r["system"] == s and not r.get("warm")]
+                ok = [r for r in cold if r.get("ok")]
+                if not cold:
+                    continue
+                entry = {"runs": len(ok), "failed": len(cold) - len(ok),
+                         "errors": [r.get("error", "") for r in cold if not r.get("ok")][:3]}
+                for k in ("deploy_s", "running_s", "ready_s", "total_s", "page_cache_mb", "rss_mb",
+                          "io_amplification"):
+                    entry[k] = median([r.get(k) for r in ok])
+                entry["requests"] = median([r["registry"]["requests"] for r in ok])
+                entry["mb_fetched"] = median([r["registry"]["bytes"] / 1e6 for r in ok])
+                systems[s] = entry
+            limit = None
+            if warm["full"] is not None:
+                limit = (warm["full"] + wl["blob_bytes"] * 8 / spec["link_rate_bps"] +
+                         spec["rtt_ms"] / 1000)
+            rt = systems.get("rtimage", {}).get("total_s")
+            for entry in systems.values():
+                t = entry.get("total_s")
+                entry["vs_rtimage"] = t / rt if t and rt else None
+                entry["vs_limit"] = t / limit if t and limit else None
+            per_wl[wl["name"]] = {"warm_full_s": warm["full"], "warm_rtimage_s": warm["rtimage"],
+                                  "physical_limit_s": limit, "blob_bytes": wl["blob_bytes"],
+                                  "traced_bytes": wl["traced_bytes"], "systems": systems}
+        results[profile] = {"link_rate_bps": spec["link_rate_bps"], "rtt_ms": spec["rtt_ms"],
+                            "notes": spec.get("notes", []), "workloads": per_wl}
+    return results
+
+
+def fmt(v, digits=3, suffix=""):
+    if v is None:
+        return "-"
+    return f"{v:.{digits}f}{suffix}"
+
+
+def table(profile, res):
+    lines = [f"## Cold start over the {profile} link (RTT {res['rtt_ms']} ms)", ""]
+    for note in res["notes"]:
+        lines += [f"Note: {note}.", ""]
+    for name, wl in res["workloads"].items():
+        lines += [f"### {name} ({profile})", "",
+                  f"Warm start {fmt(wl['warm_full_s'])} s (full; rtimage with its own mount "
+                  f"{fmt(wl['warm_rtimage_s'])} s); runtime image {wl['blob_bytes'] / 1e6:.1f} MB; "
+                  f"the container read {wl['traced_bytes'] / 1e6:.1f} MB; physical limit "
+                  f"{fmt(wl['physical_limit_s'])} s (warm + runtime image / link + 1 RTT).", "",
+                  "| system | Deploy s | Running s | Ready s | Total s | vs rtimage | vs limit | "
+                  "requests | MB fetched | I/O amp. | page cache MB | RSS MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for s in ORDER:
+            e = wl["systems"].get(s)
+            if e is None:
+                continue
+            failed = f" ({e['failed']} failed)" if e["failed"] else ""
+            lines.append(
+                f"| {SYSTEM_NAMES[s]}{failed} | {fmt(e['deploy_s'])} | {fmt(e['running_s'])} | "
+                f"{fmt(e['ready_s'])} | **{fmt(e['total_s'])}** | {fmt(e['vs_rtimage'], 2, 'x')} | "
+                f"{fmt(e['vs_limit'], 2, 'x')} | {fmt(e['requests'], 0)} | {fmt(e['mb_fetched'], 1)} | "
+                f"{fmt(e['io_amplification'], 2)} | {fmt(e['page_cache_mb'], 0)} | "
+                f"{fmt(e['rss_mb'], 0)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(profile, res):
+    row_h, gap, left, width = 18, 26, 190, 560
+    rows = sum(len(wl["systems"]) for wl in res["workloads"].values())
+    height = 40 + rows * row_h + len(res["workloads"]) * (gap + 18) + 30
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" '
+           'font-family="sans-serif" font-size="12">',
+           f'<text x="10" y="20" font-size="14">Cold start over the {profile} link: '
+           'Deploy / Running / Ready (s)</text>']
+    x0 = left
+    for i, (k, label) in enumerate([("deploy_s", "Deploy"), ("running_s", "Running"),
+                                    ("ready_s", "Ready")]):
+        svg.append(f'<rect x="{x0 + i * 90}" y="28" width="12" height="12" fill="{COLORS[k]}"/>'
+                   f'<text x="{x0 + i * 90 + 16}" y="38">{label}</text>')
+    y = 60
+    for name, wl in res["workloads"].items():
+        totals = [e["total_s"] for e in wl["systems"].values() if e.get("total_s")]
+        scale = width / max(totals) if totals else 1
+        svg.append(f'<text x="10" y="{y + 12}" font-weight="bold">{name}</text>')
+        y += 18
+        for s in ORDER:
+            e = wl["systems"].get(s)
+            if e is None or e.get("total_s") is None:
+                continue
+            svg.append(f'<text x="10" y="{y + 13}">{SYSTEM_NAMES[s]}</text>')
+            x = left
+            for k in ("deploy_s", "running_s", "ready_s"):
+                w = (e.get(k) or 0) * scale
+                svg.append(f'<rect x="{x:.1f}" y="{y + 2}" width="{max(w, 0.5):.1f}" height="{row_h - 4}" '
+                           f'fill="{COLORS[k]}"/>')
+                x += w
+            svg.append(f'<text x="{x + 4:.1f}" y="{y + 13}">{e["total_s"]:.3f}</text>')
+            y += row_h
+        if wl.get("physical_limit_s"):
+            lx = left + wl["physical_limit_s"] * scale
+            svg.append(f'<line x1="{lx:.1f}" y1="{y - len(wl["systems"]) * row_h}" x2="{lx:.1f}" '
+                       f'y2="{y}" stroke="#e15759" stroke-dasharray="3,2"/>')
+        y += gap
+    svg.append(f'<text x="10" y="{height - 10}" fill="#e15759">dashed: physical limit '
+               '(each workload has its own scale)</text></svg>')
+    return "\n".join(svg)
+
+
+def main():
+    out = sys.argv[1]
+    results = summarize(out)
+    json.dump(results, open(os.path.join(out, "results.json"), "w"), indent=1)
+    for profile, res in results.items():
+        md = table(profile, res)
+        open(os.path.join(out, f"table-{profile}.md"), "w").write(md + "\n")
+        open(os.path.join(out, f"chart-{profile}.svg"), "w").write(chart(profile, res) + "\n")
+        print(md)
+        print(f"chart: {os.path.join(out, f'chart-{profile}.svg')}")
+
+
+if __name__ == "__main__":
+    main()

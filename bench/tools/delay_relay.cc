@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+// syspgo-delay-relay: a TCP relay that adds a fixed delay to every byte in
+// each direction, for benchmarks on a link with a round-trip time where
+// netem is not available. Each accepted connection gets a connection to the
+// target; per direction one thread reads and queues what it read with a due
+// time, another writes it when due, so the delay adds latency but no
+// throughput limit.
+//
+//   syspgo-delay-relay --listen ADDR:PORT --target ADDR:PORT [--rtt-ms MS]
+//
+// Runs until SIGINT/SIGTERM. Not a product part: bench/ only.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Set by SIGINT/SIGTERM: the only global state, as a handler reaches nothing else.
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+bool ParseAddress(const std::string& text, sockaddr_in* out) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  *out = {};
+  out->sin_family = AF_INET;
+  out->sin_port = htons(static_cast<uint16_t>(std::atoi(text.c_str() + colon + 1)));
+  return inet_pton(AF_INET, text.substr(0, colon).c_str(), &out->sin_addr) == 1;
+}
+
+// One direction of a connection: bytes read from `from` are written to `to`
+// `delay` later. Ends on end of stream or error, then shuts down `to`.
+class Pipe {
+ public:
+  Pipe(int from, int to, Clock::duration delay) : from_(from), to_(to), delay_(delay) {}
+  void Run() {
+    std::thread writer([this] { WriteLoop(); });
+    ReadLoop();
+    writer.join();
+  }
+
+ private:
+  struct Piece {
+    Clock::time_point due;
+    std::string bytes;
+  };
+  void ReadLoop() {
+    std::vector<char> buf(256 << 10);
+    for (;;) {
+      ssize_t n = ::read(from_, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (n <= 0) {
+        eof_ = true;
+        cv_.notify_all();
+        return;
+      }
+      queue_.push_back({Clock::now() + delay_, std::string(buf.data(), static_cast<size_t>(n))});
+      cv_.notify_all();
+    }
+  }
+  void WriteLoop() {
+    for (;;) {
+      Piece piece;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return eof_ || !queue_.empty(); });
+        if (queue_.empty()) break;  // eof and drained
+        piece = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      std::this_thread::sleep_until(piece.due);
+      size_t off = 0;
+      while (off < piece.bytes.size()) {
+        ssize_t w = ::send(to_, piece.bytes.data() + off, piece.bytes.size() - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+          ::shutdown(from_, SHUT_RD);  // the peer is gone: stop reading too
+          ::shutdown(to_, SHUT_WR);
+          return;
+        }
+        off += static_cast<size_t>(w);
+      }
+    }
+    ::shutdown(to_, SHUT_WR);
+  }
+  int from_;
+  int to_;
+  Clock::duration delay_;
+  std::mutex mu_;  // guards queue_ and eof_
+  std::condition_variable cv_;
+  std::deque<Piece> queue_;
+  bool eof_ = false;
+};
+
+void Serve(int client, sockaddr_in target, Clock::duration one_way) {
+  int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (upstream < 0 || ::connect(upstream, reinterpret_cast<sockaddr*>(&target), sizeof(target)) != 0) {
+    std::perror("delay-relay: connect to target");
+    ::close(client);
+    if (upstream >= 0) ::close(upstream);
+    return;
+  }
+  int one = 1;
+  ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(upstream, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  Pipe up(client, upstream, one_way);
+  Pipe down(upstream, client, one_way);
+  std::thread t([&] { up.Run(); });
+  down.Run();
+  t.join();
+  ::close(client);
+  ::close(upstream);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string listen_at, target_at;
+  double rtt_ms = 0.5;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--listen") listen_at = argv[i + 1];
+    else if (flag == "--target") target_at = argv[i + 1];
+    else if (flag == "--rtt-ms") rtt_ms = std::atof(argv[i + 1]);
+  }
+  sockaddr_in listen_addr, target;
+  if (!ParseAddress(listen_at, &listen_addr) || !ParseAddress(target_at, &target) || rtt_ms < 0) {
+    std::fprintf(stderr, "usage: syspgo-delay-relay --listen ADDR:PORT --target ADDR:PORT [--rtt-ms MS]\n");
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(server, reinterpret_cast<sockaddr*>(&listen_addr), sizeof(listen_addr)) != 0 ||
+      ::listen(server, 128) != 0) {
+    std::perror("delay-relay: listen");
+    return 1;
+  }
+  const auto one_way = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double, std::milli>(rtt_ms / 2));
+  std::fprintf(stderr, "delay-relay: %s -> %s, rtt %.3f ms\n", listen_at.c_str(),
+               target_at.c_str(), rtt_ms);
+  while (!g_stop) {
+    pollfd p{server, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    int client = ::accept4(server, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    std::thread(Serve, client, target, one_way).detach();
+  }
+  ::close(server);
+  return 0;
+}
