@@ -56,8 +56,8 @@ OPTIONS:
   --json              (inspect) machine-readable output
   --pull POLICY       always (default for optimize), missing (default for
                       build), never
-  --root, --insecure-registry, --authfile, --runc, --keep-readahead:
-                      as for `syspgo run` / `syspgo trace`
+  --root, --insecure-registry, --authfile, --runc, --keep-readahead,
+  --after-ready MS:   as for `syspgo run` / `syspgo trace`
 
 EXAMPLES:
   syspgo trace -o py.trace 127.0.0.1:5000/py:1 -- python3 -c 'import numpy'
@@ -456,7 +456,8 @@ int ImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                     {"json", false},
                                     {"pull", true},
                                     {"runc", true},
-                                    {"keep-readahead", false}}),
+                                    {"keep-readahead", false},
+                                    {"after-ready", true}}),
                         /*stop_after_positionals=*/sub == "optimize" ? 1 : 0);
   if (!args.ok()) return ImageUsage(args.status());
   if (args->Has("help")) {

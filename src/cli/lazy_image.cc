@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/lazy_image.h"
 
-#include <algorithm>
+#include <fcntl.h>
+#include <sys/file.h>
 
+#include <algorithm>
+#include <thread>
+
+#include "common/file_util.h"
+#include "common/unique_fd.h"
 #include "rtimage/artifact.h"
 #include "rtimage/layer_index.h"
 
@@ -34,25 +40,71 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
   image.manifest_digest = resolved.descriptor.digest;
   image.manifest_size = resolved.descriptor.size;
   image.manifest = resolved.manifest;
-  ASSIGN_OR_RETURN(std::string config,
-                   client.FetchSmallBlob(ref.repository, image.manifest.config));
-  ASSIGN_OR_RETURN(image.config, oci::ParseImageConfig(config));
-  ASSIGN_OR_RETURN(auto found, rtimage::FindRuntimeImage(client, ref.repository,
-                                                         image.manifest_digest));
-  if (!found) return lazy;
-  ASSIGN_OR_RETURN(rtimage::FetchedMetadata fetched,
-                   rtimage::FetchRuntimeMetadata(client, ref.repository, *found,
-                                                 image.manifest_digest, with_index));
+  // The config comes on a second connection while the runtime image is
+  // looked up and its metadata fetched (four round trips on the first).
+  Result<std::string> config = Unavailable("not fetched");
+  std::thread config_fetch([&] {
+    auto second = oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters);
+    if (!second.ok()) {
+      config = second.status();
+    } else {
+      config = second->FetchSmallBlob(ref.repository, image.manifest.config);
+    }
+  });
+  auto found = rtimage::FindRuntimeImage(client, ref.repository, image.manifest_digest);
+  Result<rtimage::FetchedMetadata> fetched = NotFound("no runtime image");
+  if (found.ok() && *found) {
+    fetched = rtimage::FetchRuntimeMetadata(client, ref.repository, **found,
+                                            image.manifest_digest, with_index);
+  }
+  config_fetch.join();
+  RETURN_IF_ERROR(config.status());
+  ASSIGN_OR_RETURN(image.config, oci::ParseImageConfig(*config));
+  lazy->config_bytes = std::move(*config);
+  RETURN_IF_ERROR(found.status());
+  if (!*found) return lazy;
+  RETURN_IF_ERROR(fetched.status());
   fs::LazySource source;
   if (with_index) {
-    ASSIGN_OR_RETURN(source.indexes, rtimage::DecodeLayerIndexes(fetched.index_bytes));
+    ASSIGN_OR_RETURN(source.indexes, rtimage::DecodeLayerIndexes(fetched->index_bytes));
   }
-  source.index_blob = found->index;
-  source.metadata = std::move(fetched.metadata);
+  source.index_blob = (*found)->index;
+  source.metadata = std::move(fetched->metadata);
   source.repository = ref.repository;
-  source.blob = found->blob;
+  source.blob = (*found)->blob;
   lazy->source = std::move(source);
   return lazy;
+}
+
+std::string SharedMountDir(const std::string& root, const oci::Digest& manifest) {
+  return JoinPath(JoinPath(root, "shared"), manifest.hex);
+}
+
+Result<std::optional<oci::LocalImage>> FindSharedMount(const std::string& root,
+                                                       const oci::ImageReference& ref,
+                                                       const RegistrySetup& setup,
+                                                       oci::TransferCounters* counters) {
+  auto shared = ListDir(JoinPath(root, "shared"));
+  if (!shared.ok() || shared->empty()) return std::optional<oci::LocalImage>();
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(ref.registry, setup.options, counters));
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
+  const std::string dir = SharedMountDir(root, resolved.descriptor.digest);
+  const std::string mnt = JoinPath(dir, "mnt");
+  if (!fs::IsFuseMount(mnt)) return std::optional<oci::LocalImage>();
+  // Live only while its daemon holds the lock.
+  auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR);
+  if (!lock.ok()) return std::optional<oci::LocalImage>();
+  if (::flock(lock->get(), LOCK_EX | LOCK_NB) == 0) return std::optional<oci::LocalImage>();
+  ASSIGN_OR_RETURN(std::string config, ReadFileToString(JoinPath(dir, "config.json")));
+  oci::LocalImage image;
+  image.reference = ref;
+  image.manifest_digest = resolved.descriptor.digest;
+  image.manifest_size = resolved.descriptor.size;
+  image.manifest = resolved.manifest;
+  ASSIGN_OR_RETURN(image.config, oci::ParseImageConfig(config));
+  image.layer_paths = {mnt};
+  return std::optional<oci::LocalImage>(std::move(image));
 }
 
 Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::LazyMode mode,

@@ -34,6 +34,7 @@ Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args);
 
 struct LazyImage {
   oci::LocalImage image;  // manifest and config; no layer directories
+  std::string config_bytes;  // the config as the registry sent it
   // The runtime image, when the image has one.
   std::optional<fs::LazySource> source;
   oci::TransferCounters counters;  // requests made to find all this
@@ -52,6 +53,21 @@ Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::La
                                                          const std::string& store_root,
                                                          const RegistrySetup& setup,
                                                          const std::string& dir);
+
+// The node's shared mount of an image (`syspgo mount --shared`):
+// <root>/shared/<manifest hex>/ with `lock` (flock'd by the daemon while it
+// serves), `mnt` and `config.json`. Every `syspgo run` of the image uses it
+// instead of a mount of its own: nothing to fetch, and the kernel's caches
+// of the mount outlive each container.
+std::string SharedMountDir(const std::string& root, const oci::Digest& manifest);
+
+// An image whose shared mount is live (its daemon holds the lock): the
+// manifest is resolved (one request), the config read from the mount's
+// directory, layer_paths = {the mount}. nullopt when there is none.
+Result<std::optional<oci::LocalImage>> FindSharedMount(const std::string& root,
+                                                       const oci::ImageReference& ref,
+                                                       const RegistrySetup& setup,
+                                                       oci::TransferCounters* counters);
 
 }  // namespace syspgo::cli
 

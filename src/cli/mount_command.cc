@@ -16,6 +16,7 @@ namespace syspgo::cli {
 namespace {
 
 constexpr char kMountUsage[] = R"(USAGE: syspgo mount [OPTIONS] IMAGE DIR
+       syspgo mount --shared [OPTIONS] IMAGE
 
 Mounts IMAGE's root file system at DIR (read-only) without pulling it,
 from its runtime image (`syspgo image optimize` makes one): metadata in
@@ -24,7 +25,13 @@ foreground until SIGINT/SIGTERM or `syspgo umount DIR`, then unmounts.
 Prints "mounted" when DIR is ready and "settled" when every runtime image
 chunk is in the page cache (or every traced file is local).
 
+With --shared, the mount is the node's shared mount of IMAGE
+(<root>/shared/<manifest digest>/mnt): every `syspgo run` of IMAGE with the
+same --root then starts from it (one registry request; the kernel's caches
+of the mount outlive each container) instead of mounting its own.
+
 OPTIONS:
+  --shared             the node's shared mount of IMAGE (no DIR)
   --mode MODE          rtimage (default when the runtime image holds data),
                        prefetch or lazy (see `syspgo run --help`)
   --streams N          parallel Range requests for the runtime image (2)
@@ -46,11 +53,14 @@ exits. A mount whose daemon died is detached.
 }  // namespace
 
 int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
-  auto args = ParseArgs(argv, WithCommon(WithLazyOptions({{"mode", true}, {"stats-json", true}})));
+  auto args = ParseArgs(argv, WithCommon(WithLazyOptions(
+                                  {{"mode", true}, {"stats-json", true}, {"shared", false}})));
   if (!args.ok()) return Usage(kMountUsage, args.status());
   if (args->Has("help")) return Usage(kMountUsage);
-  if (args->positional.size() != 2) {
-    return Usage(kMountUsage, InvalidArgument("mount needs IMAGE and DIR"));
+  const bool shared = args->Has("shared");
+  if (args->positional.size() != (shared ? 1u : 2u)) {
+    return Usage(kMountUsage, InvalidArgument(shared ? "mount --shared takes IMAGE alone"
+                                                     : "mount needs IMAGE and DIR"));
   }
   auto options = ParseLazyOptions(*args);
   if (!options.ok()) return Usage(kMountUsage, options.status());
@@ -63,21 +73,36 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   if (::geteuid() != 0) return Fail(PermissionDenied("mount needs root; try sudo"));
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return Fail(ref.status());
-  const std::string dir = args->positional[1];
+  auto setup = RegistrySetup::Make(*args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  const std::string root = StoreRoot(*args);
+  auto lazy = LocateLazyImage(*ref, **setup,
+                              mode && *mode != fs::LazyMode::kRuntimeImage);
+  if (!lazy.ok()) return Fail(lazy.status());
+  // Destroyed after the mount: removes the shared mount's directory.
+  fs::MountDir shared_dir;
+  std::string dir;
+  if (shared) {
+    fs::CleanupStaleMounts(root, &(*setup)->log);
+    auto made = fs::MountDir::CreateAt(SharedMountDir(root, (*lazy)->image.manifest_digest));
+    if (!made.ok()) return Fail(made.status());
+    shared_dir = std::move(*made);
+    dir = shared_dir.mnt();
+    Status st = WriteFileAtomic(JoinPath(DirName(dir), "config.json"), (*lazy)->config_bytes,
+                                0644, false);
+    if (!st.ok()) return Fail(st);
+  } else {
+    dir = args->positional[1];
+  }
   if (fs::IsFuseMount(dir)) {
     return Fail(FailedPrecondition(dir + " is a FUSE mount already (`syspgo umount " + dir +
                                    "` removes it)"));
   }
-  auto setup = RegistrySetup::Make(*args, ctx);
-  if (!setup.ok()) return Fail(setup.status());
-  auto lazy = LocateLazyImage(*ref, **setup,
-                              mode && *mode != fs::LazyMode::kRuntimeImage);
-  if (!lazy.ok()) return Fail(lazy.status());
   if (!mode) {
     mode = (*lazy)->source && (*lazy)->source->blob.size > 0 ? fs::LazyMode::kRuntimeImage
                                                               : fs::LazyMode::kLazy;
   }
-  auto mounted = MountLazyImage(**lazy, *mode, *options, StoreRoot(*args), **setup, dir);
+  auto mounted = MountLazyImage(**lazy, *mode, *options, root, **setup, dir);
   if (!mounted.ok()) return Fail(mounted.status());
   std::printf("mounted %s at %s (mode %s)\n", ref->ToString().c_str(), dir.c_str(),
               std::string(fs::LazyModeName(*mode)).c_str());

@@ -58,6 +58,10 @@ OPTIONS:
   --keep-readahead    leave the device's readahead as it is (by default it is
                       off while tracing and restored afterwards, also by the
                       next syspgo start if the tracer is killed)
+  --after-ready MS    (IMAGE, tcp/file/log readiness) keep tracing this long
+                      after readiness (default 250): a service reads on for
+                      a moment after it listens, and a start from the
+                      runtime image is only known to be ready a little later
   -v, --verbose       libbpf's messages
   --timing-json FILE  (IMAGE) the start's phases, as `syspgo run` writes them
   --root, --insecure-registry, --authfile, --pull, --runc: as for `syspgo run`
@@ -214,6 +218,7 @@ Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& im
     return PermissionDenied("tracing a container needs root (BPF, overlayfs, runc)");
   }
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image));
+  ASSIGN_OR_RETURN(const int after_ready_ms, args.GetInt("after-ready", 250, 0, 60000));
   ASSIGN_OR_RETURN(std::unique_ptr<RegistrySetup> setup, RegistrySetup::Make(args, ctx));
   const Logger& log = setup->log;
   const std::string root = StoreRoot(args);
@@ -268,6 +273,12 @@ Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& im
   };
   auto outcome = container->Wait(wopts, *ctx.cancel);
   const uint64_t now_ns = MonotonicNs();
+  if (outcome.ok() && outcome->ready && ready.kind != run::ReadyCondition::kExit) {
+    const auto until = SteadyClock::now() + std::chrono::milliseconds(after_ready_ms);
+    while (SteadyClock::now() < until && !ctx.cancel->cancelled()) {
+      tracer->Poll(std::chrono::milliseconds(10), on_event).IgnoreError();
+    }
+  }
   tracer->Disarm();
   readahead.Restore().IgnoreError();
   tracer->Poll(std::chrono::milliseconds(0), on_event).IgnoreError();  // the rest
@@ -335,6 +346,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                     {"pid", true},
                                     {"drop-caches", false},
                                     {"keep-readahead", false},
+                                    {"after-ready", true},
                                     {"pull", true},
                                     {"runc", true},
                                     {"timing-json", true}}),

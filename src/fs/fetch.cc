@@ -2,6 +2,7 @@
 #include "fs/fetch.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -345,6 +346,7 @@ Status RuntimePageCache::Start() {
     std::lock_guard<std::mutex> lock(mu_);
     state_.assign(n, State::kMissing);
     data_.assign(n, nullptr);
+    queued_for_store_.assign(n, false);
     unsettled_ = n;
     for (uint32_t i = 0; i < n; ++i) {
       if (store_->Has(chunks[i].digest)) {
@@ -390,6 +392,7 @@ Status RuntimePageCache::Start() {
     streams_.emplace_back([this, runs = std::move(runs)]() mutable { StreamLoop(std::move(runs)); });
   }
   pusher_ = std::thread([this] { PushLoop(); });
+  storer_ = std::thread([this] { StoreLoop(); });
   return Status::Ok();
 }
 
@@ -439,10 +442,8 @@ void RuntimePageCache::FailRemaining(uint32_t first, uint32_t last, const Status
     if (state_[i] != State::kMissing) continue;
     any = true;
     state_[i] = State::kFailed;
-    --unsettled_;
     ++counters_.chunks_failed;
-    if (unsettled_ == 0) counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
-    cv_.notify_all();
+    SettledOneLocked();
   }
   if (any && log_ && why.code() != StatusCode::kCancelled) {
     log_->Warning("runtime image: fetching chunks " + std::to_string(first) + "-" +
@@ -458,9 +459,8 @@ void RuntimePageCache::Settle(uint32_t chunk, State state, std::string data) {
     push_queue_.push_back(chunk);
     ++counters_.chunks_fetched;
   } else {
-    --unsettled_;
     ++counters_.chunks_failed;
-    if (unsettled_ == 0) counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
+    SettledOneLocked();
   }
   state_[chunk] = state;
   cv_.notify_all();
@@ -486,12 +486,8 @@ void RuntimePageCache::PushLoop() {
         if (log_) log_->Warning("runtime image: " + stored.status().message());
         std::lock_guard<std::mutex> lock(mu_);
         state_[chunk] = State::kFailed;
-        --unsettled_;
         ++counters_.chunks_failed;
-        if (unsettled_ == 0) {
-          counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
-        }
-        cv_.notify_all();
+        SettledOneLocked();
         continue;
       }
       data = std::make_shared<const std::string>(std::move(*stored));
@@ -509,22 +505,46 @@ void RuntimePageCache::PushLoop() {
       counters_.bytes_pushed += static_cast<int64_t>(data->size());
     }
     ++counters_.chunks_pushed;
-    bool stored = true;
+    std::lock_guard<std::mutex> lock(mu_);
     if (fetched) {
-      Status st = store_->PutVerified(chunks[chunk].digest, *data);
-      if (!st.ok()) {
-        stored = false;  // keep serving it from memory
-        if (log_) log_->Warning("chunk store: " + st.message());
-      }
+      store_queue_.push_back(chunk);
+      queued_for_store_[chunk] = true;
+    }
+    SettledOneLocked();
+  }
+}
+
+void RuntimePageCache::SettledOneLocked() {
+  --unsettled_;
+  if (unsettled_ == 0) counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
+  cv_.notify_all();
+}
+
+void RuntimePageCache::StoreLoop() {
+  // Disk writes must not take the CPU from the starting container; pushes
+  // are what it waits for.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  const auto& chunks = metadata_->chunks;
+  for (;;) {
+    uint32_t chunk;
+    std::shared_ptr<const std::string> data;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return store_stop_ || !store_queue_.empty(); });
+      if (store_queue_.empty()) return;  // stopping, and everything is written
+      chunk = store_queue_.front();
+      store_queue_.pop_front();
+      data = data_[chunk];
+    }
+    Status st = store_->PutVerified(chunks[chunk].digest, *data);
+    if (!st.ok()) {
+      if (log_) log_->Warning("chunk store: " + st.message());
+      continue;  // keep serving it from memory
     }
     std::lock_guard<std::mutex> lock(mu_);
-    if (stored) {
-      state_[chunk] = State::kStored;
-      data_[chunk].reset();
-    }
-    --unsettled_;
-    if (unsettled_ == 0) counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
-    cv_.notify_all();
+    state_[chunk] = State::kStored;
+    data_[chunk].reset();
+    ++counters_.chunks_stored;
   }
 }
 
@@ -578,6 +598,19 @@ void RuntimePageCache::Stop() {
     if (t.joinable()) t.join();
   }
   if (pusher_.joinable()) pusher_.join();
+  {
+    // What arrived but was not pushed goes to disk too.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint32_t i = 0; i < state_.size(); ++i) {
+      if (state_[i] == State::kInMemory && !queued_for_store_[i]) {
+        store_queue_.push_back(i);
+        queued_for_store_[i] = true;
+      }
+    }
+    store_stop_ = true;
+    cv_.notify_all();
+  }
+  if (storer_.joinable()) storer_.join();
 }
 
 }  // namespace syspgo::fs

@@ -193,6 +193,7 @@ struct PageCacheCounters {
   std::atomic<int64_t> chunks_fetched{0};  // arrived and verified
   std::atomic<int64_t> chunks_failed{0};   // failed verification or never came
   std::atomic<int64_t> chunks_pushed{0};
+  std::atomic<int64_t> chunks_stored{0};   // written to the chunk store
   std::atomic<int64_t> bytes_pushed{0};
   std::atomic<int64_t> push_errors{0};
   std::atomic<int64_t> requests{0};        // blob Range requests
@@ -229,7 +230,12 @@ class RuntimePageCache {
   void StreamLoop(std::vector<std::pair<uint32_t, uint32_t>> runs);
   Status StreamRun(uint32_t first, uint32_t last);
   void PushLoop();
+  // Writes pushed chunks to the chunk store at low CPU priority, then drops
+  // them from memory.
+  void StoreLoop();
   void Settle(uint32_t chunk, State state, std::string data);
+  // One chunk was pushed or failed; with mu_ held.
+  void SettledOneLocked();
   void FailRemaining(uint32_t first, uint32_t last, const Status& why);
 
   const rtimage::Metadata* metadata_;
@@ -244,17 +250,22 @@ class RuntimePageCache {
   // users_[chunk]: (content, file offset) pairs that hold the chunk's bytes.
   std::vector<std::vector<std::pair<uint32_t, uint64_t>>> users_;
 
-  std::mutex mu_;  // guards state_, data_, push_queue_, unsettled_, stopping_
+  std::mutex mu_;  // guards state_, data_, push_queue_, store_queue_, queued_for_store_,
+  // unsettled_, stopping_, store_stop_
   std::condition_variable cv_;
   std::vector<State> state_;
   // kInMemory chunks, until pushed and stored.
   std::vector<std::shared_ptr<const std::string>> data_;
   std::deque<uint32_t> push_queue_;
-  size_t unsettled_ = 0;
+  std::deque<uint32_t> store_queue_;
+  std::vector<bool> queued_for_store_;
+  size_t unsettled_ = 0;  // chunks neither pushed nor failed
   bool stopping_ = false;
+  bool store_stop_ = false;  // the storer drains its queue and ends
 
   std::vector<std::thread> streams_;
   std::thread pusher_;
+  std::thread storer_;
   PageCacheCounters counters_;
 };
 

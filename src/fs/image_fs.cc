@@ -6,6 +6,8 @@
 #include <fuse_lowlevel.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "common/file_util.h"
 
@@ -241,6 +244,117 @@ struct ImageFs::Ops {
   }
 };
 
+// ---- LookupHelper
+
+namespace {
+
+// Async-signal-safe loops for the forked helper.
+bool ReadExact(int fd, void* buf, size_t n) {
+  char* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool WriteExact(int fd, const void* buf, size_t n) {
+  const char* p = static_cast<const char*>(buf);
+  while (n > 0) {
+    ssize_t r = ::write(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+[[noreturn]] void HelperMain(pid_t parent, int requests, int answers) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(0);
+  if (::dup2(requests, 0) < 0 || ::dup2(answers, 1) < 0) ::_exit(1);
+  ::close_range(3, ~0U, 0);  // above all, not /dev/fuse
+  static char path[8192];
+  for (;;) {
+    uint32_t len;
+    if (!ReadExact(0, &len, sizeof(len)) || len >= sizeof(path)) ::_exit(0);
+    if (!ReadExact(0, path, len)) ::_exit(0);
+    path[len] = '\0';
+    struct stat st;
+    int32_t err = ::lstat(path, &st) == 0 ? 0 : errno;
+    if (!WriteExact(1, &err, sizeof(err))) ::_exit(0);
+  }
+}
+
+}  // namespace
+
+Result<LookupHelper> LookupHelper::Start() {
+  int requests[2], answers[2];
+  if (::pipe2(requests, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  if (::pipe2(answers, O_CLOEXEC) != 0) {
+    int err = errno;
+    ::close(requests[0]);
+    ::close(requests[1]);
+    return ErrnoStatus(err, "pipe2");
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) HelperMain(parent, requests[0], answers[1]);
+  ::close(requests[0]);
+  ::close(answers[1]);
+  LookupHelper h;
+  h.requests_ = UniqueFd::Adopt(requests[1]);
+  h.answers_ = UniqueFd::Adopt(answers[0]);
+  if (pid < 0) return ErrnoStatus(errno, "fork");
+  h.pid_ = pid;
+  return h;
+}
+
+LookupHelper::LookupHelper(LookupHelper&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      requests_(std::move(other.requests_)),
+      answers_(std::move(other.answers_)) {}
+
+LookupHelper& LookupHelper::operator=(LookupHelper&& other) noexcept {
+  if (this != &other) {
+    Close();
+    pid_ = std::exchange(other.pid_, -1);
+    requests_ = std::move(other.requests_);
+    answers_ = std::move(other.answers_);
+  }
+  return *this;
+}
+
+LookupHelper::~LookupHelper() { Close(); }
+
+void LookupHelper::Close() {
+  requests_.Reset();  // the helper sees end of file and exits
+  answers_.Reset();
+  if (pid_ > 0) {
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+}
+
+Status LookupHelper::Lookup(const std::string& path) {
+  if (pid_ <= 0) return FailedPrecondition("the lookup helper is not running");
+  const uint32_t len = static_cast<uint32_t>(path.size());
+  int32_t err = 0;
+  if (!WriteExact(requests_.get(), &len, sizeof(len)) ||
+      !WriteExact(requests_.get(), path.data(), path.size()) ||
+      !ReadExact(answers_.get(), &err, sizeof(err))) {
+    return Unavailable("the lookup helper is gone");
+  }
+  if (err != 0) return ErrnoStatus(err, "stat through the mount", path);
+  return Status::Ok();
+}
+
 namespace {
 
 const fuse_lowlevel_ops kOps = [] {
@@ -283,6 +397,8 @@ Result<std::unique_ptr<ImageFs>> ImageFs::Mount(const ImageTree* tree, FileData*
   fs->session_ = fuse_session_new(&args, &kOps, sizeof(kOps), fs.get());
   fuse_opt_free_args(&args);
   if (fs->session_ == nullptr) return Internal("fuse_session_new failed");
+  // Before /dev/fuse is opened: the helper must never hold it.
+  ASSIGN_OR_RETURN(fs->lookups_, LookupHelper::Start());
   if (fuse_session_mount(fs->session_, dir.c_str()) != 0) {
     return Internal("mounting the FUSE file system at " + dir +
                     " failed (is /dev/fuse there and are we root?)");
@@ -322,11 +438,7 @@ Status ImageFs::Push(uint32_t content, uint64_t offset, std::string_view data) {
   buf.buf[0].mem = const_cast<char*>(data.data());
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!looked_up_[content] || attempt > 0) {
-      struct stat st;
-      const std::string through = dir_ + path;
-      if (::lstat(through.c_str(), &st) != 0) {
-        return ErrnoStatus(errno, "stat through the mount", path);
-      }
+      RETURN_IF_ERROR(lookups_.Lookup(dir_ + path));
       looked_up_[content] = true;
     }
     int r = fuse_lowlevel_notify_store(session_, ino, static_cast<off_t>(offset), &buf,
@@ -364,6 +476,7 @@ Status ImageFs::Unmount(std::chrono::milliseconds wait) {
       result = ErrnoStatus(errno, "umount", dir_);
     }
   }
+  lookups_ = LookupHelper();  // ends the helper
   if (!loop_.joinable()) {  // mounting failed before the loop started
     fuse_session_destroy(session_);
     session_ = nullptr;

@@ -37,6 +37,30 @@ struct fuse_session;
 
 namespace syspgo::fs {
 
+// A child process that looks paths up (lstat) for the daemon. No thread of
+// the process serving a FUSE mount may wait on that mount: were the
+// process killed while such a request is out, the thread would wait for an
+// answer forever, holding /dev/fuse open, and the process could never exit
+// (the connection is only aborted once /dev/fuse is closed). The helper
+// holds no descriptor but its two pipes, and dies with its parent.
+class LookupHelper {
+ public:
+  // Forks the helper (it calls only async-signal-safe functions).
+  static Result<LookupHelper> Start();
+  LookupHelper() = default;
+  LookupHelper(LookupHelper&& other) noexcept;
+  LookupHelper& operator=(LookupHelper&& other) noexcept;
+  ~LookupHelper();
+  // lstat(path) in the helper; the errno it got, as a Status.
+  Status Lookup(const std::string& path);
+
+ private:
+  void Close();
+  pid_t pid_ = -1;
+  UniqueFd requests_;   // write end
+  UniqueFd answers_;    // read end
+};
+
 struct ImageFsOptions {
   uint32_t max_readahead = 128 << 10;
   int max_threads = 16;
@@ -66,8 +90,8 @@ class ImageFs {
   ImageFs& operator=(const ImageFs&) = delete;
 
   // Stores file bytes in the kernel's page cache of the file holding
-  // `content` (looking the file up through the mount first, so that the
-  // kernel has its inode).
+  // `content` (having the LookupHelper look the file up through the mount
+  // first, so that the kernel has its inode).
   Status Push(uint32_t content, uint64_t offset, std::string_view data);
 
   // Detaches the mount, then waits up to `wait` for the kernel to end the
@@ -95,6 +119,7 @@ class ImageFs {
   const Logger* log_;
   bool has_xattrs_ = false;
   std::atomic<bool> no_open_{false};  // the kernel skips open on ENOSYS
+  LookupHelper lookups_;  // Push's lookups through the mount
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   dev_t dev_ = 0;        // of the mount, names its fusectl directory

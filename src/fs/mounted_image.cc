@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "fs/mounted_image.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -177,6 +176,7 @@ nlohmann::json MountedImage::Stats() const {
                        {"chunks_fetched", p.chunks_fetched.load()},
                        {"chunks_failed", p.chunks_failed.load()},
                        {"chunks_pushed", p.chunks_pushed.load()},
+                       {"chunks_stored", p.chunks_stored.load()},
                        {"bytes_pushed", p.bytes_pushed.load()},
                        {"push_errors", p.push_errors.load()},
                        {"reads_waited", p.waits.load()},
@@ -215,13 +215,25 @@ Result<MountDir> MountDir::Create(const std::string& root) {
   std::random_device rd;
   char id[32];
   std::snprintf(id, sizeof(id), "m-%08x", std::uniform_int_distribution<uint32_t>()(rd));
+  const std::string dir = JoinPath(MountsDir(root), id);
+  if (::mkdir(dir.c_str(), 0700) != 0) return ErrnoStatus(errno, "mkdir", dir);
+  return CreateAt(dir);
+}
+
+Result<MountDir> MountDir::CreateAt(const std::string& dir) {
+  RETURN_IF_ERROR(MakeDirs(dir, 0700));
   MountDir d;
-  d.dir_ = JoinPath(MountsDir(root), id);
-  if (::mkdir(d.dir_.c_str(), 0700) != 0) return ErrnoStatus(errno, "mkdir", d.dir_);
-  ASSIGN_OR_RETURN(d.lock_, UniqueFd::Open(JoinPath(d.dir_, "lock"), O_RDWR | O_CREAT, 0600));
-  if (::flock(d.lock_.get(), LOCK_EX) != 0) return ErrnoStatus(errno, "lock", d.dir_);
-  d.mnt_ = JoinPath(d.dir_, "mnt");
-  if (::mkdir(d.mnt_.c_str(), 0755) != 0) return ErrnoStatus(errno, "mkdir", d.mnt_);
+  ASSIGN_OR_RETURN(UniqueFd lock, UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR | O_CREAT, 0600));
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return FailedPrecondition(dir + " is in use by another syspgo");
+    return ErrnoStatus(errno, "lock", dir);
+  }
+  d.lock_ = std::move(lock);
+  d.dir_ = dir;
+  d.mnt_ = JoinPath(dir, "mnt");
+  if (::mkdir(d.mnt_.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "mkdir", d.mnt_);
+  }
   return d;
 }
 
@@ -230,20 +242,19 @@ MountDir::~MountDir() {
 }
 
 void CleanupStaleMounts(const std::string& root, const Logger* log) {
-  const std::string mounts = MountsDir(root);
-  DIR* d = ::opendir(mounts.c_str());
-  if (d == nullptr) return;
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') names.push_back(e->d_name);
-  }
-  ::closedir(d);
-  for (const std::string& name : names) {
-    const std::string dir = JoinPath(mounts, name);
-    auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR);
-    if (lock.ok() && ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
-    if (log) log->Info("removing the mount left by a dead process: " + dir);
-    RemoveMountDir(dir, JoinPath(dir, "mnt"), log);
+  // Our own mounts (syspgo run) and the node's shared ones (syspgo mount
+  // --shared): each directory has a lock its live owner holds.
+  for (const char* kind : {"mounts", "shared"}) {
+    const std::string parent = JoinPath(root, kind);
+    auto names = ListDir(parent);
+    if (!names.ok()) continue;
+    for (const std::string& name : *names) {
+      const std::string dir = JoinPath(parent, name);
+      auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR);
+      if (lock.ok() && ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+      if (log) log->Info("removing the mount left by a dead process: " + dir);
+      RemoveMountDir(dir, JoinPath(dir, "mnt"), log);
+    }
   }
 }
 

@@ -121,6 +121,8 @@ class MountedImage {
 class MountDir {
  public:
   static Result<MountDir> Create(const std::string& root);
+  // At a fixed directory (a shared mount's); fails when its lock is held.
+  static Result<MountDir> CreateAt(const std::string& dir);
   MountDir() = default;
   MountDir(MountDir&&) = default;
   MountDir& operator=(MountDir&&) = default;
@@ -132,6 +134,8 @@ class MountDir {
   std::string mnt_;
   UniqueFd lock_;
 };
+// Detaches and removes mounts under <root>/mounts and <root>/shared whose
+// owner died (its lock is free).
 void CleanupStaleMounts(const std::string& root, const Logger* log);
 
 }  // namespace syspgo::fs

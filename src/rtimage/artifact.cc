@@ -3,6 +3,8 @@
 
 #include <sys/stat.h>
 
+#include <zstd.h>
+
 #include <algorithm>
 
 #include "common/file_util.h"
@@ -62,7 +64,6 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
                               m.image_digest + ", not " + image.digest.ToString());
   }
   RETURN_IF_ERROR(local.VerifyBlob());
-  const std::string metadata_path = JoinPath(dir, kMetadataFile);
   const std::string index_path = JoinPath(dir, kIndexFile);
   const std::string blob_path = JoinPath(dir, kBlobFile);
   const std::string& metadata_bytes = local.metadata_bytes();
@@ -73,9 +74,18 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
   manifest.config.media_type = std::string(oci::media_type::kOciEmpty);
   manifest.config.digest = oci::Digest::Of(kEmptyConfig);
   manifest.config.size = static_cast<int64_t>(kEmptyConfig.size());
-  ASSIGN_OR_RETURN(oci::Descriptor md,
-                   FileDescriptor(metadata_path, kMetadataMediaType,
-                                  "sha256:" + Sha256::HexOf(metadata_bytes), "metadata"));
+  // The metadata is fetched before every start: it travels compressed.
+  std::string metadata_zstd(ZSTD_compressBound(metadata_bytes.size()), '\0');
+  const size_t packed = ZSTD_compress(metadata_zstd.data(), metadata_zstd.size(),
+                                      metadata_bytes.data(), metadata_bytes.size(), 19);
+  if (ZSTD_isError(packed)) {
+    return Internal(std::string("compressing the metadata: ") + ZSTD_getErrorName(packed));
+  }
+  metadata_zstd.resize(packed);
+  oci::Descriptor md;
+  md.media_type = std::string(kMetadataZstdMediaType);
+  md.digest = oci::Digest::Of(metadata_zstd);
+  md.size = static_cast<int64_t>(metadata_zstd.size());
   ASSIGN_OR_RETURN(oci::Descriptor ix,
                    FileDescriptor(index_path, kIndexMediaType, m.index_digest, "index"));
   ASSIGN_OR_RETURN(oci::Descriptor bl,
@@ -89,7 +99,7 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
   manifest.annotations["io.syspgo.runtime-image.traced-bytes"] = std::to_string(m.traced_bytes);
 
   RETURN_IF_ERROR(client.PushBlob(repository, manifest.config.digest, std::string(kEmptyConfig)));
-  RETURN_IF_ERROR(client.PushBlob(repository, md.digest, metadata_bytes));
+  RETURN_IF_ERROR(client.PushBlob(repository, md.digest, metadata_zstd));
   RETURN_IF_ERROR(client.PushBlobFromFile(repository, ix.digest, ix.size, index_path));
   RETURN_IF_ERROR(client.PushBlobFromFile(repository, bl.digest, bl.size, blob_path));
   const std::string body = oci::SerializeImageManifest(manifest);
@@ -154,7 +164,8 @@ Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& c
                               (m.subject ? m.subject->digest.ToString() : "<none>") + ", not " +
                               image.ToString());
   }
-  auto md = LayerOfType(m, kMetadataMediaType);
+  auto md = LayerOfType(m, kMetadataZstdMediaType);
+  if (!md) md = LayerOfType(m, kMetadataMediaType);
   auto ix = LayerOfType(m, kIndexMediaType);
   auto bl = LayerOfType(m, kBlobMediaType);
   if (!md || !ix || !bl) {
@@ -173,6 +184,24 @@ Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
                                              const oci::Digest& image, bool with_index) {
   FetchedMetadata out;
   ASSIGN_OR_RETURN(out.metadata_bytes, client.FetchSmallBlob(repository, found.metadata));
+  if (found.metadata.media_type == kMetadataZstdMediaType) {
+    constexpr unsigned long long kMaxMetadata = 512ull << 20;
+    const unsigned long long size =
+        ZSTD_getFrameContentSize(out.metadata_bytes.data(), out.metadata_bytes.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+        size > kMaxMetadata) {
+      return Corruption("runtime image " + found.artifact.ToString() +
+                        ": the compressed metadata has no valid size");
+    }
+    std::string plain(size, '\0');
+    const size_t n = ZSTD_decompress(plain.data(), plain.size(), out.metadata_bytes.data(),
+                                     out.metadata_bytes.size());
+    if (ZSTD_isError(n) || n != size) {
+      return Corruption("runtime image " + found.artifact.ToString() +
+                        ": the compressed metadata does not decompress");
+    }
+    out.metadata_bytes = std::move(plain);
+  }
   auto metadata = DecodeMetadata(out.metadata_bytes);
   if (!metadata.ok()) return metadata.status().WithContext(found.artifact.ToString());
   out.metadata = std::move(*metadata);

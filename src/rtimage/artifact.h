@@ -31,6 +31,9 @@ namespace syspgo::rtimage {
 inline constexpr std::string_view kArtifactType = "application/vnd.syspgo.runtime-image.v1";
 inline constexpr std::string_view kMetadataMediaType =
     "application/vnd.syspgo.runtime-image.metadata.v1";
+// The same bytes in one zstd frame (what push writes: a start fetches it).
+inline constexpr std::string_view kMetadataZstdMediaType =
+    "application/vnd.syspgo.runtime-image.metadata.v1+zstd";
 inline constexpr std::string_view kIndexMediaType =
     "application/vnd.syspgo.runtime-image.index.v1";
 inline constexpr std::string_view kBlobMediaType = "application/vnd.syspgo.runtime-image.blob.v1";
