@@ -107,6 +107,16 @@ class RegistryLog:
         return {"requests": requests, "bytes": nbytes}
 
 
+def stop(process, timeout):
+    """SIGTERM, then SIGKILL after `timeout` seconds; reaped either way."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_tcp(port, deadline):
     while time.monotonic() < deadline:
         try:
@@ -198,12 +208,7 @@ class Containerd:
 
     def close(self):
         for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop(p, 20)
         # containerd leaves its shims' mounts behind when stopped.
         subprocess.run(["sh", "-c", f"grep ' {self.work}' /proc/mounts | cut -d' ' -f2 | "
                         "sort -r | xargs -r -n1 umount -l"], check=False)
@@ -330,12 +335,7 @@ def warm_starts(spec, wl, log):
         print(f"  warm starts of {wl['name']} failed: {e}", file=sys.stderr)
     finally:
         if daemon is not None:
-            daemon.terminate()
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop(daemon, 30)
         for root in roots.values():
             subprocess.run([spec["syspgo"], "cleanup", "--root", root],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)

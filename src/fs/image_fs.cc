@@ -499,7 +499,8 @@ Status ImageFs::Unmount(std::chrono::milliseconds wait) {
   return result;
 }
 
-bool IsFuseMount(const std::string& dir) {
+std::vector<std::string> FuseMountPoints() {
+  std::vector<std::string> out;
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   while (std::getline(in, line)) {
@@ -507,10 +508,17 @@ bool IsFuseMount(const std::string& dir) {
     std::istringstream fields(line);
     std::string id, parent, devs, root, point;
     fields >> id >> parent >> devs >> root >> point;
-    if (point != dir) continue;
     size_t dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    if (line.compare(dash + 3, 4, "fuse") == 0) return true;
+    if (dash != std::string::npos && line.compare(dash + 3, 4, "fuse") == 0) {
+      out.push_back(point);
+    }
+  }
+  return out;
+}
+
+bool IsFuseMount(const std::string& dir) {
+  for (const std::string& point : FuseMountPoints()) {
+    if (point == dir) return true;
   }
   return false;
 }

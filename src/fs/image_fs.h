@@ -131,6 +131,9 @@ class ImageFs {
   FsCounters counters_;
 };
 
+// The mount points of the FUSE mounts this process sees (dead ones
+// included), from /proc/self/mountinfo.
+std::vector<std::string> FuseMountPoints();
 // True when `dir` is the root of a FUSE mount (a dead one included).
 bool IsFuseMount(const std::string& dir);
 

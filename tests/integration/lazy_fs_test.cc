@@ -54,17 +54,8 @@ bool WaitForText(const std::string& path, const std::string& text, Subprocess& p
 // The FUSE mounts whose mount point is below `prefix`.
 std::vector<std::string> FuseMountsUnder(const std::string& prefix) {
   std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devs, root, point;
-    fields >> id >> parent >> devs >> root >> point;
-    size_t dash = line.find(" - ");
-    if (point.rfind(prefix, 0) == 0 && dash != std::string::npos &&
-        line.compare(dash + 3, 4, "fuse") == 0) {
-      out.push_back(point);
-    }
+  for (const std::string& point : fs::FuseMountPoints()) {
+    if (point.rfind(prefix, 0) == 0) out.push_back(point);
   }
   return out;
 }
@@ -111,33 +102,12 @@ class LazyFsTest : public RuntimeImageTest {
     std::string output;
     double seconds = 0;
   };
-  // Runs the syspgo binary to its end (killed after `timeout`).
-  Ran Syspgo(std::vector<std::string> args, milliseconds timeout = seconds(120)) {
+  // Starts the syspgo binary with `args`, stdout and stderr into `out`.
+  Subprocess SpawnSyspgo(std::vector<std::string> args, const std::string& out) {
     args.insert(args.begin(), SYSPGO_BINARY);
-    const std::string out = JoinPath(dir_.path(), "out-" + std::to_string(++runs_));
     auto fd = UniqueFd::Open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     EXPECT_TRUE(fd.ok());
-    SpawnOptions so;
-    so.stdout_fd = fd->get();
-    so.stderr_fd = fd->get();
-    so.null_stdin = true;
-    const auto t0 = std::chrono::steady_clock::now();
-    auto p = Subprocess::Spawn(args, so);
-    EXPECT_TRUE(p.ok()) << p.status().ToString();
-    Ran r;
-    if (!p.ok()) return r;
-    auto exit = p->WaitFor(timeout);
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (exit.ok()) r.exit = *exit;
-    r.output = FileText(out);
-    return r;
-  }
-  // Starts `syspgo mount` in the background, its output in *out_path.
-  Subprocess SpawnMount(std::vector<std::string> args, std::string* out_path) {
-    args.insert(args.begin(), {SYSPGO_BINARY, "mount"});
-    *out_path = JoinPath(dir_.path(), "mount-out-" + std::to_string(++runs_));
-    auto fd = UniqueFd::Open(*out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    EXPECT_TRUE(fd.ok());
+    if (!fd.ok()) return Subprocess();
     SpawnOptions so;
     so.stdout_fd = fd->get();
     so.stderr_fd = fd->get();
@@ -145,6 +115,25 @@ class LazyFsTest : public RuntimeImageTest {
     auto p = Subprocess::Spawn(args, so);
     EXPECT_TRUE(p.ok()) << p.status().ToString();
     return p.ok() ? std::move(*p) : Subprocess();
+  }
+  // Runs the syspgo binary to its end (killed after `timeout`).
+  Ran Syspgo(std::vector<std::string> args, milliseconds timeout = seconds(120)) {
+    const std::string out = JoinPath(dir_.path(), "out-" + std::to_string(++runs_));
+    const auto t0 = std::chrono::steady_clock::now();
+    Subprocess p = SpawnSyspgo(std::move(args), out);
+    Ran r;
+    if (!p.running()) return r;
+    auto exit = p.WaitFor(timeout);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (exit.ok()) r.exit = *exit;
+    r.output = FileText(out);
+    return r;
+  }
+  // Starts `syspgo mount` in the background, its output in *out_path.
+  Subprocess SpawnMount(std::vector<std::string> args, std::string* out_path) {
+    args.insert(args.begin(), "mount");
+    *out_path = JoinPath(dir_.path(), "mount-out-" + std::to_string(++runs_));
+    return SpawnSyspgo(std::move(args), *out_path);
   }
 
   // The sample image with a runtime image built from SampleProfile pushed
@@ -384,17 +373,10 @@ TEST_F(LazyFsTest, RegistryKilledMidStartFailsCleanly) {
   ASSERT_FALSE(HasFailure());
   const std::string root = Root("node");
   const std::string out = Root("run-out");
-  auto fd = UniqueFd::Open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ASSERT_TRUE(fd.ok());
-  SpawnOptions so;
-  so.stdout_fd = fd->get();
-  so.stderr_fd = fd->get();
-  so.null_stdin = true;
-  auto run = Subprocess::Spawn({SYSPGO_BINARY, "run", "--root", root, "--mode", "lazy",
-                                "--fetch-timeout", "5", ref, "--", "sh", "-c",
-                                "sleep 2; md5sum /data/big2 /data/big.bin"},
-                               so);
-  ASSERT_TRUE(run.ok());
+  Subprocess run = SpawnSyspgo({"run", "--root", root, "--mode", "lazy", "--fetch-timeout", "5",
+                                ref, "--", "sh", "-c", "sleep 2; md5sum /data/big2 /data/big.bin"},
+                               out);
+  ASSERT_TRUE(run.running());
   const auto deadline = std::chrono::steady_clock::now() + seconds(30);
   while (FuseMountsUnder(root).empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(10));
@@ -403,7 +385,7 @@ TEST_F(LazyFsTest, RegistryKilledMidStartFailsCleanly) {
   std::this_thread::sleep_for(milliseconds(500));  // the container is running
   (*own)->Stop();
   const auto killed = std::chrono::steady_clock::now();
-  auto exit = run->WaitFor(seconds(60));
+  auto exit = run.WaitFor(seconds(60));
   ASSERT_TRUE(exit.ok());
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   EXPECT_FALSE(exit->success()) << FileText(out);
@@ -463,19 +445,13 @@ TEST_F(LazyFsTest, UmountAndDeadDaemons) {
 
   // A killed `syspgo run`: its container and mount go at the next cleanup.
   const std::string run_out = Root("run-out");
-  auto fd = UniqueFd::Open(run_out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ASSERT_TRUE(fd.ok());
-  SpawnOptions so;
-  so.stdout_fd = fd->get();
-  so.stderr_fd = fd->get();
-  so.null_stdin = true;
-  auto run = Subprocess::Spawn({SYSPGO_BINARY, "run", "--root", root, "--mode", "lazy", ref, "--",
-                                "sh", "-c", "echo started; sleep 60"},
-                               so);
-  ASSERT_TRUE(run.ok());
-  ASSERT_TRUE(WaitForText(run_out, "started", *run, seconds(30))) << FileText(run_out);
-  ASSERT_TRUE(run->Signal(SIGKILL).ok());
-  ASSERT_TRUE(run->WaitFor(seconds(30)).ok());
+  Subprocess run = SpawnSyspgo(
+      {"run", "--root", root, "--mode", "lazy", ref, "--", "sh", "-c", "echo started; sleep 60"},
+      run_out);
+  ASSERT_TRUE(run.running());
+  ASSERT_TRUE(WaitForText(run_out, "started", run, seconds(30))) << FileText(run_out);
+  ASSERT_TRUE(run.Signal(SIGKILL).ok());
+  ASSERT_TRUE(run.WaitFor(seconds(30)).ok());
   EXPECT_FALSE(FuseMountsUnder(root).empty());
   auto cleanup = Syspgo({"cleanup", "--root", root}, seconds(60));
   EXPECT_TRUE(cleanup.exit.success()) << cleanup.output;
