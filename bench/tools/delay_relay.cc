@@ -60,22 +60,37 @@ class Pipe {
   }
 
  private:
+  static constexpr size_t kBufferSize = 256 << 10;
   struct Piece {
     Clock::time_point due;
-    std::string bytes;
+    std::unique_ptr<char[]> buffer;  // kBufferSize bytes, reused
+    size_t size = 0;
   };
+  // Buffers go back to spare_ once written: a relay that allocated (and
+  // faulted in) a fresh buffer per read would take CPU a link does not.
+  std::unique_ptr<char[]> TakeBuffer() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.empty()) return std::make_unique<char[]>(kBufferSize);
+    std::unique_ptr<char[]> b = std::move(spare_.back());
+    spare_.pop_back();
+    return b;
+  }
   void ReadLoop() {
-    std::vector<char> buf(256 << 10);
     for (;;) {
-      ssize_t n = ::read(from_, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
+      std::unique_ptr<char[]> buf = TakeBuffer();
+      ssize_t n = ::read(from_, buf.get(), kBufferSize);
+      if (n < 0 && errno == EINTR) {
+        std::lock_guard<std::mutex> lock(mu_);
+        spare_.push_back(std::move(buf));
+        continue;
+      }
       std::lock_guard<std::mutex> lock(mu_);
       if (n <= 0) {
         eof_ = true;
         cv_.notify_all();
         return;
       }
-      queue_.push_back({Clock::now() + delay_, std::string(buf.data(), static_cast<size_t>(n))});
+      queue_.push_back({Clock::now() + delay_, std::move(buf), static_cast<size_t>(n)});
       cv_.notify_all();
     }
   }
@@ -91,8 +106,8 @@ class Pipe {
       }
       std::this_thread::sleep_until(piece.due);
       size_t off = 0;
-      while (off < piece.bytes.size()) {
-        ssize_t w = ::send(to_, piece.bytes.data() + off, piece.bytes.size() - off, MSG_NOSIGNAL);
+      while (off < piece.size) {
+        ssize_t w = ::send(to_, piece.buffer.get() + off, piece.size - off, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
           ::shutdown(from_, SHUT_RD);  // the peer is gone: stop reading too
@@ -101,15 +116,18 @@ class Pipe {
         }
         off += static_cast<size_t>(w);
       }
+      std::lock_guard<std::mutex> lock(mu_);
+      spare_.push_back(std::move(piece.buffer));
     }
     ::shutdown(to_, SHUT_WR);
   }
   int from_;
   int to_;
   Clock::duration delay_;
-  std::mutex mu_;  // guards queue_ and eof_
+  std::mutex mu_;  // guards queue_, spare_ and eof_
   std::condition_variable cv_;
   std::deque<Piece> queue_;
+  std::vector<std::unique_ptr<char[]>> spare_;
   bool eof_ = false;
 };
 

@@ -29,6 +29,28 @@ Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args) {
   return o;
 }
 
+namespace {
+
+// Clients for a mount's fetches, which a start waits for: few attempts,
+// stalls bounded by the fetch timeout.
+fs::ClientPool::Factory MountClients(const std::string& registry, const RegistrySetup& setup,
+                                     const LazyOptions& options) {
+  const oci::RegistryOptions base = setup.options;
+  const auto stall = std::chrono::seconds(
+      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
+                               options.fetch_timeout).count()));
+  return [registry, base, stall](const CancelToken* cancel, oci::TransferCounters* counters) {
+    oci::RegistryOptions ro = base;
+    ro.cancel = cancel;
+    ro.max_attempts = 3;
+    ro.http.stall_timeout = stall;
+    ro.http.connect_timeout = std::min(ro.http.connect_timeout, stall);
+    return oci::RegistryClient::Create(registry, ro, counters);
+  };
+}
+
+}  // namespace
+
 Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
                                                    const RegistrySetup& setup, bool with_index) {
   auto lazy = std::make_unique<LazyImage>();
@@ -41,7 +63,8 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
   image.manifest_size = resolved.descriptor.size;
   image.manifest = resolved.manifest;
   // The config comes on a second connection while the runtime image is
-  // looked up and its metadata fetched (four round trips on the first).
+  // looked up (the referrers API and the tag schema index at once, on a
+  // first and third) and its metadata fetched.
   Result<std::string> config = Unavailable("not fetched");
   std::thread config_fetch([&] {
     auto second = oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters);
@@ -51,7 +74,9 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
       config = second->FetchSmallBlob(ref.repository, image.manifest.config);
     }
   });
-  auto found = rtimage::FindRuntimeImage(client, ref.repository, image.manifest_digest);
+  auto tags = oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters);
+  auto found = rtimage::FindRuntimeImage(client, ref.repository, image.manifest_digest,
+                                         tags.ok() ? &*tags : nullptr);
   Result<rtimage::FetchedMetadata> fetched = NotFound("no runtime image");
   if (found.ok() && *found) {
     fetched = rtimage::FetchRuntimeMetadata(client, ref.repository, **found,
@@ -122,22 +147,7 @@ Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::La
   o.fetch_timeout = options.fetch_timeout;
   o.cache_root = store_root;
   o.log = &setup.log;
-  const std::string registry = lazy.image.reference.registry;
-  const oci::RegistryOptions base = setup.options;
-  const auto stall = std::chrono::seconds(
-      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
-                               options.fetch_timeout).count()));
-  // Fetches that a start waits for: few attempts, stalls bounded by the
-  // fetch timeout.
-  o.clients = [registry, base, stall](const CancelToken* cancel,
-                                      oci::TransferCounters* counters) {
-    oci::RegistryOptions ro = base;
-    ro.cancel = cancel;
-    ro.max_attempts = 3;
-    ro.http.stall_timeout = stall;
-    ro.http.connect_timeout = std::min(ro.http.connect_timeout, stall);
-    return oci::RegistryClient::Create(registry, ro, counters);
-  };
+  o.clients = MountClients(lazy.image.reference.registry, setup, options);
   return fs::MountedImage::Mount(std::move(*lazy.source), std::move(o), dir);
 }
 

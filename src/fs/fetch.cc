@@ -391,9 +391,14 @@ Status RuntimePageCache::Start() {
     if (runs.empty()) continue;
     streams_.emplace_back([this, runs = std::move(runs)]() mutable { StreamLoop(std::move(runs)); });
   }
-  pusher_ = std::thread([this] { PushLoop(); });
   storer_ = std::thread([this] { StoreLoop(); });
   return Status::Ok();
+}
+
+void RuntimePageCache::StartPushing() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || pusher_.joinable()) return;
+  pusher_ = std::thread([this] { PushLoop(); });
 }
 
 void RuntimePageCache::StreamLoop(std::vector<std::pair<uint32_t, uint32_t>> runs) {
@@ -411,19 +416,7 @@ Status RuntimePageCache::StreamRun(uint32_t first, uint32_t last) {
   const uint64_t begin = chunks[first].blob_offset;
   const uint64_t end = chunks[last].blob_offset + chunks[last].length;
   ChunkSlicer slicer(&chunks, first, last);
-  auto on_chunk = [&](uint32_t index, std::string_view data) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (state_[index] != State::kMissing) return;  // e.g. local: fetched through
-    }
-    Status ok = rtimage::VerifyChunk(chunks[index], index, data);
-    if (ok.ok()) {
-      Settle(index, State::kInMemory, std::string(data));
-    } else {
-      if (log_) log_->Warning("runtime image: " + ok.message() + "; its files fall back to their layers");
-      Settle(index, State::kFailed, {});
-    }
-  };
+  auto on_chunk = [this](uint32_t index, std::string_view data) { OnChunkArrived(index, data); };
   auto sink = [&](std::span<const char> bytes) -> Status {
     slicer.Feed(std::string_view(bytes.data(), bytes.size()), on_chunk);
     return Status::Ok();
@@ -433,6 +426,20 @@ Status RuntimePageCache::StreamRun(uint32_t first, uint32_t last) {
     return client.FetchBlob(repository_, blob_.digest, static_cast<int64_t>(begin), sink,
                             static_cast<int64_t>(end - begin));
   });
+}
+
+void RuntimePageCache::OnChunkArrived(uint32_t chunk, std::string_view data) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_[chunk] != State::kMissing) return;  // e.g. local: fetched through
+  }
+  Status ok = rtimage::VerifyChunk(metadata_->chunks[chunk], chunk, data);
+  if (ok.ok()) {
+    Settle(chunk, State::kInMemory, std::string(data));
+  } else {
+    if (log_) log_->Warning("runtime image: " + ok.message() + "; its files fall back to their layers");
+    Settle(chunk, State::kFailed, {});
+  }
 }
 
 void RuntimePageCache::FailRemaining(uint32_t first, uint32_t last, const Status& why) {
@@ -509,6 +516,7 @@ void RuntimePageCache::PushLoop() {
     if (fetched) {
       store_queue_.push_back(chunk);
       queued_for_store_[chunk] = true;
+      bytes_to_store_ += data->size();
     }
     SettledOneLocked();
   }
@@ -516,7 +524,10 @@ void RuntimePageCache::PushLoop() {
 
 void RuntimePageCache::SettledOneLocked() {
   --unsettled_;
-  if (unsettled_ == 0) counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
+  if (unsettled_ == 0) {
+    counters_.settled_ns = static_cast<int64_t>(MonotonicNs()) - start_ns_;
+    settled_at_ = SteadyClock::now();
+  }
   cv_.notify_all();
 }
 
@@ -530,11 +541,20 @@ void RuntimePageCache::StoreLoop() {
     std::shared_ptr<const std::string> data;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return store_stop_ || !store_queue_.empty(); });
+      for (;;) {
+        std::optional<SteadyClock::time_point> until;
+        if (StoreMayRunLocked(&until)) break;
+        if (until) {
+          cv_.wait_until(lock, *until);
+        } else {
+          cv_.wait(lock);
+        }
+      }
       if (store_queue_.empty()) return;  // stopping, and everything is written
       chunk = store_queue_.front();
       store_queue_.pop_front();
       data = data_[chunk];
+      bytes_to_store_ -= data->size();
     }
     Status st = store_->PutVerified(chunks[chunk].digest, *data);
     if (!st.ok()) {
@@ -546,6 +566,17 @@ void RuntimePageCache::StoreLoop() {
     data_[chunk].reset();
     ++counters_.chunks_stored;
   }
+}
+
+bool RuntimePageCache::StoreMayRunLocked(std::optional<SteadyClock::time_point>* until) const {
+  if (store_stop_) return true;
+  if (store_queue_.empty()) return false;
+  if (bytes_to_store_ > options_.store_hold_bytes) return true;
+  if (!settled_at_) return false;
+  const SteadyClock::time_point at = *settled_at_ + options_.store_delay;
+  if (SteadyClock::now() >= at) return true;
+  *until = at;
+  return false;
 }
 
 Result<std::string> RuntimePageCache::ReadChunk(uint32_t chunk) {

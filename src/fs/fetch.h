@@ -25,12 +25,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "common/cancel.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "oci/manifest.h"
@@ -186,6 +188,12 @@ struct PageCacheOptions {
   int streams = 2;  // parallel Range requests over the blob
   // How long a read waits for a chunk that is on its way.
   std::chrono::milliseconds fetch_timeout{30000};
+  // Writing fetched chunks to the chunk store waits until the start is
+  // over, so its file system work does not take CPU from the container:
+  // until store_delay after every chunk was pushed, or more than
+  // store_hold_bytes wait in memory, or Stop.
+  std::chrono::milliseconds store_delay{2000};
+  uint64_t store_hold_bytes = 256ull << 20;
 };
 
 struct PageCacheCounters {
@@ -211,8 +219,11 @@ class RuntimePageCache {
                    const Logger* log);
   ~RuntimePageCache();
 
-  // Starts the streams (for chunks the store lacks) and the pusher.
+  // Starts the streams (for chunks the store lacks): they may run before
+  // the file system is mounted.
   Status Start();
+  // Starts pushing what arrived and arrives (after Start, once push works).
+  void StartPushing();
   // A chunk's verified bytes: from memory, from the chunk store, or after
   // waiting for its stream (bounded by fetch_timeout). Not kOk when the
   // chunk failed or did not come in time: the caller falls back.
@@ -229,10 +240,16 @@ class RuntimePageCache {
   // Fetches runs of chunks (first, last index), in order.
   void StreamLoop(std::vector<std::pair<uint32_t, uint32_t>> runs);
   Status StreamRun(uint32_t first, uint32_t last);
+  // A chunk's bytes arrived from a stream: verified, then kept for the
+  // pusher, or failed.
+  void OnChunkArrived(uint32_t chunk, std::string_view data);
   void PushLoop();
-  // Writes pushed chunks to the chunk store at low CPU priority, then drops
-  // them from memory.
+  // Writes pushed chunks to the chunk store at low CPU priority once the
+  // start is over (PageCacheOptions), then drops them from memory.
   void StoreLoop();
+  // The storer may write now, or wait until *until (nullopt: a wakeup);
+  // with mu_ held.
+  bool StoreMayRunLocked(std::optional<SteadyClock::time_point>* until) const;
   void Settle(uint32_t chunk, State state, std::string data);
   // One chunk was pushed or failed; with mu_ held.
   void SettledOneLocked();
@@ -251,7 +268,7 @@ class RuntimePageCache {
   std::vector<std::vector<std::pair<uint32_t, uint64_t>>> users_;
 
   std::mutex mu_;  // guards state_, data_, push_queue_, store_queue_, queued_for_store_,
-  // unsettled_, stopping_, store_stop_
+  // unsettled_, settled_at_, bytes_to_store_, stopping_, store_stop_
   std::condition_variable cv_;
   std::vector<State> state_;
   // kInMemory chunks, until pushed and stored.
@@ -260,6 +277,8 @@ class RuntimePageCache {
   std::deque<uint32_t> store_queue_;
   std::vector<bool> queued_for_store_;
   size_t unsettled_ = 0;  // chunks neither pushed nor failed
+  std::optional<SteadyClock::time_point> settled_at_;
+  uint64_t bytes_to_store_ = 0;  // of the chunks in store_queue_
   bool stopping_ = false;
   bool store_stop_ = false;  // the storer drains its queue and ends
 

@@ -47,14 +47,10 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
   std::unique_ptr<MountedImage> m(new MountedImage(std::move(source), std::move(options)));
   const MountOptions& o = m->options_;
   const rtimage::Metadata* metadata = &m->source_.metadata;
-  ASSIGN_OR_RETURN(ImageTree tree, ImageTree::Build(metadata));
-  m->tree_ = std::make_unique<ImageTree>(std::move(tree));
-  m->fallback_ = std::make_unique<LayerFetcher>(metadata, std::move(m->source_.indexes),
-                                                m->source_.index_blob, m->source_.repository,
-                                                o.clients,
-                                                JoinPath(o.cache_root, "spans"), o.log);
   MountedImage* self = m.get();
   if (o.mode == LazyMode::kRuntimeImage) {
+    // The blob streams start first: they need no tree and no mount (what
+    // arrives waits in memory until the mount can take pushes).
     ASSIGN_OR_RETURN(rtimage::ChunkStore store,
                      rtimage::ChunkStore::Open(JoinPath(o.cache_root, "chunks")));
     m->chunks_ = std::make_unique<rtimage::ChunkStore>(std::move(store));
@@ -67,12 +63,19 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
           return self->fs_->Push(content, offset, data);
         },
         pc, o.log);
+    RETURN_IF_ERROR(m->page_cache_->Start());
   }
+  ASSIGN_OR_RETURN(ImageTree tree, ImageTree::Build(metadata));
+  m->tree_ = std::make_unique<ImageTree>(std::move(tree));
+  m->fallback_ = std::make_unique<LayerFetcher>(metadata, std::move(m->source_.indexes),
+                                                m->source_.index_blob, m->source_.repository,
+                                                o.clients,
+                                                JoinPath(o.cache_root, "spans"), o.log);
   m->data_ = std::make_unique<FileData>(m->tree_.get(), m->page_cache_.get(),
                                         m->fallback_.get(), o.log);
   ASSIGN_OR_RETURN(m->fs_, ImageFs::Mount(m->tree_.get(), m->data_.get(), dir, o.fs, o.log));
   m->mounted_ns_ = static_cast<int64_t>(MonotonicNs());
-  if (m->page_cache_) RETURN_IF_ERROR(m->page_cache_->Start());
+  if (m->page_cache_) m->page_cache_->StartPushing();
   if (o.mode == LazyMode::kPrefetch) {
     m->prefetch_ = std::thread([self] { self->PrefetchLoop(); });
   } else {

@@ -95,22 +95,27 @@ Result<Descriptor> ParseDescriptor(const Json& j) {
   return d;
 }
 
+// Each element of a JSON array; errors name the element as what[i].
+Result<std::vector<Descriptor>> DescriptorsFromJson(const Json& array, std::string_view what) {
+  std::vector<Descriptor> out;
+  for (const Json& d : array) {
+    auto parsed = ParseDescriptor(d);
+    if (!parsed.ok()) {
+      return parsed.status().WithContext(std::string(what) + "[" +
+                                         std::to_string(out.size()) + "]");
+    }
+    out.push_back(std::move(*parsed));
+  }
+  return out;
+}
+
 Result<std::vector<Descriptor>> ParseDescriptorArray(const Json& j,
                                                      const char* key) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_array()) {
     return Corruption(std::string("missing array '") + key + "'");
   }
-  std::vector<Descriptor> out;
-  for (const Json& d : *it) {
-    auto parsed = ParseDescriptor(d);
-    if (!parsed.ok()) {
-      return parsed.status().WithContext(std::string(key) + "[" +
-                                         std::to_string(out.size()) + "]");
-    }
-    out.push_back(std::move(*parsed));
-  }
-  return out;
+  return DescriptorsFromJson(*it, key);
 }
 
 Status CheckSchemaVersion(const Json& j) {
@@ -347,6 +352,20 @@ std::string SerializeImageIndex(const ImageIndex& index) {
   }
   if (!index.annotations.empty()) j["annotations"] = index.annotations;
   return j.dump();
+}
+
+std::string SerializeDescriptors(const std::vector<Descriptor>& descriptors) {
+  Json j = Json::array();
+  for (const Descriptor& d : descriptors) j.push_back(DescriptorToJson(d));
+  return j.dump();
+}
+
+Result<std::vector<Descriptor>> ParseDescriptors(std::string_view json) {
+  Json j = Json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) {
+    return Corruption("a descriptor list is not a JSON array");
+  }
+  return DescriptorsFromJson(j, "descriptors");
 }
 
 std::string SerializeImageConfig(const ImageConfig& c) {

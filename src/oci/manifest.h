@@ -122,6 +122,9 @@ Result<ImageConfig> ParseImageConfig(std::string_view body);
 std::string SerializeImageManifest(const ImageManifest& manifest);
 std::string SerializeImageIndex(const ImageIndex& index);
 std::string SerializeImageConfig(const ImageConfig& config);
+// A JSON array of descriptors (e.g. carried in an annotation), and back.
+std::string SerializeDescriptors(const std::vector<Descriptor>& descriptors);
+Result<std::vector<Descriptor>> ParseDescriptors(std::string_view json);
 
 }  // namespace syspgo::oci
 

@@ -6,6 +6,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "common/file_util.h"
 #include "common/sha256.h"
@@ -27,8 +28,9 @@ Result<oci::Descriptor> FileDescriptor(const std::string& path, std::string_view
   return d;
 }
 
-std::optional<oci::Descriptor> LayerOfType(const oci::ImageManifest& m, std::string_view type) {
-  for (const oci::Descriptor& d : m.layers) {
+std::optional<oci::Descriptor> LayerOfType(const std::vector<oci::Descriptor>& layers,
+                                           std::string_view type) {
+  for (const oci::Descriptor& d : layers) {
     if (d.media_type == type) return d;
   }
   return std::nullopt;
@@ -97,6 +99,9 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
   subject.size = image.size;
   manifest.subject = subject;
   manifest.annotations["io.syspgo.runtime-image.traced-bytes"] = std::to_string(m.traced_bytes);
+  std::vector<oci::Descriptor> layers = manifest.layers;
+  for (oci::Descriptor& d : layers) d.annotations.clear();
+  manifest.annotations[std::string(kLayersAnnotation)] = oci::SerializeDescriptors(layers);
 
   RETURN_IF_ERROR(client.PushBlob(repository, manifest.config.digest, std::string(kEmptyConfig)));
   RETURN_IF_ERROR(client.PushBlob(repository, md.digest, metadata_zstd));
@@ -136,38 +141,59 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
 
 Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& client,
                                                           const std::string& repository,
-                                                          const oci::Digest& image) {
+                                                          const oci::Digest& image,
+                                                          oci::RegistryClient* second) {
   FoundRuntimeImage found;
-  ASSIGN_OR_RETURN(std::optional<oci::ImageIndex> referrers,
-                   client.GetReferrers(repository, image, std::string(kArtifactType)));
+  std::optional<Result<oci::ImageIndex>> tag_index;
+  std::thread tag_lookup;
+  if (second) {
+    tag_lookup = std::thread([&] { tag_index = FallbackIndex(*second, repository, image); });
+  }
+  auto referrers = client.GetReferrers(repository, image, std::string(kArtifactType));
+  if (tag_lookup.joinable()) tag_lookup.join();
+  RETURN_IF_ERROR(referrers.status());
   oci::ImageIndex index;
-  if (referrers) {
-    index = std::move(*referrers);
+  if (*referrers) {
+    index = std::move(**referrers);
     found.referrers_api = true;
   } else {
-    ASSIGN_OR_RETURN(index, FallbackIndex(client, repository, image));
+    if (!tag_index) tag_index = FallbackIndex(client, repository, image);
+    ASSIGN_OR_RETURN(index, std::move(*tag_index));
   }
   auto newest = std::find_if(index.manifests.rbegin(), index.manifests.rend(),
                              [](const oci::Descriptor& d) { return d.artifact_type == kArtifactType; });
   if (newest == index.manifests.rend()) return std::optional<FoundRuntimeImage>();
   found.artifact = newest->digest;
-  ASSIGN_OR_RETURN(oci::FetchedManifest fetched,
-                   client.GetManifest(repository, found.artifact.ToString()));
-  ASSIGN_OR_RETURN(found.manifest, oci::ParseImageManifest(fetched.body));
-  const oci::ImageManifest& m = found.manifest;
-  if (m.artifact_type != kArtifactType) {
-    return Corruption("artifact " + found.artifact.ToString() + " is not a runtime image (" +
-                      m.artifact_type + ")");
+  std::vector<oci::Descriptor> layers;
+  auto annotated = newest->annotations.find(std::string(kLayersAnnotation));
+  if (annotated != newest->annotations.end()) {
+    auto parsed = oci::ParseDescriptors(annotated->second);
+    if (!parsed.ok()) {
+      return parsed.status().WithContext("runtime image " + found.artifact.ToString() +
+                                         ": annotation " + std::string(kLayersAnnotation));
+    }
+    layers = std::move(*parsed);
+  } else {
+    ASSIGN_OR_RETURN(oci::FetchedManifest fetched,
+                     client.GetManifest(repository, found.artifact.ToString()));
+    ASSIGN_OR_RETURN(oci::ImageManifest m, oci::ParseImageManifest(fetched.body));
+    if (m.artifact_type != kArtifactType) {
+      return Corruption("artifact " + found.artifact.ToString() + " is not a runtime image (" +
+                        m.artifact_type + ")");
+    }
+    if (!m.subject || m.subject->digest != image) {
+      return FailedPrecondition("runtime image " + found.artifact.ToString() +
+                                " refers to image " +
+                                (m.subject ? m.subject->digest.ToString() : "<none>") +
+                                ", not " + image.ToString());
+    }
+    layers = m.layers;
+    found.manifest = std::move(m);
   }
-  if (!m.subject || m.subject->digest != image) {
-    return FailedPrecondition("runtime image " + found.artifact.ToString() + " refers to image " +
-                              (m.subject ? m.subject->digest.ToString() : "<none>") + ", not " +
-                              image.ToString());
-  }
-  auto md = LayerOfType(m, kMetadataZstdMediaType);
-  if (!md) md = LayerOfType(m, kMetadataMediaType);
-  auto ix = LayerOfType(m, kIndexMediaType);
-  auto bl = LayerOfType(m, kBlobMediaType);
+  auto md = LayerOfType(layers, kMetadataZstdMediaType);
+  if (!md) md = LayerOfType(layers, kMetadataMediaType);
+  auto ix = LayerOfType(layers, kIndexMediaType);
+  auto bl = LayerOfType(layers, kBlobMediaType);
   if (!md || !ix || !bl) {
     return Corruption("runtime image " + found.artifact.ToString() +
                       " lacks its metadata, index or blob layer");

@@ -9,9 +9,17 @@
 // referrers API where the registry has it, else the tag schema fallback
 // (tag "sha256-<hex>" holding an index of referrers).
 //
-// Integrity: the artifact must name the image as its subject, the metadata
-// must name the image's digest, the blob and index must match the digests
-// the metadata records, and every chunk is checked before it is stored.
+// The artifact manifest's annotation kLayersAnnotation repeats its three
+// layer descriptors; the referrers API copies it into the referrers index
+// and we write it into the tag schema index, so a start finds the metadata
+// without fetching the artifact manifest (one round trip fewer).
+//
+// Integrity: the artifact must name the image as its subject (checked when
+// its manifest is fetched), the metadata must name the image's digest, the
+// blob and index must match the digests the metadata records, and every
+// chunk is checked before it is stored. The metadata check alone decides
+// when the descriptors come from the annotation: whoever can write the
+// index can write an artifact manifest too.
 #ifndef SYSPGO_RTIMAGE_ARTIFACT_H_
 #define SYSPGO_RTIMAGE_ARTIFACT_H_
 
@@ -37,6 +45,8 @@ inline constexpr std::string_view kMetadataZstdMediaType =
 inline constexpr std::string_view kIndexMediaType =
     "application/vnd.syspgo.runtime-image.index.v1";
 inline constexpr std::string_view kBlobMediaType = "application/vnd.syspgo.runtime-image.blob.v1";
+// Annotation: the artifact's layer descriptors as a JSON array.
+inline constexpr std::string_view kLayersAnnotation = "io.syspgo.runtime-image.layers";
 
 // The tag the referrers tag schema uses for a subject digest.
 std::string FallbackTag(const oci::Digest& subject);
@@ -57,7 +67,8 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
 
 struct FoundRuntimeImage {
   oci::Digest artifact;
-  oci::ImageManifest manifest;
+  // Fetched only when the index entry lacks kLayersAnnotation.
+  std::optional<oci::ImageManifest> manifest;
   oci::Descriptor metadata;
   oci::Descriptor index;
   oci::Descriptor blob;
@@ -65,10 +76,13 @@ struct FoundRuntimeImage {
 };
 
 // The newest runtime image of the image with manifest digest `image`;
-// nullopt when there is none. The artifact's subject must be `image`.
+// nullopt when there is none. A fetched artifact manifest's subject must
+// be `image`. With `second` (another connection to the same registry), the
+// tag schema index is asked for while the referrers API is, not after it.
 Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& client,
                                                           const std::string& repository,
-                                                          const oci::Digest& image);
+                                                          const oci::Digest& image,
+                                                          oci::RegistryClient* second = nullptr);
 
 struct FetchedMetadata {
   Metadata metadata;

@@ -170,6 +170,16 @@ TEST_F(RuntimeImageTest, ArtifactIsFoundFromTheImageAndTheImageIsUntouched) {
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ((*found)->artifact, pushed->artifact);
+  // The index entry carries the layers: no artifact manifest fetched. The
+  // same with the tag schema asked on a second connection.
+  EXPECT_FALSE((*found)->manifest.has_value());
+  auto second = oci::RegistryClient::Create(registry().address(), opts_.options);
+  ASSERT_TRUE(second.ok());
+  auto found2 = rtimage::FindRuntimeImage(*client_, Repo(ref), resolved->descriptor.digest,
+                                          &*second);
+  ASSERT_TRUE(found2.ok() && found2->has_value()) << found2.status().ToString();
+  EXPECT_EQ((*found2)->blob.digest, (*found)->blob.digest);
+  EXPECT_EQ((*found2)->metadata.digest, (*found)->metadata.digest);
   auto fetched = rtimage::FetchRuntimeMetadata(*client_, Repo(ref), **found, image->manifest_digest);
   ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
   auto local = ReadFileToString(JoinPath(out, "metadata"), 1 << 30);
@@ -241,7 +251,7 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   EXPECT_NE(wrong.status().message().find("refers to image " + a->manifest_digest.ToString()),
             std::string::npos);
   // An artifact naming B as subject but holding A's metadata.
-  oci::ImageManifest forged = (*found)->manifest;
+  oci::ImageManifest forged = *oci::ParseImageManifest(artifact_body->body);
   forged.subject = subject_b;
   std::string forged_body = oci::SerializeImageManifest(forged);
   ASSERT_TRUE(client_->PushManifest(repo, oci::Digest::Of(forged_body).ToString(),
@@ -256,6 +266,26 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   auto forged_meta = rtimage::FetchRuntimeMetadata(*client_, repo, **forged_found, b->manifest_digest);
   EXPECT_EQ(forged_meta.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(forged_meta.status().message().find("was built for image"), std::string::npos);
+  // B's index entry carrying A's layer descriptors in the annotation (no
+  // artifact manifest is fetched then): A's metadata names A, refused.
+  ASSERT_TRUE(forged.annotations.count(std::string(rtimage::kLayersAnnotation)));
+  index.manifests[0].annotations = forged.annotations;
+  ASSERT_TRUE(client_->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                                    oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
+                  .ok());
+  auto annotated = rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest);
+  ASSERT_TRUE(annotated.ok() && annotated->has_value()) << annotated.status().ToString();
+  EXPECT_FALSE((*annotated)->manifest.has_value());
+  auto annotated_meta =
+      rtimage::FetchRuntimeMetadata(*client_, repo, **annotated, b->manifest_digest);
+  EXPECT_EQ(annotated_meta.status().code(), StatusCode::kFailedPrecondition);
+  // A malformed annotation is an error, not a silent miss.
+  index.manifests[0].annotations[std::string(rtimage::kLayersAnnotation)] = "[{\"digest\": 1}]";
+  ASSERT_TRUE(client_->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                                    oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
+                  .ok());
+  EXPECT_EQ(rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest).status().code(),
+            StatusCode::kCorruption);
 
   // A tampered chunk on the registry's disk: refused by chunk digest. (The
   // registry stores blobs by digest for all repositories, and equal images
