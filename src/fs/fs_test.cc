@@ -91,6 +91,32 @@ TEST(ImageTreeTest, InodesLookupsAndListings) {
   EXPECT_EQ(tree->EntryOfContent(0), *a);
 }
 
+// Path order interleaves a directory's subtree with siblings whose names
+// extend its own ("/a", "/a-b", "/a.c", "/a/x"): parents and name order
+// must still come out right, also for metadata not in path order.
+TEST(ImageTreeTest, NamesThatExtendEachOther) {
+  for (bool shuffled : {false, true}) {
+    rtimage::Metadata m;
+    m.entries = {Dir("/"), Dir("/a"), File("/a-b", 0), Dir("/a.c"), File("/a.c/y", 0),
+                 File("/a/x", 0), Dir("/a/z"), File("/a/z/q", 0), File("/b", 0)};
+    if (shuffled) std::swap(m.entries[5], m.entries[6]);  // "/a/z" before "/a/x"
+    m.contents.resize(1);
+    auto tree = ImageTree::Build(&m);
+    ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+    std::vector<std::string> root, a;
+    for (uint32_t kid : tree->Children(0)) root.emplace_back(tree->NameOf(kid));
+    auto dir_a = tree->Lookup(ImageTree::kRootInode, "a");
+    ASSERT_TRUE(dir_a);
+    for (uint32_t kid : tree->Children(*dir_a)) a.emplace_back(tree->NameOf(kid));
+    EXPECT_EQ(root, (std::vector<std::string>{"a", "a-b", "a.c", "b"}));
+    EXPECT_EQ(a, (std::vector<std::string>{"x", "z"}));
+    auto q = tree->Lookup(tree->InodeOf(*tree->Lookup(tree->InodeOf(*dir_a), "z")), "q");
+    ASSERT_TRUE(q);
+    EXPECT_EQ(m.entries[*q].path, "/a/z/q");
+    EXPECT_EQ(tree->Stat(*dir_a).st_nlink, 3u);
+  }
+}
+
 TEST(ImageTreeTest, RefusesATreeWithoutParents) {
   rtimage::Metadata m;
   m.entries = {Dir("/"), File("/missing/x", 0)};
@@ -99,6 +125,10 @@ TEST(ImageTreeTest, RefusesATreeWithoutParents) {
   rtimage::Metadata no_root;
   no_root.entries = {Dir("/x")};
   EXPECT_FALSE(ImageTree::Build(&no_root).ok());
+  rtimage::Metadata file_parent;
+  file_parent.entries = {Dir("/"), File("/f", 0), File("/f/x", 0)};
+  file_parent.contents.resize(1);
+  EXPECT_FALSE(ImageTree::Build(&file_parent).ok()) << "a file is no parent";
   rtimage::Metadata bad_content;
   bad_content.entries = {Dir("/"), File("/x", 7)};
   EXPECT_FALSE(ImageTree::Build(&bad_content).ok());

@@ -4,6 +4,7 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace syspgo::fs {
 namespace {
@@ -41,6 +42,9 @@ Result<ImageTree> ImageTree::Build(const rtimage::Metadata* metadata) {
   tree.children_.resize(n);
   tree.content_entry_.assign(metadata->contents.size(), rtimage::kNoContent);
   std::vector<uint32_t> links(metadata->contents.size(), 0);
+  // Directories by path: each entry's parent is found in one probe.
+  std::unordered_map<std::string_view, uint32_t> dirs;
+  dirs.reserve(n / 4 + 1);
   for (size_t i = 0; i < n; ++i) {
     const rtimage::Entry& e = entries[i];
     tree.canonical_[i] = static_cast<uint32_t>(i);
@@ -54,24 +58,29 @@ Result<ImageTree> ImageTree::Build(const rtimage::Metadata* metadata) {
       tree.canonical_[i] = first;
       ++links[e.content];
     }
+    if (e.type == rtimage::EntryType::kDirectory) dirs.emplace(e.path, static_cast<uint32_t>(i));
     if (i == 0) continue;
     // Entries are sorted by path, so a parent precedes its children.
-    int64_t parent = metadata->Find(ParentPath(e.path));
-    if (parent < 0 || entries[static_cast<size_t>(parent)].type != rtimage::EntryType::kDirectory) {
+    auto parent_it = dirs.find(ParentPath(e.path));
+    if (parent_it == dirs.end()) {
       return Corruption("entry " + e.path + " has no parent directory");
     }
-    tree.children_[static_cast<size_t>(parent)].push_back(static_cast<uint32_t>(i));
-    tree.parent_[i] = static_cast<uint32_t>(parent);
-    if (e.type == rtimage::EntryType::kDirectory) ++tree.nlink_[static_cast<size_t>(parent)];
+    const uint32_t parent = parent_it->second;
+    tree.children_[parent].push_back(static_cast<uint32_t>(i));
+    tree.parent_[i] = parent;
+    if (e.type == rtimage::EntryType::kDirectory) ++tree.nlink_[parent];
   }
+  auto by_name = [&](uint32_t a, uint32_t b) { return tree.NameOf(a) < tree.NameOf(b); };
   for (size_t i = 0; i < n; ++i) {
     const rtimage::Entry& e = entries[i];
     if (e.type == rtimage::EntryType::kDirectory) {
       tree.nlink_[i] += 1;  // "." and the entry in its parent
+      // Siblings share their path up to the name, so path order (the
+      // metadata's) is name order already; sort only metadata that is not.
       auto& kids = tree.children_[i];
-      std::sort(kids.begin(), kids.end(), [&](uint32_t a, uint32_t b) {
-        return tree.NameOf(a) < tree.NameOf(b);
-      });
+      if (!std::is_sorted(kids.begin(), kids.end(), by_name)) {
+        std::sort(kids.begin(), kids.end(), by_name);
+      }
     } else if (e.type == rtimage::EntryType::kRegular && e.content != rtimage::kNoContent) {
       tree.nlink_[i] = links[e.content];
     }
