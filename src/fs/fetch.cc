@@ -298,19 +298,39 @@ Status LayerFetcher::Fetch(uint32_t content) {
 
 void ChunkSlicer::Feed(std::string_view data,
                        const std::function<void(uint32_t, std::string_view)>& on_chunk) {
+  // With pending_ empty, base_ is the blob offset of data[0]; otherwise
+  // pending_ holds the first bytes of chunk next_ and base_ is its offset.
+  // A chunk that arrives whole in one piece is handed over without a copy.
   const auto& chunks = *chunks_;
-  pending_.append(data);
-  while (next_ <= last_) {
+  while (!data.empty() && next_ <= last_) {
     const rtimage::Chunk& ch = chunks[next_];
-    if (base_ + pending_.size() < ch.blob_offset + ch.length) break;
-    on_chunk(next_, std::string_view(pending_).substr(ch.blob_offset - base_, ch.length));
-    ++next_;
-    // Drop what precedes the next chunk; padding that has not arrived yet
-    // is dropped when it does (base_ stays the offset of pending_[0]).
-    const uint64_t keep_from = next_ <= last_ ? chunks[next_].blob_offset : base_ + pending_.size();
-    const uint64_t drop = std::min<uint64_t>(keep_from - base_, pending_.size());
-    pending_.erase(0, drop);
-    base_ += drop;
+    if (pending_.empty()) {
+      if (base_ < ch.blob_offset) {  // padding before the chunk
+        const uint64_t skip = std::min<uint64_t>(ch.blob_offset - base_, data.size());
+        data.remove_prefix(static_cast<size_t>(skip));
+        base_ += skip;
+        continue;
+      }
+      if (data.size() >= ch.length) {
+        on_chunk(next_, data.substr(0, ch.length));
+        data.remove_prefix(ch.length);
+        base_ += ch.length;
+        ++next_;
+        continue;
+      }
+      pending_.reserve(ch.length);
+      pending_.assign(data);
+      return;
+    }
+    const size_t take = std::min<size_t>(ch.length - pending_.size(), data.size());
+    pending_.append(data.substr(0, take));
+    data.remove_prefix(take);
+    if (pending_.size() == ch.length) {
+      on_chunk(next_, pending_);
+      pending_.clear();
+      base_ += ch.length;
+      ++next_;
+    }
   }
 }
 

@@ -175,7 +175,9 @@ class ChunkSlicer {
   const std::vector<rtimage::Chunk>* chunks_;
   uint32_t next_;
   uint32_t last_;
-  uint64_t base_;         // blob offset of pending_[0]
+  // Without pending bytes, the blob offset of the next byte fed; with
+  // them, the offset of chunk next_, whose first bytes pending_ holds.
+  uint64_t base_;
   std::string pending_;
 };
 
