@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "common/file_util.h"
+
 namespace syspgo {
 
 Result<Mount> Mount::Create(const std::string& source,
@@ -32,6 +34,82 @@ Status UnmountIfMounted(const std::string& target) {
   if (::umount2(target.c_str(), MNT_DETACH) == 0) return Status::Ok();
   if (errno == EINVAL || errno == ENOENT) return Status::Ok();  // not a mount
   return ErrnoStatus(errno, "unmount", target);
+}
+
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string Unescape(std::string_view field) {
+  std::string out;
+  out.reserve(field.size());
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3' && field[i + 2] >= '0' &&
+        field[i + 2] <= '7' && field[i + 3] >= '0' && field[i + 3] <= '7') {
+      out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                      (field[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(field[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitSpaces(std::string_view line) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    size_t end = line.find(' ', pos);
+    if (end == std::string_view::npos) end = line.size();
+    if (end > pos) out.push_back(line.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+bool ParseU32(std::string_view text, uint32_t* out) {
+  if (text.empty() || text.size() > 9) return false;
+  uint32_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+std::vector<MountInfo> ParseMountInfo(std::string_view text) {
+  std::vector<MountInfo> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    // id parent major:minor root mount-point options [optional...] - fstype source super-options
+    const std::vector<std::string_view> f = SplitSpaces(text.substr(pos, end - pos));
+    pos = end + 1;
+    size_t dash = 6;
+    while (dash < f.size() && f[dash] != "-") ++dash;
+    if (f.size() < 6 || dash + 1 >= f.size()) continue;
+    const size_t colon = f[2].find(':');
+    MountInfo m;
+    if (colon == std::string_view::npos || !ParseU32(f[2].substr(0, colon), &m.major) ||
+        !ParseU32(f[2].substr(colon + 1), &m.minor)) {
+      continue;
+    }
+    m.root = Unescape(f[3]);
+    m.mount_point = Unescape(f[4]);
+    m.fstype = Unescape(f[dash + 1]);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<MountInfo> ReadMountInfo() {
+  auto text = ReadFileToString("/proc/self/mountinfo", 64 << 20);
+  if (!text.ok()) return {};
+  return ParseMountInfo(*text);
 }
 
 }  // namespace syspgo

@@ -5,8 +5,11 @@
 #ifndef SYSPGO_COMMON_MOUNT_H_
 #define SYSPGO_COMMON_MOUNT_H_
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -42,6 +45,20 @@ class Mount {
 
 // Unmounts target if something is mounted there (used to clear stale mounts).
 Status UnmountIfMounted(const std::string& target);
+
+// One line of /proc/<pid>/mountinfo (proc(5)), paths with their octal
+// escapes (\040 for a space, ...) decoded.
+struct MountInfo {
+  uint32_t major = 0;
+  uint32_t minor = 0;
+  std::string root;         // what of the file system is mounted
+  std::string mount_point;
+  std::string fstype;       // e.g. "ext4", "fuse.syspgo"
+};
+// Lines that do not parse are skipped.
+std::vector<MountInfo> ParseMountInfo(std::string_view text);
+// This process's mount namespace; empty when it cannot be read.
+std::vector<MountInfo> ReadMountInfo();
 
 }  // namespace syspgo
 

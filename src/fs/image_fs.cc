@@ -15,11 +15,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "common/file_util.h"
+#include "common/mount.h"
 
 namespace syspgo::fs {
 
@@ -501,17 +500,8 @@ Status ImageFs::Unmount(std::chrono::milliseconds wait) {
 
 std::vector<std::string> FuseMountPoints() {
   std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mountpoint options [optional...] - fstype ...
-    std::istringstream fields(line);
-    std::string id, parent, devs, root, point;
-    fields >> id >> parent >> devs >> root >> point;
-    size_t dash = line.find(" - ");
-    if (dash != std::string::npos && line.compare(dash + 3, 4, "fuse") == 0) {
-      out.push_back(point);
-    }
+  for (MountInfo& m : ReadMountInfo()) {
+    if (m.fstype.starts_with("fuse")) out.push_back(std::move(m.mount_point));
   }
   return out;
 }

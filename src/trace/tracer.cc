@@ -15,12 +15,11 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "common/mount.h"
 #include "common/unique_fd.h"
 #include "trace/iotrace.h"
 #include "iotrace.skel.h"
@@ -51,19 +50,11 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
 // Mount points by kernel dev_t, for open_by_handle_at.
 std::map<uint64_t, std::string> MountsByDev() {
   std::map<uint64_t, std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, majmin, root, mountpoint;
-    fields >> id >> parent >> majmin >> root >> mountpoint;
-    size_t colon = majmin.find(':');
-    if (colon == std::string::npos) continue;
-    uint64_t dev = (std::stoull(majmin.substr(0, colon)) << 20) |
-                   std::stoull(majmin.substr(colon + 1));
+  for (MountInfo& m : ReadMountInfo()) {
+    const uint64_t dev = (static_cast<uint64_t>(m.major) << 20) | m.minor;
     // Prefer a mount of the whole file system.
-    if (out.count(dev) && root != "/") continue;
-    out[dev] = mountpoint;
+    if (out.count(dev) && m.root != "/") continue;
+    out[dev] = std::move(m.mount_point);
   }
   return out;
 }

@@ -165,6 +165,16 @@ class LazyFsTest : public RuntimeImageTest {
   }
 
   std::string Root(const std::string& name) { return JoinPath(dir_.path(), name); }
+  // `syspgo umount mnt`: the mount daemon then ends cleanly (its output in
+  // `out`) and mnt is no FUSE mount. Use with ASSERT_NO_FATAL_FAILURE.
+  void UnmountDaemon(const std::string& mnt, Subprocess& daemon, const std::string& out) {
+    auto u = Syspgo({"umount", mnt}, seconds(30));
+    EXPECT_TRUE(u.exit.success()) << u.output;
+    auto exit = daemon.WaitFor(seconds(30));
+    ASSERT_TRUE(exit.ok());
+    EXPECT_TRUE(exit->success()) << FileText(out);
+    EXPECT_FALSE(fs::IsFuseMount(mnt));
+  }
 
   oci::LocalImage image_;
   int runs_ = 0;
@@ -201,12 +211,7 @@ TEST_F(LazyFsTest, MountShowsTheMergedImageAndTracedRangesNeedNoRead) {
           << f.path << " at page " << page;
     }
   }
-  auto u = Syspgo({"umount", mnt}, seconds(30));
-  EXPECT_TRUE(u.exit.success()) << u.output;
-  auto exit = daemon.WaitFor(seconds(30));
-  ASSERT_TRUE(exit.ok());
-  EXPECT_TRUE(exit->success()) << FileText(out);
-  EXPECT_FALSE(fs::IsFuseMount(mnt));
+  ASSERT_NO_FATAL_FAILURE(UnmountDaemon(mnt, daemon, out));
   nlohmann::json s1 = Json(stats1);
   EXPECT_EQ(s1["fuse"]["reads"], 0) << s1.dump(2);
   EXPECT_EQ(s1["fallback"]["requests"], 0) << s1.dump(2);
@@ -419,12 +424,7 @@ TEST_F(LazyFsTest, UmountAndDeadDaemons) {
   EXPECT_TRUE(fs::IsFuseMount(mnt));
   auto second = Syspgo({"mount", "--root", root, ref, mnt}, seconds(30));
   EXPECT_FALSE(second.exit.success()) << "a second mount on the same dir is refused";
-  auto u = Syspgo({"umount", mnt}, seconds(30));
-  EXPECT_TRUE(u.exit.success()) << u.output;
-  auto exit = daemon.WaitFor(seconds(30));
-  ASSERT_TRUE(exit.ok());
-  EXPECT_TRUE(exit->success()) << FileText(out);
-  EXPECT_FALSE(fs::IsFuseMount(mnt));
+  ASSERT_NO_FATAL_FAILURE(UnmountDaemon(mnt, daemon, out));
   auto not_mounted = Syspgo({"umount", mnt}, seconds(30));
   EXPECT_FALSE(not_mounted.exit.success());
 
