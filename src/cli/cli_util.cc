@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/file_util.h"
+
 namespace syspgo::cli {
 namespace {
 
@@ -22,10 +24,22 @@ std::vector<OptionSpec> WithCommon(std::vector<OptionSpec> specs) {
   return specs;
 }
 
-std::string StoreRoot(const ParsedArgs& args) {
-  if (auto r = args.Get("root")) return *r;
-  if (const char* env = std::getenv("SYSPGO_ROOT"); env && *env) return env;
-  return "/var/lib/syspgo";
+Result<std::string> StoreRoot(const ParsedArgs& args) {
+  std::string root = "/var/lib/syspgo";
+  if (auto r = args.Get("root")) {
+    root = *r;
+  } else if (const char* env = std::getenv("SYSPGO_ROOT"); env && *env) {
+    root = env;
+  }
+  bool tightened = false;
+  RETURN_IF_ERROR(MakePrivateDir(root, &tightened));
+  if (tightened) {
+    std::fprintf(stderr,
+                 "syspgo: warning: %s was readable by others; it is now mode 0700 (it holds "
+                 "image files, caches of them and container state)\n",
+                 root.c_str());
+  }
+  return root;
 }
 
 int Fail(const Status& st) {
@@ -49,9 +63,17 @@ Result<std::unique_ptr<RegistrySetup>> RegistrySetup::Make(const ParsedArgs& arg
   setup->options.insecure_hosts = args.GetAll("insecure-registry");
   setup->options.credentials = &setup->credentials;
   setup->options.tokens = &setup->tokens;
+  setup->options.health = &setup->health;
   setup->options.cancel = ctx.cancel;
   setup->options.log = &setup->log;
   return setup;
+}
+
+Result<rtimage::TrustPolicy> LoadTrustPolicy(const ParsedArgs& args) {
+  if (auto path = args.Get("trust-policy")) return rtimage::TrustPolicy::Load(*path);
+  const std::string fallback(rtimage::kDefaultTrustPolicyPath);
+  if (PathExists(fallback)) return rtimage::TrustPolicy::Load(fallback);
+  return rtimage::TrustPolicy();
 }
 
 Result<oci::LocalImage> ObtainImage(oci::Puller& puller, const oci::ImageReference& ref,

@@ -16,13 +16,16 @@
 #include "common/status.h"
 #include "oci/auth.h"
 #include "oci/puller.h"
+#include "rtimage/trust_policy.h"
 
 namespace syspgo::cli {
 
 // --root, --insecure-registry, --authfile, -v, -h added to a command's own.
 std::vector<OptionSpec> WithCommon(std::vector<OptionSpec> specs);
-// --root, else $SYSPGO_ROOT, else /var/lib/syspgo.
-std::string StoreRoot(const ParsedArgs& args);
+// --root, else $SYSPGO_ROOT, else /var/lib/syspgo; made private (0700):
+// one that others may enter is tightened (with a warning) when we own it,
+// refused otherwise. It holds image bytes, some of them root's only.
+Result<std::string> StoreRoot(const ParsedArgs& args);
 // Prints "syspgo: <message>" and returns the exit code for it.
 int Fail(const Status& st);
 // Prints the error (if any) and the usage text; 0 for --help, else 2.
@@ -32,11 +35,16 @@ int Usage(const char* text, const Status& st = Status());
 struct RegistrySetup {
   oci::CredentialStore credentials;
   oci::TokenCache tokens;
+  oci::RegistryHealth health;  // a registry that stalls is not asked again at once
   Logger log;
   oci::RegistryOptions options;
   static Result<std::unique_ptr<RegistrySetup>> Make(const ParsedArgs& args,
                                                      const CommandContext& ctx);
 };
+
+// --trust-policy FILE, else /etc/syspgo/trust-policy.json when it exists,
+// else the default policy (rtimage/trust_policy.h).
+Result<rtimage::TrustPolicy> LoadTrustPolicy(const ParsedArgs& args);
 
 // The image in the store per --pull policy: always (resolve the tag; the
 // local copy when the registry is unreachable), missing, never.

@@ -61,7 +61,9 @@ int PullCommand(const std::vector<std::string>& argv, const CommandContext& ctx)
   if (!ref.ok()) return Fail(ref.status());
   auto setup = RegistrySetup::Make(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
-  auto store = oci::LayerStore::Open(StoreRoot(*args));
+  auto root = StoreRoot(*args);
+  if (!root.ok()) return Fail(root.status());
+  auto store = oci::LayerStore::Open(*root);
   if (!store.ok()) return Fail(store.status());
   oci::Puller puller(&*store, (*setup)->options, &(*setup)->log);
   oci::PullOptions options;
@@ -105,7 +107,10 @@ OPTIONS:
   --ready COND        exit (default: the entrypoint exits 0), tcp:PORT (the
                       port accepts a connection), file:PATH (PATH appears in
                       the container), log:REGEX (an output line matches)
-  --timeout SECS      give up when not ready after SECS (default 300)
+  --timeout SECS      the whole start (finding and fetching the image,
+                      mounting, starting, becoming ready) gives up after
+                      SECS (default 300); registry requests stalled for 10 s
+                      fail, and then the local copy is used if there is one
   --keep-running      with tcp/file/log: stay attached after readiness until
                       the container exits (default: stop it and return)
   --timing-json FILE  write the phase times as JSON
@@ -123,7 +128,14 @@ OPTIONS:
                       image with data, lazy when it has one without, else
                       full (also when the registry is unreachable)
   --streams N         parallel Range requests for the runtime image (2)
-  --fetch-timeout S   a read waiting longer for its bytes fails with EIO (30)
+  --fetch-timeout S   a registry request of the lazy file system that moves
+                      no data for S seconds fails (the registry is then not
+                      asked again for 10-60 s: reads of data that is not
+                      local fail at once with EIO), and a read waiting for
+                      runtime-image data on its way gives up after S (10)
+  --trust-policy FILE which runtime images to use, per repository (default
+                      /etc/syspgo/trust-policy.json if it exists; without
+                      one: unsigned ones for tags, none for digests)
   --runc PATH         the runc binary (default: runc from PATH)
   --jobs N            layers fetched at once (default 4)
   --root DIR          store and state directory (default /var/lib/syspgo)
@@ -182,10 +194,18 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   }
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return Fail(ref.status());
+  // The start as a whole honours --timeout: registry requests stop at the
+  // deadline, and readiness is waited for until it.
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(*timeout);
   auto setup = RegistrySetup::Make(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
+  (*setup)->options.http.deadline = deadline;
+  auto trust = LoadTrustPolicy(*args);
+  if (!trust.ok()) return Fail(trust.status());
   const Logger& log = (*setup)->log;
-  const std::string root = StoreRoot(*args);
+  auto private_root = StoreRoot(*args);
+  if (!private_root.ok()) return Fail(private_root.status());
+  const std::string root = *private_root;
   run::ContainerOptions copts;
   copts.state_root = root;
   copts.runc = args->Get("runc").value_or("runc");
@@ -219,7 +239,7 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   double locate_s = 0, mount_s = 0;
   if (!shared_mount && (forced_lazy || (mode_name == "auto" && policy != "never"))) {
     // The rtimage mode needs the checkpoint index only for a miss.
-    auto located = LocateLazyImage(*ref, **setup,
+    auto located = LocateLazyImage(*ref, **setup, *trust,
                                    forced_lazy && *forced_lazy != fs::LazyMode::kRuntimeImage);
     locate_s = SecondsSince(t0);
     if (located.ok()) {
@@ -228,10 +248,14 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
         lazy_mode = lazy->source->blob.size > 0 ? fs::LazyMode::kRuntimeImage
                                                 : fs::LazyMode::kLazy;
       }
+      if (!forced_lazy && !lazy->not_used.ok()) log.Info(lazy->not_used.message());
     } else if (forced_lazy) {
       return Fail(located.status());
     } else {
-      log.Info("starting from the full image: " + located.status().message());
+      // Said without -v: a runtime image that was refused (or could not be
+      // checked) is something the user wants to know about.
+      log.Warning("not starting from a runtime image: " + located.status().message() +
+                  "; starting from the full image");
     }
   }
   // Destroyed in reverse: the container, then the lazy mount, then its dir.
@@ -270,7 +294,9 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   // Ready.
   run::WaitOptions wopts;
   wopts.condition = *ready;
-  wopts.timeout = std::chrono::seconds(*timeout);
+  wopts.timeout = std::max(std::chrono::milliseconds(1),
+                           std::chrono::duration_cast<std::chrono::milliseconds>(
+                               deadline - SteadyClock::now()));
   wopts.keep_running = args->Has("keep-running");
   auto outcome = (*container)->Wait(wopts, *ctx.cancel);
   nlohmann::json fs_stats;
@@ -453,7 +479,9 @@ int CleanupCommand(const std::vector<std::string>& argv, const CommandContext&) 
   auto args = ParseArgs(argv, WithCommon({{"runc", true}}));
   if (!args.ok()) return Fail(args.status());
   Logger log(LogLevel::kInfo);
-  std::string root = StoreRoot(*args);
+  auto private_root = StoreRoot(*args);
+  if (!private_root.ok()) return Fail(private_root.status());
+  const std::string& root = *private_root;
   run::CleanupStaleContainers(root, args->Get("runc").value_or("runc"), &log);
   fs::CleanupStaleMounts(root, &log);
   // Opening the store removes stale temporary sessions.

@@ -19,6 +19,8 @@
 #include "rtimage/chunk_store.h"
 #include "rtimage/format.h"
 #include "rtimage/layer_index.h"
+#include "rtimage/signature.h"
+#include "rtimage/trust_policy.h"
 #include "run/readiness.h"
 #include "trace/trace_format.h"
 
@@ -28,6 +30,7 @@ namespace {
 constexpr char kImageUsage[] = R"(USAGE: syspgo image build [OPTIONS] IMAGE --trace FILE [--trace FILE...] -o DIR
        syspgo image push [OPTIONS] IMAGE DIR
        syspgo image optimize [OPTIONS] IMAGE [-- CMD ARGS...]
+       syspgo image sign --sign-key KEY [OPTIONS] IMAGE
        syspgo image inspect [OPTIONS] IMAGE|DIR
        syspgo image fetch [OPTIONS] IMAGE
 
@@ -41,7 +44,11 @@ artifact whose subject is the image; the image itself is not changed.
             one or more trace files (`syspgo trace IMAGE`), write DIR
   push      store DIR in the image's registry, attached to the image
   optimize  trace a cold start of IMAGE, build, and push, in one go
-  inspect   whether IMAGE has a runtime image and what it holds (or DIR's)
+  sign      sign IMAGE's runtime image (cosign's format) after checking that
+            it belongs to IMAGE; nodes whose trust policy names the public
+            key then use it
+  inspect   whether IMAGE has a runtime image and what it holds (or DIR's),
+            and whether this node's trust policy accepts it
   fetch     fetch IMAGE's runtime image chunks into the node's chunk store
             (chunks another runtime image brought are not fetched again)
 
@@ -54,6 +61,10 @@ OPTIONS:
   --ready COND        (optimize) readiness, as for `syspgo run`
   --timeout SECS      (optimize) give up when not ready (default 300)
   --json              (inspect) machine-readable output
+  --sign-key KEY      (push, optimize, sign) sign the runtime image with KEY,
+                      an unencrypted PEM private key, Ed25519 or ECDSA P-256
+                      (openssl genpkey -algorithm ed25519 -out KEY)
+  --trust-policy FILE (inspect, fetch) as for `syspgo run`
   --pull POLICY       always (default for optimize), missing (default for
                       build), never
   --root, --insecure-registry, --authfile, --runc, --keep-readahead,
@@ -63,8 +74,8 @@ EXAMPLES:
   syspgo trace -o py.trace 127.0.0.1:5000/py:1 -- python3 -c 'import numpy'
   syspgo image build 127.0.0.1:5000/py:1 --trace py.trace -o py.rtimage
   syspgo image push 127.0.0.1:5000/py:1 py.rtimage
-  syspgo image optimize 127.0.0.1:5000/py:1 -- python3 -c 'import numpy'
-  syspgo image inspect 127.0.0.1:5000/py:1
+  syspgo image optimize --sign-key ci.key 127.0.0.1:5000/py:1 -- python3 -c 'import numpy'
+  syspgo image inspect --trust-policy policy.json 127.0.0.1:5000/py@sha256:...
 )";
 
 int ImageUsage(const Status& st) { return Usage(kImageUsage, st); }
@@ -115,7 +126,8 @@ struct ImageSession {
 Result<ImageSession> OpenSession(const ParsedArgs& args, const CommandContext& ctx) {
   ImageSession s;
   ASSIGN_OR_RETURN(s.setup, RegistrySetup::Make(args, ctx));
-  ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(StoreRoot(args)));
+  ASSIGN_OR_RETURN(std::string root, StoreRoot(args));
+  ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(root));
   s.store = std::make_unique<oci::LayerStore>(std::move(store));
   s.puller = std::make_unique<oci::Puller>(s.store.get(), s.setup->options, &s.setup->log);
   return s;
@@ -140,14 +152,17 @@ Result<SessionImage> OpenSessionImage(const ParsedArgs& args, const CommandConte
 }
 
 // The runtime image of the image named by a reference, found in its
-// registry; `found` is nullopt when it has none, `fetched` is set otherwise.
+// registry; `found` is nullopt when it has none, `fetched` is set otherwise
+// and bound to the image (its layers are the image's).
 struct RemoteRuntimeImage {
   oci::ImageReference ref;
   std::unique_ptr<RegistrySetup> setup;
   std::optional<oci::RegistryClient> client;
   oci::Digest image;
+  oci::ImageManifest manifest;
   std::optional<rtimage::FoundRuntimeImage> found;
   rtimage::FetchedMetadata fetched;
+  Status binding;  // CheckBinding's verdict
 };
 
 Result<RemoteRuntimeImage> LocateRuntimeImage(const ParsedArgs& args, const CommandContext& ctx,
@@ -161,12 +176,52 @@ Result<RemoteRuntimeImage> LocateRuntimeImage(const ParsedArgs& args, const Comm
   r.client.emplace(std::move(client));
   ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(*r.client, r.ref));
   r.image = resolved.descriptor.digest;
+  r.manifest = resolved.manifest;
   ASSIGN_OR_RETURN(r.found, rtimage::FindRuntimeImage(*r.client, r.ref.repository, r.image));
   if (r.found) {
     ASSIGN_OR_RETURN(r.fetched,
                      rtimage::FetchRuntimeMetadata(*r.client, r.ref.repository, *r.found, r.image));
+    ASSIGN_OR_RETURN(std::string config,
+                     r.client->FetchSmallBlob(r.ref.repository, r.manifest.config));
+    ASSIGN_OR_RETURN(oci::ImageConfig parsed, oci::ParseImageConfig(config));
+    r.binding = rtimage::CheckBinding(r.fetched.metadata, r.manifest, parsed);
   }
   return r;
+}
+
+// What this node's policy says about a found runtime image: {accepted,
+// how, signer}.
+nlohmann::json TrustVerdict(RemoteRuntimeImage& r, const rtimage::TrustPolicy& policy) {
+  const rtimage::TrustDecision d = policy.Decide(r.ref);
+  nlohmann::json j = {{"policy", d.source}, {"accept", rtimage::AcceptanceName(d.accept)}};
+  if (!r.binding.ok()) {
+    j["accepted"] = false;
+    j["why"] = r.binding.message();
+    return j;
+  }
+  switch (d.accept) {
+    case rtimage::Acceptance::kNone:
+      j["accepted"] = false;
+      j["why"] = "the policy uses no runtime image for this reference";
+      break;
+    case rtimage::Acceptance::kUnsigned:
+      j["accepted"] = true;
+      j["why"] = "the policy accepts unsigned runtime images here (signatures not checked)";
+      break;
+    case rtimage::Acceptance::kSigned: {
+      auto v = rtimage::VerifyRuntimeImageSignature(*r.client, r.ref.repository, *r.found, r.image,
+                                                    d.keys);
+      j["accepted"] = v.ok();
+      if (v.ok()) {
+        j["why"] = "signed by " + v->key_name + " (" + v->key_id + ")";
+        j["signer"] = v->key_id;
+      } else {
+        j["why"] = v.status().message();
+      }
+      break;
+    }
+  }
+  return j;
 }
 
 oci::Descriptor SubjectOf(const oci::LocalImage& image) {
@@ -177,10 +232,13 @@ oci::Descriptor SubjectOf(const oci::LocalImage& image) {
   return d;
 }
 
-Result<rtimage::BuildReport> Build(const oci::LocalImage& image, const oci::LayerStore& store,
+// Builds from the image's compressed layers, fetching those the store lacks.
+Result<rtimage::BuildReport> Build(const oci::LocalImage& image, ImageSession& session,
                                    std::vector<rtimage::AccessProfile> profiles,
-                                   const std::string& output, uint32_t chunk_span,
-                                   const Logger* log) {
+                                   const std::string& output, uint32_t chunk_span) {
+  RETURN_IF_ERROR(session.puller->FetchLayerBlobs(image));
+  const oci::LayerStore& store = *session.store;
+  const Logger* log = &session.setup->log;
   rtimage::BuildOptions options;
   options.image_digest = image.manifest_digest.ToString();
   options.image_reference = image.reference.ToString();
@@ -193,27 +251,47 @@ Result<rtimage::BuildReport> Build(const oci::LocalImage& image, const oci::Laye
     layer.descriptor = image.manifest.layers[i];
     layer.diff_id = image.config.diff_ids[i];
     layer.blob_path = store.BlobPath(layer.descriptor.digest);
-    if (!PathExists(layer.blob_path)) {
-      return NotFound("the compressed layer " + layer.descriptor.digest.ToString() +
-                      " is not in the store; pull the image again");
-    }
     options.layers.push_back(std::move(layer));
   }
   return rtimage::BuildRuntimeImage(options);
 }
 
-Result<rtimage::PushedRuntimeImage> Push(ImageSession& s, const oci::LocalImage& image,
-                                         const std::string& dir) {
-  ASSIGN_OR_RETURN(oci::RegistryClient client,
-                   oci::RegistryClient::Create(image.reference.registry, s.setup->options));
-  return rtimage::PushRuntimeImage(client, image.reference.repository, SubjectOf(image), dir);
+// --sign-key, loaded before any work is done (a bad key fails at once).
+Result<std::optional<rtimage::SigningKey>> SigningKeyOf(const ParsedArgs& args) {
+  auto path = args.Get("sign-key");
+  if (!path) return std::optional<rtimage::SigningKey>();
+  ASSIGN_OR_RETURN(rtimage::SigningKey key, rtimage::SigningKey::Load(*path));
+  return std::optional<rtimage::SigningKey>(std::move(key));
 }
 
-void PrintPushed(const oci::LocalImage& image, const rtimage::PushedRuntimeImage& pushed) {
+Status Sign(oci::RegistryClient& client, const oci::ImageReference& ref,
+            const rtimage::SignedArtifact& what, const rtimage::SigningKey& key) {
+  RETURN_IF_ERROR(rtimage::SignRuntimeImage(client, ref.repository, what, key));
+  std::printf("signed runtime image %s with key %s (tag %s)\n", what.artifact.ToString().c_str(),
+              key.id().c_str(), rtimage::SignatureTag(what.artifact).c_str());
+  return Status::Ok();
+}
+
+// Pushes the runtime image in `dir` and, with a key, signs it.
+Result<rtimage::PushedRuntimeImage> Push(ImageSession& s, const oci::LocalImage& image,
+                                         const std::string& dir,
+                                         const std::optional<rtimage::SigningKey>& key) {
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(image.reference.registry, s.setup->options));
+  ASSIGN_OR_RETURN(rtimage::PushedRuntimeImage pushed,
+                   rtimage::PushRuntimeImage(client, image.reference.repository,
+                                             SubjectOf(image), dir));
   std::printf("pushed runtime image %s for %s@%s (%s)\n", pushed.artifact.ToString().c_str(),
               image.reference.ToString().c_str(), image.manifest_digest.ToString().c_str(),
               pushed.referrers_api ? "indexed by the registry's referrers API"
                                    : ("referrers tag " + pushed.fallback_tag).c_str());
+  if (key) {
+    RETURN_IF_ERROR(Sign(client, image.reference,
+                         {image.reference.registry + "/" + image.reference.repository,
+                          pushed.artifact, pushed.metadata.digest, image.manifest_digest},
+                         *key));
+  }
+  return pushed;
 }
 
 int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
@@ -242,8 +320,7 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
                             " traced files are in layers of another image; left out");
     }
   }
-  auto report = Build(*image, *s->store, std::move(profiles), *output,
-                      static_cast<uint32_t>(*span), &s->setup->log);
+  auto report = Build(*image, *s, std::move(profiles), *output, static_cast<uint32_t>(*span));
   if (!report.ok()) return Fail(report.status());
   std::printf("runtime image for %s@%s in %s\n%s", image->reference.ToString().c_str(),
               image->manifest_digest.ToString().c_str(), output->c_str(),
@@ -253,16 +330,36 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
 
 int PushCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (args.positional.size() != 2) return ImageUsage(InvalidArgument("push takes IMAGE DIR"));
+  auto key = SigningKeyOf(args);
+  if (!key.ok()) return Fail(key.status());
   auto opened = OpenSessionImage(args, ctx, "always");
   if (!opened.ok()) return Fail(opened.status());
-  auto pushed = Push(opened->session, opened->image, args.positional[1]);
+  auto pushed = Push(opened->session, opened->image, args.positional[1], *key);
   if (!pushed.ok()) return Fail(pushed.status());
-  PrintPushed(opened->image, *pushed);
   return 0;
+}
+
+int SignCommand(const ParsedArgs& args, const CommandContext& ctx) {
+  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("sign takes one IMAGE"));
+  auto key = SigningKeyOf(args);
+  if (!key.ok()) return Fail(key.status());
+  if (!*key) return ImageUsage(InvalidArgument("sign needs --sign-key KEY"));
+  auto remote = LocateRuntimeImage(args, ctx, args.positional[0]);
+  if (!remote.ok()) return Fail(remote.status());
+  if (!remote->found) return Fail(NotFound(remote->ref.ToString() + " has no runtime image"));
+  // Vouch only for a runtime image that belongs to the image.
+  if (!remote->binding.ok()) return Fail(remote->binding);
+  Status st = Sign(*remote->client, remote->ref,
+                   {remote->ref.registry + "/" + remote->ref.repository, remote->found->artifact,
+                    remote->found->metadata.digest, remote->image},
+                   **key);
+  return st.ok() ? 0 : Fail(st);
 }
 
 int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (args.positional.size() != 1) return ImageUsage(InvalidArgument("optimize takes one IMAGE"));
+  auto key = SigningKeyOf(args);
+  if (!key.ok()) return Fail(key.status());
   auto ready = run::ReadyCondition::Parse(args.Get("ready").value_or("exit"));
   if (!ready.ok()) return ImageUsage(ready.status());
   auto timeout = args.GetInt("timeout", 300, 1, 24 * 3600);
@@ -285,13 +382,12 @@ int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
     dir = temp->path();
   }
   uint64_t foreign = 0;
-  auto report = Build(traced->image, *s->store, {ProfileOf(traced->trace, traced->image, &foreign)},
-                      dir, rtimage::kDefaultChunkSpan, &s->setup->log);
+  auto report = Build(traced->image, *s, {ProfileOf(traced->trace, traced->image, &foreign)},
+                      dir, rtimage::kDefaultChunkSpan);
   if (!report.ok()) return Fail(report.status());
   std::printf("%s", rtimage::FormatBuildReport(*report).c_str());
-  auto pushed = Push(*s, traced->image, dir);
+  auto pushed = Push(*s, traced->image, dir, *key);
   if (!pushed.ok()) return Fail(pushed.status());
-  PrintPushed(traced->image, *pushed);
   return 0;
 }
 
@@ -383,6 +479,8 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
     }
     return 0;
   }
+  auto policy = LoadTrustPolicy(args);
+  if (!policy.ok()) return Fail(policy.status());
   auto remote = LocateRuntimeImage(args, ctx, target);
   if (!remote.ok()) return Fail(remote.status());
   if (!remote->found) {
@@ -400,25 +498,39 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
   nlohmann::json j = Summary(fetched->metadata, fetched->index_bytes, fetched->metadata_bytes.size());
   j["runtime_image"] = found->artifact.ToString();
   j["found_via"] = found->referrers_api ? "referrers API" : "referrers tag schema";
+  j["trust"] = TrustVerdict(*remote, *policy);
   if (json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("runtime image:   %s (via the %s)\n", found->artifact.ToString().c_str(),
                 j["found_via"].get<std::string>().c_str());
     PrintSummary(j);
+    std::printf("trust:           %s: %s (%s)\n",
+                j["trust"]["accepted"].get<bool>() ? "accepted" : "NOT USED",
+                j["trust"]["why"].get<std::string>().c_str(),
+                j["trust"]["policy"].get<std::string>().c_str());
   }
   return 0;
 }
 
 int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (args.positional.size() != 1) return ImageUsage(InvalidArgument("fetch takes one IMAGE"));
+  auto policy = LoadTrustPolicy(args);
+  if (!policy.ok()) return Fail(policy.status());
   oci::TransferCounters counters;
   auto remote = LocateRuntimeImage(args, ctx, args.positional[0], &counters);
   if (!remote.ok()) return Fail(remote.status());
   if (!remote->found) return Fail(NotFound(remote->ref.ToString() + " has no runtime image"));
+  nlohmann::json trust = TrustVerdict(*remote, *policy);
+  if (!trust["accepted"].get<bool>()) {
+    return Fail(PermissionDenied("not fetching the runtime image of " + remote->ref.ToString() +
+                                 ": " + trust["why"].get<std::string>()));
+  }
   const rtimage::FetchedMetadata* fetched = &remote->fetched;
   const rtimage::FoundRuntimeImage* found = &*remote->found;
-  const std::string root = StoreRoot(args);
+  auto private_root = StoreRoot(args);
+  if (!private_root.ok()) return Fail(private_root.status());
+  const std::string& root = *private_root;
   auto chunks = rtimage::ChunkStore::Open(JoinPath(root, "chunks"));
   if (!chunks.ok()) return Fail(chunks.status());
   auto report = rtimage::FetchChunks(*remote->client, remote->ref.repository, found->blob,
@@ -426,10 +538,10 @@ int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (!report.ok()) return Fail(report.status());
   // Metadata and index beside the chunks, by artifact digest.
   const std::string dir = JoinPath(JoinPath(root, "rtimages"), found->artifact.hex);
-  if (Status st = MakeDirs(dir); !st.ok()) return Fail(st);
+  if (Status st = MakeDirs(dir, 0700); !st.ok()) return Fail(st);
   for (const auto& [name, bytes] : {std::pair{rtimage::kMetadataFile, &fetched->metadata_bytes},
                                     std::pair{rtimage::kIndexFile, &fetched->index_bytes}}) {
-    if (Status st = WriteFileAtomic(JoinPath(dir, name), *bytes, 0644, false); !st.ok()) return Fail(st);
+    if (Status st = WriteFileAtomic(JoinPath(dir, name), *bytes, 0600, false); !st.ok()) return Fail(st);
   }
   std::printf("runtime image %s: %" PRIu64 " chunks, %" PRIu64 " already local, %" PRIu64
               " fetched (%s in %" PRIu64 " range requests; %" PRId64 " requests in all)\n",
@@ -457,7 +569,9 @@ int ImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                     {"pull", true},
                                     {"runc", true},
                                     {"keep-readahead", false},
-                                    {"after-ready", true}}),
+                                    {"after-ready", true},
+                                    {"sign-key", true},
+                                    {"trust-policy", true}}),
                         /*stop_after_positionals=*/sub == "optimize" ? 1 : 0);
   if (!args.ok()) return ImageUsage(args.status());
   if (args->Has("help")) {
@@ -467,6 +581,7 @@ int ImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   if (sub == "build") return BuildCommand(*args, ctx);
   if (sub == "push") return PushCommand(*args, ctx);
   if (sub == "optimize") return OptimizeCommand(*args, ctx);
+  if (sub == "sign") return SignCommand(*args, ctx);
   if (sub == "inspect") return InspectCommand(*args, ctx);
   if (sub == "fetch") return FetchCommand(*args, ctx);
   return ImageUsage(InvalidArgument("unknown image subcommand: " + sub));

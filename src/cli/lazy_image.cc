@@ -17,13 +17,14 @@ namespace syspgo::cli {
 std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs) {
   specs.push_back({"streams", true});
   specs.push_back({"fetch-timeout", true});
+  specs.push_back({"trust-policy", true});
   return specs;
 }
 
 Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args) {
   LazyOptions o;
   ASSIGN_OR_RETURN(int streams, args.GetInt("streams", 2, 1, 16));
-  ASSIGN_OR_RETURN(int timeout, args.GetInt("fetch-timeout", 30, 1, 3600));
+  ASSIGN_OR_RETURN(int timeout, args.GetInt("fetch-timeout", 10, 1, 3600));
   o.streams = streams;
   o.fetch_timeout = std::chrono::seconds(timeout);
   return o;
@@ -32,7 +33,8 @@ Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args) {
 namespace {
 
 // Clients for a mount's fetches, which a start waits for: few attempts,
-// stalls bounded by the fetch timeout.
+// stalls bounded by the fetch timeout. They serve the container for as long
+// as it runs, so the start's deadline is not theirs.
 fs::ClientPool::Factory MountClients(const std::string& registry, const RegistrySetup& setup,
                                      const LazyOptions& options) {
   const oci::RegistryOptions base = setup.options;
@@ -45,6 +47,7 @@ fs::ClientPool::Factory MountClients(const std::string& registry, const Registry
     ro.max_attempts = 3;
     ro.http.stall_timeout = stall;
     ro.http.connect_timeout = std::min(ro.http.connect_timeout, stall);
+    ro.http.deadline.reset();
     return oci::RegistryClient::Create(registry, ro, counters);
   };
 }
@@ -52,8 +55,11 @@ fs::ClientPool::Factory MountClients(const std::string& registry, const Registry
 }  // namespace
 
 Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
-                                                   const RegistrySetup& setup, bool with_index) {
+                                                   const RegistrySetup& setup,
+                                                   const rtimage::TrustPolicy& policy,
+                                                   bool with_index) {
   auto lazy = std::make_unique<LazyImage>();
+  const rtimage::TrustDecision decision = policy.Decide(ref);
   ASSIGN_OR_RETURN(oci::RegistryClient client,
                    oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters));
   ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
@@ -64,7 +70,8 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
   image.manifest = resolved.manifest;
   // The config comes on a second connection while the runtime image is
   // looked up (the referrers API and the tag schema index at once, on a
-  // first and third) and its metadata fetched.
+  // first and third) and its metadata fetched (its signature checked on
+  // the third meanwhile, where the policy asks for one).
   Result<std::string> config = Unavailable("not fetched");
   std::thread config_fetch([&] {
     auto second = oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters);
@@ -74,13 +81,19 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
       config = second->FetchSmallBlob(ref.repository, image.manifest.config);
     }
   });
-  auto tags = oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters);
-  auto found = rtimage::FindRuntimeImage(client, ref.repository, image.manifest_digest,
-                                         tags.ok() ? &*tags : nullptr);
-  Result<rtimage::FetchedMetadata> fetched = NotFound("no runtime image");
-  if (found.ok() && *found) {
-    fetched = rtimage::FetchRuntimeMetadata(client, ref.repository, **found,
-                                            image.manifest_digest, with_index);
+  Result<std::optional<rtimage::FoundRuntimeImage>> found = std::optional<rtimage::FoundRuntimeImage>();
+  Result<rtimage::TrustedMetadata> fetched = NotFound("no runtime image");
+  if (decision.accept == rtimage::Acceptance::kNone) {
+    lazy->not_used = PermissionDenied("runtime images are not used for " + ref.ToString() + " (" +
+                                      decision.source + ")");
+  } else {
+    auto third = oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters);
+    oci::RegistryClient* other = third.ok() ? &*third : nullptr;
+    found = rtimage::FindRuntimeImage(client, ref.repository, image.manifest_digest, other);
+    if (found.ok() && *found) {
+      fetched = rtimage::FetchTrustedMetadata(client, other, ref.repository, **found,
+                                              image.manifest_digest, decision, with_index);
+    }
   }
   config_fetch.join();
   RETURN_IF_ERROR(config.status());
@@ -89,12 +102,14 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
   RETURN_IF_ERROR(found.status());
   if (!*found) return lazy;
   RETURN_IF_ERROR(fetched.status());
+  RETURN_IF_ERROR(rtimage::CheckBinding(fetched->fetched.metadata, image.manifest, image.config));
+  lazy->signature = fetched->signature;
   fs::LazySource source;
   if (with_index) {
-    ASSIGN_OR_RETURN(source.indexes, rtimage::DecodeLayerIndexes(fetched->index_bytes));
+    ASSIGN_OR_RETURN(source.indexes, rtimage::DecodeLayerIndexes(fetched->fetched.index_bytes));
   }
   source.index_blob = (*found)->index;
-  source.metadata = std::move(fetched->metadata);
+  source.metadata = std::move(fetched->fetched.metadata);
   source.repository = ref.repository;
   source.blob = (*found)->blob;
   lazy->source = std::move(source);
@@ -138,6 +153,7 @@ Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::La
                                                          const RegistrySetup& setup,
                                                          const std::string& dir) {
   if (!lazy.source) {
+    if (!lazy.not_used.ok()) return lazy.not_used;
     return NotFound(lazy.image.reference.ToString() +
                     " has no runtime image (`syspgo image optimize IMAGE` makes one)");
   }

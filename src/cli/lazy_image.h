@@ -20,31 +20,41 @@
 #include "fs/mounted_image.h"
 #include "oci/puller.h"
 #include "oci/registry_client.h"
+#include "rtimage/trust_policy.h"
 
 namespace syspgo::cli {
 
-// --streams and --fetch-timeout added to a command's options.
+// --streams, --fetch-timeout and --trust-policy added to a command's options.
 std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs);
 
 struct LazyOptions {
   int streams = 2;
-  std::chrono::milliseconds fetch_timeout{30000};
+  std::chrono::milliseconds fetch_timeout{10000};
 };
 Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args);
 
 struct LazyImage {
   oci::LocalImage image;  // manifest and config; no layer directories
   std::string config_bytes;  // the config as the registry sent it
-  // The runtime image, when the image has one.
+  // The runtime image, when the image has one the trust policy accepts.
   std::optional<fs::LazySource> source;
+  // Set when the policy uses no runtime image for this reference: why.
+  Status not_used;
+  // Who signed the runtime image, when the policy asked for a signature.
+  std::optional<rtimage::VerifiedSignature> signature;
   oci::TransferCounters counters;  // requests made to find all this
 };
 
 // Resolves the reference, finds the runtime image and fetches the config,
 // the metadata and (with_index) the index, all checked against their
-// digests. Without the index, the mount fetches it at its first miss.
+// digests; the runtime image must be bound to the image (its layers are
+// the image's) and be accepted by `policy` (signed by a trusted key where
+// it asks). A runtime image that fails any check is an error, never used.
+// Without the index, the mount fetches it at its first miss.
 Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
-                                                   const RegistrySetup& setup, bool with_index);
+                                                   const RegistrySetup& setup,
+                                                   const rtimage::TrustPolicy& policy,
+                                                   bool with_index);
 
 // Mounts a located image at dir (which must exist); takes lazy.source.
 // `setup` outlives the mount.

@@ -35,7 +35,10 @@ OPTIONS:
   --mode MODE          rtimage (default when the runtime image holds data),
                        prefetch or lazy (see `syspgo run --help`)
   --streams N          parallel Range requests for the runtime image (2)
-  --fetch-timeout SECS a read that waits longer for its data fails (30)
+  --fetch-timeout SECS a registry request that moves no data for SECS
+                       fails, and so does a read waiting longer (10); see
+                       `syspgo run --help`
+  --trust-policy FILE  which runtime images to use (see `syspgo run --help`)
   --stats-json FILE    write the counters as JSON when unmounted
   --root DIR, --insecure-registry HOST, --authfile FILE, -v: as for pull
 
@@ -75,8 +78,12 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   if (!ref.ok()) return Fail(ref.status());
   auto setup = RegistrySetup::Make(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
-  const std::string root = StoreRoot(*args);
-  auto lazy = LocateLazyImage(*ref, **setup,
+  auto policy = LoadTrustPolicy(*args);
+  if (!policy.ok()) return Fail(policy.status());
+  auto private_root = StoreRoot(*args);
+  if (!private_root.ok()) return Fail(private_root.status());
+  const std::string& root = *private_root;
+  auto lazy = LocateLazyImage(*ref, **setup, *policy,
                               mode && *mode != fs::LazyMode::kRuntimeImage);
   if (!lazy.ok()) return Fail(lazy.status());
   // Destroyed after the mount: removes the shared mount's directory.
@@ -89,7 +96,7 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     shared_dir = std::move(*made);
     dir = shared_dir.mnt();
     Status st = WriteFileAtomic(JoinPath(DirName(dir), "config.json"), (*lazy)->config_bytes,
-                                0644, false);
+                                0600, false);
     if (!st.ok()) return Fail(st);
   } else {
     dir = args->positional[1];

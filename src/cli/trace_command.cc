@@ -221,7 +221,7 @@ Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& im
   ASSIGN_OR_RETURN(const int after_ready_ms, args.GetInt("after-ready", 250, 0, 60000));
   ASSIGN_OR_RETURN(std::unique_ptr<RegistrySetup> setup, RegistrySetup::Make(args, ctx));
   const Logger& log = setup->log;
-  const std::string root = StoreRoot(args);
+  ASSIGN_OR_RETURN(const std::string root, StoreRoot(args));
   run::ContainerOptions copts;
   copts.state_root = root;
   copts.runc = args.Get("runc").value_or("runc");

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <climits>
 #include <cstdlib>
 
@@ -199,6 +200,24 @@ Status RemoveTree(const std::string& path) {
   return RemoveTreeAt(AT_FDCWD, path);
 }
 
+Status MakePrivateDir(const std::string& path, bool* tightened) {
+  if (tightened) *tightened = false;
+  RETURN_IF_ERROR(MakeDirs(path, 0700));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  if ((st.st_mode & 077) == 0) return Status::Ok();
+  if (st.st_uid != ::geteuid()) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
+    return PermissionDenied("refusing to keep private data in " + path + ": it is mode " + mode +
+                            " and owned by uid " + std::to_string(st.st_uid) +
+                            ", so others may read it (chmod 0700 it, or choose another)");
+  }
+  if (::chmod(path.c_str(), st.st_mode & 07700) != 0) return ErrnoStatus(errno, "chmod", path);
+  if (tightened) *tightened = true;
+  return Status::Ok();
+}
+
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
@@ -218,6 +237,19 @@ std::string BaseName(std::string_view path) {
   size_t slash = path.rfind('/');
   return std::string(slash == std::string_view::npos ? path
                                                      : path.substr(slash + 1));
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t slash = path.find('/', i);
+    if (slash == std::string_view::npos) slash = path.size();
+    std::string_view comp = path.substr(i, slash - i);
+    i = slash + 1;
+    if (!comp.empty() && comp != ".") out.push_back(comp);
+  }
+  return out;
 }
 
 std::string DirName(std::string_view path) {

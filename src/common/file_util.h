@@ -35,6 +35,11 @@ Status WriteFileAtomic(const std::string& path, std::string_view content,
 
 // mkdir -p; existing directories are fine.
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
+// A directory only its owner may enter (0700), for data as private as the
+// image files it holds: made (parents too, 0700) when missing; an existing
+// one that others may read or enter is tightened to 0700 when we own it
+// (`*tightened` says so) and refused when we do not.
+Status MakePrivateDir(const std::string& path, bool* tightened = nullptr);
 // rm -rf that never crosses into another mount and never follows symlinks.
 // A missing path is fine.
 Status RemoveTree(const std::string& path);
@@ -45,6 +50,9 @@ bool PathExists(const std::string& path);
 std::string JoinPath(std::string_view a, std::string_view b);
 std::string BaseName(std::string_view path);
 std::string DirName(std::string_view path);
+// The components of a slash-separated path, without empty ones and "."
+// ("/a//./b/../c" -> a, b, .., c). The views point into `path`.
+std::vector<std::string_view> SplitPath(std::string_view path);
 
 // An owned temporary directory, removed with its contents on destruction.
 class TempDir {

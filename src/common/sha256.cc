@@ -32,6 +32,7 @@ Sha256::Bytes Sha256::Final() {
   Bytes digest{};
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_->md, digest.data(), &len);
+  EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr);  // ready for the next stream
   return digest;
 }
 

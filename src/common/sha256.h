@@ -24,9 +24,9 @@ class Sha256 {
   void Update(const void* data, size_t size);
   void Update(std::string_view data) { Update(data.data(), data.size()); }
   using Bytes = std::array<uint8_t, 32>;
-  // The digest; the hasher must not be updated afterwards.
+  // The digest of what was fed; the hasher then starts a new stream.
   Bytes Final();
-  // Lowercase hex of the digest; the hasher must not be updated afterwards.
+  // Lowercase hex of the digest; the hasher then starts a new stream.
   std::string FinalHex();
 
   static Bytes Of(std::string_view data);

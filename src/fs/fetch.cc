@@ -65,20 +65,38 @@ Status FlightTable::Wait(const std::string& key) {
   return outcome;
 }
 
+// ---- RegistryBlobSource
+
+Status RegistryBlobSource::Fetch(const oci::Digest& digest, uint64_t offset, uint64_t length,
+                                 const oci::BodySink& sink) {
+  return pool_.With([&](oci::RegistryClient& client) {
+    return client.FetchBlob(repository_, digest, static_cast<int64_t>(offset), sink,
+                            static_cast<int64_t>(length));
+  });
+}
+
+Result<std::string> RegistryBlobSource::FetchSmall(const oci::Descriptor& blob) {
+  std::string bytes;
+  RETURN_IF_ERROR(pool_.With([&](oci::RegistryClient& client) -> Status {
+    ASSIGN_OR_RETURN(bytes, client.FetchSmallBlob(repository_, blob));
+    return Status::Ok();
+  }));
+  return bytes;
+}
+
 // ---- LayerFetcher
 
 LayerFetcher::LayerFetcher(const rtimage::Metadata* metadata,
                            std::vector<rtimage::LayerIndex> indexes, oci::Descriptor index_blob,
-                           std::string repository, ClientPool::Factory clients,
-                           std::string cache_dir, const Logger* log)
+                           std::unique_ptr<BlobSource> source, std::string cache_dir,
+                           const Logger* log, FallbackOptions options)
     : metadata_(metadata),
-      indexes_(std::move(indexes)),
-      index_blob_(std::move(index_blob)),
-      repository_(std::move(repository)),
-      pool_(std::move(clients)),
+      source_(std::move(source)),
       cache_dir_(std::move(cache_dir)),
       log_(log),
-      verified_(metadata->contents.size(), false) {}
+      options_(options),
+      indexes_(std::move(indexes)),
+      index_blob_(std::move(index_blob)) {}
 
 std::string LayerFetcher::SpanKey(uint32_t layer, uint64_t span) const {
   const std::string& digest = metadata_->layers[layer].digest;
@@ -90,21 +108,34 @@ std::string LayerFetcher::SpanPath(uint32_t layer, uint64_t span) const {
 }
 
 Result<const rtimage::LayerIndex*> LayerFetcher::IndexOf(uint32_t layer) {
+  // One fetch at a time: concurrent misses wait for it. A failure is
+  // remembered, so that misses during a registry outage fail at once
+  // instead of each waiting for a fetch of their own.
   std::lock_guard<std::mutex> lock(index_mu_);
-  if (indexes_.empty()) {
-    std::string bytes;
-    RETURN_IF_ERROR(pool_.With([&](oci::RegistryClient& client) -> Status {
-      ASSIGN_OR_RETURN(bytes, client.FetchSmallBlob(repository_, index_blob_));
-      return Status::Ok();
-    }));
+  if (!indexes_.empty()) return &indexes_[layer];
+  if (!index_error_.ok() && (index_error_.code() == StatusCode::kCorruption ||
+                             SteadyClock::now() < index_retry_at_)) {
+    return index_error_;
+  }
+  auto fetched = [&]() -> Result<std::vector<rtimage::LayerIndex>> {
+    ASSIGN_OR_RETURN(std::string bytes, source_->FetchSmall(index_blob_));
     ASSIGN_OR_RETURN(std::vector<rtimage::LayerIndex> indexes,
                      rtimage::DecodeLayerIndexes(bytes));
     if (indexes.size() != metadata_->layers.size()) {
       return Corruption("the runtime image index has " + std::to_string(indexes.size()) +
                         " layers, its metadata " + std::to_string(metadata_->layers.size()));
     }
-    indexes_ = std::move(indexes);
+    return indexes;
+  }();
+  if (!fetched.ok()) {
+    if (fetched.status().code() != StatusCode::kCancelled) {
+      index_error_ = fetched.status().WithContext("the checkpoint index");
+      index_retry_at_ = SteadyClock::now() + options_.index_backoff;
+    }
+    return fetched.status().WithContext("the checkpoint index");
   }
+  indexes_ = std::move(*fetched);
+  index_error_ = Status::Ok();
   return &indexes_[layer];
 }
 
@@ -118,14 +149,18 @@ Status LayerFetcher::FetchSpans(uint32_t layer, uint64_t first, uint64_t last) {
   ASSIGN_OR_RETURN(rtimage::RangePlan plan, rtimage::PlanRange(index, begin, end - begin));
   ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(info.digest));
   std::string compressed;
-  RETURN_IF_ERROR(pool_.With([&](oci::RegistryClient& client) -> Status {
-    ASSIGN_OR_RETURN(compressed,
-                     client.FetchBlobRange(repository_, digest,
-                                           static_cast<int64_t>(plan.compressed_begin),
-                                           static_cast<int64_t>(plan.compressed_end -
-                                                                plan.compressed_begin)));
-    return Status::Ok();
-  }));
+  compressed.reserve(plan.compressed_end - plan.compressed_begin);
+  RETURN_IF_ERROR(source_->Fetch(digest, plan.compressed_begin,
+                                 plan.compressed_end - plan.compressed_begin,
+                                 [&](std::span<const char> bytes) -> Status {
+                                   compressed.append(bytes.data(), bytes.size());
+                                   return Status::Ok();
+                                 }));
+  if (compressed.size() != plan.compressed_end - plan.compressed_begin) {
+    return Corruption("layer " + info.digest + ": range at " +
+                      std::to_string(plan.compressed_begin) + " returned " +
+                      std::to_string(compressed.size()) + " bytes");
+  }
   ++counters_.fetches;
   counters_.compressed_bytes += static_cast<int64_t>(compressed.size());
   // What these compressed bytes inflate to: from the starting checkpoint to
@@ -156,7 +191,7 @@ Status LayerFetcher::FetchSpans(uint32_t layer, uint64_t first, uint64_t last) {
     wide_end = end;
     ASSIGN_OR_RETURN(data, rtimage::ExtractRange(index, plan, compressed, begin, end - begin));
   }
-  RETURN_IF_ERROR(MakeDirs(DirName(SpanPath(layer, first))));
+  RETURN_IF_ERROR(MakeDirs(DirName(SpanPath(layer, first)), 0700));
   for (uint64_t span = wide_begin / kSpanSize; span * kSpanSize < wide_end; ++span) {
     const uint64_t at = span * kSpanSize;
     const uint64_t len = std::min(kSpanSize, size - at);
@@ -166,7 +201,7 @@ Status LayerFetcher::FetchSpans(uint32_t layer, uint64_t first, uint64_t last) {
       continue;  // on disk already, or another fetch writes it
     }
     Status st = WriteFileAtomic(SpanPath(layer, span),
-                                std::string_view(*data).substr(at - wide_begin, len), 0644,
+                                std::string_view(*data).substr(at - wide_begin, len), 0600,
                                 /*durable=*/false);
     if (!asked) {
       flights_.Finish(SpanKey(layer, span), st);
@@ -240,57 +275,93 @@ Result<std::string> LayerFetcher::ReadLayer(uint32_t layer, uint64_t offset, uin
   return out;
 }
 
-bool LayerFetcher::Verified(uint32_t content) {
-  std::lock_guard<std::mutex> lock(verified_mu_);
-  return verified_[content];
+Status LayerFetcher::FailedPiece(uint32_t content, uint64_t piece) {
+  std::lock_guard<std::mutex> lock(pieces_mu_);
+  auto it = failed_.find({content, piece});
+  return it == failed_.end() ? Status::Ok() : it->second;
 }
 
-Status LayerFetcher::Verify(uint32_t content, std::string_view bytes) {
+Status LayerFetcher::VerifyPiece(uint32_t content, uint64_t piece, std::string_view bytes) {
   const rtimage::FileContent& c = metadata_->contents[content];
-  if (bytes.size() != c.size || Sha256::Of(bytes) != c.digest) {
-    // The spans it came from are suspect: fetch them again next time.
-    for (uint64_t span = c.tar_offset / kSpanSize;
-         c.size > 0 && span <= (c.tar_offset + c.size - 1) / kSpanSize; ++span) {
-      ::unlink(SpanPath(c.layer, span).c_str());
-    }
-    return Corruption("file content " + rtimage::DigestString(c.digest) + " from layer " +
-                      metadata_->layers[c.layer].digest +
-                      " does not match its digest; its cached spans were removed");
+  if (Sha256::Of(bytes) == metadata_->PieceDigest(c, piece)) {
+    ++counters_.pieces_verified;
+    return Status::Ok();
   }
-  ++counters_.files_verified;
-  std::lock_guard<std::mutex> lock(verified_mu_);
-  verified_[content] = true;
-  return Status::Ok();
+  ++counters_.pieces_failed;
+  const uint64_t begin = c.tar_offset + piece * metadata_->piece_size;
+  const uint64_t end = begin + bytes.size();
+  // The spans are suspect: other files fetch them again.
+  for (uint64_t span = begin / kSpanSize; span <= (end - 1) / kSpanSize; ++span) {
+    ::unlink(SpanPath(c.layer, span).c_str());
+  }
+  Status st = Corruption("bytes " + std::to_string(piece * metadata_->piece_size) + "-" +
+                         std::to_string(piece * metadata_->piece_size + bytes.size()) +
+                         " of file content " + rtimage::DigestString(c.digest) + " from layer " +
+                         metadata_->layers[c.layer].digest +
+                         " do not match their digest; they are not served");
+  std::lock_guard<std::mutex> lock(pieces_mu_);
+  failed_.emplace(PieceKey{content, piece}, st);
+  return st;
+}
+
+Result<LayerFetcher::PieceBytes> LayerFetcher::Piece(uint32_t content, uint64_t piece,
+                                                     bool cache) {
+  const PieceKey key{content, piece};
+  {
+    std::lock_guard<std::mutex> lock(pieces_mu_);
+    if (auto f = failed_.find(key); f != failed_.end()) return f->second;
+    if (auto hit = cached_.find(key); hit != cached_.end()) {
+      lru_.splice(lru_.begin(), lru_, hit->second);
+      ++counters_.piece_cache_hits;
+      return hit->second->second;
+    }
+  }
+  const rtimage::FileContent& c = metadata_->contents[content];
+  const uint64_t at = piece * metadata_->piece_size;
+  const uint64_t length = std::min<uint64_t>(metadata_->piece_size, c.size - at);
+  ASSIGN_OR_RETURN(std::string bytes, ReadLayer(c.layer, c.tar_offset + at, length));
+  RETURN_IF_ERROR(VerifyPiece(content, piece, bytes));
+  auto shared = std::make_shared<const std::string>(std::move(bytes));
+  if (!cache || options_.piece_cache_bytes == 0) return shared;
+  std::lock_guard<std::mutex> lock(pieces_mu_);
+  if (cached_.count(key) == 0) {
+    lru_.emplace_front(key, shared);
+    cached_[key] = lru_.begin();
+    cached_bytes_ += shared->size();
+    while (cached_bytes_ > options_.piece_cache_bytes && lru_.size() > 1) {
+      cached_bytes_ -= lru_.back().second->size();
+      cached_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+  return shared;
 }
 
 Result<std::string> LayerFetcher::Read(uint32_t content, uint64_t offset, uint64_t length) {
   const rtimage::FileContent& c = metadata_->contents[content];
   if (offset >= c.size) return std::string();
   length = std::min(length, c.size - offset);
-  if (c.size <= kWholeFileLimit && !Verified(content)) {
-    ASSIGN_OR_RETURN(std::string whole, ReadLayer(c.layer, c.tar_offset, c.size));
-    RETURN_IF_ERROR(Verify(content, whole));
-    return whole.substr(offset, length);
+  const uint64_t piece_size = metadata_->piece_size;
+  std::string out;
+  out.reserve(length);
+  for (uint64_t p = offset / piece_size; p <= (offset + length - 1) / piece_size; ++p) {
+    ASSIGN_OR_RETURN(PieceBytes bytes, Piece(content, p, /*cache=*/true));
+    const uint64_t at = p * piece_size;
+    const uint64_t from = std::max(offset, at);
+    const uint64_t to = std::min(offset + length, at + bytes->size());
+    out.append(*bytes, from - at, to - from);
   }
-  return ReadLayer(c.layer, c.tar_offset + offset, length);
+  return out;
 }
 
 Status LayerFetcher::Fetch(uint32_t content) {
   const rtimage::FileContent& c = metadata_->contents[content];
-  if (c.size == 0 || Verified(content)) return Status::Ok();
-  if (c.size <= kWholeFileLimit) return Read(content, 0, c.size).status();
+  if (c.size == 0) return Status::Ok();
   RETURN_IF_ERROR(EnsureSpans(c.layer, c.tar_offset / kSpanSize,
                               (c.tar_offset + c.size - 1) / kSpanSize));
-  Sha256 hash;
-  for (uint64_t at = 0; at < c.size; at += kSpanSize) {
-    ASSIGN_OR_RETURN(std::string part,
-                     ReadLayer(c.layer, c.tar_offset + at, std::min(kSpanSize, c.size - at)));
-    hash.Update(part);
+  for (uint64_t p = 0; p < metadata_->PieceCount(c); ++p) {
+    RETURN_IF_ERROR(Piece(content, p, /*cache=*/false).status());
   }
-  if (hash.Final() != c.digest) return Verify(content, "");  // removes the spans, reports
-  ++counters_.files_verified;
-  std::lock_guard<std::mutex> lock(verified_mu_);
-  verified_[content] = true;
   return Status::Ok();
 }
 
@@ -336,15 +407,13 @@ void ChunkSlicer::Feed(std::string_view data,
 
 // ---- RuntimePageCache
 
-RuntimePageCache::RuntimePageCache(const rtimage::Metadata* metadata, std::string repository,
-                                   oci::Descriptor blob, rtimage::ChunkStore* store,
-                                   ClientPool::Factory clients, PushFunction push,
-                                   PageCacheOptions options, const Logger* log)
+RuntimePageCache::RuntimePageCache(const rtimage::Metadata* metadata, oci::Descriptor blob,
+                                   rtimage::ChunkStore* store, std::unique_ptr<BlobSource> source,
+                                   PushFunction push, PageCacheOptions options, const Logger* log)
     : metadata_(metadata),
-      repository_(std::move(repository)),
       blob_(std::move(blob)),
       store_(store),
-      pool_(std::move(clients)),
+      source_(std::move(source)),
       push_(std::move(push)),
       options_(options),
       log_(log) {}
@@ -442,10 +511,7 @@ Status RuntimePageCache::StreamRun(uint32_t first, uint32_t last) {
     return Status::Ok();
   };
   ++counters_.requests;
-  return pool_.With([&](oci::RegistryClient& client) {
-    return client.FetchBlob(repository_, blob_.digest, static_cast<int64_t>(begin), sink,
-                            static_cast<int64_t>(end - begin));
-  });
+  return source_->Fetch(blob_.digest, begin, end - begin, sink);
 }
 
 void RuntimePageCache::OnChunkArrived(uint32_t chunk, std::string_view data) {
@@ -644,7 +710,7 @@ void RuntimePageCache::Stop() {
     stopping_ = true;
     cv_.notify_all();
   }
-  pool_.Cancel();
+  source_->Cancel();
   for (std::thread& t : streams_) {
     if (t.joinable()) t.join();
   }

@@ -11,7 +11,9 @@
 //                     original layer through the checkpoint index (one Range
 //                     request, inflated from the nearest checkpoint) and kept
 //                     on disk in spans of the layer; concurrent misses of a
-//                     span fetch it once.
+//                     span fetch it once; served only in pieces verified
+//                     against the metadata's piece digests.
+// Both fetch through a BlobSource (the registry, or a fake in tests).
 // Neither depends on FUSE. Both are thread-safe.
 #ifndef SYSPGO_FS_FETCH_H_
 #define SYSPGO_FS_FETCH_H_
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,6 +70,39 @@ class ClientPool {
   std::vector<std::unique_ptr<oci::RegistryClient>> idle_;
 };
 
+// Where a mount's remote bytes come from: ranges of the blobs of one
+// repository. RegistryBlobSource is the real one; the fetch tests use a
+// fake that counts requests and injects failures. Thread-safe.
+class BlobSource {
+ public:
+  virtual ~BlobSource() = default;
+  // Streams bytes [offset, offset+length) of blob `digest` to sink, in
+  // order: exactly length bytes, or an error. Not verified here.
+  virtual Status Fetch(const oci::Digest& digest, uint64_t offset, uint64_t length,
+                       const oci::BodySink& sink) = 0;
+  // A whole small blob, verified against its descriptor (digest, size).
+  virtual Result<std::string> FetchSmall(const oci::Descriptor& blob) = 0;
+  // Aborts fetches in progress; later ones fail at once with kCancelled.
+  virtual void Cancel() = 0;
+  // Requests sent and bytes received.
+  virtual const oci::TransferCounters& counters() const = 0;
+};
+
+class RegistryBlobSource final : public BlobSource {
+ public:
+  RegistryBlobSource(std::string repository, ClientPool::Factory clients)
+      : repository_(std::move(repository)), pool_(std::move(clients)) {}
+  Status Fetch(const oci::Digest& digest, uint64_t offset, uint64_t length,
+               const oci::BodySink& sink) override;
+  Result<std::string> FetchSmall(const oci::Descriptor& blob) override;
+  void Cancel() override { pool_.Cancel(); }
+  const oci::TransferCounters& counters() const override { return pool_.counters(); }
+
+ private:
+  std::string repository_;
+  ClientPool pool_;
+};
+
 // Single-flight bookkeeping: the first caller of a key fetches it, later
 // callers wait for the outcome.
 class FlightTable {
@@ -94,7 +130,18 @@ struct FallbackCounters {
   std::atomic<int64_t> spans_fetched{0};  // asked for
   std::atomic<int64_t> spans_extra{0};    // inflated on the way, kept for free
   std::atomic<int64_t> spans_local{0};    // found on disk
-  std::atomic<int64_t> files_verified{0};  // whole files checked by sha256
+  std::atomic<int64_t> pieces_verified{0};  // hashed and equal to their digest
+  std::atomic<int64_t> pieces_failed{0};    // hashed and not equal: never served
+  std::atomic<int64_t> piece_cache_hits{0};  // served from the verified pieces in memory
+};
+
+struct FallbackOptions {
+  // Verified pieces kept in memory (most recently used), so that reads
+  // smaller than a piece hash it once.
+  uint64_t piece_cache_bytes = 16 << 20;
+  // A failed fetch of the checkpoint index is not repeated for this long
+  // (a corrupt one never).
+  std::chrono::milliseconds index_backoff{10000};
 };
 
 // The fallback works on spans of a layer's uncompressed stream (its tar):
@@ -102,61 +149,80 @@ struct FallbackCounters {
 // nearest checkpoint, and every whole span the inflation yields on the way
 // is kept too (neighbouring files are often read next), on disk under
 // <cache_dir>/<layer hex>/<span>.
+//
+// Nothing from a span reaches a reader unchecked: file bytes are served in
+// pieces (Metadata::piece_size), each hashed and compared with its digest
+// from the metadata before any byte of it is served, whichever span or
+// fetch it came from. A piece that fails stays failed: its reads fail
+// (kCorruption, EIO to the kernel) for the life of the fetcher, and its
+// spans are removed from disk.
 class LayerFetcher {
  public:
   static constexpr uint64_t kSpanSize = 1 << 20;
   static constexpr uint64_t kMaxSpansPerFetch = 16;
   // Inflated bytes kept beyond the asked-for range, at most, each side.
   static constexpr uint64_t kMaxExtraBytes = 32 << 20;
-  // Files up to this size are read whole and verified before use.
-  static constexpr uint64_t kWholeFileLimit = 4 << 20;
 
   // metadata and log outlive the fetcher. Without `indexes`, they are
   // fetched from `index_blob` at the first miss.
   LayerFetcher(const rtimage::Metadata* metadata, std::vector<rtimage::LayerIndex> indexes,
-               oci::Descriptor index_blob, std::string repository, ClientPool::Factory clients,
-               std::string cache_dir, const Logger* log);
+               oci::Descriptor index_blob, std::unique_ptr<BlobSource> source,
+               std::string cache_dir, const Logger* log, FallbackOptions options = {});
 
   // Bytes [offset, offset+length) of content `content` (clamped to its
-  // size). A file up to kWholeFileLimit is checked against its sha256 once,
-  // before its first byte is served; larger files only when fetched whole
-  // (Fetch), since the metadata has one digest per file.
+  // size), from verified pieces only.
   Result<std::string> Read(uint32_t content, uint64_t offset, uint64_t length);
-  // Brings the whole content to disk and checks it (prefetch).
+  // Brings the whole content to disk and verifies every piece (prefetch);
+  // reads still verify what they serve.
   Status Fetch(uint32_t content);
   // From now on every fetch fails, and fetches in progress are aborted
   // (reads of what is on disk still work).
-  void Disable() { pool_.Cancel(); }
+  void Disable() { source_->Cancel(); }
   const FallbackCounters& counters() const { return counters_; }
-  const oci::TransferCounters& registry() const { return pool_.counters(); }
+  const oci::TransferCounters& registry() const { return source_->counters(); }
 
  private:
+  using PieceKey = std::pair<uint32_t, uint64_t>;  // content, piece
+  using PieceBytes = std::shared_ptr<const std::string>;
+
   std::string SpanPath(uint32_t layer, uint64_t span) const;
   std::string SpanKey(uint32_t layer, uint64_t span) const;
   uint64_t LayerSize(uint32_t layer) const { return metadata_->layers[layer].uncompressed_size; }
   // Bytes [offset, offset+length) of a layer's tar, fetching missing spans.
+  // Not verified: only Piece() may hand them on.
   Result<std::string> ReadLayer(uint32_t layer, uint64_t offset, uint64_t length);
   Status EnsureSpans(uint32_t layer, uint64_t first, uint64_t last);
   // Fetches spans [first, last] (claimed by the caller) with one request.
   Status FetchSpans(uint32_t layer, uint64_t first, uint64_t last);
   // The index of a layer, fetched on first use.
   Result<const rtimage::LayerIndex*> IndexOf(uint32_t layer);
-  bool Verified(uint32_t content);
-  // Checks whole-file bytes against the content's digest, once.
-  Status Verify(uint32_t content, std::string_view bytes);
+  // A piece's verified bytes (from memory, or read and hashed); `cache`:
+  // keep them in memory.
+  Result<PieceBytes> Piece(uint32_t content, uint64_t piece, bool cache);
+  // Hashes a piece's bytes against its digest; a mismatch fails the piece
+  // for good and removes the spans it came from.
+  Status VerifyPiece(uint32_t content, uint64_t piece, std::string_view bytes);
+  Status FailedPiece(uint32_t content, uint64_t piece);
 
   const rtimage::Metadata* metadata_;
-  std::mutex index_mu_;  // guards indexes_ while it is empty
-  std::vector<rtimage::LayerIndex> indexes_;
-  oci::Descriptor index_blob_;
-  std::string repository_;
-  ClientPool pool_;
+  std::unique_ptr<BlobSource> source_;
   std::string cache_dir_;
   const Logger* log_;
+  FallbackOptions options_;
   FlightTable flights_;
-  std::mutex verified_mu_;  // guards verified_
-  std::vector<bool> verified_;  // per content
   FallbackCounters counters_;
+
+  std::mutex index_mu_;  // guards indexes_, index_error_, index_retry_at_
+  std::vector<rtimage::LayerIndex> indexes_;
+  oci::Descriptor index_blob_;
+  Status index_error_;  // the last failed fetch of the index
+  SteadyClock::time_point index_retry_at_{};
+
+  std::mutex pieces_mu_;  // guards failed_, lru_, cached_, cached_bytes_
+  std::map<PieceKey, Status> failed_;
+  std::list<std::pair<PieceKey, PieceBytes>> lru_;  // most recent first
+  std::map<PieceKey, std::list<std::pair<PieceKey, PieceBytes>>::iterator> cached_;
+  uint64_t cached_bytes_ = 0;
 };
 
 // Cuts a stream of blob bytes that starts at chunks[first].blob_offset into
@@ -189,7 +255,7 @@ using PushFunction =
 struct PageCacheOptions {
   int streams = 2;  // parallel Range requests over the blob
   // How long a read waits for a chunk that is on its way.
-  std::chrono::milliseconds fetch_timeout{30000};
+  std::chrono::milliseconds fetch_timeout{10000};
   // Writing fetched chunks to the chunk store waits until the start is
   // over, so its file system work does not take CPU from the container:
   // until store_delay after every chunk was pushed, or more than
@@ -214,11 +280,11 @@ struct PageCacheCounters {
 
 class RuntimePageCache {
  public:
-  // metadata, store and log outlive the cache.
-  RuntimePageCache(const rtimage::Metadata* metadata, std::string repository,
-                   oci::Descriptor blob, rtimage::ChunkStore* store,
-                   ClientPool::Factory clients, PushFunction push, PageCacheOptions options,
-                   const Logger* log);
+  // metadata, store and log outlive the cache; `blob` is the runtime
+  // image's blob in `source`.
+  RuntimePageCache(const rtimage::Metadata* metadata, oci::Descriptor blob,
+                   rtimage::ChunkStore* store, std::unique_ptr<BlobSource> source,
+                   PushFunction push, PageCacheOptions options, const Logger* log);
   ~RuntimePageCache();
 
   // Starts the streams (for chunks the store lacks): they may run before
@@ -235,7 +301,7 @@ class RuntimePageCache {
   // True once every chunk was pushed or failed.
   bool WaitSettled(std::chrono::milliseconds timeout);
   const PageCacheCounters& counters() const { return counters_; }
-  const oci::TransferCounters& registry() const { return pool_.counters(); }
+  const oci::TransferCounters& registry() const { return source_->counters(); }
 
  private:
   enum class State : uint8_t { kMissing, kInMemory, kStored, kFailed };
@@ -258,10 +324,9 @@ class RuntimePageCache {
   void FailRemaining(uint32_t first, uint32_t last, const Status& why);
 
   const rtimage::Metadata* metadata_;
-  std::string repository_;
   oci::Descriptor blob_;
   rtimage::ChunkStore* store_;
-  ClientPool pool_;
+  std::unique_ptr<BlobSource> source_;
   PushFunction push_;
   PageCacheOptions options_;
   const Logger* log_;

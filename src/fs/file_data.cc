@@ -65,8 +65,16 @@ Result<std::string> FileData::Read(uint32_t content, uint64_t offset, uint64_t l
   if (!st.ok()) {
     ++counters_.errors;
     if (log_) {
-      log_->Error("reading " + tree_->metadata().entries[tree_->EntryOfContent(content)].path +
-                  " at " + std::to_string(offset) + ": " + st.message());
+      // A read cut short because fetching stopped (the start is over) is
+      // no error of the image's.
+      const std::string what = "reading " +
+                               tree_->metadata().entries[tree_->EntryOfContent(content)].path +
+                               " at " + std::to_string(offset) + ": " + st.message();
+      if (st.code() == StatusCode::kCancelled) {
+        log_->Debug(what);
+      } else {
+        log_->Error(what);
+      }
     }
     return st;
   }

@@ -44,6 +44,8 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
     // beyond what the trace saw.
     options.fs.max_readahead = 0;
   }
+  // The caches hold image bytes: as private as the store.
+  RETURN_IF_ERROR(MakePrivateDir(JoinPath(options.cache_root, "spans")));
   std::unique_ptr<MountedImage> m(new MountedImage(std::move(source), std::move(options)));
   const MountOptions& o = m->options_;
   const rtimage::Metadata* metadata = &m->source_.metadata;
@@ -58,7 +60,8 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
     pc.streams = o.streams;
     pc.fetch_timeout = o.fetch_timeout;
     m->page_cache_ = std::make_unique<RuntimePageCache>(
-        metadata, m->source_.repository, m->source_.blob, m->chunks_.get(), o.clients,
+        metadata, m->source_.blob, m->chunks_.get(),
+        std::make_unique<RegistryBlobSource>(m->source_.repository, o.clients),
         [self](uint32_t content, uint64_t offset, std::string_view data) {
           return self->fs_->Push(content, offset, data);
         },
@@ -67,10 +70,10 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
   }
   ASSIGN_OR_RETURN(ImageTree tree, ImageTree::Build(metadata));
   m->tree_ = std::make_unique<ImageTree>(std::move(tree));
-  m->fallback_ = std::make_unique<LayerFetcher>(metadata, std::move(m->source_.indexes),
-                                                m->source_.index_blob, m->source_.repository,
-                                                o.clients,
-                                                JoinPath(o.cache_root, "spans"), o.log);
+  m->fallback_ = std::make_unique<LayerFetcher>(
+      metadata, std::move(m->source_.indexes), m->source_.index_blob,
+      std::make_unique<RegistryBlobSource>(m->source_.repository, o.clients),
+      JoinPath(o.cache_root, "spans"), o.log);
   m->data_ = std::make_unique<FileData>(m->tree_.get(), m->page_cache_.get(),
                                         m->fallback_.get(), o.log);
   ASSIGN_OR_RETURN(m->fs_, ImageFs::Mount(m->tree_.get(), m->data_.get(), dir, o.fs, o.log));
@@ -171,7 +174,9 @@ nlohmann::json MountedImage::Stats() const {
                    {"spans_fetched", fb.spans_fetched.load()},
                    {"spans_extra", fb.spans_extra.load()},
                    {"spans_local", fb.spans_local.load()},
-                   {"files_verified", fb.files_verified.load()}};
+                   {"pieces_verified", fb.pieces_verified.load()},
+                   {"pieces_failed", fb.pieces_failed.load()},
+                   {"piece_cache_hits", fb.piece_cache_hits.load()}};
   if (page_cache_) {
     const PageCacheCounters& p = page_cache_->counters();
     j["page_cache"] = {{"chunks", source_.metadata.chunks.size()},
@@ -214,7 +219,7 @@ void RemoveMountDir(const std::string& dir, const std::string& mnt, const Logger
 }  // namespace
 
 Result<MountDir> MountDir::Create(const std::string& root) {
-  RETURN_IF_ERROR(MakeDirs(MountsDir(root), 0700));
+  RETURN_IF_ERROR(MakePrivateDir(MountsDir(root)));
   std::random_device rd;
   char id[32];
   std::snprintf(id, sizeof(id), "m-%08x", std::uniform_int_distribution<uint32_t>()(rd));

@@ -60,7 +60,7 @@ struct MountOptions {
   LazyMode mode = LazyMode::kRuntimeImage;
   int streams = 2;  // blob Range requests in parallel
   // How long a read waits for data on its way before it fails with EIO.
-  std::chrono::milliseconds fetch_timeout{30000};
+  std::chrono::milliseconds fetch_timeout{10000};
   // The node's caches: <cache_root>/chunks (chunk store), /spans (layer
   // spans of the fallback).
   std::string cache_root;

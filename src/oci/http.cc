@@ -25,11 +25,19 @@ struct Transfer {
   bool decided = false;    // body destination chosen for this response
   int64_t upload_left = 0;
   Status upload_status;
+  // Stall detection: the transfer fails when no byte (header, body or
+  // upload) moved for `stall` (curl's own low-speed limit averages over a
+  // window of seconds, which a burst keeps above the limit long after the
+  // peer went quiet).
+  std::chrono::steady_clock::time_point last_data;
+  std::chrono::milliseconds stall{0};
+  bool stalled = false;
 };
 
 size_t HeaderCallback(char* data, size_t size, size_t nitems, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * nitems;
+  t->last_data = std::chrono::steady_clock::now();
   std::string line(data, n);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
     line.pop_back();
@@ -52,19 +60,10 @@ size_t HeaderCallback(char* data, size_t size, size_t nitems, void* user) {
   return n;
 }
 
-// Parses "bytes START-END/TOTAL"; returns START or -1.
-int64_t ContentRangeStart(const std::string& value) {
-  if (value.rfind("bytes ", 0) != 0) return -1;
-  const char* p = value.c_str() + 6;
-  char* end = nullptr;
-  long long start = std::strtoll(p, &end, 10);
-  if (end == p || *end != '-') return -1;
-  return start;
-}
-
 size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * nmemb;
+  t->last_data = std::chrono::steady_clock::now();
   const HttpRequest& req = *t->request;
   if (!t->decided) {
     t->decided = true;
@@ -74,7 +73,7 @@ size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) {
     if (req.range_start && *req.range_start > 0 && status == 200) {
       t->to_skip = *req.range_start;  // server ignored Range
     } else if (req.range_start && status == 206) {
-      int64_t start = ContentRangeStart(t->response->Header("content-range"));
+      std::optional<int64_t> start = ParseContentRangeStart(t->response->Header("content-range"));
       if (start != *req.range_start) {
         t->sink_status = Corruption(
             "server answered a range request for byte " +
@@ -127,16 +126,82 @@ size_t ReadCallback(char* buffer, size_t size, size_t nitems, void* user) {
     return CURL_READFUNC_ABORT;
   }
   t->upload_left -= n;
+  t->last_data = std::chrono::steady_clock::now();
   return static_cast<size_t>(n);
 }
 
+// Called at least once a second, also while nothing moves.
 int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t,
                      curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
-  return (t->cancel && t->cancel->cancelled()) ? 1 : 0;
+  if (t->cancel && t->cancel->cancelled()) return 1;
+  if (std::chrono::steady_clock::now() - t->last_data > t->stall) {
+    t->stalled = true;
+    return 1;
+  }
+  return 0;
+}
+
+TransportFailure Classify(CURLcode rc) {
+  switch (rc) {
+    case CURLE_OK:
+      return TransportFailure::kNone;
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransportFailure::kStalled;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED:
+      return TransportFailure::kPermanent;
+    default:
+      return TransportFailure::kTransient;
+  }
 }
 
 }  // namespace
+
+std::optional<int64_t> ParseContentRangeStart(std::string_view value) {
+  if (!value.starts_with("bytes ")) return std::nullopt;
+  value.remove_prefix(6);
+  const size_t dash = value.find('-');
+  const size_t slash = value.find('/');
+  if (dash == 0 || dash == std::string_view::npos || slash == std::string_view::npos ||
+      slash < dash + 2 || slash + 1 >= value.size()) {
+    return std::nullopt;
+  }
+  auto number = [](std::string_view digits) -> std::optional<int64_t> {
+    if (digits.empty() || digits.size() > 18) return std::nullopt;
+    int64_t v = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + (c - '0');
+    }
+    return v;
+  };
+  auto start = number(value.substr(0, dash));
+  auto end = number(value.substr(dash + 1, slash - dash - 1));
+  const std::string_view total = value.substr(slash + 1);
+  if (!start || !end || *end < *start) return std::nullopt;
+  if (total != "*") {
+    auto size = number(total);
+    if (!size || *end >= *size) return std::nullopt;
+  }
+  return start;
+}
 
 std::string HttpResponse::Header(const std::string& name) const {
   auto it = headers.find(name);
@@ -147,6 +212,7 @@ struct HttpClient::Impl {
   CURL* curl = nullptr;
   HttpOptions options;
   const CancelToken* cancel = nullptr;
+  TransportFailure last_failure = TransportFailure::kNone;
   ~Impl() {
     if (curl) curl_easy_cleanup(curl);
   }
@@ -173,7 +239,21 @@ Result<HttpClient> HttpClient::Create(const HttpOptions& options,
   return HttpClient(std::move(impl));
 }
 
+TransportFailure HttpClient::last_failure() const { return impl_->last_failure; }
+
 Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
+  impl_->last_failure = TransportFailure::kNone;
+  // What is left of the deadline bounds the whole transfer.
+  std::optional<long> left_ms;
+  if (impl_->options.deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        *impl_->options.deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return DeadlineExceeded(request.method + " " + request.url +
+                              ": the time limit has passed");
+    }
+    left_ms = static_cast<long>(left.count());
+  }
   CURL* curl = impl_->curl;
   curl_easy_reset(curl);  // keeps the connection cache
   HttpResponse response;
@@ -182,6 +262,8 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   t.response = &response;
   t.curl = curl;
   t.cancel = impl_->cancel;
+  t.stall = impl_->options.stall_timeout;
+  t.last_data = std::chrono::steady_clock::now();
 
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
@@ -191,11 +273,12 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT,
-                   static_cast<long>(impl_->options.connect_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
-                   static_cast<long>(impl_->options.stall_timeout.count()));
+  long connect_ms = static_cast<long>(impl_->options.connect_timeout.count()) * 1000;
+  if (left_ms) {
+    connect_ms = std::min(connect_ms, *left_ms);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, *left_ms);
+  }
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "syspgo/0.1");
@@ -254,8 +337,22 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   if (rc == CURLE_ABORTED_BY_CALLBACK && t.cancel && t.cancel->cancelled()) {
     return Cancelled(request.method + " " + request.url + ": cancelled");
   }
+  if (rc == CURLE_ABORTED_BY_CALLBACK && t.stalled) {
+    impl_->last_failure = TransportFailure::kStalled;
+    return Unavailable(request.method + " " + request.url + ": no data for " +
+                       std::to_string(impl_->options.stall_timeout.count()) + " s");
+  }
   if (rc != CURLE_OK) {
     std::string why = error[0] ? error : curl_easy_strerror(rc);
+    // curl's own clock may end the transfer a hair before ours says the
+    // deadline has come.
+    if (rc == CURLE_OPERATION_TIMEDOUT && impl_->options.deadline &&
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(100) >=
+            *impl_->options.deadline) {
+      return DeadlineExceeded(request.method + " " + request.url +
+                              ": the time limit has passed (" + why + ")");
+    }
+    impl_->last_failure = Classify(rc);
     return Unavailable(request.method + " " + request.url + ": " + why);
   }
   return response;

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/cancel.h"
@@ -54,9 +55,25 @@ struct HttpResponse {
 
 struct HttpOptions {
   std::chrono::seconds connect_timeout{10};
-  // A transfer that moves no byte for this long fails (and can be retried).
-  std::chrono::seconds stall_timeout{30};
+  // A transfer during which no byte moves for this long fails (a stall).
+  std::chrono::seconds stall_timeout{10};
+  // No request runs past this point (the start's --timeout): one that would
+  // is cut at it, and later ones fail at once with kDeadlineExceeded.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
+
+// How the last Perform() failed when no HTTP reply came.
+enum class TransportFailure {
+  kNone,
+  kTransient,  // reset, refused mid-way, short reply: a retry may succeed
+  kPermanent,  // cannot succeed on retry: DNS, refused connection, TLS
+               // verification, bad URL
+  kStalled,    // no data for the stall timeout: the peer hangs
+};
+
+// "bytes START-END/TOTAL" (TOTAL may be "*"): START, or nullopt when the
+// value is not of that form.
+std::optional<int64_t> ParseContentRangeStart(std::string_view value);
 
 class HttpClient {
  public:
@@ -67,9 +84,11 @@ class HttpClient {
   HttpClient& operator=(HttpClient&&) noexcept;
   ~HttpClient();
 
-  // Transport failures are kUnavailable ("GET <url>: <curl error>"); any HTTP
-  // status is a successful Perform() (the caller judges it).
+  // Transport failures are kUnavailable ("GET <url>: <curl error>", see
+  // last_failure()), a passed deadline kDeadlineExceeded; any HTTP status
+  // is a successful Perform() (the caller judges it).
   Result<HttpResponse> Perform(const HttpRequest& request);
+  TransportFailure last_failure() const;
 
  private:
   struct Impl;

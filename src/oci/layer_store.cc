@@ -40,6 +40,7 @@ void RemoveStaleSessions(const std::string& tmp_root) {
 }  // namespace
 
 Result<LayerStore> LayerStore::Open(const std::string& root) {
+  RETURN_IF_ERROR(MakePrivateDir(root));
   for (const char* sub : {"blobs/sha256", "layers/sha256", "refs", "tmp"}) {
     RETURN_IF_ERROR(MakeDirs(JoinPath(root, sub), 0700));
   }
@@ -80,7 +81,7 @@ Status LayerStore::PutBlob(const Digest& d, std::string_view content) {
     return Corruption("blob content does not match digest " + d.ToString());
   }
   if (HasBlob(d)) return Status::Ok();
-  return WriteFileAtomic(BlobPath(d), content, 0644, /*durable=*/false);
+  return WriteFileAtomic(BlobPath(d), content, 0600, /*durable=*/false);
 }
 
 Status LayerStore::CommitBlobFile(const std::string& file, const Digest& d) {
@@ -120,7 +121,7 @@ Result<TempDir> LayerStore::NewTempDir(std::string_view prefix) const {
 
 Status LayerStore::SetRef(const std::string& reference, const Digest& manifest) {
   return WriteFileAtomic(JoinPath(root_, "refs/" + EscapeRef(reference)),
-                         manifest.ToString() + "\n", 0644, /*durable=*/false);
+                         manifest.ToString() + "\n", 0600, /*durable=*/false);
 }
 
 Result<Digest> LayerStore::GetRef(const std::string& reference) const {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -108,6 +109,39 @@ Result<LocalImage> Puller::LoadLocal(const ImageReference& ref) {
   return image;
 }
 
+Status Puller::FetchLayerBlobs(const LocalImage& image) {
+  std::optional<RegistryClient> client;
+  for (const Descriptor& d : image.manifest.layers) {
+    if (store_->HasBlob(d.digest)) continue;
+    if (!client) {
+      ASSIGN_OR_RETURN(RegistryClient made, RegistryClient::Create(image.reference.registry, registry_));
+      client.emplace(std::move(made));
+    }
+    ASSIGN_OR_RETURN(TempDir work, store_->NewTempDir("blob-"));
+    const std::string file = JoinPath(work.path(), "blob");
+    ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(file, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    Sha256 hash;
+    int64_t received = 0;
+    RETURN_IF_ERROR(client->FetchBlob(
+        image.reference.repository, d.digest, 0, [&](std::span<const char> chunk) -> Status {
+          received += static_cast<int64_t>(chunk.size());
+          if (received > d.size) {
+            return Corruption("blob " + d.digest.ToString() + " is larger than its " +
+                              std::to_string(d.size) + "-byte descriptor");
+          }
+          hash.Update(chunk.data(), chunk.size());
+          return WriteAll(out.get(), chunk, file);
+        }));
+    if (received != d.size || hash.FinalHex() != d.digest.hex) {
+      return Corruption("blob " + d.digest.ToString() + " does not match its descriptor");
+    }
+    out.Reset();
+    RETURN_IF_ERROR(store_->CommitBlobFile(file, d.digest));
+    if (log_) log_->Debug("fetched the compressed layer " + d.digest.ToString());
+  }
+  return Status::Ok();
+}
+
 Result<LocalImage> Puller::Pull(const ImageReference& ref,
                                 const PullOptions& options, PullStats* stats) {
   const auto start = SteadyClock::now();
@@ -179,7 +213,7 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
     UniqueFd blob_out;
     if (!blob_local) {
       ASSIGN_OR_RETURN(blob_out, UniqueFd::Open(blob_file,
-                                                O_WRONLY | O_CREAT | O_EXCL, 0644));
+                                                O_WRONLY | O_CREAT | O_EXCL, 0600));
     }
     job.progress->state = LayerProgress::kFetching;
 
@@ -259,7 +293,7 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
                            {"files", unpack_stats.files},
                            {"file_bytes", unpack_stats.file_bytes}};
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(work.path(), "info.json"), info.dump(),
-                                    0644, false));
+                                    0600, false));
     RETURN_IF_ERROR(store_->CommitLayer(std::move(work), job.diff_id));
     return Status::Ok();
   };

@@ -73,6 +73,11 @@ class Puller {
                           PullStats* stats = nullptr);
   // The image as the store has it, without the network.
   Result<LocalImage> LoadLocal(const ImageReference& ref);
+  // Brings the compressed blobs of the image's layers into the store, each
+  // checked against its descriptor. A pull keeps only the unpacked layer
+  // when the store had it already (from an image with the same layer in
+  // another compression, say); building a runtime image needs the blob.
+  Status FetchLayerBlobs(const LocalImage& image);
 
  private:
   Result<LocalImage> Assemble(const ImageReference& ref,

@@ -57,6 +57,31 @@ std::string QueryEscape(std::string_view value) {
   return out;
 }
 
+Status RegistryHealth::Admit(const std::string& host) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = hosts_.find(host);
+  if (it == hosts_.end() || std::chrono::steady_clock::now() >= it->second.until) {
+    return Status::Ok();
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::seconds>(
+      it->second.until - std::chrono::steady_clock::now());
+  return Unavailable(host + " stopped answering (" + it->second.why + "); not asking it again for " +
+                     std::to_string(left.count() + 1) + " s");
+}
+
+void RegistryHealth::Stalled(const std::string& host, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  State& s = hosts_[host];
+  s.quiet = s.quiet.count() == 0 ? first_quiet_ : std::min(s.quiet * 2, max_quiet_);
+  s.until = std::chrono::steady_clock::now() + s.quiet;
+  s.why = why;
+}
+
+void RegistryHealth::Answered(const std::string& host) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hosts_.erase(host);
+}
+
 Status StatusFromReply(const std::string& what, const HttpResponse& r) {
   std::string text = RegistryErrorText(r.body);
   std::string message = what + ": HTTP " + std::to_string(r.status) +
@@ -159,15 +184,37 @@ Result<HttpResponse> RegistryClient::Send(HttpRequest request,
                                           const std::string& scope) {
   const size_t base_headers = request.headers.size();
   for (int round = 0; round < 2; ++round) {
+    last_failure_ = TransportFailure::kNone;
+    quiet_ = false;
+    if (options_.health) {
+      Status admitted = options_.health->Admit(base_url_);
+      if (!admitted.ok()) {
+        quiet_ = true;
+        return admitted;
+      }
+    }
     request.headers.resize(base_headers);
     std::string auth = AuthHeader(scope);
     if (!auth.empty()) request.headers.push_back(auth);
     if (counters_) counters_->requests++;
-    ASSIGN_OR_RETURN(HttpResponse reply, http_.Perform(request));
+    auto performed = http_.Perform(request);
+    if (!performed.ok()) {
+      last_failure_ = http_.last_failure();
+      if (options_.health && last_failure_ == TransportFailure::kStalled) {
+        options_.health->Stalled(base_url_, performed.status().message());
+      }
+      return performed.status();
+    }
+    if (options_.health) options_.health->Answered(base_url_);
+    HttpResponse reply = std::move(*performed);
     if (reply.status != 401 || round == 1) return reply;
     // The cached token may have expired: drop it and answer the challenge.
     options_.tokens->Drop(base_url_ + " " + scope);
-    RETURN_IF_ERROR(Authenticate(reply, scope));
+    Status authenticated = Authenticate(reply, scope);
+    if (!authenticated.ok()) {
+      last_failure_ = http_.last_failure();  // of the token request, if it failed
+      return authenticated;
+    }
   }
   return Internal("unreachable");
 }
@@ -178,6 +225,23 @@ bool RegistryClient::Sleep(int attempt) {
   while (std::chrono::steady_clock::now() < deadline) {
     if (options_.cancel && options_.cancel->cancelled()) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+bool RegistryClient::Retryable(const Status& failed, bool progressed) {
+  if (failed.code() != StatusCode::kUnavailable || quiet_) return false;
+  switch (last_failure_) {
+    case TransportFailure::kPermanent:
+      return false;
+    case TransportFailure::kStalled:
+      // A registry that sends nothing will not start on a retry; one that
+      // stalled mid-transfer may be resumed once more.
+      return progressed;
+    case TransportFailure::kNone:  // a retryable reply (5xx from the token service)
+      return true;
+    case TransportFailure::kTransient:
+      return true;
   }
   return true;
 }
@@ -195,7 +259,7 @@ Result<HttpResponse> RegistryClient::SendWithRetry(const HttpRequest& request,
     }
     auto reply = Send(request, scope);
     if (!reply.ok()) {
-      if (reply.status().code() != StatusCode::kUnavailable) return reply.status();
+      if (!Retryable(reply.status(), /*progressed=*/false)) return reply.status();
       last = reply.status();
       continue;
     }
@@ -308,7 +372,7 @@ Status RegistryClient::FetchBlob(const std::string& repository,
     auto reply = Send(req, scope);
     if (bounded && delivered == length) return Status::Ok();
     if (!reply.ok()) {
-      if (reply.status().code() != StatusCode::kUnavailable) return reply.status();
+      if (!Retryable(reply.status(), delivered > before)) return reply.status();
       last = reply.status();
       if (delivered > before) attempt = 0;  // progress made: fresh budget
       continue;

@@ -4,7 +4,10 @@
 // A client of one OCI distribution registry (one host). It speaks the
 // distribution API (manifests, blobs, uploads), answers bearer and basic
 // authentication challenges, and retries transient failures with backoff,
-// resuming blob downloads with Range where they stopped.
+// resuming blob downloads with Range where they stopped. Failures that a
+// retry cannot mend (DNS, a refused connection, TLS verification, 4xx) are
+// not retried; a stall is retried only when the transfer had made
+// progress, and marks the registry quiet in RegistryHealth.
 //
 // Threading: a RegistryClient is used by one thread at a time. Several
 // clients of one pull share a TokenCache (thread-safe) so that a token is
@@ -15,7 +18,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +35,34 @@
 
 namespace syspgo::oci {
 
+// What the clients of one command know about the registries they talk to:
+// one that stalled (accepted a request and then sent nothing for the stall
+// timeout) is not asked again for a quiet period, so that a hung registry
+// costs one stall instead of one per request and retry. The period doubles
+// with each stall (10 s, 20 s, ... 60 s); a request after it is let
+// through, and an answer ends the quiet. Thread-safe.
+class RegistryHealth {
+ public:
+  explicit RegistryHealth(std::chrono::milliseconds first_quiet = std::chrono::seconds(10),
+                          std::chrono::milliseconds max_quiet = std::chrono::seconds(60))
+      : first_quiet_(first_quiet), max_quiet_(max_quiet) {}
+  // OK, or kUnavailable (saying since when and why) while `host` is quiet.
+  Status Admit(const std::string& host);
+  void Stalled(const std::string& host, const std::string& why);
+  void Answered(const std::string& host);
+
+ private:
+  struct State {
+    std::chrono::steady_clock::time_point until{};
+    std::chrono::milliseconds quiet{0};
+    std::string why;
+  };
+  std::chrono::milliseconds first_quiet_;
+  std::chrono::milliseconds max_quiet_;
+  std::mutex mu_;  // guards hosts_
+  std::map<std::string, State> hosts_;
+};
+
 struct RegistryOptions {
   // Hosts the user allows over plain HTTP (loopback always is).
   std::vector<std::string> insecure_hosts;
@@ -37,6 +70,7 @@ struct RegistryOptions {
   TokenCache* tokens = nullptr;                   // required
   const CancelToken* cancel = nullptr;            // may be null
   const Logger* log = nullptr;                    // may be null
+  RegistryHealth* health = nullptr;               // may be null
   HttpOptions http;
   int max_attempts = 5;
   std::chrono::milliseconds backoff_base{200};
@@ -121,6 +155,8 @@ class RegistryClient {
                       const std::string& scope);
   std::string AuthHeader(const std::string& scope) const;
   bool Sleep(int attempt);
+  // Send() once more after `failed`? Reports stalls to the health record.
+  bool Retryable(const Status& failed, bool progressed);
   Status Upload(const std::string& repository, const Digest& digest,
                 HttpRequest put);
 
@@ -130,6 +166,8 @@ class RegistryClient {
   HttpClient http_;
   TransferCounters* counters_;
   bool basic_auth_ = false;  // the registry asked for basic auth
+  TransportFailure last_failure_ = TransportFailure::kNone;  // of Send()
+  bool quiet_ = false;  // Send() was refused: the registry is quiet (RegistryHealth)
 };
 
 // A registry error reply turned into a Status naming the request.

@@ -25,6 +25,22 @@ std::string ProcFdPath(int fd, const std::string& name) {
   return p;
 }
 
+// Sets the entry's xattrs with `set` (an fsetxattr or lsetxattr of the new
+// node). overlayfs' own (trusted.overlay.*) are never taken from a layer:
+// they would change how the stacked layers read (opaque, redirect,
+// metacopy), which the layer's whiteouts alone may do.
+template <typename SetFn>
+Status SetXattrs(const TarEntry& e, SetFn set) {
+  for (const auto& [key, value] : e.xattrs) {
+    if (IsOverlayPrivateXattr(key)) continue;
+    if (set(key.c_str(), value.data(), value.size()) != 0 && errno != ENOTSUP &&
+        errno != EPERM) {
+      return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
+    }
+  }
+  return Status::Ok();
+}
+
 struct timespec MtimeOf(const TarEntry& e) {
   struct timespec ts;
   ts.tv_sec = e.mtime_sec;
@@ -34,67 +50,32 @@ struct timespec MtimeOf(const TarEntry& e) {
 
 }  // namespace
 
-namespace {
-
-// The components of a slash-separated path, without empty ones and ".".
-std::vector<std::string_view> PathComponents(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t slash = path.find('/', i);
-    if (slash == std::string_view::npos) slash = path.size();
-    std::string_view comp = path.substr(i, slash - i);
-    i = slash + 1;
-    if (!comp.empty() && comp != ".") out.push_back(comp);
-  }
-  return out;
-}
-
-}  // namespace
-
 Result<std::string> SanitizeEntryPath(std::string_view name) {
   if (name.find('\0') != std::string_view::npos) {
     return Corruption("tar entry name contains a NUL byte");
   }
-  if (!name.empty() && name.front() == '/') {
-    return PermissionDenied("refusing tar entry with an absolute name '" +
-                            std::string(name) + "'");
+  // As containerd, docker and umoci read it: an absolute name is a path
+  // inside the root ("/" is the root itself, as umoci writes it), and ".."
+  // is resolved lexically. Only a name that climbs above the root is
+  // refused.
+  std::vector<std::string_view> parts;
+  for (std::string_view comp : SplitPath(name)) {
+    if (comp != "..") {
+      parts.push_back(comp);
+    } else if (!parts.empty()) {
+      parts.pop_back();
+    } else {
+      return PermissionDenied("refusing tar entry '" + std::string(name) +
+                              "': its '..' climbs above the root");
+    }
   }
   std::string out;
-  for (std::string_view comp : PathComponents(name)) {
-    if (comp == "..") {
-      return PermissionDenied("refusing tar entry with a '..' component '" +
-                              std::string(name) + "'");
-    }
+  for (std::string_view comp : parts) {
     if (!out.empty()) out += '/';
     out += comp;
   }
   return out;
 }
-
-namespace {
-
-// Joins `base` and a symlink target the way resolution inside a root does:
-// absolute targets start at the root, ".." stops at it.
-std::string ResolveLexically(const std::string& base, const std::string& target) {
-  std::vector<std::string_view> parts;
-  std::string all = target.starts_with("/") ? target : base + "/" + target;
-  for (std::string_view comp : PathComponents(all)) {
-    if (comp != "..") {
-      parts.push_back(comp);
-    } else if (!parts.empty()) {
-      parts.pop_back();
-    }
-  }
-  std::string out;
-  for (std::string_view p : parts) {
-    if (!out.empty()) out += '/';
-    out += p;
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<Unpacker> Unpacker::Create(const std::string& root) {
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(root, O_PATH | O_DIRECTORY));
@@ -103,6 +84,11 @@ Result<Unpacker> Unpacker::Create(const std::string& root) {
   if (::realpath(root.c_str(), real) == nullptr) return ErrnoStatus(errno, "realpath", root);
   u.root_real_ = real;
   u.buffer_.resize(1 << 20);
+  // The layer root is an implicit directory unless the layer has a "./"
+  // entry: 0755, root's, mtime 0 (whatever the umask), as every directory
+  // the layer implies (and as the runtime image builder records them).
+  if (::chmod(root.c_str(), 0755) != 0) return ErrnoStatus(errno, "chmod", root);
+  u.dir_times_[""] = {0, 0};
   return u;
 }
 
@@ -125,7 +111,9 @@ Result<int> Unpacker::OpenDir(const std::string& path, int depth) {
   auto fd = OpenInRoot(path, O_PATH | O_DIRECTORY);
   if (!fd.ok() && fd.status().errno_value() == ENOENT) {
     // Create the missing directory, its parents first. When the missing
-    // piece is a dangling symlink, create what it points to (inside root).
+    // piece is a dangling symlink, create what it points to (inside root,
+    // resolved as the kernel resolves it: from the symlink's directory, or
+    // from the root for an absolute target).
     std::string parent = path.find('/') == std::string::npos ? "" : DirName(path);
     UniqueFd parent_fd;
     {
@@ -139,12 +127,20 @@ Result<int> Unpacker::OpenDir(const std::string& path, int depth) {
       char target[PATH_MAX];
       ssize_t n = ::readlinkat(parent_fd.get(), base.c_str(), target, sizeof(target) - 1);
       if (n < 0) return ErrnoStatus(errno, "readlink", path);
+      std::string t(target, static_cast<size_t>(n));
       ASSIGN_OR_RETURN(std::string real_parent, PathInRoot(parent_fd.get()));
-      std::string resolved =
-          ResolveLexically(real_parent, std::string(target, static_cast<size_t>(n)));
+      std::string resolved = t.starts_with("/") ? t : real_parent + "/" + t;
+      while (resolved.starts_with("/")) resolved.erase(0, 1);
       ASSIGN_OR_RETURN(int ignored, OpenDir(resolved, depth + 1));
       (void)ignored;
     } else if (::mkdirat(parent_fd.get(), base.c_str(), 0755) == 0) {
+      // umask-proof, and recorded as the builder records implied directories.
+      if (::fchmodat(parent_fd.get(), base.c_str(), 0755, 0) != 0) {
+        return ErrnoStatus(errno, "chmod in layer", path);
+      }
+      ASSIGN_OR_RETURN(std::string real_parent, PathInRoot(parent_fd.get()));
+      dir_times_.try_emplace(real_parent.empty() ? base : real_parent + "/" + base,
+                             timespec{0, 0});
       stats_.directories++;
     } else if (errno != EEXIST) {
       return ErrnoStatus(errno, "mkdir in layer", path);
@@ -165,14 +161,18 @@ Result<int> Unpacker::OpenDir(const std::string& path, int depth) {
   return cached_dir_.get();
 }
 
-Status Unpacker::RemoveExisting(int parent, const std::string& name,
-                                const std::string& path, const struct stat& st) {
+Status Unpacker::RemoveExisting(int parent, const std::string& name, const struct stat& st) {
   if (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)) cache_valid_ = false;
   if (S_ISDIR(st.st_mode)) {
+    ASSIGN_OR_RETURN(std::string real_parent, PathInRoot(parent));
+    const std::string path = real_parent.empty() ? name : real_parent + "/" + name;
     // Its directories' deferred times go with it.
-    std::erase_if(dir_times_, [&](const DirTime& d) {
-      return d.path == path || d.path.rfind(path + "/", 0) == 0;
-    });
+    dir_times_.erase(path);
+    const std::string below = path + "/";
+    for (auto it = dir_times_.lower_bound(below);
+         it != dir_times_.end() && it->first.starts_with(below);) {
+      it = dir_times_.erase(it);
+    }
   }
   if (S_ISDIR(st.st_mode)) return RemoveTreeAt(parent, name);
   if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) {
@@ -191,13 +191,10 @@ Status Unpacker::SetMetadataByPath(int parent, const std::string& name,
   if (chmod && ::fchmodat(parent, name.c_str(), e.mode & 07777, 0) != 0) {
     return ErrnoStatus(errno, "chmod", e.name);
   }
-  std::string p = ProcFdPath(parent, name);
-  for (const auto& [key, value] : e.xattrs) {
-    if (::lsetxattr(p.c_str(), key.c_str(), value.data(), value.size(), 0) != 0 &&
-        errno != ENOTSUP && errno != EPERM) {
-      return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
-    }
-  }
+  const std::string p = ProcFdPath(parent, name);
+  RETURN_IF_ERROR(SetXattrs(e, [&](const char* key, const char* value, size_t size) {
+    return ::lsetxattr(p.c_str(), key, value, size, 0);
+  }));
   struct timespec times[2] = {MtimeOf(e), MtimeOf(e)};
   if (::utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus(errno, "utimens", e.name);
@@ -223,12 +220,9 @@ Status Unpacker::WriteRegular(int parent, const std::string& name,
     return ErrnoStatus(errno, "chown", e.name);
   }
   if (::fchmod(fd.get(), e.mode) != 0) return ErrnoStatus(errno, "chmod", e.name);
-  for (const auto& [key, value] : e.xattrs) {
-    if (::fsetxattr(fd.get(), key.c_str(), value.data(), value.size(), 0) != 0 &&
-        errno != ENOTSUP && errno != EPERM) {
-      return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
-    }
-  }
+  RETURN_IF_ERROR(SetXattrs(e, [&](const char* key, const char* value, size_t size) {
+    return ::fsetxattr(fd.get(), key, value, size, 0);
+  }));
   struct timespec times[2] = {MtimeOf(e), MtimeOf(e)};
   if (::futimens(fd.get(), times) != 0) return ErrnoStatus(errno, "utimens", e.name);
   stats_.files++;
@@ -238,7 +232,7 @@ Status Unpacker::WriteRegular(int parent, const std::string& name,
 
 Status Unpacker::ApplyDirectory(int parent, const std::string& name,
                                 const std::string& path, const TarEntry& e,
-                                bool exists) {
+                                bool exists, bool opaque) {
   if (!exists) {
     if (::mkdirat(parent, name.c_str(), 0700) != 0) {
       return ErrnoStatus(errno, "mkdir in layer", e.name);
@@ -250,13 +244,14 @@ Status Unpacker::ApplyDirectory(int parent, const std::string& name,
     return ErrnoStatus(errno, "chown", e.name);
   }
   if (::fchmod(fd.get(), e.mode) != 0) return ErrnoStatus(errno, "chmod", e.name);
-  for (const auto& [key, value] : e.xattrs) {
-    if (::fsetxattr(fd.get(), key.c_str(), value.data(), value.size(), 0) != 0 &&
-        errno != ENOTSUP && errno != EPERM) {
-      return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
-    }
+  RETURN_IF_ERROR(SetXattrs(e, [&](const char* key, const char* value, size_t size) {
+    return ::fsetxattr(fd.get(), key, value, size, 0);
+  }));
+  if (opaque && ::fsetxattr(fd.get(), kOverlayOpaque, "y", 1, 0) != 0) {
+    return ErrnoStatus(errno, "mark opaque", e.name);
   }
-  dir_times_.push_back({path, MtimeOf(e)});
+  ASSIGN_OR_RETURN(std::string real, PathInRoot(fd.get()));
+  dir_times_.insert_or_assign(real, MtimeOf(e));
   return Status::Ok();
 }
 
@@ -268,7 +263,7 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
     if (e.type != TarType::kDirectory) {
       return Corruption("tar entry '" + e.name + "' names the root as a non-directory");
     }
-    return ApplyDirectory(root_.get(), ".", "", e, /*exists=*/true);
+    return ApplyDirectory(root_.get(), ".", "", e, /*exists=*/true, /*opaque=*/false);
   }
   std::string parent_path = path.find('/') == std::string::npos ? "" : DirName(path);
   std::string name = BaseName(path);
@@ -290,8 +285,7 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
     }
     struct stat st;
     if (::fstatat(parent, hidden.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      RETURN_IF_ERROR(RemoveExisting(
-          parent, hidden, parent_path.empty() ? hidden : parent_path + "/" + hidden, st));
+      RETURN_IF_ERROR(RemoveExisting(parent, hidden, st));
     }
     if (::mknodat(parent, hidden.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
       return ErrnoStatus(errno, "create whiteout", e.name);
@@ -304,11 +298,15 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
   struct stat st;
   bool exists = ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (!exists && errno != ENOENT) return ErrnoStatus(errno, "stat", e.name);
+  // A directory made where this layer whited the name out hides what lower
+  // layers have there, as overlayfs marks a directory created over a
+  // whiteout.
+  const bool over_whiteout = exists && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
   if (exists && !(S_ISDIR(st.st_mode) && e.type == TarType::kDirectory)) {
     // A later entry replaces an earlier one of the same name. Keep `parent`
     // valid: removal may invalidate the cache, which owns it.
     UniqueFd keep = UniqueFd::Adopt(::fcntl(parent, F_DUPFD_CLOEXEC, 0));
-    RETURN_IF_ERROR(RemoveExisting(keep.get(), name, path, st));
+    RETURN_IF_ERROR(RemoveExisting(keep.get(), name, st));
     ASSIGN_OR_RETURN(parent, OpenDir(parent_path));
     exists = false;
   }
@@ -317,7 +315,7 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
     case TarType::kRegular:
       return WriteRegular(parent, name, e, reader);
     case TarType::kDirectory:
-      return ApplyDirectory(parent, name, path, e, exists);
+      return ApplyDirectory(parent, name, path, e, exists, over_whiteout);
     case TarType::kSymlink: {
       if (::symlinkat(e.linkname.c_str(), parent, name.c_str()) != 0) {
         return ErrnoStatus(errno, "symlink", e.name);
@@ -365,16 +363,17 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
 }
 
 Status Unpacker::Finish() {
-  // Children before parents: set in reverse order of appearance.
-  for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
-    auto fd = OpenInRoot(it->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  // After every entry is in place (adding one changes its directory's
+  // mtime); the keys are real paths, so no symlink is followed.
+  for (const auto& [path, mtime] : dir_times_) {
+    auto fd = OpenInRoot(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (!fd.ok()) {
       if (fd.status().code() == StatusCode::kNotFound) continue;  // replaced
       return fd.status();
     }
-    struct timespec times[2] = {it->mtime, it->mtime};
+    struct timespec times[2] = {mtime, mtime};
     if (::futimens(fd->get(), times) != 0) {
-      return ErrnoStatus(errno, "utimens", it->path);
+      return ErrnoStatus(errno, "utimens", path);
     }
   }
   dir_times_.clear();

@@ -7,13 +7,15 @@
 // trusted.overlay.opaque=y on its directory.
 //
 // Safety: every path is resolved with openat2(RESOLVE_IN_ROOT), so neither
-// ".." nor a symlink in the layer can make an entry land outside the root;
-// names that are absolute or contain ".." are refused outright, and the last
-// component is never followed.
+// ".." nor a symlink in the layer can make an entry land outside the root
+// (a symlinked parent is followed inside the root, as containerd does);
+// absolute names are paths inside the root, names whose ".." climbs above
+// it are refused, and the last component is never followed.
 #ifndef SYSPGO_OCI_UNPACK_H_
 #define SYSPGO_OCI_UNPACK_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <sys/stat.h>
@@ -26,8 +28,14 @@
 
 namespace syspgo::oci {
 
-// The cleaned relative path of a tar member ("./a//b/" -> "a/b", "./" -> "").
-// Absolute names and names with a ".." component are an error.
+// overlayfs' own xattrs (trusted.overlay.*): never taken from a layer.
+inline bool IsOverlayPrivateXattr(std::string_view name) {
+  return name.starts_with("trusted.overlay.");
+}
+
+// The cleaned relative path of a tar member ("./a//b/" -> "a/b", "./" -> "",
+// "/etc/x" -> "etc/x", "a/../b" -> "b"). A name whose ".." climbs above the
+// root is an error (kPermissionDenied).
 Result<std::string> SanitizeEntryPath(std::string_view name);
 
 struct UnpackStats {
@@ -62,14 +70,14 @@ class Unpacker {
   // Where a directory fd is, relative to the root ("" for the root).
   Result<std::string> PathInRoot(int fd) const;
   Result<UniqueFd> OpenInRoot(const std::string& path, int flags);
-  // Removes `name` in `parent`; `path` is its path from the root.
-  Status RemoveExisting(int parent, const std::string& name,
-                        const std::string& path, const struct stat& st);
+  // Removes `name` in `parent`.
+  Status RemoveExisting(int parent, const std::string& name, const struct stat& st);
   Status WriteRegular(int parent, const std::string& name, const TarEntry& e,
                       TarReader& reader);
+  // `opaque`: the directory replaces this layer's whiteout of its name.
   Status ApplyDirectory(int parent, const std::string& name,
                         const std::string& path, const TarEntry& e,
-                        bool exists);
+                        bool exists, bool opaque);
   // Owner, (mode), xattrs and times of a node that is not opened (symlinks,
   // devices, FIFOs); never follows a final symlink.
   Status SetMetadataByPath(int parent, const std::string& name, const TarEntry& e,
@@ -80,11 +88,9 @@ class Unpacker {
   std::string cached_dir_path_;  // OpenDir() cache of one entry
   UniqueFd cached_dir_;
   bool cache_valid_ = false;
-  struct DirTime {
-    std::string path;
-    struct timespec mtime;
-  };
-  std::vector<DirTime> dir_times_;
+  // Directory mtimes, set by Finish(); by real path in the layer ("" is
+  // the root).
+  std::map<std::string, struct timespec> dir_times_;
   std::vector<char> buffer_;
   UnpackStats stats_;
 };

@@ -97,8 +97,13 @@ TEST(SanitizeTest, CleansAndRefuses) {
   EXPECT_EQ(*SanitizeEntryPath("./"), "");
   EXPECT_EQ(SanitizeEntryPath("../escape").status().code(), StatusCode::kPermissionDenied);
   EXPECT_FALSE(SanitizeEntryPath("a/../../escape").ok());
-  EXPECT_FALSE(SanitizeEntryPath("a/..").ok());
-  EXPECT_FALSE(SanitizeEntryPath("/abs/escape").ok());
+  EXPECT_FALSE(SanitizeEntryPath("/../escape").ok());
+  EXPECT_EQ(*SanitizeEntryPath("a/.."), "");
+  EXPECT_EQ(*SanitizeEntryPath("a/../b"), "b");
+  // umoci writes the root as "/" and names as absolute paths.
+  EXPECT_EQ(*SanitizeEntryPath("/"), "");
+  EXPECT_EQ(*SanitizeEntryPath("/abs/inside"), "abs/inside");
+  EXPECT_EQ(*SanitizeEntryPath("//abs//x/"), "abs/x");
   EXPECT_EQ(*SanitizeEntryPath("a/..b/c.."), "a/..b/c..");
 }
 
@@ -144,9 +149,17 @@ TEST_F(UnpackTest, RefusesDotDotEntries) {
   EXPECT_TRUE(NothingOutside());
 }
 
-TEST_F(UnpackTest, RefusesAbsoluteEntries) {
-  Status st = Unpack({File("/abs/escape", "evil")});
-  EXPECT_FALSE(st.ok());
+TEST_F(UnpackTest, AbsoluteEntriesLandInsideTheRoot) {
+  // umoci's layers: the root named "/", then absolute names.
+  Status st = Unpack({Dir("/", 0750), Dir("/abs/"), File("/abs/inside", "ok")});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(NothingOutside());
+  EXPECT_EQ(Read("abs/inside"), "ok");
+  struct stat info;
+  ASSERT_EQ(::stat(root_.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 07777, 0750u);
+  st = Unpack({File("/../escape", "evil")});
+  EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
   EXPECT_TRUE(NothingOutside());
 }
 

@@ -109,6 +109,7 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
   RETURN_IF_ERROR(client.PushBlobFromFile(repository, bl.digest, bl.size, blob_path));
   const std::string body = oci::SerializeImageManifest(manifest);
   PushedRuntimeImage pushed;
+  pushed.metadata = md;
   std::string subject_header;
   ASSIGN_OR_RETURN(pushed.artifact,
                    client.PushManifest(repository, oci::Digest::Of(body).ToString(),
@@ -247,6 +248,30 @@ Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
     ASSIGN_OR_RETURN(out.index_bytes, client.FetchSmallBlob(repository, found.index));
   }
   return out;
+}
+
+Status CheckBinding(const Metadata& m, const oci::ImageManifest& manifest,
+                    const oci::ImageConfig& config) {
+  auto mismatch = [&](const std::string& what) {
+    return FailedPrecondition("runtime image for " + m.image_digest + ": " + what);
+  };
+  if (m.layers.size() != manifest.layers.size() || m.layers.size() != config.diff_ids.size()) {
+    return mismatch("it has " + std::to_string(m.layers.size()) + " layers, the image " +
+                    std::to_string(manifest.layers.size()) + " (config: " +
+                    std::to_string(config.diff_ids.size()) + ")");
+  }
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const LayerInfo& l = m.layers[i];
+    const oci::Descriptor& d = manifest.layers[i];
+    if (l.digest != d.digest.ToString() || l.media_type != d.media_type ||
+        l.compressed_size != static_cast<uint64_t>(d.size) ||
+        l.diff_id != config.diff_ids[i].ToString()) {
+      return mismatch("its layer " + std::to_string(i) + " (" + l.digest + ", " + l.diff_id +
+                      ") is not the image's (" + d.digest.ToString() + ", " +
+                      config.diff_ids[i].ToString() + ")");
+    }
+  }
+  return Status::Ok();
 }
 
 Result<ChunkFetchReport> FetchChunks(oci::RegistryClient& client, const std::string& repository,

@@ -53,6 +53,7 @@ std::string FallbackTag(const oci::Digest& subject);
 
 struct PushedRuntimeImage {
   oci::Digest artifact;
+  oci::Descriptor metadata;  // the metadata layer (what signatures name)
   bool referrers_api = false;  // the registry indexed it itself
   std::string fallback_tag;    // set when we updated the tag schema index
 };
@@ -97,6 +98,13 @@ Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
                                              const std::string& repository,
                                              const FoundRuntimeImage& found,
                                              const oci::Digest& image, bool with_index = true);
+
+// The runtime image describes this image and no other: its layers are the
+// manifest's (digest, media type, size) and the config's diff_ids, in
+// order. The metadata naming the image's digest is not enough: the layer
+// table is what the fallback fetches by.
+Status CheckBinding(const Metadata& metadata, const oci::ImageManifest& manifest,
+                    const oci::ImageConfig& config);
 
 struct ChunkFetchReport {
   uint64_t chunks = 0;

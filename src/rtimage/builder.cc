@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -21,6 +22,7 @@ namespace {
 
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
+constexpr std::string_view kAufsPrefix = ".wh..wh.";
 constexpr size_t kSkippedExamples = 10;
 
 using ByteRanges = std::vector<std::pair<uint64_t, uint64_t>>;  // [begin, end)
@@ -57,6 +59,7 @@ struct ContentRef {
   uint64_t tar_offset = 0;
   uint64_t size = 0;
   Sha256Bytes digest{};
+  std::vector<Sha256Bytes> pieces;  // when larger than a piece
   std::vector<SpillPiece> spilled;
 };
 
@@ -86,8 +89,13 @@ class Builder {
         options_.chunk_span > kMaxChunkSpan) {
       return InvalidArgument("chunk span must be a multiple of 4096 up to 16 MiB");
     }
+    if (options_.piece_size < kMinPieceSize || options_.piece_size > kMaxPieceSize ||
+        (options_.piece_size & (options_.piece_size - 1)) != 0) {
+      return InvalidArgument("piece size must be a power of two from 64 KiB to 64 MiB");
+    }
     RETURN_IF_ERROR(CollectProfiles());
-    RETURN_IF_ERROR(MakeDirs(options_.output_dir));
+    // The blob holds image bytes (any file the start read): private.
+    RETURN_IF_ERROR(MakeDirs(options_.output_dir, 0700));
     ASSIGN_OR_RETURN(spill_, UniqueFd::Open(options_.output_dir, O_TMPFILE | O_RDWR, 0600));
     Node root;
     root.entry.path = "/";
@@ -129,8 +137,8 @@ class Builder {
     return Status::Ok();
   }
 
-  // Removes path and everything below it that a lower layer than `layer`
-  // wrote (all of it when layer is UINT32_MAX).
+  // Removes path and everything below it that a layer below `layer` wrote
+  // (all of it when layer is UINT32_MAX).
   void RemoveSubtree(const std::string& path, uint32_t layer, bool keep_self) {
     if (!keep_self) {
       auto it = tree_.find(path);
@@ -143,24 +151,98 @@ class Builder {
     }
   }
 
-  // Makes every ancestor of path a directory, as unpacking this layer alone
-  // and stacking it with overlayfs would show it.
-  void EnsureParents(const std::string& path, uint32_t layer) {
-    std::string parent = DirName(path);
-    if (parent == "/") return;
-    EnsureParents(parent, layer);
-    auto it = tree_.find(parent);
-    if (it != tree_.end() && it->second.entry.type == EntryType::kDirectory) return;
-    if (it != tree_.end()) tree_.erase(it);
-    Node dir;
-    dir.entry.path = parent;
-    dir.entry.mode = 0755;
-    dir.layer = layer;
-    tree_[parent] = std::move(dir);
+  // The layer's own tree, as unpacking it alone into an empty directory
+  // (the `full` mode, oci/unpack.h) leaves it: what each path of that
+  // directory is. The merged tree is that directory stacked by overlayfs
+  // on the lower layers' ones, so resolving paths in this view is what
+  // keeps the two modes showing one tree.
+  struct ViewNode {
+    EntryType type = EntryType::kDirectory;
+    bool whiteout = false;  // a 0:0 character device: hides lower layers
+    std::string symlink_target;
+  };
+
+  void RemoveFromView(const std::string& path) {
+    view_.erase(path);
+    const std::string below = path == "/" ? "/" : path + "/";
+    for (auto it = view_.lower_bound(below);
+         it != view_.end() && it->first.starts_with(below);) {
+      it = view_.erase(it);
+    }
   }
 
-  // Puts a node at its path, replacing what lower layers had there; a
-  // directory over a directory keeps the lower children.
+  static std::string Join(const std::string& dir, std::string_view name) {
+    return (dir == "/" ? "" : dir) + "/" + std::string(name);
+  }
+
+  // A directory the layer implies (a parent no entry names): 0755, root's,
+  // mtime 0, as the unpacker makes it. Over a lower directory it merges,
+  // with its own attributes (overlayfs shows the upper one's).
+  void MakeImpliedDirectory(const std::string& path, uint32_t layer) {
+    view_[path] = ViewNode{};
+    auto it = tree_.find(path);
+    if (it != tree_.end() && it->second.entry.type != EntryType::kDirectory) {
+      tree_.erase(it);
+      it = tree_.end();
+    }
+    Node& dir = it == tree_.end() ? tree_[path] : it->second;
+    dir.entry = Entry{};
+    dir.entry.path = path;
+    dir.entry.mode = 0755;
+    dir.layer = layer;
+  }
+
+  // Where the directory `dir` of this layer is, resolved as the kernel
+  // resolves a path inside the layer's directory (RESOLVE_IN_ROOT): each
+  // component that is a symlink of this layer is followed (an absolute
+  // target from the root, ".." never above it); a symlink of a lower layer
+  // is not there when the layer is unpacked alone. Missing directories are
+  // made when `create`, else kNotFound.
+  Result<std::string> DirectoryOf(const std::string& dir, uint32_t layer, bool create) {
+    std::deque<std::string> pending;
+    for (std::string_view c : SplitPath(dir)) pending.emplace_back(c);
+    std::string cur = "/";
+    int links = 0;
+    while (!pending.empty()) {
+      const std::string comp = std::move(pending.front());
+      pending.pop_front();
+      if (comp == ".") continue;
+      if (comp == "..") {
+        cur = DirName(cur);
+        continue;
+      }
+      const std::string next = Join(cur, comp);
+      auto v = view_.find(next);
+      if (v == view_.end()) {
+        if (!create) return NotFound(next + " is not in this layer");
+        MakeImpliedDirectory(next, layer);
+        cur = next;
+      } else if (v->second.type == EntryType::kDirectory && !v->second.whiteout) {
+        cur = next;
+      } else if (v->second.type == EntryType::kSymlink) {
+        if (++links > 40) return Corruption("too many levels of symlinks in '" + dir + "'");
+        const std::string& target = v->second.symlink_target;
+        std::vector<std::string_view> parts = SplitPath(target);
+        pending.insert(pending.begin(), parts.begin(), parts.end());
+        if (target.starts_with("/")) cur = "/";
+      } else {
+        return Corruption("tar entry path '" + dir + "' runs through a non-directory");
+      }
+    }
+    return cur;
+  }
+
+  // This layer hides `path` (an OCI whiteout, or a 0:0 character device as
+  // overlayfs reads one): lower layers' entries there go, and this layer's
+  // own (the unpacker replaces them with the whiteout device).
+  void Whiteout(const std::string& path, uint32_t layer) {
+    RemoveSubtree(path, layer + 1, /*keep_self=*/false);
+    RemoveFromView(path);
+    view_[path] = ViewNode{EntryType::kCharDevice, true, ""};
+  }
+
+  // Puts a node at its path, replacing what was there; a directory over a
+  // directory keeps the children.
   void Place(Node node) {
     const std::string path = node.entry.path;
     auto it = tree_.find(path);
@@ -169,6 +251,12 @@ class Builder {
                           node.entry.type == EntryType::kDirectory;
       if (!dir_over_dir) RemoveSubtree(path, UINT32_MAX, /*keep_self=*/true);
     }
+    auto v = view_.find(path);
+    if (v != view_.end() && !(v->second.type == EntryType::kDirectory && !v->second.whiteout &&
+                              node.entry.type == EntryType::kDirectory)) {
+      RemoveFromView(path);
+    }
+    view_[path] = ViewNode{node.entry.type, false, node.entry.symlink_target};
     tree_[path] = std::move(node);
   }
 
@@ -182,6 +270,11 @@ class Builder {
                      IndexingReader::Create(compression, &compressed, options_.checkpoint_span));
     HashingReader plain(indexing.get());
     oci::TarReader tar(&plain);
+    // The layer's own directory starts empty; its root is implied unless
+    // the layer names it, and the top layer's root is the merged one.
+    view_.clear();
+    view_["/"] = ViewNode{};
+    MakeImpliedDirectory("/", layer);
     for (;;) {
       ASSIGN_OR_RETURN(std::optional<oci::TarEntry> entry, tar.Next());
       if (!entry) break;
@@ -218,17 +311,29 @@ class Builder {
 
   Status AddEntry(uint32_t layer, const oci::TarEntry& te, oci::TarReader* tar) {
     ASSIGN_OR_RETURN(std::string rel, oci::SanitizeEntryPath(te.name));
-    std::string path = rel.empty() ? "/" : "/" + rel;
-    std::string base = BaseName(path);
-    if (path != "/" && base.starts_with(kWhiteoutPrefix)) {
-      std::string parent = DirName(path);
-      EnsureParents(path, layer);
-      if (base == kOpaqueMarker) {
-        RemoveSubtree(parent, layer, /*keep_self=*/true);
-      } else {
-        std::string target = (parent == "/" ? "" : parent) + "/" + base.substr(kWhiteoutPrefix.size());
-        RemoveSubtree(target, layer, /*keep_self=*/false);
+    std::string path = "/";
+    if (!rel.empty()) {
+      const std::string lexical = "/" + rel;
+      const std::string base = BaseName(lexical);
+      ASSIGN_OR_RETURN(std::string parent,
+                       DirectoryOf(DirName(lexical), layer, /*create=*/true));
+      if (base.starts_with(kWhiteoutPrefix)) {
+        if (base == kOpaqueMarker) {
+          RemoveSubtree(parent, layer, /*keep_self=*/true);
+        } else if (!base.starts_with(kAufsPrefix)) {  // aufs metadata: ignored
+          const std::string hidden = base.substr(kWhiteoutPrefix.size());
+          if (hidden == "." || hidden == "..") {
+            return Corruption("invalid whiteout entry '" + te.name + "'");
+          }
+          Whiteout(Join(parent, hidden), layer);
+        }
+        return Status::Ok();
       }
+      path = Join(parent, base);
+    }
+    if (te.type == oci::TarType::kCharDevice && te.devmajor == 0 && te.devminor == 0 &&
+        path != "/") {
+      Whiteout(path, layer);
       return Status::Ok();
     }
     if (te.uid < 0 || te.uid > UINT32_MAX || te.gid < 0 || te.gid > UINT32_MAX) {
@@ -243,7 +348,9 @@ class Builder {
     e.gid = static_cast<uint32_t>(te.gid);
     e.mtime_sec = te.mtime_sec;
     e.mtime_nsec = te.mtime_nsec < 1000000000u ? te.mtime_nsec : 0;
-    for (const auto& [name, value] : te.xattrs) e.xattrs.push_back({name, value});
+    for (const auto& [name, value] : te.xattrs) {
+      if (!oci::IsOverlayPrivateXattr(name)) e.xattrs.push_back({name, value});
+    }
     switch (te.type) {
       case oci::TarType::kDirectory: e.type = EntryType::kDirectory; break;
       case oci::TarType::kSymlink:
@@ -260,15 +367,8 @@ class Builder {
         break;
       case oci::TarType::kFifo: e.type = EntryType::kFifo; break;
       case oci::TarType::kHardLink: {
-        ASSIGN_OR_RETURN(std::string target_rel, oci::SanitizeEntryPath(te.linkname));
-        auto target = tree_.find("/" + target_rel);
-        if (target == tree_.end() || target->second.layer != layer ||
-            target->second.entry.type != EntryType::kRegular) {
-          return Corruption("hard link " + path + " points to " + te.linkname +
-                            ", which is not a file of this layer");
-        }
-        Entry linked = target->second.entry;  // one inode: same attributes
-        linked.path = path;
+        ASSIGN_OR_RETURN(Entry linked, HardLinkTarget(layer, te));
+        linked.path = path;  // one inode: same attributes
         node.entry = std::move(linked);
         break;
       }
@@ -277,13 +377,35 @@ class Builder {
         ASSIGN_OR_RETURN(e.content, ReadContent(layer, path, te, tar));
         break;
     }
-    if (path == "/") {
-      if (e.type != EntryType::kDirectory) return Corruption("layer replaces / with a non-directory");
-    } else {
-      EnsureParents(path, layer);
+    if (path == "/" && e.type != EntryType::kDirectory) {
+      return Corruption("layer replaces / with a non-directory");
     }
     Place(std::move(node));
     return Status::Ok();
+  }
+
+  // The file a hard link of this layer names, found as the unpacker's
+  // link(2) finds it: its directory resolved in the layer, itself not
+  // followed.
+  Result<Entry> HardLinkTarget(uint32_t layer, const oci::TarEntry& te) {
+    auto missing = [&] {
+      return Corruption("hard link " + te.name + " points to " + te.linkname +
+                        ", which is not a file of this layer");
+    };
+    ASSIGN_OR_RETURN(std::string rel, oci::SanitizeEntryPath(te.linkname));
+    if (rel.empty()) return missing();
+    auto dir = DirectoryOf(DirName("/" + rel), layer, /*create=*/false);
+    if (!dir.ok()) return dir.status().code() == StatusCode::kNotFound ? missing() : dir.status();
+    const std::string target = Join(*dir, BaseName("/" + rel));
+    auto v = view_.find(target);
+    auto t = tree_.find(target);
+    if (v == view_.end() || v->second.whiteout || t == tree_.end()) return missing();
+    if (t->second.entry.type != EntryType::kRegular) {
+      return Unimplemented("hard link " + te.name + " points to " + te.linkname +
+                           ", a " + std::string(EntryTypeName(t->second.entry.type)) +
+                           ": runtime images link regular files only");
+    }
+    return t->second.entry;
   }
 
   // Hashes a regular file's data and copies its traced ranges aside.
@@ -296,12 +418,23 @@ class Builder {
     auto traced = traced_.find(path);
     const ByteRanges* ranges = traced == traced_.end() ? nullptr : &traced->second.ranges;
     Sha256 hash;
+    // Files larger than a piece get a digest per piece too.
+    const uint64_t piece_size = options_.piece_size;
+    const bool in_pieces = ref.size > piece_size;
+    Sha256 piece;
     std::vector<char> buf(1 << 20);
     uint64_t pos = 0;
     for (;;) {
       ASSIGN_OR_RETURN(size_t n, tar->ReadData(buf));
       if (n == 0) break;
       hash.Update(buf.data(), n);
+      for (uint64_t at = pos; in_pieces && at < pos + n;) {
+        const uint64_t piece_end = std::min((at / piece_size + 1) * piece_size, ref.size);
+        const uint64_t take = std::min(piece_end, pos + n) - at;
+        piece.Update(buf.data() + (at - pos), take);
+        at += take;
+        if (at == piece_end) ref.pieces.push_back(piece.Final());
+      }
       if (ranges != nullptr) {
         for (const auto& [begin, end] : *ranges) {
           uint64_t lo = std::max(begin, pos);
@@ -368,6 +501,7 @@ class Builder {
           FileContent c;
           c.size = ref.size;
           c.digest = ref.digest;
+          c.pieces = ref.pieces;
           c.layer = ref.layer;
           c.tar_offset = ref.tar_offset;
           metadata_.contents.push_back(std::move(c));
@@ -408,7 +542,7 @@ class Builder {
   Status WriteBlob() {
     std::string blob_tmp = JoinPath(options_.output_dir, ".blob.tmp");
     ASSIGN_OR_RETURN(UniqueFd blob,
-                     UniqueFd::Open(blob_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+                     UniqueFd::Open(blob_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
     Sha256 blob_hash;
     std::map<Sha256Bytes, uint32_t> chunk_by_digest;
     const uint64_t page = metadata_.page_size;
@@ -465,13 +599,14 @@ class Builder {
     metadata_.image_digest = options_.image_digest;
     metadata_.image_reference = options_.image_reference;
     metadata_.chunk_span = options_.chunk_span;
+    metadata_.piece_size = options_.piece_size;
     metadata_.traced_bytes = report_.traced_bytes;
     std::string metadata = EncodeMetadata(metadata_);
     // Catch a builder bug here rather than on a node.
     RETURN_IF_ERROR(DecodeMetadata(metadata).status());
-    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(options_.output_dir, kIndexFile), index, 0644, true));
+    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(options_.output_dir, kIndexFile), index, 0600, true));
     RETURN_IF_ERROR(
-        WriteFileAtomic(JoinPath(options_.output_dir, kMetadataFile), metadata, 0644, true));
+        WriteFileAtomic(JoinPath(options_.output_dir, kMetadataFile), metadata, 0600, true));
     report_.metadata_bytes = metadata.size();
     report_.index_bytes = index.size();
     return Status::Ok();
@@ -485,6 +620,7 @@ class Builder {
   const BuildOptions& options_;
   std::map<std::string, TracedPath> traced_;
   std::map<std::string, Node> tree_;  // merged root, by absolute path
+  std::map<std::string, ViewNode> view_;  // the layer being read, alone
   std::vector<ContentRef> contents_;  // every file version read
   std::vector<uint32_t> content_source_;  // metadata content -> contents_
   std::vector<LayerIndex> indexes_;

@@ -54,6 +54,7 @@ struct BuildOptions {
   std::vector<AccessProfile> profiles;  // none: metadata and index only
   std::string output_dir;
   uint32_t chunk_span = kDefaultChunkSpan;
+  uint32_t piece_size = kDefaultPieceSize;  // files are verified in pieces
   uint64_t checkpoint_span = kDefaultCheckpointSpan;
   const Logger* log = nullptr;  // may be null
 };

@@ -9,7 +9,7 @@
 namespace syspgo::rtimage {
 
 Result<ChunkStore> ChunkStore::Open(const std::string& root) {
-  RETURN_IF_ERROR(MakeDirs(root));
+  RETURN_IF_ERROR(MakePrivateDir(root));
   return ChunkStore(root);
 }
 
@@ -31,8 +31,8 @@ Status ChunkStore::Put(const Sha256Bytes& digest, std::string_view data) {
 
 Status ChunkStore::PutVerified(const Sha256Bytes& digest, std::string_view data) {
   std::string path = PathOf(digest);
-  RETURN_IF_ERROR(MakeDirs(DirName(path)));
-  return WriteFileAtomic(path, data, 0644, /*durable=*/false);
+  RETURN_IF_ERROR(MakeDirs(DirName(path), 0700));
+  return WriteFileAtomic(path, data, 0600, /*durable=*/false);
 }
 
 Result<std::string> ChunkStore::Get(const Chunk& chunk) const {

@@ -92,6 +92,12 @@ Status ValidateContents(const Metadata& m, const LeDecoder& d) {
         layer.uncompressed_size - c.tar_offset < c.size) {
       return d.Bad("file content lies outside its layer");
     }
+    const uint64_t pieces = c.size <= m.piece_size ? 0 : (c.size - 1) / m.piece_size + 1;
+    if (c.pieces.size() != pieces) {
+      return d.Bad("file content of " + std::to_string(c.size) + " bytes has " +
+                   std::to_string(c.pieces.size()) + " piece digests, not " +
+                   std::to_string(pieces));
+    }
     uint64_t next = 0;
     for (const Extent& e : c.extents) {
       if (e.length == 0 || e.file_offset < next || e.file_offset > c.size ||
@@ -200,6 +206,7 @@ std::string EncodeMetadata(const Metadata& m) {
   for (const std::string& s : m.sources) w.Str(s);
   w.U32(m.page_size);
   w.U32(m.chunk_span);
+  w.U32(m.piece_size);
   w.U64(m.blob_size);
   w.Str(m.blob_digest);
   w.Str(m.index_digest);
@@ -223,6 +230,8 @@ std::string EncodeMetadata(const Metadata& m) {
   for (const FileContent& c : m.contents) {
     w.U64(c.size);
     w.Raw(DigestView(c.digest));
+    w.U32(static_cast<uint32_t>(c.pieces.size()));
+    for (const Sha256Bytes& piece : c.pieces) w.Raw(DigestView(piece));
     w.U32(c.layer);
     w.U64(c.tar_offset);
     w.U32(static_cast<uint32_t>(c.extents.size()));
@@ -255,7 +264,14 @@ std::string EncodeMetadata(const Metadata& m) {
 }
 
 Result<Metadata> DecodeMetadata(std::string_view data) {
-  ASSIGN_OR_RETURN(LeDecoder d, OpenFrame(data, kFrame));
+  auto frame = OpenFrame(data, kFrame);
+  if (!frame.ok() && frame.status().code() == StatusCode::kUnimplemented) {
+    // Version 1 had one digest per file: a read of part of a large file
+    // could not be checked. Such runtime images are not used.
+    return frame.status().WithContext(
+        "this runtime image was made by an older syspgo; rebuild it (`syspgo image optimize`)");
+  }
+  ASSIGN_OR_RETURN(LeDecoder d, std::move(frame));
   Metadata m;
   RETURN_IF_ERROR(d.Str(&m.image_digest));
   if (!IsDigestString(m.image_digest)) return d.Bad("image digest is not a sha256 digest");
@@ -266,6 +282,12 @@ Result<Metadata> DecodeMetadata(std::string_view data) {
   for (std::string& s : m.sources) RETURN_IF_ERROR(d.Str(&s));
   RETURN_IF_ERROR(d.U32(&m.page_size));
   RETURN_IF_ERROR(d.U32(&m.chunk_span));
+  RETURN_IF_ERROR(d.U32(&m.piece_size));
+  if (m.piece_size < kMinPieceSize || m.piece_size > kMaxPieceSize ||
+      (m.piece_size & (m.piece_size - 1)) != 0) {
+    return d.Bad("piece size " + std::to_string(m.piece_size) +
+                 " is not a power of two in [64K, 64M]");
+  }
   if (m.page_size < 512 || m.page_size > 65536 || (m.page_size & (m.page_size - 1)) != 0) {
     return d.Bad("page size " + std::to_string(m.page_size) + " is not a power of two in [512, 64K]");
   }
@@ -303,11 +325,15 @@ Result<Metadata> DecodeMetadata(std::string_view data) {
   }
   RETURN_IF_ERROR(ValidateChunks(m, d));
 
-  RETURN_IF_ERROR(d.Count(&n, 56, "file content"));
+  RETURN_IF_ERROR(d.Count(&n, 60, "file content"));
   m.contents.resize(n);
   for (FileContent& c : m.contents) {
     RETURN_IF_ERROR(d.U64(&c.size));
     RETURN_IF_ERROR(ReadDigest(d, &c.digest));
+    uint32_t pieces = 0;
+    RETURN_IF_ERROR(d.Count(&pieces, 32, "piece digest"));
+    c.pieces.resize(pieces);
+    for (Sha256Bytes& piece : c.pieces) RETURN_IF_ERROR(ReadDigest(d, &piece));
     RETURN_IF_ERROR(d.U32(&c.layer));
     RETURN_IF_ERROR(d.U64(&c.tar_offset));
     uint32_t extents = 0;

@@ -28,12 +28,19 @@
 
 namespace syspgo::rtimage {
 
-inline constexpr uint32_t kMetadataVersion = 1;
+// Version 2 added piece digests (FileContent::pieces).
+inline constexpr uint32_t kMetadataVersion = 2;
 inline constexpr uint32_t kNoContent = 0xffffffffu;
 // Largest chunk: extents are cut on a grid of this many file bytes, so equal
 // file data in two images yields equal chunks.
 inline constexpr uint32_t kDefaultChunkSpan = 256 << 10;
 inline constexpr uint32_t kMaxChunkSpan = 16 << 20;
+// Files are verified in pieces of this many bytes (the last one shorter),
+// each with its own sha256, so that a read of any part of a large file is
+// checked without fetching the whole file.
+inline constexpr uint32_t kDefaultPieceSize = 1 << 20;
+inline constexpr uint32_t kMinPieceSize = 64 << 10;
+inline constexpr uint32_t kMaxPieceSize = 64 << 20;
 
 // File names inside a runtime image directory.
 inline constexpr std::string_view kMetadataFile = "metadata";
@@ -87,6 +94,10 @@ struct Extent {
 struct FileContent {
   uint64_t size = 0;
   Sha256Bytes digest{};  // of the whole file
+  // sha256 of bytes [i * piece_size, (i + 1) * piece_size) of the file, for
+  // files larger than Metadata::piece_size; empty otherwise (the file is
+  // one piece, checked by `digest`).
+  std::vector<Sha256Bytes> pieces;
   uint32_t layer = 0;    // index into Metadata::layers
   uint64_t tar_offset = 0;  // first data byte in the uncompressed layer
   std::vector<Extent> extents;  // sorted, disjoint, inside [0, size)
@@ -126,6 +137,7 @@ struct Metadata {
   std::vector<std::string> sources;  // what was traced, one per trace
   uint32_t page_size = 4096;
   uint32_t chunk_span = kDefaultChunkSpan;
+  uint32_t piece_size = kDefaultPieceSize;
   uint64_t blob_size = 0;
   std::string blob_digest;   // sha256 of the blob file
   std::string index_digest;  // sha256 of the index file
@@ -137,6 +149,14 @@ struct Metadata {
   bool operator==(const Metadata&) const = default;
 
   uint64_t ExtentBytes() const;    // sum of extent lengths
+  // The pieces a content is verified in: 0 for an empty file.
+  uint64_t PieceCount(const FileContent& c) const {
+    return c.size == 0 ? 0 : (c.size - 1) / piece_size + 1;
+  }
+  // The digest of piece i of a content.
+  const Sha256Bytes& PieceDigest(const FileContent& c, uint64_t i) const {
+    return c.pieces.empty() ? c.digest : c.pieces[i];
+  }
   uint64_t RegularBytes() const;   // sum of content sizes
   // Index of the entry with this path, or -1.
   int64_t Find(std::string_view path) const;

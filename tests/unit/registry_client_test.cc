@@ -146,8 +146,120 @@ TEST(RegistryClientTest, GivesUpClearlyWhenTheRegistryDies) {
   });
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kUnavailable);
-  EXPECT_NE(st.message().find("giving up"), std::string::npos) << st.message();
+  // The drop is retried (it made progress); the refused connection that
+  // follows is not: it cannot succeed on retry.
+  EXPECT_NE(st.message().find("connect"), std::string::npos) << st.message();
+  EXPECT_EQ(client.counters.retries, 1);
   EXPECT_LT(got.size(), blob.size());
+}
+
+// Failures a retry cannot mend end at once: a refused connection (a
+// wrong port, a registry that is down) and a name that does not resolve.
+TEST(RegistryClientTest, RefusedConnectionAndUnknownHostAreNotRetried) {
+  auto server = std::make_unique<HttpTestServer>([](const TestRequest&) { return TestResponse(); });
+  const std::string address = server->address();
+  server.reset();  // nothing listens there now
+  Client client(5);
+  client.options.backoff_base = std::chrono::milliseconds(500);  // a retry would show
+  RegistryClient c = client.Make(address);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto m = c.GetManifest("repo", "tag");
+  EXPECT_EQ(m.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(client.counters.requests, 1);
+  EXPECT_EQ(client.counters.retries, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(400));
+  client.options.insecure_hosts = {"no-such-host.invalid:5000"};
+  RegistryClient unknown = client.Make("no-such-host.invalid:5000");
+  auto u = unknown.GetManifest("repo", "tag");
+  EXPECT_EQ(u.status().code(), StatusCode::kUnavailable) << u.status().ToString();
+  EXPECT_EQ(client.counters.retries, 0);
+}
+
+// A registry that accepts the request and then sends nothing: the request
+// fails after the stall timeout, is not retried, and the registry is not
+// asked again during its quiet period (other clients of the same health
+// record fail at once too).
+TEST(RegistryClientTest, HungRegistryCostsOneStall) {
+  HttpTestServer server([](const TestRequest&) {
+    TestResponse r;
+    r.body = "never sent";
+    r.stall_after = 0;
+    return r;
+  });
+  Client client(5);
+  RegistryHealth health(std::chrono::seconds(30));
+  client.options.health = &health;
+  client.options.http.stall_timeout = std::chrono::seconds(1);
+  RegistryClient c = client.Make(server.address());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto m = c.GetManifest("repo", "tag");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(m.status().code(), StatusCode::kUnavailable) << m.status().ToString();
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::milliseconds(3000));
+  EXPECT_EQ(server.requests(), 1);
+  RegistryClient other = client.Make(server.address());
+  const auto t1 = std::chrono::steady_clock::now();
+  auto again = other.FetchSmallBlob("repo", Descriptor{"x", Digest::Of("x"), 1, "", {}, {}});
+  EXPECT_EQ(again.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(again.status().message().find("stopped answering"), std::string::npos)
+      << again.status().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::milliseconds(100));
+  EXPECT_EQ(server.requests(), 1) << "not asked again during the quiet period";
+}
+
+// A transfer that stalls after sending part of the blob is resumed where
+// it stopped.
+TEST(RegistryClientTest, StallAfterProgressIsResumed) {
+  const std::string blob = Blob(300000);
+  std::atomic<int> calls{0};
+  HttpTestServer server([&](const TestRequest& req) {
+    TestResponse r = ServeRange(req, blob);
+    if (calls++ == 0) r.stall_after = 100000;
+    return r;
+  });
+  Client client(3);
+  client.options.http.stall_timeout = std::chrono::seconds(1);
+  RegistryClient c = client.Make(server.address());
+  std::string got;
+  Status st = c.FetchBlob("repo", Digest::Of(blob), 0, [&](std::span<const char> d) {
+    got.append(d.data(), d.size());
+    return Status::Ok();
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(got, blob);
+  EXPECT_EQ(calls, 2);
+}
+
+// The start's deadline cuts a request short, and later ones fail at once.
+TEST(RegistryClientTest, DeadlineBoundsEveryRequest) {
+  HttpTestServer server([](const TestRequest&) {
+    TestResponse r;
+    r.body = "never sent";
+    r.stall_after = 0;
+    return r;
+  });
+  Client client(5);
+  client.options.http.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  RegistryClient c = client.Make(server.address());
+  auto m = c.GetManifest("repo", "tag");
+  EXPECT_EQ(m.status().code(), StatusCode::kDeadlineExceeded) << m.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now(), *client.options.http.deadline +
+                                                  std::chrono::milliseconds(300));
+  auto later = c.GetManifest("repo", "tag");
+  EXPECT_EQ(later.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(server.requests(), 1);
+}
+
+TEST(HttpTest, ContentRangeParsing) {
+  EXPECT_EQ(ParseContentRangeStart("bytes 0-99/100"), 0);
+  EXPECT_EQ(ParseContentRangeStart("bytes 100-199/*"), 100);
+  EXPECT_EQ(ParseContentRangeStart("bytes 5-5/6"), 5);
+  for (const char* bad : {"", "bytes", "bytes -5/10", "bytes 5-/10", "bytes 5-4/10",
+                          "bytes 5-10/10", "bytes 1-2", "items 1-2/3", "bytes 1-2/",
+                          "bytes x-2/3", "bytes 99999999999999999999-1/2"}) {
+    EXPECT_FALSE(ParseContentRangeStart(bad).has_value()) << bad;
+  }
 }
 
 TEST(RegistryClientTest, NotFoundIsNotRetried) {

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rtimage/trust_policy.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <thread>
+
+#include "common/file_util.h"
+
+namespace syspgo::rtimage {
+namespace {
+
+constexpr size_t kMaxPolicyBytes = 1 << 20;
+
+// "*", "host/repo" or "host/path/*"; compared with "registry/repository"
+// as the reference names them (hosts are not normalized).
+Status CheckScope(const std::string& scope) {
+  if (scope == "*") return Status::Ok();
+  std::string_view body = scope;
+  if (body.ends_with("/*")) body.remove_suffix(2);
+  if (body.empty() || body.find('*') != std::string_view::npos || body.front() == '/' ||
+      body.back() == '/' || body.find("//") != std::string_view::npos ||
+      body.find_first_of(" \t\n@") != std::string_view::npos) {
+    return InvalidArgument("scope '" + scope +
+                           "' is not \"*\", \"host/repository\" or \"host/path/*\"");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string_view AcceptanceName(Acceptance a) {
+  switch (a) {
+    case Acceptance::kSigned: return "signed";
+    case Acceptance::kUnsigned: return "unsigned";
+    case Acceptance::kNone: return "none";
+  }
+  return "?";
+}
+
+Result<TrustPolicy> TrustPolicy::Load(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxPolicyBytes));
+  return Parse(text, DirName(path), path);
+}
+
+Result<TrustPolicy> TrustPolicy::Parse(std::string_view json, const std::string& base_dir,
+                                       std::string name) {
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument("trust policy " + name + ": " + why);
+  };
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  auto version = j.find("version");
+  if (version == j.end() || !version->is_number_integer() || version->get<int64_t>() != 1) {
+    return bad("\"version\" must be 1");
+  }
+  auto rules = j.find("rules");
+  if (rules == j.end() || !rules->is_array()) return bad("\"rules\" must be an array");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "version" && key != "rules") return bad("unknown field \"" + key + "\"");
+  }
+  TrustPolicy policy;
+  policy.name_ = name;
+  std::set<std::string> scopes;
+  for (const auto& r : *rules) {
+    if (!r.is_object()) return bad("a rule is not an object");
+    Rule rule;
+    auto scope = r.find("scope");
+    auto accept = r.find("accept");
+    if (scope == r.end() || !scope->is_string()) return bad("a rule has no \"scope\" string");
+    rule.scope = scope->get<std::string>();
+    if (Status st = CheckScope(rule.scope); !st.ok()) return bad(st.message());
+    if (!scopes.insert(rule.scope).second) return bad("scope '" + rule.scope + "' twice");
+    if (accept == r.end() || !accept->is_string()) {
+      return bad("rule '" + rule.scope + "' has no \"accept\" string");
+    }
+    const std::string a = accept->get<std::string>();
+    if (a == "signed") {
+      rule.accept = Acceptance::kSigned;
+    } else if (a == "unsigned") {
+      rule.accept = Acceptance::kUnsigned;
+    } else if (a == "none") {
+      rule.accept = Acceptance::kNone;
+    } else {
+      return bad("rule '" + rule.scope + "': accept must be signed, unsigned or none");
+    }
+    for (const auto& [key, value] : r.items()) {
+      if (key != "scope" && key != "accept" && key != "keys") {
+        return bad("rule '" + rule.scope + "': unknown field \"" + key + "\"");
+      }
+    }
+    if (auto keys = r.find("keys"); keys != r.end()) {
+      if (!keys->is_array()) return bad("rule '" + rule.scope + "': \"keys\" must be an array");
+      for (const auto& k : *keys) {
+        if (!k.is_string() || k.get<std::string>().empty()) {
+          return bad("rule '" + rule.scope + "': a key is not a file name");
+        }
+        std::string path = k.get<std::string>();
+        if (!path.starts_with("/")) path = JoinPath(base_dir, path);
+        auto key = PublicKey::Load(path);
+        if (!key.ok()) return bad(key.status().message());
+        rule.keys.push_back(std::move(*key));
+      }
+    }
+    if ((rule.accept == Acceptance::kSigned) == rule.keys.empty()) {
+      return bad("rule '" + rule.scope + "': keys go with accept \"signed\", and only with it");
+    }
+    policy.rules_.push_back(std::move(rule));
+  }
+  return policy;
+}
+
+TrustDecision TrustPolicy::Decide(const oci::ImageReference& ref) const {
+  const std::string repo = ref.registry + "/" + ref.repository;
+  const Rule* best = nullptr;
+  size_t best_len = 0;  // matched prefix length; exact beats any prefix
+  for (const Rule& rule : rules_) {
+    if (rule.scope == repo) {
+      best = &rule;
+      break;
+    }
+    if (rule.scope == "*") {
+      if (best == nullptr) best = &rule;
+      continue;
+    }
+    if (rule.scope.ends_with("/*")) {
+      const std::string prefix = rule.scope.substr(0, rule.scope.size() - 1);  // "host/path/"
+      if (repo.starts_with(prefix) && prefix.size() > best_len) {
+        best = &rule;
+        best_len = prefix.size();
+      }
+    }
+  }
+  TrustDecision d;
+  if (best != nullptr) {
+    d.accept = best->accept;
+    d.keys = best->keys;
+    d.source = "trust policy " + name_ + ", scope '" + best->scope + "'";
+    return d;
+  }
+  if (ref.digest.empty()) {
+    d.accept = Acceptance::kUnsigned;
+    d.source = "default for a reference by tag";
+  } else {
+    d.accept = Acceptance::kNone;
+    d.source = "default for a reference pinned by digest, with no trust policy rule for " + repo;
+  }
+  return d;
+}
+
+Result<TrustedMetadata> FetchTrustedMetadata(oci::RegistryClient& client,
+                                             oci::RegistryClient* second,
+                                             const std::string& repository,
+                                             const FoundRuntimeImage& found,
+                                             const oci::Digest& image,
+                                             const TrustDecision& decision, bool with_index) {
+  if (decision.accept == Acceptance::kNone) {
+    return PermissionDenied("runtime images are not used for this image (" + decision.source +
+                            ")");
+  }
+  std::optional<Result<VerifiedSignature>> signature;
+  std::thread verifier;
+  if (decision.accept == Acceptance::kSigned && second != nullptr) {
+    verifier = std::thread([&] {
+      signature = VerifyRuntimeImageSignature(*second, repository, found, image, decision.keys);
+    });
+  }
+  auto fetched = FetchRuntimeMetadata(client, repository, found, image, with_index);
+  if (verifier.joinable()) verifier.join();
+  if (decision.accept == Acceptance::kSigned && !signature) {
+    signature = VerifyRuntimeImageSignature(client, repository, found, image, decision.keys);
+  }
+  TrustedMetadata out;
+  if (signature) {
+    if (!signature->ok()) {
+      const Status& st = signature->status();
+      if (st.code() == StatusCode::kNotFound || st.code() == StatusCode::kPermissionDenied) {
+        return PermissionDenied(st.message() + "; " + decision.source +
+                                " accepts only runtime images signed by a trusted key");
+      }
+      return st;
+    }
+    out.signature = **signature;
+  }
+  ASSIGN_OR_RETURN(out.fetched, std::move(fetched));
+  return out;
+}
+
+}  // namespace syspgo::rtimage

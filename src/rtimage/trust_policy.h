@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: rtimage/trust_policy.h
+//
+// Which runtime images a node uses (docs/runtime-image.md, "Trust"). A
+// runtime image's metadata decides what every file of the container holds,
+// and anyone who can push to a repository can push one, so a node takes it
+// only as its policy says, per repository:
+//
+//   {
+//     "version": 1,
+//     "rules": [
+//       {"scope": "registry.example.com/team/app", "accept": "signed",
+//        "keys": ["keys/team.pub"]},
+//       {"scope": "registry.example.com/team/*", "accept": "signed",
+//        "keys": ["keys/team.pub", "/etc/syspgo/keys/ci.pub"]},
+//       {"scope": "127.0.0.1:5000/*", "accept": "unsigned"},
+//       {"scope": "*", "accept": "none"}
+//     ]
+//   }
+//
+// scope: "*" (every repository), "host/path" (that repository) or
+// "host/path/*" (every repository below host/path, "host/*" a whole
+// registry); the most specific scope that matches wins (an exact one, else
+// the longest prefix, else "*"). accept: "signed" (a signature by one of
+// `keys`, PEM public keys; relative paths are relative to the policy
+// file), "unsigned" (any runtime image; its binding to the image is still
+// checked) or "none" (never: the image starts from its layers).
+//
+// Without a policy, or for a repository no rule matches, the default
+// holds: a reference by tag accepts unsigned runtime images (who can push
+// one can as well move the tag to an image of their making: the runtime
+// image gets the trust the tag has), a reference pinned by digest never
+// uses one (the pin says which bytes the user wants; an unsigned runtime
+// image is not tied to them by anything the user chose).
+#ifndef SYSPGO_RTIMAGE_TRUST_POLICY_H_
+#define SYSPGO_RTIMAGE_TRUST_POLICY_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "oci/reference.h"
+#include "rtimage/signature.h"
+
+namespace syspgo::rtimage {
+
+enum class Acceptance { kSigned, kUnsigned, kNone };
+std::string_view AcceptanceName(Acceptance a);
+
+// What the policy says for one image reference.
+struct TrustDecision {
+  Acceptance accept = Acceptance::kNone;
+  std::vector<PublicKey> keys;  // kSigned: the trusted ones
+  // Why, for messages: "policy FILE, scope S" or "default: ...".
+  std::string source;
+};
+
+class TrustPolicy {
+ public:
+  // The policy file at `path`; keys are loaded (a missing or bad key is an
+  // error here, not at the first start).
+  static Result<TrustPolicy> Load(const std::string& path);
+  // `base_dir`: where relative key paths start; `name` names the policy in
+  // messages.
+  static Result<TrustPolicy> Parse(std::string_view json, const std::string& base_dir,
+                                   std::string name);
+  // No policy: the default for every repository.
+  TrustPolicy() = default;
+
+  TrustDecision Decide(const oci::ImageReference& ref) const;
+  bool empty() const { return rules_.empty(); }
+
+ private:
+  struct Rule {
+    std::string scope;  // "*", "host/repo" or "host/path/*"
+    Acceptance accept = Acceptance::kNone;
+    std::vector<PublicKey> keys;
+  };
+  std::string name_;
+  std::vector<Rule> rules_;
+};
+
+struct TrustedMetadata {
+  FetchedMetadata fetched;
+  std::optional<VerifiedSignature> signature;  // for kSigned: who signed it
+};
+
+// The metadata of `found` (of the image with manifest digest `image`) as
+// the decision allows: kSigned verifies a signature by one of its keys
+// (on `second`, another client of the registry, while the metadata comes
+// on `client`; after it without one), kUnsigned takes the runtime image as
+// it is, kNone refuses it. Refusals are kPermissionDenied and name the
+// rule that refused.
+Result<TrustedMetadata> FetchTrustedMetadata(oci::RegistryClient& client,
+                                             oci::RegistryClient* second,
+                                             const std::string& repository,
+                                             const FoundRuntimeImage& found,
+                                             const oci::Digest& image,
+                                             const TrustDecision& decision, bool with_index);
+
+// The policy file used when none is given, if it exists.
+inline constexpr std::string_view kDefaultTrustPolicyPath = "/etc/syspgo/trust-policy.json";
+
+}  // namespace syspgo::rtimage
+
+#endif  // SYSPGO_RTIMAGE_TRUST_POLICY_H_
