@@ -2,10 +2,11 @@
 # The README's two commands: `make demo` and `make test`.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test test-unit demo bench clean
+.PHONY: all deps build build-asan build-tsan test test-unit demo bench clean
 
 all: build
 
@@ -24,11 +25,23 @@ $(BUILD_ASAN)/build.ninja: CMakeLists.txt | deps
 build-asan: deps $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN) -j $(JOBS)
 
+$(BUILD_TSAN)/build.ninja: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD_TSAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYSPGO_TSAN=ON $(CMAKE_ARGS)
+
+# Only the concurrent fetch code's tests (fs_test) run under TSan.
+build-tsan: deps $(BUILD_TSAN)/build.ninja
+	ninja -C $(BUILD_TSAN) -j $(JOBS) fs_test
+
 # Every test in the normal build (integration tests need root and skip with
-# the reason otherwise), then the unit tests under ASan+UBSan.
-test: build build-asan
+# the reason otherwise), then the unit tests under ASan+UBSan, then the
+# fetch layer's tests under TSan.
+test: build build-asan build-tsan
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 300
 	cd $(BUILD_ASAN) && ctest --output-on-failure -L unit -j $(JOBS) --timeout 300
+	TSAN_OPTIONS=halt_on_error=1 $(BUILD_TSAN)/tests/fs_test
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
@@ -41,5 +54,3 @@ bench: build
 	@bench/pull_bench.sh $(BUILD)/bin/syspgo
 	@bench/coldstart.sh $(BUILD)/bin/syspgo
 
-clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)

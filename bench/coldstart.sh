@@ -7,6 +7,12 @@
 #   bench/coldstart.sh path/to/syspgo [--profiles 10g,1g] [--runs N]
 #       [--workloads python-numpy,redis,nginx,torch]
 #       [--systems full,containerd,stargz,lazy,prefetch,rtimage] [--out DIR]
+#       [--baseline path/to/other/syspgo]
+#
+# --baseline adds systems lazy@base and rtimage@base (put them in
+# --systems): another syspgo build, on its own copy of each image
+# (bench/<w>-base) with a runtime image it built itself, timed in the same
+# run, interleaved with this one (before/after comparisons).
 #
 # Defaults: profile 10g, 3 runs, python-numpy,redis,nginx, every system.
 # WARM_RUNS (default 3) sets the warm starts per workload. Output in DIR
@@ -16,7 +22,7 @@ set -euo pipefail
 
 syspgo=$(realpath "${1:?usage: coldstart.sh path/to/syspgo [options]}")
 shift
-profiles=10g runs=3 workloads=python-numpy,redis,nginx
+profiles=10g runs=3 workloads=python-numpy,redis,nginx baseline=""
 systems=full,containerd,stargz,lazy,prefetch,rtimage
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/results/coldstart-$(date +%Y%m%d-%H%M%S)
@@ -27,6 +33,7 @@ while [ $# -gt 0 ]; do
     --workloads) workloads=$2; shift 2 ;;
     --systems) systems=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --baseline) baseline=$(realpath "$2"); shift 2 ;;
     *) echo "coldstart.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +54,7 @@ cleanup() {
   [ -n "$convert_pid" ] && { kill "$convert_pid" 2>/dev/null || true; wait "$convert_pid" 2>/dev/null || true; }
   link_down
   "$syspgo" cleanup --root "$work/trace" >/dev/null 2>&1 || true
+  "$syspgo" cleanup --root "$work/trace-base" >/dev/null 2>&1 || true
   grep " $work" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
 }
@@ -106,6 +114,8 @@ for profile in "${profile_list[@]}"; do
   wl_json=""
   for w in "${workload_list[@]}"; do
     image=$link_registry/bench/$w:latest
+    base_image=""
+    [ -n "$baseline" ] && base_image=$link_registry/bench/$w-base:latest
     esgz=""
     [ -n "$stargz_bin" ] && esgz=$link_registry/bench/$w:esgz
     if [ -z "$prepared" ]; then
@@ -121,22 +131,34 @@ for profile in "${profile_list[@]}"; do
         { cat "$work/optimize-$w.log" >&2; exit 1; }
       "$syspgo" cleanup --root "$work/trace" > /dev/null 2>&1 || true
       rm -rf "$work/trace"
+      if [ -n "$base_image" ]; then
+        # The same image in a repository of its own, optimized by the baseline.
+        skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false \
+          "docker://$image" "docker://$base_image"
+        "$baseline" image optimize --root "$work/trace-base" --insecure-registry "$link_registry" \
+          --ready "$(workload_ready "$w")" "$base_image" > "$work/optimize-base-$w.log" 2>&1 ||
+          { cat "$work/optimize-base-$w.log" >&2; exit 1; }
+        "$baseline" cleanup --root "$work/trace-base" > /dev/null 2>&1 || true
+        rm -rf "$work/trace-base"
+      fi
       [ -n "$esgz" ] && convert_estargz "$image" "$esgz"
     fi
     "$syspgo" image inspect --json --insecure-registry "$link_registry" "$image" \
       | sed -n '/^{/,$p' > "$work/inspect-$w.json"
-    wl_json+=$(python3 - "$w" "$image" "$esgz" "$(workload_ready "$w")" "$work/inspect-$w.json" <<'PY'
+    wl_json+=$(python3 - "$w" "$image" "$esgz" "$(workload_ready "$w")" "$work/inspect-$w.json" \
+               "$base_image" <<'PY'
 import json, sys
-name, image, esgz, ready, inspect = sys.argv[1:]
+name, image, esgz, ready, inspect, base_image = sys.argv[1:]
 j = json.load(open(inspect))
 print(json.dumps({"name": name, "image": image, "esgz_image": esgz, "ready": ready,
+                  "base_image": base_image,
                   "traced_bytes": j["traced_bytes"], "blob_bytes": j["blob_bytes"]}) + ",")
 PY
 )
   done
   prepared=yes
   cat > "$work/spec.json" <<JSON
-{"syspgo": "$syspgo", "registry": "$link_registry", "registry_log": "$link_log",
+{"syspgo": "$syspgo", "baseline": "$baseline", "registry": "$link_registry", "registry_log": "$link_log",
  "profile": "$profile", "link_rate_bps": $link_rate_bps, "rtt_ms": $link_rtt_ms,
  "out": "$out", "work": "$work", "runs": $runs, "warm_runs": ${WARM_RUNS:-3},
  "systems": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split(",")))' "$systems"),
@@ -150,6 +172,8 @@ spec = json.load(open(sys.argv[1]))
 spec["notes"] = [n for n in [sys.argv[3]] if n]
 if not spec["containerd"]["stargz_snapshotter"]:
     spec["systems"] = [s for s in spec["systems"] if s != "stargz"]
+if not spec["baseline"]:
+    spec["systems"] = [s for s in spec["systems"] if not s.endswith("@base")]
 json.dump(spec, open(sys.argv[1], "w"))
 json.dump(spec, open(sys.argv[2], "w"), indent=1)
 PY

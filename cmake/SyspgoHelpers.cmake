@@ -13,6 +13,13 @@ if(SYSPGO_SANITIZE)
   add_link_options(${SYSPGO_SANITIZER_FLAGS})
 endif()
 
+# ThreadSanitizer, for the tests of the concurrent fetch code (make test
+# builds fs_test this way).
+if(SYSPGO_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
+
 # Fuzzing instruments every library for coverage, not only the targets.
 if(SYSPGO_FUZZ)
   add_compile_options(-fsanitize=fuzzer-no-link,address,undefined)

@@ -13,9 +13,11 @@ packages=(
   libfuse3-dev fuse3
   runc docker-registry busybox-static python3
   skopeo  # the integration tests check that other tools still read our images
+  umoci   # ... and that we read theirs (umoci writes the root as "/")
+  openssl # the trust tests make keys as the docs say
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(umoci debootstrap bc containerd iproute2 curl time golang-go
+  packages+=(debootstrap bc containerd iproute2 curl time golang-go
              golang-github-containerd-stargz-snapshotter-dev)
 fi
 

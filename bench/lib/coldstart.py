@@ -6,10 +6,13 @@ registry, the images and their runtime images, then calls
 
   coldstart.py --spec SPEC.json
 
-SPEC: {syspgo, registry, registry_log, profile, link_rate_bps, rtt_ms, out,
-       runs, warm_runs, systems: [...], work, containerd: {...},
-       workloads: [{name, image, esgz_image, ready, traced_bytes,
+SPEC: {syspgo, baseline, registry, registry_log, profile, link_rate_bps,
+       rtt_ms, out, runs, warm_runs, systems: [...], work, containerd: {...},
+       workloads: [{name, image, base_image, esgz_image, ready, traced_bytes,
                     blob_bytes}]}
+A system "MODE@base" is `baseline run --mode MODE base_image`: another
+syspgo build (say, the last release) on its own copy of the image, with a
+runtime image it built, timed in the same run as this one.
 
 Per start (cold: page cache dropped, fresh store/state directories):
 Deploy / Running / Ready / Total, registry requests and bytes (from the
@@ -139,9 +142,13 @@ def port_free(port, timeout=10):
 
 
 def run_syspgo(spec, wl, system, root, timing):
-    cmd = [spec["syspgo"], "run", "--root", root, "--mode", system,
+    # "MODE@base": the baseline syspgo binary (--baseline), on its own copy
+    # of the image with its own runtime image.
+    mode, _, base = system.partition("@")
+    binary, image = (spec["baseline"], wl["base_image"]) if base else (spec["syspgo"], wl["image"])
+    cmd = [binary, "run", "--root", root, "--mode", mode,
            "--insecure-registry", spec["registry"], "--timing-json", timing,
-           "--ready", wl["ready"], "--timeout", "600", wl["image"]]
+           "--ready", wl["ready"], "--timeout", "600", image]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"syspgo run --mode {system} failed ({p.returncode}): {p.stdout[-2000:]}")
@@ -271,7 +278,7 @@ def one_start(spec, wl, system, run, log):
     sampler = Sampler(PROCESS_NAMES.get(system, ["syspgo"]))
     record = {"profile": spec["profile"], "workload": wl["name"], "system": system, "run": run}
     try:
-        if system in SYSPGO_MODES:
+        if system.partition("@")[0] in SYSPGO_MODES:
             record.update(run_syspgo(spec, wl, system, os.path.join(base, "root"),
                                      os.path.join(base, "timing.json")))
         else:
@@ -286,7 +293,7 @@ def one_start(spec, wl, system, run, log):
     record["registry"] = reg.since()
     if wl.get("traced_bytes"):
         record["io_amplification"] = record["registry"]["bytes"] / wl["traced_bytes"]
-    if system in SYSPGO_MODES:
+    if system.partition("@")[0] in SYSPGO_MODES:
         subprocess.run([spec["syspgo"], "cleanup", "--root", os.path.join(base, "root")],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     shutil.rmtree(base, ignore_errors=True)

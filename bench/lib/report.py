@@ -20,7 +20,8 @@ SYSTEM_NAMES = {
     "prefetch": "syspgo prefetch",
     "rtimage": "syspgo rtimage",
 }
-ORDER = ["full", "containerd", "stargz", "lazy", "prefetch", "rtimage"]
+ORDER = ["full", "containerd", "stargz", "lazy@base", "lazy", "prefetch", "rtimage@base",
+         "rtimage"]
 COLORS = {"deploy_s": "#4e79a7", "running_s": "#f28e2b", "ready_s": "#59a14f"}
 
 

@@ -207,8 +207,23 @@ Result<std::string> TarReader::ReadMetaData(int64_t size, const char* what) {
 
 Result<std::optional<TarEntry>> TarReader::Next() {
   if (ended_) return std::optional<TarEntry>();
-  RETURN_IF_ERROR(Skip(remaining_ + padding_));
-  remaining_ = padding_ = 0;
+  RETURN_IF_ERROR(Skip(remaining_));
+  remaining_ = 0;
+  if (padding_ > 0) {
+    // A stream that ends right after the last entry's data, without its
+    // padding or the end-of-archive blocks, is accepted as Go's archive/tar
+    // (and so containerd and docker) accept it: umoci 0.4 writes such
+    // layers. A stream cut inside the padding is not.
+    std::vector<char> pad(static_cast<size_t>(padding_));
+    ASSIGN_OR_RETURN(size_t n, ReadFully(*source_, pad));
+    offset_ += static_cast<int64_t>(n);
+    padding_ = 0;
+    if (n == 0) {
+      ended_ = true;
+      return std::optional<TarEntry>();
+    }
+    if (n != pad.size()) return Corruption("tar stream is truncated");
+  }
 
   std::map<std::string, std::string> pax = global_pax_;
   std::optional<std::string> long_name, long_link;

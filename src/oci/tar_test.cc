@@ -153,6 +153,31 @@ TEST(TarTest, DetectsTruncation) {
   }
 }
 
+// umoci 0.4 ends a layer right after the last file's data: no padding, no
+// end-of-archive blocks. Go's archive/tar (containerd, docker) reads that
+// as the end; a stream cut inside the padding is still an error.
+TEST(TarTest, StreamEndingAfterTheLastDataIsComplete) {
+  std::string tar = Write({{Entry("d/", TarType::kDirectory, 0), ""},
+                           {Entry("d/f", TarType::kRegular, 3), "hi\n"}});
+  const std::string cut = tar.substr(0, 512 + 512 + 3);
+  StringReader src(cut);
+  TarReader r(&src);
+  int entries = 0;
+  for (;;) {
+    auto e = r.Next();
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    if (!*e) break;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 2);
+  const std::string inside = tar.substr(0, 512 + 512 + 3 + 100);
+  StringReader src2(inside);
+  TarReader r2(&src2);
+  ASSERT_TRUE(r2.Next().ok());
+  ASSERT_TRUE(r2.Next().ok());
+  EXPECT_EQ(r2.Next().status().code(), StatusCode::kCorruption);
+}
+
 TEST(TarTest, RejectsHostilePax) {
   // A PAX header whose record length points past its data.
   std::string tar;

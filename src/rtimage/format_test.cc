@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "common/byte_codec.h"
 #include "common/file_util.h"
 #include "rtimage/chunk_store.h"
 #include "rtimage/layer_index.h"
@@ -115,6 +116,49 @@ TEST(FormatTest, CrossReferencesAreChecked) {
   expect_bad([](Metadata& m) { m.image_digest = "sha256:xyz"; }, "bad digest");
   expect_bad([](Metadata& m) { m.entries.pop_back(), m.entries.erase(m.entries.begin() + 2); },
              "content without entry");
+}
+
+// Files larger than a piece carry one digest per piece, exactly as many as
+// the size needs.
+TEST(FormatTest, PieceDigestsRoundTripAndAreCounted) {
+  Sample s = MakeSample();
+  Metadata& m = s.metadata;
+  m.piece_size = 64 << 10;
+  m.contents[0].size = 200000;  // 4 pieces of 64 KiB, the last one short
+  m.contents[0].pieces.assign(4, Sha256::Of("piece"));
+  auto decoded = DecodeMetadata(EncodeMetadata(m));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, m);
+  EXPECT_EQ(decoded->PieceCount(decoded->contents[0]), 4u);
+  EXPECT_EQ(decoded->PieceCount(decoded->contents[1]), 1u) << "a small file is one piece";
+  EXPECT_EQ(decoded->PieceDigest(decoded->contents[1], 0), decoded->contents[1].digest);
+  m.contents[0].pieces.pop_back();
+  EXPECT_EQ(DecodeMetadata(EncodeMetadata(m)).status().code(), StatusCode::kCorruption);
+  m.contents[0].pieces.clear();
+  EXPECT_EQ(DecodeMetadata(EncodeMetadata(m)).status().code(), StatusCode::kCorruption)
+      << "a large file without piece digests could not be checked in parts";
+  m.contents[0].size = 100;
+  m.contents[1].pieces = {Sha256::Of("x")};
+  EXPECT_EQ(DecodeMetadata(EncodeMetadata(m)).status().code(), StatusCode::kCorruption)
+      << "a small file has its whole-file digest only";
+  for (uint32_t bad : {0u, 4096u, 100000u, 128u << 20}) {
+    Sample t = MakeSample();
+    t.metadata.piece_size = bad;
+    EXPECT_FALSE(DecodeMetadata(EncodeMetadata(t.metadata)).ok()) << bad;
+  }
+}
+
+// Version 1 had no piece digests: such metadata is refused with a hint.
+TEST(FormatTest, OlderVersionIsRefusedWithAHint) {
+  std::string encoded = EncodeMetadata(MakeSample().metadata);
+  encoded[8] = 1;  // the u32 version after the 8-byte magic
+  encoded.resize(encoded.size() - 4);
+  const uint32_t crc = Crc32(encoded);
+  for (int i = 0; i < 4; ++i) encoded.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+  auto decoded = DecodeMetadata(encoded);
+  EXPECT_EQ(decoded.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(decoded.status().message().find("rebuild"), std::string::npos)
+      << decoded.status().message();
 }
 
 class RuntimeImageDirTest : public ::testing::Test {

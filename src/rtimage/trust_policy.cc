@@ -45,7 +45,7 @@ Result<TrustPolicy> TrustPolicy::Load(const std::string& path) {
 }
 
 Result<TrustPolicy> TrustPolicy::Parse(std::string_view json, const std::string& base_dir,
-                                       std::string name) {
+                                       std::string name, const KeyLoader& load_key) {
   auto bad = [&](const std::string& why) {
     return InvalidArgument("trust policy " + name + ": " + why);
   };
@@ -98,7 +98,7 @@ Result<TrustPolicy> TrustPolicy::Parse(std::string_view json, const std::string&
         }
         std::string path = k.get<std::string>();
         if (!path.starts_with("/")) path = JoinPath(base_dir, path);
-        auto key = PublicKey::Load(path);
+        auto key = load_key(path);
         if (!key.ok()) return bad(key.status().message());
         rule.keys.push_back(std::move(*key));
       }

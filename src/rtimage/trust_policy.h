@@ -35,6 +35,7 @@
 #ifndef SYSPGO_RTIMAGE_TRUST_POLICY_H_
 #define SYSPGO_RTIMAGE_TRUST_POLICY_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,9 +64,11 @@ class TrustPolicy {
   // error here, not at the first start).
   static Result<TrustPolicy> Load(const std::string& path);
   // `base_dir`: where relative key paths start; `name` names the policy in
-  // messages.
+  // messages; `load_key` reads a key file (PublicKey::Load; the fuzz target
+  // gives one that reads no file).
+  using KeyLoader = std::function<Result<PublicKey>(const std::string& path)>;
   static Result<TrustPolicy> Parse(std::string_view json, const std::string& base_dir,
-                                   std::string name);
+                                   std::string name, const KeyLoader& load_key = PublicKey::Load);
   // No policy: the default for every repository.
   TrustPolicy() = default;
 

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -235,8 +237,12 @@ TEST_F(TraceTest, ReadaheadIsOffWhileTracingAndRestoredAfterSigkill) {
   if (setting.empty()) GTEST_SKIP() << "the root file system's device has no readahead setting";
   const std::string before = ReadSetting(setting);
   ASSERT_NE(before, "0\n") << "readahead is already off; a killed run may have left it so";
+  // The traced process outlives the tracer we kill: it is adopted by us
+  // (subreaper), and we end exactly it, by the pid it wrote, no other.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  const std::string pid_file = JoinPath(dir_.path(), "traced.pid");
   auto child = Subprocess::Spawn({SYSPGO_BINARY, "trace", "-o", JoinPath(dir_.path(), "k.trace"),
-                                  "--", "sleep", "30"},
+                                  "--", "sh", "-c", "echo $$ > " + pid_file + "; exec sleep 30"},
                                  SpawnOptions{.null_stdin = true});
   ASSERT_TRUE(child.ok());
   bool off = false;
@@ -256,8 +262,13 @@ TEST_F(TraceTest, ReadaheadIsOffWhileTracingAndRestoredAfterSigkill) {
   if (records.ok()) {
     EXPECT_TRUE(records->empty());
   }
-  // The traced `sleep` was a child of the killed tracer: reap it if it is ours.
-  RunCommand({"pkill", "-f", "^sleep 30$"}).status().IgnoreError();
+  // The traced `sleep` was a child of the killed tracer, now ours.
+  auto pid_text = ReadFileToString(pid_file);
+  ASSERT_TRUE(pid_text.ok()) << pid_text.status().ToString();
+  const pid_t traced = static_cast<pid_t>(std::stol(*pid_text));
+  ASSERT_GT(traced, 1);
+  EXPECT_EQ(::kill(traced, SIGKILL), 0);
+  EXPECT_EQ(::waitpid(traced, nullptr, 0), traced);
 }
 
 TEST_F(TraceTest, ReadaheadIsRestoredAfterANormalTrace) {

@@ -73,8 +73,17 @@ RegistryFixture::~RegistryFixture() { Stop(); }
 void RegistryFixture::Stop() {
   if (process_.running()) {
     process_.Signal(SIGTERM).IgnoreError();
+    process_.Signal(SIGCONT).IgnoreError();  // a paused one takes SIGTERM now
     process_.WaitFor(std::chrono::seconds(5)).status().IgnoreError();
   }
+}
+
+void RegistryFixture::Pause() {
+  if (process_.running()) process_.Signal(SIGSTOP).IgnoreError();
+}
+
+void RegistryFixture::Resume() {
+  if (process_.running()) process_.Signal(SIGCONT).IgnoreError();
 }
 
 std::string RegistryFixture::BlobDataPath(const oci::Digest& d) const {

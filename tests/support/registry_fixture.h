@@ -26,6 +26,10 @@ class RegistryFixture {
   // Where the registry keeps a blob's bytes on disk.
   std::string BlobDataPath(const oci::Digest& digest) const;
   void Stop();
+  // SIGSTOP / SIGCONT: a registry that accepts connections (the kernel
+  // still queues them) and answers nothing.
+  void Pause();
+  void Resume();
 
  private:
   RegistryFixture() = default;
