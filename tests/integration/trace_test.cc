@@ -246,11 +246,12 @@ TEST_F(TraceTest, ReadaheadIsOffWhileTracingAndRestoredAfterSigkill) {
                                  SpawnOptions{.null_stdin = true});
   ASSERT_TRUE(child.ok());
   bool off = false;
-  for (int i = 0; i < 500 && !off; ++i) {
+  for (int i = 0; i < 500 && !(off && PathExists(pid_file)); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     off = ReadSetting(setting) == "0\n";
   }
   ASSERT_TRUE(off) << "readahead was not turned off while tracing";
+  ASSERT_TRUE(PathExists(pid_file)) << "the traced command did not start";
   ASSERT_TRUE(child->Signal(SIGKILL).ok());
   ASSERT_TRUE(child->Wait().ok());
   EXPECT_EQ(ReadSetting(setting), "0\n");  // the killed tracer could not restore it
