@@ -338,6 +338,7 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
                        {"bytes", shared_counters.bytes.load()}};
     }
     if (outcome->exit) j["exit_code"] = outcome->exit->ShellCode();
+    if (lazy && lazy->signature) j["runtime_image_signed_by"] = lazy->signature->key_id;
     if (mounted) {
       j["deploy_parts"] = {{"locate_s", locate_s},
                            {"mount_s", mount_s},

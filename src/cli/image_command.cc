@@ -190,36 +190,21 @@ Result<RemoteRuntimeImage> LocateRuntimeImage(const ParsedArgs& args, const Comm
 }
 
 // What this node's policy says about a found runtime image: {accepted,
-// how, signer}.
+// why, signer}.
 nlohmann::json TrustVerdict(RemoteRuntimeImage& r, const rtimage::TrustPolicy& policy) {
   const rtimage::TrustDecision d = policy.Decide(r.ref);
   nlohmann::json j = {{"policy", d.source}, {"accept", rtimage::AcceptanceName(d.accept)}};
+  auto trusted = rtimage::CheckTrust(*r.client, r.ref.repository, *r.found, r.image, d);
+  j["accepted"] = r.binding.ok() && trusted.ok();
   if (!r.binding.ok()) {
-    j["accepted"] = false;
     j["why"] = r.binding.message();
-    return j;
-  }
-  switch (d.accept) {
-    case rtimage::Acceptance::kNone:
-      j["accepted"] = false;
-      j["why"] = "the policy uses no runtime image for this reference";
-      break;
-    case rtimage::Acceptance::kUnsigned:
-      j["accepted"] = true;
-      j["why"] = "the policy accepts unsigned runtime images here (signatures not checked)";
-      break;
-    case rtimage::Acceptance::kSigned: {
-      auto v = rtimage::VerifyRuntimeImageSignature(*r.client, r.ref.repository, *r.found, r.image,
-                                                    d.keys);
-      j["accepted"] = v.ok();
-      if (v.ok()) {
-        j["why"] = "signed by " + v->key_name + " (" + v->key_id + ")";
-        j["signer"] = v->key_id;
-      } else {
-        j["why"] = v.status().message();
-      }
-      break;
-    }
+  } else if (!trusted.ok()) {
+    j["why"] = trusted.status().message();
+  } else if (*trusted) {
+    j["why"] = "signed by " + (*trusted)->key_name + " (" + (*trusted)->key_id + ")";
+    j["signer"] = (*trusted)->key_id;
+  } else {
+    j["why"] = "the policy accepts unsigned runtime images here (signatures not checked)";
   }
   return j;
 }

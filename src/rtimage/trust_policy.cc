@@ -149,6 +149,32 @@ TrustDecision TrustPolicy::Decide(const oci::ImageReference& ref) const {
   return d;
 }
 
+Result<std::optional<VerifiedSignature>> CheckTrust(oci::RegistryClient& client,
+                                                    const std::string& repository,
+                                                    const FoundRuntimeImage& found,
+                                                    const oci::Digest& image,
+                                                    const TrustDecision& decision) {
+  switch (decision.accept) {
+    case Acceptance::kNone:
+      return PermissionDenied("runtime images are not used for this image (" + decision.source +
+                              ")");
+    case Acceptance::kUnsigned:
+      return std::optional<VerifiedSignature>();
+    case Acceptance::kSigned:
+      break;
+  }
+  auto signature = VerifyRuntimeImageSignature(client, repository, found, image, decision.keys);
+  if (!signature.ok()) {
+    const Status& st = signature.status();
+    if (st.code() == StatusCode::kNotFound || st.code() == StatusCode::kPermissionDenied) {
+      return PermissionDenied(st.message() + "; " + decision.source +
+                              " accepts only runtime images signed by a trusted key");
+    }
+    return st;
+  }
+  return std::optional<VerifiedSignature>(*signature);
+}
+
 Result<TrustedMetadata> FetchTrustedMetadata(oci::RegistryClient& client,
                                              oci::RegistryClient* second,
                                              const std::string& repository,
@@ -156,33 +182,20 @@ Result<TrustedMetadata> FetchTrustedMetadata(oci::RegistryClient& client,
                                              const oci::Digest& image,
                                              const TrustDecision& decision, bool with_index) {
   if (decision.accept == Acceptance::kNone) {
-    return PermissionDenied("runtime images are not used for this image (" + decision.source +
-                            ")");
+    return CheckTrust(client, repository, found, image, decision).status();
   }
-  std::optional<Result<VerifiedSignature>> signature;
-  std::thread verifier;
+  // A signature is checked on the second connection while the metadata
+  // comes on the first.
+  std::optional<Result<std::optional<VerifiedSignature>>> trusted;
+  std::thread checker;
   if (decision.accept == Acceptance::kSigned && second != nullptr) {
-    verifier = std::thread([&] {
-      signature = VerifyRuntimeImageSignature(*second, repository, found, image, decision.keys);
-    });
+    checker = std::thread([&] { trusted = CheckTrust(*second, repository, found, image, decision); });
   }
   auto fetched = FetchRuntimeMetadata(client, repository, found, image, with_index);
-  if (verifier.joinable()) verifier.join();
-  if (decision.accept == Acceptance::kSigned && !signature) {
-    signature = VerifyRuntimeImageSignature(client, repository, found, image, decision.keys);
-  }
+  if (checker.joinable()) checker.join();
+  if (!trusted) trusted = CheckTrust(client, repository, found, image, decision);
   TrustedMetadata out;
-  if (signature) {
-    if (!signature->ok()) {
-      const Status& st = signature->status();
-      if (st.code() == StatusCode::kNotFound || st.code() == StatusCode::kPermissionDenied) {
-        return PermissionDenied(st.message() + "; " + decision.source +
-                                " accepts only runtime images signed by a trusted key");
-      }
-      return st;
-    }
-    out.signature = **signature;
-  }
+  ASSIGN_OR_RETURN(out.signature, std::move(*trusted));
   ASSIGN_OR_RETURN(out.fetched, std::move(fetched));
   return out;
 }

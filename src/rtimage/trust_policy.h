@@ -85,6 +85,16 @@ class TrustPolicy {
   std::vector<Rule> rules_;
 };
 
+// Whether `decision` accepts the runtime image `found` of the image with
+// manifest digest `image`: its signer for kSigned, nullopt for kUnsigned.
+// kPermissionDenied, naming the rule, for kNone or without a valid
+// signature by one of its keys; other errors are the registry's.
+Result<std::optional<VerifiedSignature>> CheckTrust(oci::RegistryClient& client,
+                                                    const std::string& repository,
+                                                    const FoundRuntimeImage& found,
+                                                    const oci::Digest& image,
+                                                    const TrustDecision& decision);
+
 struct TrustedMetadata {
   FetchedMetadata fetched;
   std::optional<VerifiedSignature> signature;  // for kSigned: who signed it

@@ -188,6 +188,17 @@ class FaultTest : public LazyFsTest {
     f.seekp(offset);
     f.put(static_cast<char>(c ^ 0x5a));
   }
+  // The image in repository fault/<repo>, one byte of a blob (`where`:
+  // which, at what offset) flipped on the registry's disk, every mode.
+  void FlipThenStart(const std::string& repo, const std::string& label,
+                     const std::function<std::pair<oci::Digest, int64_t>()>& where) {
+    repo_ = repo;
+    const std::string ref = Image("fault/" + repo_);
+    ASSERT_FALSE(HasFailure());
+    const auto [blob, offset] = where();
+    ASSERT_NO_FATAL_FAILURE(FlipOnDisk(blob, offset));
+    Row(label, EveryMode(ref, repo));
+  }
   // The runtime image's descriptors as the registry lists them.
   rtimage::FoundRuntimeImage Found() {
     auto found = rtimage::FindRuntimeImage(*client_, "fault/" + repo_, image_.manifest_digest);
@@ -204,32 +215,26 @@ class FaultTest : public LazyFsTest {
 // One flipped byte in the layer blob, inside a large file, where the trace
 // did not look: `full` refuses the pull, the lazy modes refuse the piece.
 TEST_F(FaultTest, TamperedLayerByte) {
-  repo_ = "layer";
-  const std::string ref = Image("fault/" + repo_);
-  ASSERT_FALSE(HasFailure());
-  const oci::Descriptor& data = image_.manifest.layers[1];  // big.bin is most of it
-  FlipOnDisk(data.digest, data.size * 2 / 3);
-  Row("tampered layer byte (large file, untraced range)", EveryMode(ref, "layer"));
+  FlipThenStart("layer", "tampered layer byte (large file, untraced range)", [&] {
+    const oci::Descriptor& data = image_.manifest.layers[1];  // big.bin is most of it
+    return std::make_pair(data.digest, data.size * 2 / 3);
+  });
 }
 
 // A byte of the runtime image's blob, in a traced chunk: the chunk fails,
 // its bytes come from the (verified) layer.
 TEST_F(FaultTest, TamperedBlob) {
-  repo_ = "blob";
-  const std::string ref = Image("fault/" + repo_);
-  ASSERT_FALSE(HasFailure());
-  const rtimage::FoundRuntimeImage found = Found();
-  FlipOnDisk(found.blob.digest, found.blob.size / 2);
-  Row("tampered runtime image blob", EveryMode(ref, "blob"));
+  FlipThenStart("blob", "tampered runtime image blob", [&] {
+    const rtimage::FoundRuntimeImage found = Found();
+    return std::make_pair(found.blob.digest, found.blob.size / 2);
+  });
 }
 
 TEST_F(FaultTest, TamperedMetadata) {
-  repo_ = "metadata";
-  const std::string ref = Image("fault/" + repo_);
-  ASSERT_FALSE(HasFailure());
-  const rtimage::FoundRuntimeImage found = Found();
-  FlipOnDisk(found.metadata.digest, found.metadata.size / 2);
-  Row("tampered runtime image metadata", EveryMode(ref, "metadata"));
+  FlipThenStart("metadata", "tampered runtime image metadata", [&] {
+    const rtimage::FoundRuntimeImage found = Found();
+    return std::make_pair(found.metadata.digest, found.metadata.size / 2);
+  });
 }
 
 // A self-consistent forgery (/data/over holds "bad") pushed beside the

@@ -43,6 +43,14 @@ TestResponse ServeRange(const TestRequest& req, const std::string& body) {
   return r;
 }
 
+// A registry that accepts the request and sends nothing back.
+TestResponse Silent(const TestRequest&) {
+  TestResponse r;
+  r.body = "never sent";
+  r.stall_after = 0;
+  return r;
+}
+
 struct Client {
   TokenCache tokens;
   CredentialStore creds;
@@ -180,12 +188,7 @@ TEST(RegistryClientTest, RefusedConnectionAndUnknownHostAreNotRetried) {
 // asked again during its quiet period (other clients of the same health
 // record fail at once too).
 TEST(RegistryClientTest, HungRegistryCostsOneStall) {
-  HttpTestServer server([](const TestRequest&) {
-    TestResponse r;
-    r.body = "never sent";
-    r.stall_after = 0;
-    return r;
-  });
+  HttpTestServer server(Silent);
   Client client(5);
   RegistryHealth health(std::chrono::seconds(30));
   client.options.health = &health;
@@ -233,12 +236,7 @@ TEST(RegistryClientTest, StallAfterProgressIsResumed) {
 
 // The start's deadline cuts a request short, and later ones fail at once.
 TEST(RegistryClientTest, DeadlineBoundsEveryRequest) {
-  HttpTestServer server([](const TestRequest&) {
-    TestResponse r;
-    r.body = "never sent";
-    r.stall_after = 0;
-    return r;
-  });
+  HttpTestServer server(Silent);
   Client client(5);
   client.options.http.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
   RegistryClient c = client.Make(server.address());
