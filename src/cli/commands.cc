@@ -125,8 +125,10 @@ OPTIONS:
                         rtimage   the runtime image pushed into the page
                                   cache at start, the layers for the rest
                       default auto: rtimage when the image has a runtime
-                      image with data, lazy when it has one without, else
-                      full (also when the registry is unreachable)
+                      image with data that the trust policy accepts, lazy
+                      when it has one without, else full (also when the
+                      registry is unreachable; a runtime image refused is
+                      said on stderr)
   --streams N         parallel Range requests for the runtime image (2)
   --fetch-timeout S   a registry request of the lazy file system that moves
                       no data for S seconds fails (the registry is then not

@@ -61,7 +61,7 @@ OPTIONS:
   --ready COND        (optimize) readiness, as for `syspgo run`
   --timeout SECS      (optimize) give up when not ready (default 300)
   --json              (inspect) machine-readable output
-  --sign-key KEY      (push, optimize, sign) sign the runtime image with KEY,
+  --sign-key KEY      (push, optimize, sign) sign the pushed runtime image with KEY,
                       an unencrypted PEM private key, Ed25519 or ECDSA P-256
                       (openssl genpkey -algorithm ed25519 -out KEY)
   --trust-policy FILE (inspect, fetch) as for `syspgo run`
@@ -281,6 +281,11 @@ Result<rtimage::PushedRuntimeImage> Push(ImageSession& s, const oci::LocalImage&
 
 int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (args.positional.size() != 1) return ImageUsage(InvalidArgument("build takes one IMAGE"));
+  if (args.Has("sign-key")) {
+    // A signature names the pushed artifact, which exists once pushed.
+    return ImageUsage(InvalidArgument(
+        "build writes a directory; sign when pushing it: syspgo image push --sign-key KEY IMAGE DIR"));
+  }
   auto output = args.Get("output");
   if (!output) return ImageUsage(InvalidArgument("build needs -o DIR"));
   std::vector<std::string> traces = args.GetAll("trace");
