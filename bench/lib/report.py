@@ -19,6 +19,8 @@ SYSTEM_NAMES = {
     "lazy": "syspgo lazy",
     "prefetch": "syspgo prefetch",
     "rtimage": "syspgo rtimage",
+    "lazy@base": "syspgo lazy, baseline build",
+    "rtimage@base": "syspgo rtimage, baseline build",
 }
 ORDER = ["full", "containerd", "stargz", "lazy@base", "lazy", "prefetch", "rtimage@base",
          "rtimage"]

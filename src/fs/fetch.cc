@@ -319,6 +319,16 @@ Result<LayerFetcher::PieceBytes> LayerFetcher::Piece(uint32_t content, uint64_t 
   const rtimage::FileContent& c = metadata_->contents[content];
   const uint64_t at = piece * metadata_->piece_size;
   const uint64_t length = std::min<uint64_t>(metadata_->piece_size, c.size - at);
+  // A miss brings the file's next bytes with the same request (a file is
+  // mostly read on from where a read starts): its spans up to kFileAhead on.
+  const uint64_t first = (c.tar_offset + at) / kSpanSize;
+  const uint64_t last = (c.tar_offset + at + length - 1) / kSpanSize;
+  for (uint64_t span = first; span <= last; ++span) {
+    if (PathExists(SpanPath(c.layer, span))) continue;
+    const uint64_t ahead_end = c.tar_offset + std::min(c.size, at + kFileAhead);
+    RETURN_IF_ERROR(EnsureSpans(c.layer, first, std::max(last, (ahead_end - 1) / kSpanSize)));
+    break;
+  }
   ASSIGN_OR_RETURN(std::string bytes, ReadLayer(c.layer, c.tar_offset + at, length));
   RETURN_IF_ERROR(VerifyPiece(content, piece, bytes));
   auto shared = std::make_shared<const std::string>(std::move(bytes));

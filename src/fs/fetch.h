@@ -162,6 +162,9 @@ class LayerFetcher {
   static constexpr uint64_t kMaxSpansPerFetch = 16;
   // Inflated bytes kept beyond the asked-for range, at most, each side.
   static constexpr uint64_t kMaxExtraBytes = 32 << 20;
+  // A piece whose spans are not all on disk fetches them and the file's
+  // spans this far past it, in the same request.
+  static constexpr uint64_t kFileAhead = 4 << 20;
 
   // metadata and log outlive the fetcher. Without `indexes`, they are
   // fetched from `index_blob` at the first miss.

@@ -272,6 +272,23 @@ TEST_F(LayerFetcherTest, AMissCostsOneRequestAndLaterReadsNone) {
   EXPECT_EQ(f->Read(0, 6000, 100)->size(), 0u);
 }
 
+// A miss brings the file's next 4 MiB with the same request: a start that
+// reads a library on from where it began costs one request, not one per
+// span.
+TEST_F(LayerFetcherTest, AMissFetchesTheFileAheadInOneRequest) {
+  Sample s({6 << 20});
+  auto f = Fetcher(s);
+  ASSERT_TRUE(f->Read(0, 100, 10).ok());
+  EXPECT_EQ(registry_.requests(), 1u);
+  auto later = f->Read(0, (3 << 20) + 5, 100000);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(*later, s.files[0].substr((3 << 20) + 5, 100000));
+  EXPECT_EQ(registry_.requests(), 1u) << "within the 4 MiB ahead";
+  ASSERT_TRUE(f->Read(0, (5 << 20) + 5, 10).ok());
+  EXPECT_EQ(registry_.requests(), 2u) << "past it";
+  EXPECT_EQ(f->counters().pieces_verified, 4) << "only the pieces read are hashed";
+}
+
 TEST_F(LayerFetcherTest, ConcurrentMissesOfOneSpanFetchItOnce) {
   Sample s({200000});
   auto f = Fetcher(s);

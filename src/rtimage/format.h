@@ -38,7 +38,7 @@ inline constexpr uint32_t kMaxChunkSpan = 16 << 20;
 // Files are verified in pieces of this many bytes (the last one shorter),
 // each with its own sha256, so that a read of any part of a large file is
 // checked without fetching the whole file.
-inline constexpr uint32_t kDefaultPieceSize = 1 << 20;
+inline constexpr uint32_t kDefaultPieceSize = 256 << 10;  // see docs/lazy-rootfs.md
 inline constexpr uint32_t kMinPieceSize = 64 << 10;
 inline constexpr uint32_t kMaxPieceSize = 64 << 20;
 
