@@ -158,7 +158,7 @@ class FaultTest : public LazyFsTest {
       if (c.served == "correct") {
         std::snprintf(buf, sizeof(buf), " correct |");
       } else {
-        std::snprintf(buf, sizeof(buf), " %s after %.1f s |", c.served.c_str(), c.seconds);
+        std::snprintf(buf, sizeof(buf), " %s after %.2f s |", c.served.c_str(), c.seconds);
       }
       row += buf;
       if (c.left != "nothing") left = c.left;
