@@ -263,6 +263,11 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   t.curl = curl;
   t.cancel = impl_->cancel;
   t.stall = impl_->options.stall_timeout;
+  if (request.method != "GET" && request.method != "HEAD") {
+    // After an upload the registry may take a while to check what it got
+    // (hashing a large blob) before it answers: not a stall.
+    t.stall = std::max<std::chrono::milliseconds>(t.stall, std::chrono::seconds(120));
+  }
   t.last_data = std::chrono::steady_clock::now();
 
   char error[CURL_ERROR_SIZE] = {0};
@@ -340,7 +345,7 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   if (rc == CURLE_ABORTED_BY_CALLBACK && t.stalled) {
     impl_->last_failure = TransportFailure::kStalled;
     return Unavailable(request.method + " " + request.url + ": no data for " +
-                       std::to_string(impl_->options.stall_timeout.count()) + " s");
+                       std::to_string(t.stall.count() / 1000) + " s");
   }
   if (rc != CURLE_OK) {
     std::string why = error[0] ? error : curl_easy_strerror(rc);

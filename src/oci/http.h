@@ -55,7 +55,9 @@ struct HttpResponse {
 
 struct HttpOptions {
   std::chrono::seconds connect_timeout{10};
-  // A transfer during which no byte moves for this long fails (a stall).
+  // A transfer during which no byte moves for this long fails (a stall);
+  // after an upload (PUT, POST), 120 s at least: the registry may take a
+  // while to check a large blob before it answers.
   std::chrono::seconds stall_timeout{10};
   // No request runs past this point (the start's --timeout): one that would
   // is cut at it, and later ones fail at once with kDeadlineExceeded.
