@@ -142,6 +142,8 @@ int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t,
   return 0;
 }
 
+constexpr std::chrono::milliseconds kDeadlineSlack{100};
+
 TransportFailure Classify(CURLcode rc) {
   switch (rc) {
     case CURLE_OK:
@@ -243,12 +245,14 @@ TransportFailure HttpClient::last_failure() const { return impl_->last_failure; 
 
 Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   impl_->last_failure = TransportFailure::kNone;
-  // What is left of the deadline bounds the whole transfer.
+  // What is left of the deadline bounds the whole transfer. Within
+  // kDeadlineSlack of it, the deadline counts as passed (curl's clock may
+  // end a transfer a little before ours says the deadline came).
   std::optional<long> left_ms;
   if (impl_->options.deadline) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         *impl_->options.deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    if (left <= kDeadlineSlack) {
       return DeadlineExceeded(request.method + " " + request.url +
                               ": the time limit has passed");
     }
@@ -349,11 +353,8 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   }
   if (rc != CURLE_OK) {
     std::string why = error[0] ? error : curl_easy_strerror(rc);
-    // curl's own clock may end the transfer a hair before ours says the
-    // deadline has come.
     if (rc == CURLE_OPERATION_TIMEDOUT && impl_->options.deadline &&
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(100) >=
-            *impl_->options.deadline) {
+        std::chrono::steady_clock::now() + kDeadlineSlack >= *impl_->options.deadline) {
       return DeadlineExceeded(request.method + " " + request.url +
                               ": the time limit has passed (" + why + ")");
     }

@@ -200,9 +200,6 @@ Result<HttpResponse> RegistryClient::Send(HttpRequest request,
     auto performed = http_.Perform(request);
     if (!performed.ok()) {
       last_failure_ = http_.last_failure();
-      if (options_.health && last_failure_ == TransportFailure::kStalled) {
-        options_.health->Stalled(base_url_, performed.status().message());
-      }
       return performed.status();
     }
     if (options_.health) options_.health->Answered(base_url_);
@@ -235,8 +232,10 @@ bool RegistryClient::Retryable(const Status& failed, bool progressed) {
     case TransportFailure::kPermanent:
       return false;
     case TransportFailure::kStalled:
-      // A registry that sends nothing will not start on a retry; one that
+      // A registry that sends nothing will not start on a retry: it is left
+      // alone for a while (by every client of the health record). One that
       // stalled mid-transfer may be resumed once more.
+      if (!progressed && options_.health) options_.health->Stalled(base_url_, failed.message());
       return progressed;
     case TransportFailure::kNone:  // a retryable reply (5xx from the token service)
       return true;

@@ -155,7 +155,8 @@ class RegistryClient {
                       const std::string& scope);
   std::string AuthHeader(const std::string& scope) const;
   bool Sleep(int attempt);
-  // Send() once more after `failed`? Reports stalls to the health record.
+  // Send() once more after `failed`? A stall without progress is reported
+  // to the health record.
   bool Retryable(const Status& failed, bool progressed);
   Status Upload(const std::string& repository, const Digest& digest,
                 HttpRequest put);

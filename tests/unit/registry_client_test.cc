@@ -222,6 +222,8 @@ TEST(RegistryClientTest, StallAfterProgressIsResumed) {
     return r;
   });
   Client client(3);
+  RegistryHealth health;  // a stall after progress does not make it quiet
+  client.options.health = &health;
   client.options.http.stall_timeout = std::chrono::seconds(1);
   RegistryClient c = client.Make(server.address());
   std::string got;
@@ -242,8 +244,9 @@ TEST(RegistryClientTest, DeadlineBoundsEveryRequest) {
   RegistryClient c = client.Make(server.address());
   auto m = c.GetManifest("repo", "tag");
   EXPECT_EQ(m.status().code(), StatusCode::kDeadlineExceeded) << m.status().ToString();
+  // Cut at the deadline (give or take a loaded machine's scheduling).
   EXPECT_LT(std::chrono::steady_clock::now(), *client.options.http.deadline +
-                                                  std::chrono::milliseconds(300));
+                                                  std::chrono::milliseconds(1000));
   auto later = c.GetManifest("repo", "tag");
   EXPECT_EQ(later.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(server.requests(), 1);
