@@ -84,8 +84,7 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
   Result<std::optional<rtimage::FoundRuntimeImage>> found = std::optional<rtimage::FoundRuntimeImage>();
   Result<rtimage::TrustedMetadata> fetched = NotFound("no runtime image");
   if (decision.accept == rtimage::Acceptance::kNone) {
-    lazy->not_used = PermissionDenied("runtime images are not used for " + ref.ToString() + " (" +
-                                      decision.source + ")");
+    lazy->not_used = rtimage::NotUsed(decision).WithContext(ref.ToString());
   } else {
     auto third = oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters);
     oci::RegistryClient* other = third.ok() ? &*third : nullptr;

@@ -486,6 +486,13 @@ class RuntimePageCacheTest : public LayerFetcherTest {
         },
         o, nullptr);
   }
+  // Starts the streams and the pusher, and waits until every chunk was
+  // pushed or failed.
+  static void StartAndSettle(RuntimePageCache& cache) {
+    ASSERT_TRUE(cache.Start().ok());
+    cache.StartPushing();
+    ASSERT_TRUE(cache.WaitSettled(std::chrono::seconds(10)));
+  }
   std::unique_ptr<rtimage::ChunkStore> store_;
   std::mutex pushed_mu_;  // guards pushed_
   std::vector<std::pair<uint64_t, std::string>> pushed_;
@@ -496,9 +503,7 @@ TEST_F(RuntimePageCacheTest, TwoStreamsFetchEveryChunkOnceAndPushIt) {
   PageCacheOptions o;
   o.streams = 2;
   auto cache = Cache(s, o);
-  ASSERT_TRUE(cache->Start().ok());
-  cache->StartPushing();
-  ASSERT_TRUE(cache->WaitSettled(std::chrono::seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(*cache));
   auto log = registry_.log();
   ASSERT_EQ(log.size(), 2u) << "one Range request per stream";
   uint64_t covered = 0;
@@ -525,9 +530,7 @@ TEST_F(RuntimePageCacheTest, LocalChunksAreNotFetched) {
   PageCacheOptions o;
   o.streams = 4;
   auto cache = Cache(s, o);
-  ASSERT_TRUE(cache->Start().ok());
-  cache->StartPushing();
-  ASSERT_TRUE(cache->WaitSettled(std::chrono::seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(*cache));
   uint64_t fetched = 0;
   for (const auto& r : registry_.log()) {
     EXPECT_GE(r.offset, s.base.metadata.chunks[3].blob_offset);
@@ -544,9 +547,7 @@ TEST_F(RuntimePageCacheTest, WrongChunkIsFailedAndNotServed) {
   ChunkedSample s(4);
   auto cache = Cache(s);
   registry_.Flip(s.blob_desc.digest.ToString(), s.base.metadata.chunks[2].blob_offset + 9);
-  ASSERT_TRUE(cache->Start().ok());
-  cache->StartPushing();
-  ASSERT_TRUE(cache->WaitSettled(std::chrono::seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(*cache));
   EXPECT_EQ(cache->counters().chunks_failed, 1);
   EXPECT_EQ(cache->counters().chunks_pushed, 3);
   EXPECT_FALSE(cache->ReadChunk(2).ok());
@@ -562,9 +563,7 @@ TEST_F(RuntimePageCacheTest, TruncatedBlobFailsTheMissingChunks) {
   o.streams = 1;
   auto cache = Cache(s, o);
   registry_.SetFault(FakeRegistry::Fault::kShort);
-  ASSERT_TRUE(cache->Start().ok());
-  cache->StartPushing();
-  ASSERT_TRUE(cache->WaitSettled(std::chrono::seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(*cache));
   EXPECT_EQ(cache->counters().chunks_fetched, 2);
   EXPECT_EQ(cache->counters().chunks_failed, 2);
   EXPECT_TRUE(cache->ReadChunk(1).ok());
@@ -609,9 +608,7 @@ TEST_F(RuntimePageCacheTest, FileDataJoinsExtentsAndFallback) {
   auto cache = Cache(s);
   registry_.Flip(s.blob_desc.digest.ToString(), s.base.metadata.chunks[1].blob_offset);
   auto fallback = Fetcher(s.base);
-  ASSERT_TRUE(cache->Start().ok());
-  cache->StartPushing();
-  ASSERT_TRUE(cache->WaitSettled(std::chrono::seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(*cache));
   auto tree = ImageTree::Build(&s.base.metadata);
   ASSERT_TRUE(tree.ok()) << tree.status().ToString();
   FileData data(&*tree, cache.get(), fallback.get(), nullptr);

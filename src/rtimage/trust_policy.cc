@@ -149,6 +149,10 @@ TrustDecision TrustPolicy::Decide(const oci::ImageReference& ref) const {
   return d;
 }
 
+Status NotUsed(const TrustDecision& decision) {
+  return PermissionDenied("runtime images are not used for this image (" + decision.source + ")");
+}
+
 Result<std::optional<VerifiedSignature>> CheckTrust(oci::RegistryClient& client,
                                                     const std::string& repository,
                                                     const FoundRuntimeImage& found,
@@ -156,8 +160,7 @@ Result<std::optional<VerifiedSignature>> CheckTrust(oci::RegistryClient& client,
                                                     const TrustDecision& decision) {
   switch (decision.accept) {
     case Acceptance::kNone:
-      return PermissionDenied("runtime images are not used for this image (" + decision.source +
-                              ")");
+      return NotUsed(decision);
     case Acceptance::kUnsigned:
       return std::optional<VerifiedSignature>();
     case Acceptance::kSigned:
@@ -181,9 +184,7 @@ Result<TrustedMetadata> FetchTrustedMetadata(oci::RegistryClient& client,
                                              const FoundRuntimeImage& found,
                                              const oci::Digest& image,
                                              const TrustDecision& decision, bool with_index) {
-  if (decision.accept == Acceptance::kNone) {
-    return CheckTrust(client, repository, found, image, decision).status();
-  }
+  if (decision.accept == Acceptance::kNone) return NotUsed(decision);
   // A signature is checked on the second connection while the metadata
   // comes on the first.
   std::optional<Result<std::optional<VerifiedSignature>>> trusted;

@@ -85,6 +85,9 @@ class TrustPolicy {
   std::vector<Rule> rules_;
 };
 
+// Why `decision` uses no runtime image (kPermissionDenied, naming the rule).
+Status NotUsed(const TrustDecision& decision);
+
 // Whether `decision` accepts the runtime image `found` of the image with
 // manifest digest `image`: its signer for kSigned, nullopt for kUnsigned.
 // kPermissionDenied, naming the rule, for kNone or without a valid
