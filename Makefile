@@ -20,13 +20,13 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j $(JOBS)
 
 $(BUILD_ASAN)/build.ninja: CMakeLists.txt | deps
-	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYSPGO_SANITIZE=ON $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYSPGO_SANITIZE=ON -DSYSPGO_GO_TOOLS=OFF $(CMAKE_ARGS)
 
 build-asan: deps $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN) -j $(JOBS)
 
 $(BUILD_TSAN)/build.ninja: CMakeLists.txt | deps
-	cmake -S . -B $(BUILD_TSAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYSPGO_TSAN=ON $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD_TSAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSYSPGO_TSAN=ON -DSYSPGO_GO_TOOLS=OFF $(CMAKE_ARGS)
 
 # Only the concurrent fetch code's tests (fs_test) run under TSan.
 build-tsan: deps $(BUILD_TSAN)/build.ninja

@@ -15,9 +15,14 @@ packages=(
   skopeo  # the integration tests check that other tools still read our images
   umoci   # ... and that we read theirs (umoci writes the root as "/")
   openssl # the trust tests make keys as the docs say
+  # the containerd snapshotter: gRPC with containerd's own .proto files,
+  # its metadata in SQLite, the pull helper in Go on containerd's client,
+  # and containerd itself for the tests
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libsqlite3-dev
+  golang-go golang-github-containerd-containerd-dev containerd
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(debootstrap bc containerd iproute2 curl time golang-go
+  packages+=(debootstrap bc iproute2 curl time
              golang-github-containerd-stargz-snapshotter-dev)
 fi
 

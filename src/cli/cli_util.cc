@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 
 #include "common/file_util.h"
 
@@ -61,12 +62,48 @@ Result<std::unique_ptr<RegistrySetup>> RegistrySetup::Make(const ParsedArgs& arg
   ASSIGN_OR_RETURN(setup->credentials,
                    oci::CredentialStore::Load(args.Get("authfile").value_or("")));
   setup->options.insecure_hosts = args.GetAll("insecure-registry");
-  setup->options.credentials = &setup->credentials;
-  setup->options.tokens = &setup->tokens;
-  setup->options.health = &setup->health;
-  setup->options.cancel = ctx.cancel;
-  setup->options.log = &setup->log;
+  setup->Wire(ctx.cancel);
   return setup;
+}
+
+std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs) {
+  specs.push_back({"streams", true});
+  specs.push_back({"fetch-timeout", true});
+  specs.push_back({"trust-policy", true});
+  return specs;
+}
+
+Result<node::LazyOptions> ParseLazyOptions(const ParsedArgs& args) {
+  node::LazyOptions o;
+  ASSIGN_OR_RETURN(int streams, args.GetInt("streams", 2, 1, 16));
+  ASSIGN_OR_RETURN(int timeout, args.GetInt("fetch-timeout", 10, 1, 3600));
+  o.streams = streams;
+  o.fetch_timeout = std::chrono::seconds(timeout);
+  return o;
+}
+
+std::string SelfBinary() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("syspgo");
+}
+
+std::vector<std::string> MountServerArgs(const ParsedArgs& args, const std::string& root) {
+  std::vector<std::string> out = {"--root", root};
+  for (const std::string& host : args.GetAll("insecure-registry")) {
+    out.insert(out.end(), {"--insecure-registry", host});
+  }
+  for (const char* name : {"authfile", "trust-policy", "fetch-timeout", "streams"}) {
+    if (auto v = args.Get(name)) out.insert(out.end(), {std::string("--") + name, *v});
+  }
+  if (args.Has("verbose")) out.push_back("-v");
+  return out;
+}
+
+std::string MountServerLog(const std::string& root) {
+  const std::string dir = JoinPath(root, "logs");
+  (void)MakePrivateDir(dir);
+  return JoinPath(dir, "mount-server.log");
 }
 
 Result<rtimage::TrustPolicy> LoadTrustPolicy(const ParsedArgs& args) {

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "oci/auth.h"
+#include "node/image_source.h"
 #include "oci/puller.h"
 #include "rtimage/trust_policy.h"
 
@@ -31,16 +32,24 @@ int Fail(const Status& st);
 // Prints the error (if any) and the usage text; 0 for --help, else 2.
 int Usage(const char* text, const Status& st = Status());
 
-// What every registry-facing command needs, owned in one place.
-struct RegistrySetup {
-  oci::CredentialStore credentials;
-  oci::TokenCache tokens;
-  oci::RegistryHealth health;  // a registry that stalls is not asked again at once
-  Logger log;
-  oci::RegistryOptions options;
+// What every registry-facing command needs (node/image_source.h), from
+// --insecure-registry, --authfile and -v.
+struct RegistrySetup : node::RegistrySetup {
   static Result<std::unique_ptr<RegistrySetup>> Make(const ParsedArgs& args,
                                                      const CommandContext& ctx);
 };
+
+// --streams, --fetch-timeout and --trust-policy added to a command's options.
+std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs);
+Result<node::LazyOptions> ParseLazyOptions(const ParsedArgs& args);
+
+// This program's path (/proc/self/exe), to start mount servers with.
+std::string SelfBinary();
+// The options a mount server started for this command needs (its store
+// root, registries, credentials, trust policy, fetch options, -v).
+std::vector<std::string> MountServerArgs(const ParsedArgs& args, const std::string& root);
+// Where mount servers started by front ends log: <root>/logs/mount-server.log.
+std::string MountServerLog(const std::string& root);
 
 // --trust-policy FILE, else /etc/syspgo/trust-policy.json when it exists,
 // else the default policy (rtimage/trust_policy.h).

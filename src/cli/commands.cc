@@ -9,10 +9,12 @@
 
 #include "cli/args.h"
 #include "cli/cli_util.h"
-#include "cli/lazy_image.h"
+#include "node/image_source.h"
+#include "node/shared_mount.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "fs/mounted_image.h"
 #include "oci/auth.h"
 #include "oci/image_builder.h"
@@ -25,12 +27,23 @@ namespace syspgo::cli {
 namespace {
 
 constexpr char kPullUsage[] = R"(USAGE: syspgo pull [OPTIONS] IMAGE
+       syspgo pull --containerd-address SOCK [--namespace NS] IMAGE
 
 Pulls IMAGE into the local store: manifest, config and every missing layer
 (in parallel, each verified against its digest and its diff_id while it
 streams, and unpacked on the fly).
 
+With --containerd-address, pulls IMAGE into that containerd instead, through
+the syspgo snapshotter, with the labels a remote snapshotter needs (as
+Kubernetes' CRI sets them): when IMAGE has a runtime image, no layer is
+downloaded, and `ctr run --snapshotter syspgo IMAGE` starts from it
+(docs/containerd.md).
+
 OPTIONS:
+  --containerd-address SOCK  containerd's socket
+  --namespace NS             containerd namespace (default "default")
+  --snapshotter NAME         the snapshotter's name in containerd's
+                             proxy_plugins (default "syspgo")
   --jobs N                 layers fetched at once (default 4)
   --no-progress            no progress display even on a terminal
   --stats-json FILE        write pull statistics as JSON
@@ -44,16 +57,53 @@ EXAMPLES:
   syspgo pull --jobs 8 registry.example.com/app@sha256:...
 )";
 
+// `pull --containerd-address`: containerd's own Go client does the pull
+// (tools/containerd-pull: image record, content, leases, garbage collection
+// labels and unpacking exactly as containerd does them), with the remote
+// snapshotter labels added to each layer.
+int PullIntoContainerd(const ParsedArgs& args, const std::string& address) {
+  auto ref = oci::ImageReference::Parse(args.positional[0]);
+  if (!ref.ok()) return Fail(ref.status());
+  std::string helper = JoinPath(DirName(SelfBinary()), "syspgo-containerd-pull");
+  if (const char* env = std::getenv("SYSPGO_CONTAINERD_PULL"); env && *env) helper = env;
+  if (!PathExists(helper)) {
+    return Fail(NotFound(helper + " is missing (it is built with syspgo when Go is installed)"));
+  }
+  std::vector<std::string> cmd = {helper,
+                                  "--address", address,
+                                  "--namespace", args.Get("namespace").value_or("default"),
+                                  "--snapshotter", args.Get("snapshotter").value_or("syspgo")};
+  for (const std::string& host : args.GetAll("insecure-registry")) {
+    cmd.insert(cmd.end(), {"--plain-http", host});
+  }
+  if (auto a = args.Get("authfile")) cmd.insert(cmd.end(), {"--authfile", *a});
+  cmd.push_back(ref->ToString());
+  SpawnOptions so;
+  so.null_stdin = true;
+  so.die_with_parent = true;
+  auto child = Subprocess::Spawn(cmd, so);
+  if (!child.ok()) return Fail(child.status());
+  auto exit = child->Wait();
+  if (!exit.ok()) return Fail(exit.status());
+  return exit->signaled ? kExitFailure : exit->exit_code;
+}
+
 }  // namespace
 
 int PullCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
   auto args = ParseArgs(argv, WithCommon({{"jobs", true},
                                           {"no-progress", false},
-                                          {"stats-json", true}}));
+                                          {"stats-json", true},
+                                          {"containerd-address", true},
+                                          {"namespace", true},
+                                          {"snapshotter", true}}));
   if (!args.ok()) return Usage(kPullUsage, args.status());
   if (args->Has("help")) return Usage(kPullUsage);
   if (args->positional.size() != 1) {
     return Usage(kPullUsage, InvalidArgument("pull needs exactly one IMAGE"));
+  }
+  if (auto address = args->Get("containerd-address")) {
+    return PullIntoContainerd(*args, *address);
   }
   auto jobs = args->GetInt("jobs", 4, 1, 64);
   if (!jobs.ok()) return Usage(kPullUsage, jobs.status());
@@ -216,66 +266,74 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   copts.env = args->GetAll("env");
   run::CleanupStaleContainers(root, copts.runc, &log);
   fs::CleanupStaleMounts(root, &log);
+  node::SharedMounts shared_mounts(root, setup->get());
 
-  // Deploy: fetch + unpack + mount (full), or find the runtime image and
-  // mount the lazy root file system.
+  // Deploy: fetch + unpack + mount (full), or the node's shared mount of
+  // the image's runtime image (started when there is none), or a lazy
+  // mount of its own (lazy and prefetch, the baselines).
   const auto t0 = SteadyClock::now();
-  std::unique_ptr<LazyImage> lazy;
+  std::unique_ptr<node::LazyImage> lazy;
   std::optional<fs::LazyMode> lazy_mode = forced_lazy;
   std::optional<oci::LocalImage> image;
   oci::TransferCounters shared_counters;
-  // The node's shared mount of the image, when one is live.
-  if ((mode_name == "auto" && policy != "never") ||
-      (forced_lazy && *forced_lazy == fs::LazyMode::kRuntimeImage)) {
-    auto shared = FindSharedMount(root, *ref, **setup, &shared_counters);
-    if (!shared.ok()) {
-      log.Info("no shared mount: " + shared.status().message());
-    } else if (*shared) {
-      image = std::move(**shared);
-      lazy_mode = fs::LazyMode::kRuntimeImage;
-    }
-  }
-  const bool shared_mount = image.has_value();
-  // Where Deploy goes, for the lazy modes: finding the image, mounting,
-  // preparing the container.
+  node::MountRef shared;  // released after the container is gone
   double locate_s = 0, mount_s = 0;
-  if (!shared_mount && (forced_lazy || (mode_name == "auto" && policy != "never"))) {
-    // The rtimage mode needs the checkpoint index only for a miss.
-    auto located = LocateLazyImage(*ref, **setup, *trust,
-                                   forced_lazy && *forced_lazy != fs::LazyMode::kRuntimeImage);
-    locate_s = SecondsSince(t0);
-    if (located.ok()) {
-      lazy = std::move(*located);
-      if (!forced_lazy && lazy->source) {
-        lazy_mode = lazy->source->blob.size > 0 ? fs::LazyMode::kRuntimeImage
-                                                : fs::LazyMode::kLazy;
-      }
-      if (!forced_lazy && !lazy->not_used.ok()) log.Info(lazy->not_used.message());
+  bool want_shared = (mode_name == "auto" && policy != "never") ||
+                     (forced_lazy && *forced_lazy == fs::LazyMode::kRuntimeImage);
+  const rtimage::TrustDecision decision = trust->Decide(*ref);
+  if (want_shared && decision.accept == rtimage::Acceptance::kNone) {
+    Status not_used = rtimage::NotUsed(decision).WithContext(ref->ToString());
+    if (forced_lazy) return Fail(not_used);
+    log.Info(not_used.message());
+    want_shared = false;
+  }
+  if (want_shared) {
+    node::AcquireOptions ao;
+    ao.binary = SelfBinary();
+    ao.server_args = MountServerArgs(*args, root);
+    ao.mode = forced_lazy;
+    ao.timeout = std::max(std::chrono::milliseconds(1),
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              deadline - SteadyClock::now()));
+    ao.server_log = MountServerLog(root);
+    auto acquired = shared_mounts.Acquire(*ref, decision, ao, &shared_counters);
+    mount_s = SecondsSince(t0);
+    if (acquired.ok()) {
+      shared = std::move(*acquired);
+      image = shared.image();
+      lazy_mode = shared.mode();
     } else if (forced_lazy) {
-      return Fail(located.status());
+      return Fail(acquired.status());
+    } else if (acquired.status().code() == StatusCode::kNotFound) {
+      log.Info(acquired.status().message());
     } else {
       // Said without -v: a runtime image that was refused (or could not be
       // checked) is something the user wants to know about.
-      log.Warning("not starting from a runtime image: " + located.status().message() +
+      log.Warning("not starting from a runtime image: " + acquired.status().message() +
                   "; starting from the full image");
     }
   }
   // Destroyed in reverse: the container, then the lazy mount, then its dir.
   fs::MountDir mount_dir;
   std::unique_ptr<fs::MountedImage> mounted;
-  if (shared_mount) {
-    // The shared mount's daemon serves the files.
-  } else if (lazy_mode) {
+  if (image) {
+    // The shared mount's server serves the files.
+  } else if (forced_lazy) {
+    auto located = node::LocateLazyImage(*ref, **setup, *trust, true);
+    locate_s = SecondsSince(t0);
+    if (!located.ok()) return Fail(located.status());
+    lazy = std::move(*located);
     auto dir = fs::MountDir::Create(root);
     if (!dir.ok()) return Fail(dir.status());
     mount_dir = std::move(*dir);
-    auto m = MountLazyImage(*lazy, *lazy_mode, *lazy_options, root, **setup, mount_dir.mnt());
+    auto m = node::MountLazyImage(*lazy, *lazy_mode, *lazy_options, root, **setup, mount_dir.mnt());
     if (!m.ok()) return Fail(m.status());
     mounted = std::move(*m);
     mount_s = SecondsSince(t0) - locate_s;
     image = lazy->image;
     image->layer_paths = {mount_dir.mnt()};
   } else {
+    lazy_mode.reset();
     auto store = oci::LayerStore::Open(root);
     if (!store.ok()) return Fail(store.status());
     oci::Puller puller(&*store, (*setup)->options, &log);
@@ -286,6 +344,7 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   auto container = run::Container::Prepare(copts, *image, &log);
   if (!container.ok()) return Fail(container.status());
   const double deploy = SecondsSince(t0);
+  const std::string mode_label = lazy_mode ? std::string(fs::LazyModeName(*lazy_mode)) : "full";
 
   // Running: runc create + start.
   const auto t1 = SteadyClock::now();
@@ -302,9 +361,17 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   wopts.keep_running = args->Has("keep-running");
   auto outcome = (*container)->Wait(wopts, *ctx.cancel);
   nlohmann::json fs_stats;
+  std::optional<node::MountStats> shared_stats;
   if (mounted) {
     mounted->StopFetching();
     fs_stats = mounted->Stats();
+  } else if (!shared.mnt().empty()) {
+    auto st = shared.Stats();
+    if (st.ok()) {
+      shared_stats = std::move(*st);
+    } else {
+      log.Warning("statistics of the shared mount: " + st.status().message());
+    }
   }
   if (!outcome.ok()) return Fail(outcome.status());
   const double ready_s = outcome->ready_seconds;
@@ -314,8 +381,8 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   if (outcome->exit) code = outcome->exit->ShellCode();
   if (outcome->ready) {
     std::string how = ready->ToString();
-    if (lazy_mode) how += "; mode " + std::string(fs::LazyModeName(*lazy_mode));
-    if (shared_mount) how += ", shared mount";
+    if (lazy_mode) how += "; mode " + mode_label;
+    if (!shared.mnt().empty()) how += shared.started() ? ", shared mount (started)" : ", shared mount";
     std::fprintf(stderr,
                  "syspgo: deploy %.3f s | running %.3f s | ready %.3f s | total %.3f s (%s)\n",
                  deploy, running, ready_s, total, how.c_str());
@@ -333,11 +400,27 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
                         {"running_s", running},
                         {"ready_s", ready_s},
                         {"total_s", total},
-                        {"mode", lazy_mode ? std::string(fs::LazyModeName(*lazy_mode)) : "full"},
-                        {"shared_mount", shared_mount}};
-    if (shared_mount) {
-      j["registry"] = {{"requests", shared_counters.requests.load()},
-                       {"bytes", shared_counters.bytes.load()}};
+                        {"mode", mode_label},
+                        // A live shared mount was used (another start's).
+                        {"shared_mount", !shared.mnt().empty() && !shared.started()}};
+    if (!shared.mnt().empty()) {
+      // The resolve that found the mount, and the mount's own traffic when
+      // this start began it (the start does not own another's).
+      int64_t requests = shared_counters.requests.load();
+      int64_t bytes = shared_counters.bytes.load();
+      if (shared.started() && shared_stats) {
+        requests += shared_stats->registry_requests;
+        bytes += shared_stats->registry_bytes;
+      }
+      j["registry"] = {{"requests", requests}, {"bytes", bytes}};
+      j["deploy_parts"] = {{"mount_s", mount_s}, {"prepare_s", deploy - mount_s}};
+      j["mount_started"] = shared.started();
+      if (!shared.signed_by().empty()) j["runtime_image_signed_by"] = shared.signed_by();
+      if (shared_stats) {
+        j["fs"] = shared_stats->fs;
+        j["shared_mount_stats"] = shared_stats->ToJson();
+        j["shared_mount_stats"].erase("fs");
+      }
     }
     if (outcome->exit) j["exit_code"] = outcome->exit->ShellCode();
     if (lazy && lazy->signature) j["runtime_image_signed_by"] = lazy->signature->key_id;
@@ -487,6 +570,7 @@ int CleanupCommand(const std::vector<std::string>& argv, const CommandContext&) 
   const std::string& root = *private_root;
   run::CleanupStaleContainers(root, args->Get("runc").value_or("runc"), &log);
   fs::CleanupStaleMounts(root, &log);
+  node::SharedMounts(root, nullptr).CleanupStale(&log);
   // Opening the store removes stale temporary sessions.
   auto store = oci::LayerStore::Open(root);
   if (!store.ok()) return Fail(store.status());

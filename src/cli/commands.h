@@ -25,6 +25,7 @@ int ImageCommand(const std::vector<std::string>& args, const CommandContext& ctx
 int MountCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int UmountCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int CleanupCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int SnapshotterCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 
 // Exit codes of syspgo's own failures (the container's code passes through).
 inline constexpr int kExitUsage = 2;

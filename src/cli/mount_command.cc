@@ -9,7 +9,8 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "cli/lazy_image.h"
+#include "node/image_source.h"
+#include "node/shared_mount.h"
 #include "common/file_util.h"
 
 namespace syspgo::cli {
@@ -26,9 +27,11 @@ Prints "mounted" when DIR is ready and "settled" when every runtime image
 chunk is in the page cache (or every traced file is local).
 
 With --shared, the mount is the node's shared mount of IMAGE
-(<root>/shared/<manifest digest>/mnt): every `syspgo run` of IMAGE with the
-same --root then starts from it (one registry request; the kernel's caches
-of the mount outlive each container) instead of mounting its own.
+(<root>/shared/<manifest digest>/mnt), which every `syspgo run` of IMAGE
+and the containerd snapshotter with the same --root use (one registry
+request; the kernel's caches of the mount outlive each container) until it
+is unmounted. Without one, they start a shared mount of their own that
+ends with its last user (docs/node.md).
 
 OPTIONS:
   --shared             the node's shared mount of IMAGE (no DIR)
@@ -56,8 +59,11 @@ exits. A mount whose daemon died is detached.
 }  // namespace
 
 int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
-  auto args = ParseArgs(argv, WithCommon(WithLazyOptions(
-                                  {{"mode", true}, {"stats-json", true}, {"shared", false}})));
+  auto args = ParseArgs(argv, WithCommon(WithLazyOptions({{"mode", true},
+                                                          {"stats-json", true},
+                                                          {"shared", false},
+                                                          {"exit-unreferenced", false},
+                                                          {"expect-digest", true}})));
   if (!args.ok()) return Usage(kMountUsage, args.status());
   if (args->Has("help")) return Usage(kMountUsage);
   const bool shared = args->Has("shared");
@@ -65,6 +71,19 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     return Usage(kMountUsage, InvalidArgument(shared ? "mount --shared takes IMAGE alone"
                                                      : "mount needs IMAGE and DIR"));
   }
+  // Started by a node front end (node/shared_mount.h): it reads the
+  // outcome on stdout, "mounted ..." or "error CODE MESSAGE".
+  const bool node_server = args->Has("exit-unreferenced");
+  if (node_server && !shared) {
+    return Usage(kMountUsage, InvalidArgument("--exit-unreferenced needs --shared"));
+  }
+  auto fail = [&](const Status& st) {
+    if (node_server) {
+      std::printf("error %d %s\n", static_cast<int>(st.code()), st.message().c_str());
+      std::fflush(stdout);
+    }
+    return Fail(st);
+  };
   auto options = ParseLazyOptions(*args);
   if (!options.ok()) return Usage(kMountUsage, options.status());
   std::optional<fs::LazyMode> mode;
@@ -73,43 +92,56 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     if (!parsed.ok()) return Usage(kMountUsage, parsed.status());
     mode = *parsed;
   }
-  if (::geteuid() != 0) return Fail(PermissionDenied("mount needs root; try sudo"));
+  if (::geteuid() != 0) return fail(PermissionDenied("mount needs root; try sudo"));
   auto ref = oci::ImageReference::Parse(args->positional[0]);
-  if (!ref.ok()) return Fail(ref.status());
+  if (!ref.ok()) return fail(ref.status());
   auto setup = RegistrySetup::Make(*args, ctx);
-  if (!setup.ok()) return Fail(setup.status());
+  if (!setup.ok()) return fail(setup.status());
   auto policy = LoadTrustPolicy(*args);
-  if (!policy.ok()) return Fail(policy.status());
+  if (!policy.ok()) return fail(policy.status());
   auto private_root = StoreRoot(*args);
-  if (!private_root.ok()) return Fail(private_root.status());
+  if (!private_root.ok()) return fail(private_root.status());
   const std::string& root = *private_root;
-  auto lazy = LocateLazyImage(*ref, **setup, *policy,
-                              mode && *mode != fs::LazyMode::kRuntimeImage);
-  if (!lazy.ok()) return Fail(lazy.status());
-  // Destroyed after the mount: removes the shared mount's directory.
-  fs::MountDir shared_dir;
-  std::string dir;
-  if (shared) {
-    fs::CleanupStaleMounts(root, &(*setup)->log);
-    auto made = fs::MountDir::CreateAt(SharedMountDir(root, (*lazy)->image.manifest_digest));
-    if (!made.ok()) return Fail(made.status());
-    shared_dir = std::move(*made);
-    dir = shared_dir.mnt();
-    Status st = WriteFileAtomic(JoinPath(DirName(dir), "config.json"), (*lazy)->config_bytes,
-                                0600, false);
-    if (!st.ok()) return Fail(st);
-  } else {
-    dir = args->positional[1];
+  auto lazy = node::LocateLazyImage(*ref, **setup, *policy,
+                                    mode && *mode != fs::LazyMode::kRuntimeImage);
+  if (!lazy.ok()) return fail(lazy.status());
+  if (auto expect = args->Get("expect-digest");
+      expect && *expect != (*lazy)->image.manifest_digest.ToString()) {
+    return fail(FailedPrecondition(ref->ToString() + " now names " +
+                                   (*lazy)->image.manifest_digest.ToString() + ", not " + *expect +
+                                   " (the tag moved while starting)"));
   }
+  if (!mode) {
+    mode = node::AutoMode(**lazy);
+    if (!mode) mode = fs::LazyMode::kRuntimeImage;  // MountLazyImage says why not
+  }
+  auto say_settled = [] {
+    std::printf("settled\n");
+    std::fflush(stdout);
+  };
+  if (shared) {
+    node::SharedMounts(root, setup->get()).CleanupStale(&(*setup)->log);
+    auto server = node::SharedMountServer::Start(root, **lazy, *mode, *options, **setup,
+                                                 node_server);
+    if (!server.ok()) return fail(server.status());
+    std::printf("mounted %s at %s (mode %s)\n", ref->ToString().c_str(), (*server)->mnt().c_str(),
+                std::string(fs::LazyModeName(*mode)).c_str());
+    std::fflush(stdout);
+    Status st = (*server)->Serve(*ctx.cancel, say_settled);
+    if (auto path = args->Get("stats-json")) {
+      Status written =
+          WriteFileAtomic(*path, (*server)->Stats().ToJson().dump(2) + "\n", 0644, false);
+      if (!written.ok()) return Fail(written);
+    }
+    if (!st.ok()) return Fail(st);
+    return 0;
+  }
+  const std::string dir = args->positional[1];
   if (fs::IsFuseMount(dir)) {
     return Fail(FailedPrecondition(dir + " is a FUSE mount already (`syspgo umount " + dir +
                                    "` removes it)"));
   }
-  if (!mode) {
-    mode = (*lazy)->source && (*lazy)->source->blob.size > 0 ? fs::LazyMode::kRuntimeImage
-                                                              : fs::LazyMode::kLazy;
-  }
-  auto mounted = MountLazyImage(**lazy, *mode, *options, root, **setup, dir);
+  auto mounted = node::MountLazyImage(**lazy, *mode, *options, root, **setup, dir);
   if (!mounted.ok()) return Fail(mounted.status());
   std::printf("mounted %s at %s (mode %s)\n", ref->ToString().c_str(), dir.c_str(),
               std::string(fs::LazyModeName(*mode)).c_str());
@@ -118,8 +150,7 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   while (!ctx.cancel->cancelled() && !(*mounted)->ended()) {
     if (!settled && (*mounted)->WaitSettled(std::chrono::milliseconds(0))) {
       settled = true;
-      std::printf("settled\n");
-      std::fflush(stdout);
+      say_settled();
     }
     (*mounted)->WaitEnded(std::chrono::milliseconds(20));
   }

@@ -218,6 +218,10 @@ void RemoveMountDir(const std::string& dir, const std::string& mnt, const Logger
 
 }  // namespace
 
+void RemoveStaleMountDir(const std::string& dir, const Logger* log) {
+  RemoveMountDir(dir, JoinPath(dir, "mnt"), log);
+}
+
 Result<MountDir> MountDir::Create(const std::string& root) {
   RETURN_IF_ERROR(MakePrivateDir(MountsDir(root)));
   std::random_device rd;
@@ -250,9 +254,10 @@ MountDir::~MountDir() {
 }
 
 void CleanupStaleMounts(const std::string& root, const Logger* log) {
-  // Our own mounts (syspgo run) and the node's shared ones (syspgo mount
-  // --shared): each directory has a lock its live owner holds.
-  for (const char* kind : {"mounts", "shared"}) {
+  // Private mounts (syspgo run --mode lazy|prefetch, syspgo mount DIR):
+  // each directory has a lock its live owner holds. The node's shared
+  // mounts are node::SharedMounts'.
+  for (const char* kind : {"mounts"}) {
     const std::string parent = JoinPath(root, kind);
     auto names = ListDir(parent);
     if (!names.ok()) continue;

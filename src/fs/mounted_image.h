@@ -134,9 +134,11 @@ class MountDir {
   std::string mnt_;
   UniqueFd lock_;
 };
-// Detaches and removes mounts under <root>/mounts and <root>/shared whose
-// owner died (its lock is free).
+// Detaches and removes mounts under <root>/mounts whose owner died (its
+// lock is free).
 void CleanupStaleMounts(const std::string& root, const Logger* log);
+// Detaches dir/mnt if it is mounted and removes dir (its owner is gone).
+void RemoveStaleMountDir(const std::string& dir, const Logger* log);
 
 }  // namespace syspgo::fs
 

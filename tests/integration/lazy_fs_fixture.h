@@ -28,6 +28,7 @@
 #include "fs/image_fs.h"
 #include "integration/integration_env.h"
 #include "integration/rtimage_fixture.h"
+#include "support/orphans.h"
 #include "rtimage/artifact.h"
 #include "rtimage/format.h"
 
@@ -92,12 +93,15 @@ class LazyFsTest : public RuntimeImageTest {
   void SetUp() override {
     RuntimeImageTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
+    AdoptOrphans();
     static const std::string fuse_reason = FuseUnavailableReason();
     if (!fuse_reason.empty()) GTEST_SKIP() << fuse_reason;
   }
   void TearDown() override {
     // A failed test must not leave a mount behind for the next one.
     for (const std::string& m : FuseMountsUnder(dir_.path())) umount2(m.c_str(), MNT_DETACH);
+    // Shared mount servers end with their mount (or their last user).
+    EXPECT_EQ(ReapAdoptedServers(std::chrono::seconds(10)), 0u) << "a mount server did not end";
     RuntimeImageTest::TearDown();
   }
 

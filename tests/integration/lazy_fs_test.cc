@@ -336,7 +336,8 @@ TEST_F(LazyFsTest, SharedMountServesLaterRuns) {
   auto left = ListDir(JoinPath(root, "shared"));
   EXPECT_TRUE(!left.ok() || left->empty());
 
-  // A killed daemon's mount is not used, and the next start removes it.
+  // A killed daemon's mount is not used: the next start removes it and
+  // starts a shared mount of its own, which ends with that start.
   Subprocess killed = SpawnMount({"--shared", "--root", root, ref}, &out);
   ASSERT_TRUE(WaitForText(out, "mounted", killed, seconds(60))) << FileText(out);
   ASSERT_TRUE(killed.Signal(SIGKILL).ok());
@@ -344,10 +345,69 @@ TEST_F(LazyFsTest, SharedMountServesLaterRuns) {
   const std::string timing = Root("after-kill.json");
   auto r = Syspgo({"run", "--root", root, "--timing-json", timing, ref, "--", "cat", "/data/over"});
   ASSERT_TRUE(r.exit.success()) << r.output;
+  EXPECT_NE(r.output.find("new"), std::string::npos) << r.output;
   EXPECT_EQ(Json(timing)["shared_mount"], false);
+  EXPECT_EQ(Json(timing)["mount_started"], true);
+  EXPECT_EQ(ReapAdoptedServers(seconds(10)), 0u);
   EXPECT_TRUE(FuseMountsUnder(root).empty());
   left = ListDir(JoinPath(root, "shared"));
   EXPECT_TRUE(!left.ok() || left->empty());
+}
+
+// Four starts of one image at once share one mount: the runtime image
+// comes from the registry once, not four times; the mount ends with the
+// last of them, and a start killed while it runs leaks no reference.
+TEST_F(LazyFsTest, ConcurrentStartsFetchTheRuntimeImageOnce) {
+  const std::string ref = PushWithRuntimeImage("lazy/four");
+  ASSERT_FALSE(HasFailure());
+  const std::string root = Root("node4");
+  std::vector<Subprocess> runs;
+  std::vector<std::string> outs, timings;
+  for (int i = 0; i < 4; ++i) {
+    timings.push_back(Root("four-" + std::to_string(i) + ".json"));
+    outs.push_back(Root("four-" + std::to_string(i) + ".out"));
+    runs.push_back(SpawnSyspgo({"run", "--root", root, "--timing-json", timings.back(), ref, "--",
+                                "sh", "-c", "cat /data/over; sleep 1"},
+                               outs.back()));
+  }
+  int started = 0, joined = 0;
+  int64_t registry_bytes = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto exit = runs[i].WaitFor(seconds(120));
+    ASSERT_TRUE(exit.ok());
+    EXPECT_TRUE(exit->success()) << FileText(outs[i]);
+    EXPECT_NE(FileText(outs[i]).find("new"), std::string::npos) << FileText(outs[i]);
+    nlohmann::json j = Json(timings[i]);
+    EXPECT_EQ(j["mode"], "rtimage") << j.dump(2);
+    if (j["mount_started"] == true) {
+      ++started;
+      // The one that started it saw the runtime image fetched once.
+      registry_bytes = j["shared_mount_stats"]["registry_bytes"].get<int64_t>();
+      EXPECT_EQ(j["fs"]["page_cache"]["chunks_fetched"], j["fs"]["page_cache"]["chunks"]) << j.dump(2);
+    } else {
+      ++joined;
+      EXPECT_EQ(j["registry"]["requests"], 1) << "only the manifest: " << j.dump(2);
+      EXPECT_EQ(j["shared_mount"], true);
+    }
+  }
+  EXPECT_EQ(started, 1);
+  EXPECT_EQ(joined, 3);
+  EXPECT_GT(registry_bytes, 0);
+  EXPECT_EQ(ReapAdoptedServers(seconds(10)), 0u) << "the mount ends with its last user";
+  EXPECT_TRUE(FuseMountsUnder(root).empty());
+  auto left = ListDir(JoinPath(root, "shared"));
+  EXPECT_TRUE(!left.ok() || left->empty());
+
+  // A start killed while its container runs: its reference goes with it.
+  const std::string out = Root("killed.out");
+  Subprocess run = SpawnSyspgo({"run", "--root", root, ref, "--", "sh", "-c", "echo started; sleep 60"}, out);
+  ASSERT_TRUE(WaitForText(out, "started", run, seconds(60))) << FileText(out);
+  ASSERT_TRUE(run.Signal(SIGKILL).ok());
+  ASSERT_TRUE(run.WaitFor(seconds(30)).ok());
+  auto cleanup = Syspgo({"cleanup", "--root", root}, seconds(60));  // the container
+  EXPECT_TRUE(cleanup.exit.success()) << cleanup.output;
+  EXPECT_EQ(ReapAdoptedServers(seconds(10)), 0u) << "a dead start's reference is dropped";
+  EXPECT_TRUE(FuseMountsUnder(root).empty());
 }
 
 }  // namespace

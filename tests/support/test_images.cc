@@ -23,7 +23,7 @@ Status MakeBusyboxRootfs(const std::string& dir) {
   ::chmod(JoinPath(dir, "tmp").c_str(), 01777);
   RETURN_IF_ERROR(RunCommandOk({"cp", "/bin/busybox", JoinPath(dir, "bin/busybox")}));
   for (const char* applet : {"sh", "echo", "cat", "ls", "httpd", "sleep", "true", "false",
-                             "id", "touch", "stat", "test", "wc", "head", "env", "pwd"}) {
+                             "id", "touch", "stat", "test", "wc", "head", "env", "pwd", "sha256sum"}) {
     std::string link = JoinPath(dir, std::string("bin/") + applet);
     if (::symlink("busybox", link.c_str()) != 0 && errno != EEXIST) {
       return ErrnoStatus(errno, "symlink", link);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "cli/lazy_image.h"
+#include "node/image_source.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,22 +12,14 @@
 #include "rtimage/artifact.h"
 #include "rtimage/layer_index.h"
 
-namespace syspgo::cli {
+namespace syspgo::node {
 
-std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs) {
-  specs.push_back({"streams", true});
-  specs.push_back({"fetch-timeout", true});
-  specs.push_back({"trust-policy", true});
-  return specs;
-}
-
-Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args) {
-  LazyOptions o;
-  ASSIGN_OR_RETURN(int streams, args.GetInt("streams", 2, 1, 16));
-  ASSIGN_OR_RETURN(int timeout, args.GetInt("fetch-timeout", 10, 1, 3600));
-  o.streams = streams;
-  o.fetch_timeout = std::chrono::seconds(timeout);
-  return o;
+void RegistrySetup::Wire(const CancelToken* cancel) {
+  options.credentials = &credentials;
+  options.tokens = &tokens;
+  options.health = &health;
+  options.cancel = cancel;
+  options.log = &log;
 }
 
 namespace {
@@ -115,37 +107,6 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
   return lazy;
 }
 
-std::string SharedMountDir(const std::string& root, const oci::Digest& manifest) {
-  return JoinPath(JoinPath(root, "shared"), manifest.hex);
-}
-
-Result<std::optional<oci::LocalImage>> FindSharedMount(const std::string& root,
-                                                       const oci::ImageReference& ref,
-                                                       const RegistrySetup& setup,
-                                                       oci::TransferCounters* counters) {
-  auto shared = ListDir(JoinPath(root, "shared"));
-  if (!shared.ok() || shared->empty()) return std::optional<oci::LocalImage>();
-  ASSIGN_OR_RETURN(oci::RegistryClient client,
-                   oci::RegistryClient::Create(ref.registry, setup.options, counters));
-  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
-  const std::string dir = SharedMountDir(root, resolved.descriptor.digest);
-  const std::string mnt = JoinPath(dir, "mnt");
-  if (!fs::IsFuseMount(mnt)) return std::optional<oci::LocalImage>();
-  // Live only while its daemon holds the lock.
-  auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR);
-  if (!lock.ok()) return std::optional<oci::LocalImage>();
-  if (::flock(lock->get(), LOCK_EX | LOCK_NB) == 0) return std::optional<oci::LocalImage>();
-  ASSIGN_OR_RETURN(std::string config, ReadFileToString(JoinPath(dir, "config.json")));
-  oci::LocalImage image;
-  image.reference = ref;
-  image.manifest_digest = resolved.descriptor.digest;
-  image.manifest_size = resolved.descriptor.size;
-  image.manifest = resolved.manifest;
-  ASSIGN_OR_RETURN(image.config, oci::ParseImageConfig(config));
-  image.layer_paths = {mnt};
-  return std::optional<oci::LocalImage>(std::move(image));
-}
-
 Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::LazyMode mode,
                                                          const LazyOptions& options,
                                                          const std::string& store_root,
@@ -166,4 +127,9 @@ Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::La
   return fs::MountedImage::Mount(std::move(*lazy.source), std::move(o), dir);
 }
 
-}  // namespace syspgo::cli
+std::optional<fs::LazyMode> AutoMode(const LazyImage& lazy) {
+  if (!lazy.source) return std::nullopt;
+  return lazy.source->blob.size > 0 ? fs::LazyMode::kRuntimeImage : fs::LazyMode::kLazy;
+}
+
+}  // namespace syspgo::node

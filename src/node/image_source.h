@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// File: cli/lazy_image.h
+// File: node/image_source.h
 //
-// An image started or mounted without pulling it: its manifest and config
-// and its runtime image's metadata and index come from the registry; file
-// bytes come later through the lazy root file system (fs/mounted_image.h).
-// Shared by `syspgo run --mode lazy|prefetch|rtimage` and `syspgo mount`.
-#ifndef SYSPGO_CLI_LAZY_IMAGE_H_
-#define SYSPGO_CLI_LAZY_IMAGE_H_
+// What a node does first with an image it starts without pulling it: its
+// manifest and config and its runtime image's metadata and index come from
+// the registry, checked against the trust policy; file bytes come later
+// through the lazy root file system (fs/mounted_image.h). Shared by every
+// front end: `syspgo run`, `syspgo mount` and the containerd snapshotter.
+#ifndef SYSPGO_NODE_IMAGE_SOURCE_H_
+#define SYSPGO_NODE_IMAGE_SOURCE_H_
 
 #include <chrono>
 #include <memory>
@@ -14,24 +15,38 @@
 #include <string>
 #include <vector>
 
-#include "cli/args.h"
-#include "cli/cli_util.h"
+#include "common/log.h"
 #include "common/status.h"
+#include "oci/auth.h"
 #include "fs/mounted_image.h"
 #include "oci/puller.h"
 #include "oci/registry_client.h"
 #include "rtimage/trust_policy.h"
 
-namespace syspgo::cli {
+namespace syspgo::node {
 
-// --streams, --fetch-timeout and --trust-policy added to a command's options.
-std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs);
+// What every registry-facing part needs, owned in one place (front ends
+// fill it from their flags or configuration; `options` points at the
+// members, so it does not move).
+struct RegistrySetup {
+  RegistrySetup() = default;
+  RegistrySetup(const RegistrySetup&) = delete;
+  RegistrySetup& operator=(const RegistrySetup&) = delete;
+  oci::CredentialStore credentials;
+  oci::TokenCache tokens;
+  oci::RegistryHealth health;  // a registry that stalls is not asked again at once
+  Logger log;
+  oci::RegistryOptions options;
+  // Points options at the members above.
+  void Wire(const CancelToken* cancel);
+};
 
 struct LazyOptions {
-  int streams = 2;
+  int streams = 2;  // parallel Range requests for the runtime image
+  // A registry request of the mount that moves no data for this long
+  // fails, and so does a read waiting longer for data on its way.
   std::chrono::milliseconds fetch_timeout{10000};
 };
-Result<LazyOptions> ParseLazyOptions(const ParsedArgs& args);
 
 struct LazyImage {
   oci::LocalImage image;  // manifest and config; no layer directories
@@ -64,21 +79,11 @@ Result<std::unique_ptr<fs::MountedImage>> MountLazyImage(LazyImage& lazy, fs::La
                                                          const RegistrySetup& setup,
                                                          const std::string& dir);
 
-// The node's shared mount of an image (`syspgo mount --shared`):
-// <root>/shared/<manifest hex>/ with `lock` (flock'd by the daemon while it
-// serves), `mnt` and `config.json`. Every `syspgo run` of the image uses it
-// instead of a mount of its own: nothing to fetch, and the kernel's caches
-// of the mount outlive each container.
-std::string SharedMountDir(const std::string& root, const oci::Digest& manifest);
+// The mode `auto` picks for a located image: rtimage when its runtime image
+// holds data, lazy when it has one without; nullopt when it has none (or
+// the policy uses none): start from the full image.
+std::optional<fs::LazyMode> AutoMode(const LazyImage& lazy);
 
-// An image whose shared mount is live (its daemon holds the lock): the
-// manifest is resolved (one request), the config read from the mount's
-// directory, layer_paths = {the mount}. nullopt when there is none.
-Result<std::optional<oci::LocalImage>> FindSharedMount(const std::string& root,
-                                                       const oci::ImageReference& ref,
-                                                       const RegistrySetup& setup,
-                                                       oci::TransferCounters* counters);
+}  // namespace syspgo::node
 
-}  // namespace syspgo::cli
-
-#endif  // SYSPGO_CLI_LAZY_IMAGE_H_
+#endif  // SYSPGO_NODE_IMAGE_SOURCE_H_

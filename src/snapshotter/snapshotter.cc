@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "snapshotter/snapshotter.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <sstream>
+
+#include "common/file_util.h"
+#include "oci/puller.h"
+#include "oci/registry_client.h"
+
+namespace syspgo::snapshotter {
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// How long a decision about an image is reused: a usable runtime image
+// for 10 minutes (pulls of one image prepare every layer within seconds),
+// a refusal for 10 seconds (a runtime image may be pushed any time).
+constexpr auto kUsableTtl = std::chrono::minutes(10);
+constexpr auto kRefusedTtl = std::chrono::seconds(10);
+
+Info ToInfo(const SnapshotRecord& r) {
+  Info i;
+  i.name = r.key;
+  i.parent = r.parent;
+  i.kind = r.kind;
+  i.labels = r.labels;
+  i.created_ns = r.created_ns;
+  i.updated_ns = r.updated_ns;
+  return i;
+}
+
+// Bytes and inodes under dir (hard links once).
+void DiskUsageOf(const std::string& dir, Usage* u, std::set<std::pair<dev_t, ino_t>>* seen) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    const std::string path = JoinPath(dir, name);
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (seen->insert({st.st_dev, st.st_ino}).second) {
+      u->inodes += 1;
+      u->size += static_cast<int64_t>(st.st_blocks) * 512;
+    }
+    if (S_ISDIR(st.st_mode)) DiskUsageOf(path, u, seen);
+  }
+  ::closedir(d);
+}
+
+std::string Escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(SnapshotterOptions options,
+                                                       const node::RegistrySetup* setup,
+                                                       rtimage::TrustPolicy policy) {
+  std::unique_ptr<Snapshotter> s(new Snapshotter(std::move(options), setup, std::move(policy)));
+  s->state_ = JoinPath(s->options_.root, "snapshotter");
+  RETURN_IF_ERROR(MakePrivateDir(s->state_));
+  RETURN_IF_ERROR(MakePrivateDir(JoinPath(s->state_, "snapshots")));
+  ASSIGN_OR_RETURN(s->store_, MetadataStore::Open(JoinPath(s->state_, "metadata.db")));
+  s->mounts_.CleanupStale(&setup->log);
+  return s;
+}
+
+std::string Snapshotter::SnapshotDir(int64_t id) const {
+  return JoinPath(JoinPath(state_, "snapshots"), std::to_string(id));
+}
+
+node::AcquireOptions Snapshotter::AcquireFor(int64_t id) const {
+  node::AcquireOptions o;
+  o.binary = options_.binary;
+  o.server_args = options_.server_args;
+  o.server_log = options_.server_log;
+  o.holder = Holder(id);
+  o.mode = options_.mode;
+  o.timeout = options_.start_timeout;
+  return o;
+}
+
+Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
+    const std::string& image_ref, const std::string& manifest) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(decisions_mu_);
+    auto it = decisions_.find(manifest);
+    if (it != decisions_.end()) {
+      const auto ttl = it->second->usable.ok() ? std::chrono::steady_clock::duration(kUsableTtl)
+                                               : std::chrono::steady_clock::duration(kRefusedTtl);
+      if (now - it->second->at < ttl) return it->second;
+    }
+  }
+  auto d = std::make_shared<ImageDecision>();
+  d->at = now;
+  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image_ref));
+  const rtimage::TrustDecision trust = policy_.Decide(ref);
+  if (trust.accept == rtimage::Acceptance::kNone) {
+    d->usable = rtimage::NotUsed(trust).WithContext(image_ref);
+  } else {
+    auto lazy = node::LocateLazyImage(ref, *setup_, policy_, false);
+    if (!lazy.ok()) {
+      const StatusCode code = lazy.status().code();
+      if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
+          code == StatusCode::kCancelled) {
+        // The registry, not the image: containerd gets the error.
+        return Unavailable("syspgo snapshotter: cannot find out whether " + image_ref +
+                           " has a runtime image: " + lazy.status().message());
+      }
+      d->usable = lazy.status();
+    } else if ((*lazy)->image.manifest_digest.ToString() != manifest) {
+      d->usable = FailedPrecondition(image_ref + " names " +
+                                     (*lazy)->image.manifest_digest.ToString() + " now, not " +
+                                     manifest);
+    } else if (!(*lazy)->source) {
+      d->usable = (*lazy)->not_used.ok()
+                      ? NotFound(image_ref + " has no runtime image")
+                      : (*lazy)->not_used;
+    } else {
+      for (const auto& l : (*lazy)->image.manifest.layers) d->layers.push_back(l.digest.ToString());
+      d->manifest = (*lazy)->image.manifest;
+      d->manifest_size = (*lazy)->image.manifest_size;
+    }
+  }
+  if (!d->usable.ok()) {
+    setup_->log.Info("not serving " + image_ref + " remotely: " + d->usable.message());
+  }
+  std::lock_guard<std::mutex> lock(decisions_mu_);
+  decisions_[manifest] = d;
+  return std::shared_ptr<const ImageDecision>(d);
+}
+
+Result<std::optional<Status>> Snapshotter::TryRemote(
+    const std::string& ns, const std::string& key, const std::string& parent,
+    const std::map<std::string, std::string>& labels) {
+  auto label = [&](const char* name) -> std::string {
+    auto it = labels.find(name);
+    return it == labels.end() ? std::string() : it->second;
+  };
+  const std::string target = label(kLabelSnapshotRef);
+  const std::string image_ref = label(kLabelImageRef);
+  const std::string manifest = label(kLabelManifestDigest);
+  const std::string layer = label(kLabelLayerDigest);
+  if (target.empty() || image_ref.empty() || manifest.empty() || layer.empty()) {
+    return std::optional<Status>();
+  }
+  std::optional<SnapshotRecord> parent_record;
+  if (!parent.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(SnapshotRecord p, store_->Get(parent));
+    // Below an unpacked layer, this one is unpacked too.
+    if (!p.remote) return std::optional<Status>();
+    parent_record = std::move(p);
+  }
+  auto decision = Decide(image_ref, manifest);
+  if (!decision.ok()) {
+    counters_.registry_errors++;
+    return decision.status();
+  }
+  if (!(*decision)->usable.ok()) return std::optional<Status>();
+  const auto& layers = (*decision)->layers;
+  auto it = std::find(layers.begin(), layers.end(), layer);
+  if (it == layers.end()) return std::optional<Status>();
+  const size_t index = static_cast<size_t>(it - layers.begin());
+  // The chain must be this image's own layers below this one.
+  if ((index == 0) != !parent_record.has_value()) return std::optional<Status>();
+  if (parent_record && (parent_record->remote->layer != layers[index - 1] ||
+                        parent_record->remote->top)) {
+    return std::optional<Status>();
+  }
+  SnapshotRecord r;
+  r.key = key;
+  r.parent = parent;
+  r.kind = Kind::kCommitted;
+  r.labels = labels;
+  r.labels[kLabelRemote] = "syspgo";
+  r.created_ns = r.updated_ns = NowNs();
+  r.ns = ns;
+  r.remote = RemoteLayer{image_ref, manifest, layer, index + 1 == layers.size()};
+  int64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(id, store_->Insert(r));
+  }
+  if (r.remote->top) {
+    // The image's root file system: the node's shared mount, held by this
+    // snapshot until containerd removes it.
+    ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image_ref));
+    ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(manifest));
+    auto acquired = mounts_.AcquireResolved(ref, digest, (*decision)->manifest,
+                                            (*decision)->manifest_size, policy_.Decide(ref),
+                                            AcquireFor(id));
+    if (!acquired.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      (void)store_->Remove(key);
+      return acquired.status().WithContext("mounting " + image_ref);
+    }
+    if (acquired->started()) counters_.mounts_started++;
+    counters_.remote_images++;
+  }
+  counters_.remote_layers++;
+  setup_->log.Info("layer " + layer + " of " + image_ref + " committed as a remote snapshot" +
+                   (r.remote->top ? " (the image's root file system)" : ""));
+  return std::optional<Status>(Status(StatusCode::kAlreadyExists,
+                                      "target snapshot \"" + target +
+                                          "\": already exists (served from the runtime image)"));
+}
+
+Status Snapshotter::EnsureMounted(const SnapshotRecord& top) {
+  std::lock_guard<std::mutex> lock(ensure_mu_);
+  ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(top.remote->manifest));
+  if (mounts_.Live(digest) && mounts_.HasReference(digest, Holder(top.id))) return Status();
+  // Its server is gone (a reboot, a crash): start it again, for the same
+  // manifest only.
+  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(top.remote->image));
+  oci::TransferCounters counters;
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(ref.registry, setup_->options, &counters));
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
+  if (resolved.descriptor.digest != digest) {
+    return FailedPrecondition(top.remote->image + " names " + resolved.descriptor.digest.ToString() +
+                              " now, not " + top.remote->manifest +
+                              "; pull the image again to start it");
+  }
+  auto acquired = mounts_.AcquireResolved(ref, digest, resolved.manifest, resolved.descriptor.size,
+                                          policy_.Decide(ref), AcquireFor(top.id));
+  if (!acquired.ok()) return acquired.status().WithContext("mounting " + top.remote->image);
+  if (acquired->started()) counters_.mounts_started++;
+  return Status();
+}
+
+Result<std::vector<Mount>> Snapshotter::CreateSnapshot(
+    const std::string& ns, const std::string& key, const std::string& parent, Kind kind,
+    const std::map<std::string, std::string>& labels) {
+  std::optional<SnapshotRecord> remote_top;
+  if (!parent.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(SnapshotRecord p, store_->Get(parent));
+    if (p.kind != Kind::kCommitted) {
+      return FailedPrecondition("parent " + parent + " is not committed");
+    }
+    if (p.remote && !p.remote->top) {
+      return FailedPrecondition("parent " + parent + " is layer " + p.remote->layer + " of " +
+                                p.remote->image +
+                                ", served from its runtime image: only the image's last layer "
+                                "can be a parent (remove that image to unpack this one here)");
+    }
+    if (p.remote) remote_top = std::move(p);
+  }
+  if (remote_top) RETURN_IF_ERROR(EnsureMounted(*remote_top));
+  std::lock_guard<std::mutex> lock(mu_);
+  SnapshotRecord r;
+  r.key = key;
+  r.parent = parent;
+  r.kind = kind;
+  r.labels = labels;
+  r.created_ns = r.updated_ns = NowNs();
+  r.ns = ns;
+  ASSIGN_OR_RETURN(r.id, store_->Insert(r));
+  const std::string dir = SnapshotDir(r.id);
+  Status made = MakeDirs(JoinPath(dir, "fs"), 0755);
+  if (made.ok() && kind == Kind::kActive) made = MakeDirs(JoinPath(dir, "work"), 0711);
+  if (made.ok() && ::chmod(dir.c_str(), 0700) != 0) made = ErrnoStatus(errno, "chmod", dir);
+  if (!made.ok()) {
+    (void)store_->Remove(key);
+    (void)RemoveTree(dir);
+    return made;
+  }
+  if (remote_top) {
+    counters_.container_starts++;
+  } else if (labels.count(kLabelSnapshotRef)) {
+    counters_.unpacked_layers++;
+  }
+  return MountsLocked(r);
+}
+
+Result<std::vector<Mount>> Snapshotter::MountsLocked(const SnapshotRecord& r) {
+  std::vector<std::string> lowers;
+  if (r.remote) {
+    if (!r.remote->top) {
+      return FailedPrecondition("snapshot " + r.key + " is a layer served from " + r.remote->image +
+                                "'s runtime image; only its last layer has a root file system");
+    }
+    ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(r.remote->manifest));
+    return std::vector<Mount>{
+        {"bind", JoinPath(node::SharedMountDir(options_.root, digest), "mnt"), {"rbind", "ro"}}};
+  }
+  std::string p = r.parent;
+  while (!p.empty()) {
+    ASSIGN_OR_RETURN(SnapshotRecord ps, store_->Get(p));
+    if (ps.remote) {
+      if (!ps.remote->top) {
+        return FailedPrecondition("snapshot " + r.key + " lies on layer " + ps.remote->layer +
+                                  " of " + ps.remote->image + ", which has no root file system "
+                                  "of its own here");
+      }
+      ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(ps.remote->manifest));
+      lowers.push_back(JoinPath(node::SharedMountDir(options_.root, digest), "mnt"));
+      break;
+    }
+    lowers.push_back(JoinPath(SnapshotDir(ps.id), "fs"));
+    p = ps.parent;
+  }
+  const std::string dir = SnapshotDir(r.id);
+  const std::string fs_dir = JoinPath(dir, "fs");
+  std::string lowerdir;
+  for (size_t i = 0; i < lowers.size(); ++i) lowerdir += (i ? ":" : "") + lowers[i];
+  if (r.kind == Kind::kActive) {
+    if (lowers.empty()) return std::vector<Mount>{{"bind", fs_dir, {"rbind", "rw"}}};
+    return std::vector<Mount>{{"overlay",
+                               "overlay",
+                               {"workdir=" + JoinPath(dir, "work"), "upperdir=" + fs_dir,
+                                "lowerdir=" + lowerdir}}};
+  }
+  // Views and committed snapshots: read-only.
+  if (lowers.empty()) return std::vector<Mount>{{"bind", fs_dir, {"rbind", "ro"}}};
+  if (r.kind == Kind::kCommitted) {
+    return std::vector<Mount>{{"overlay", "overlay", {"ro", "lowerdir=" + fs_dir + ":" + lowerdir}}};
+  }
+  if (lowers.size() == 1) return std::vector<Mount>{{"bind", lowers[0], {"rbind", "ro"}}};
+  return std::vector<Mount>{{"overlay", "overlay", {"ro", "lowerdir=" + lowerdir}}};
+}
+
+Result<std::vector<Mount>> Snapshotter::Prepare(const std::string& ns, const std::string& key,
+                                                const std::string& parent,
+                                                const std::map<std::string, std::string>& labels) {
+  auto remote = TryRemote(ns, key, parent, labels);
+  if (!remote.ok()) {
+    counters_.errors++;
+    return remote.status();
+  }
+  if (*remote) return **remote;  // AlreadyExists: containerd finds it by its labels
+  auto m = CreateSnapshot(ns, key, parent, Kind::kActive, labels);
+  if (!m.ok() && m.status().code() != StatusCode::kAlreadyExists) counters_.errors++;
+  return m;
+}
+
+Result<std::vector<Mount>> Snapshotter::View(const std::string& ns, const std::string& key,
+                                             const std::string& parent,
+                                             const std::map<std::string, std::string>& labels) {
+  auto m = CreateSnapshot(ns, key, parent, Kind::kView, labels);
+  if (!m.ok()) counters_.errors++;
+  return m;
+}
+
+Result<std::vector<Mount>> Snapshotter::Mounts(const std::string& key) {
+  std::optional<SnapshotRecord> remote_top;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(SnapshotRecord r, store_->Get(key));
+    if (r.remote && r.remote->top) {
+      remote_top = r;
+    } else if (!r.parent.empty()) {
+      ASSIGN_OR_RETURN(SnapshotRecord p, store_->Get(r.parent));
+      if (p.remote && p.remote->top) remote_top = std::move(p);
+    }
+  }
+  if (remote_top) RETURN_IF_ERROR(EnsureMounted(*remote_top));
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(SnapshotRecord r, store_->Get(key));
+  return MountsLocked(r);
+}
+
+Status Snapshotter::Commit(const std::string& name, const std::string& key,
+                           const std::map<std::string, std::string>& labels) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status st = store_->Commit(key, name, labels, NowNs());
+  if (!st.ok()) counters_.errors++;
+  return st;
+}
+
+Status Snapshotter::Remove(const std::string& key) {
+  SnapshotRecord r;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(r, store_->Get(key));
+    RETURN_IF_ERROR(store_->Remove(key));
+    if (!r.remote) {
+      Status st = RemoveTree(SnapshotDir(r.id));
+      if (!st.ok()) setup_->log.Warning("removing snapshot " + key + ": " + st.message());
+    }
+  }
+  if (r.remote && r.remote->top) {
+    ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(r.remote->manifest));
+    // The server ends (unmounts) when this was its last reference.
+    RETURN_IF_ERROR(mounts_.Release(digest, Holder(r.id)));
+  }
+  return Status();
+}
+
+Result<Info> Snapshotter::Stat(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(SnapshotRecord r, store_->Get(key));
+  return ToInfo(r);
+}
+
+Result<Info> Snapshotter::Update(const Info& info, const std::vector<std::string>& paths) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(SnapshotRecord r, store_->Get(info.name));
+  std::map<std::string, std::string> labels = r.labels;
+  if (paths.empty()) {
+    labels = info.labels;
+  } else {
+    for (const std::string& path : paths) {
+      if (path == "labels") {
+        labels = info.labels;
+      } else if (path.starts_with("labels.")) {
+        const std::string k = path.substr(7);
+        auto it = info.labels.find(k);
+        if (it == info.labels.end()) {
+          labels.erase(k);
+        } else {
+          labels[k] = it->second;
+        }
+      } else {
+        return InvalidArgument("cannot update " + path + " of snapshot " + info.name);
+      }
+    }
+  }
+  if (r.remote) labels[kLabelRemote] = "syspgo";  // what containerd relies on stays
+  RETURN_IF_ERROR(store_->SetLabels(info.name, labels, NowNs()));
+  ASSIGN_OR_RETURN(SnapshotRecord updated, store_->Get(info.name));
+  return ToInfo(updated);
+}
+
+Result<std::vector<Info>> Snapshotter::List() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(std::vector<SnapshotRecord> all, store_->List());
+  std::vector<Info> out;
+  out.reserve(all.size());
+  for (const auto& r : all) out.push_back(ToInfo(r));
+  return out;
+}
+
+Result<Usage> Snapshotter::DiskUsage(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(SnapshotRecord r, store_->Get(key));
+  Usage u;
+  if (r.remote) return u;  // on the node's shared mount, not on this disk
+  std::set<std::pair<dev_t, ino_t>> seen;
+  DiskUsageOf(JoinPath(SnapshotDir(r.id), "fs"), &u, &seen);
+  return u;
+}
+
+Status Snapshotter::Cleanup() {
+  std::vector<SnapshotRecord> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(all, store_->List());
+    std::set<std::string> owned;
+    for (const auto& r : all) owned.insert(std::to_string(r.id));
+    auto dirs = ListDir(JoinPath(state_, "snapshots"));
+    if (dirs.ok()) {
+      for (const std::string& d : *dirs) {
+        if (owned.count(d)) continue;
+        setup_->log.Info("cleanup: removing snapshot directory " + d + " that no snapshot owns");
+        Status st = RemoveTree(JoinPath(JoinPath(state_, "snapshots"), d));
+        if (!st.ok()) setup_->log.Warning(st.message());
+      }
+    }
+  }
+  // References on shared mounts held for remote snapshots that are gone.
+  std::set<std::pair<std::string, std::string>> held;
+  for (const auto& r : all) {
+    if (r.remote && r.remote->top) {
+      auto digest = oci::Digest::Parse(r.remote->manifest);
+      if (digest.ok()) held.insert({digest->hex, Holder(r.id)});
+    }
+  }
+  for (const auto& [hex, holder] : mounts_.References()) {
+    if (!holder.starts_with("snap-") || held.count({hex, holder})) continue;
+    auto digest = oci::Digest::Parse("sha256:" + hex);
+    if (!digest.ok()) continue;
+    setup_->log.Info("cleanup: dropping reference " + holder + " on the shared mount of sha256:" + hex);
+    (void)mounts_.Release(*digest, holder);
+  }
+  return Status();
+}
+
+std::vector<std::pair<std::string, node::MountStats>> Snapshotter::MountStatistics() {
+  std::vector<SnapshotRecord> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto listed = store_->List();
+    if (listed.ok()) all = std::move(*listed);
+  }
+  std::vector<std::pair<std::string, node::MountStats>> out;
+  for (const auto& r : all) {
+    if (!r.remote || !r.remote->top) continue;
+    auto digest = oci::Digest::Parse(r.remote->manifest);
+    if (!digest.ok()) continue;
+    auto stats = mounts_.Stats(*digest);
+    if (stats.ok()) out.push_back({r.remote->image, std::move(*stats)});
+  }
+  return out;
+}
+
+std::string Snapshotter::Metrics() {
+  std::ostringstream o;
+  auto counter = [&](const char* name, const char* help, int64_t v) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n"
+      << name << " " << v << "\n";
+  };
+  counter("syspgo_snapshotter_remote_layers_total",
+          "Layers committed as remote snapshots (neither fetched nor unpacked by containerd).",
+          counters_.remote_layers.load());
+  counter("syspgo_snapshotter_remote_images_total",
+          "Images whose root file system is served from their runtime image.",
+          counters_.remote_images.load());
+  counter("syspgo_snapshotter_unpacked_layers_total",
+          "Layers containerd fetched and unpacked into overlayfs snapshots here.",
+          counters_.unpacked_layers.load());
+  counter("syspgo_snapshotter_container_starts_total",
+          "Container snapshots prepared over an image served from its runtime image.",
+          counters_.container_starts.load());
+  counter("syspgo_snapshotter_mounts_started_total",
+          "Shared mounts this snapshotter started.", counters_.mounts_started.load());
+  counter("syspgo_snapshotter_errors_total", "Requests that failed.", counters_.errors.load());
+  counter("syspgo_snapshotter_registry_errors_total",
+          "Layers whose image could not be looked up in its registry.",
+          counters_.registry_errors.load());
+  const auto stats = MountStatistics();
+  auto per_mount = [&](const char* name, const char* help, auto get) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";
+    for (const auto& [image, s] : stats) {
+      o << name << "{image=\"" << Escape(image) << "\",mode=\"" << Escape(s.mode) << "\"} "
+        << get(s) << "\n";
+    }
+  };
+  per_mount("syspgo_mount_registry_requests_total",
+            "Registry requests of a shared mount (locate, runtime image, fallback).",
+            [](const node::MountStats& s) { return s.registry_requests; });
+  per_mount("syspgo_mount_registry_bytes_total", "Bytes a shared mount fetched from its registry.",
+            [](const node::MountStats& s) { return s.registry_bytes; });
+  per_mount("syspgo_mount_runtime_image_bytes_total",
+            "Bytes read from a shared mount that its runtime image answered.",
+            [](const node::MountStats& s) {
+              return s.fs.contains("fuse") ? s.fs["fuse"].value("bytes_runtime_image", int64_t{0})
+                                           : int64_t{0};
+            });
+  per_mount("syspgo_mount_misses_total", "Reads the runtime image could not answer.",
+            [](const node::MountStats& s) { return s.misses; });
+  per_mount("syspgo_mount_fallback_requests_total",
+            "Layer range requests for what the runtime image lacks.",
+            [](const node::MountStats& s) { return s.fallback_requests; });
+  per_mount("syspgo_mount_read_errors_total", "Reads that failed (EIO).",
+            [](const node::MountStats& s) { return s.errors; });
+  return o.str();
+}
+
+}  // namespace syspgo::snapshotter

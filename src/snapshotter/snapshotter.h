@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: snapshotter/snapshotter.h
+//
+// containerd's snapshotter contract, for syspgo (docs/containerd.md):
+// overlayfs snapshots in <root>/snapshotter/snapshots/<id>/{fs,work}, and
+// remote snapshots for the layers of images that have a runtime image the
+// trust policy accepts. When containerd prepares such a layer (labels
+// containerd.io/snapshot.ref and containerd.io/snapshot/cri.*), the layer is
+// committed at once as a remote snapshot and the answer is AlreadyExists:
+// containerd then neither fetches nor unpacks it. The image's last layer
+// holds a reference on the node's shared mount of the image
+// (node/shared_mount.h); a container's snapshot is overlayfs with that
+// mount as its lower directory.
+//
+// Front-end independent: snapshotter/service.h puts it behind gRPC.
+// Threading: every method may be called from any thread; `mu_` guards the
+// metadata store and the directories; registry work (finding runtime
+// images, starting mounts) runs outside it.
+#ifndef SYSPGO_SNAPSHOTTER_SNAPSHOTTER_H_
+#define SYSPGO_SNAPSHOTTER_SNAPSHOTTER_H_
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "node/image_source.h"
+#include "node/shared_mount.h"
+#include "rtimage/trust_policy.h"
+#include "snapshotter/metadata.h"
+
+namespace syspgo::snapshotter {
+
+// containerd's label names.
+inline constexpr char kLabelSnapshotRef[] = "containerd.io/snapshot.ref";
+inline constexpr char kLabelRemote[] = "containerd.io/snapshot/remote";
+inline constexpr char kLabelImageRef[] = "containerd.io/snapshot/cri.image-ref";
+inline constexpr char kLabelManifestDigest[] = "containerd.io/snapshot/cri.manifest-digest";
+inline constexpr char kLabelLayerDigest[] = "containerd.io/snapshot/cri.layer-digest";
+inline constexpr char kLabelImageLayers[] = "containerd.io/snapshot/cri.image-layers";
+
+struct Mount {
+  std::string type;
+  std::string source;
+  std::vector<std::string> options;
+};
+
+struct Info {
+  std::string name;
+  std::string parent;
+  Kind kind = Kind::kActive;
+  std::map<std::string, std::string> labels;
+  int64_t created_ns = 0;
+  int64_t updated_ns = 0;
+};
+
+struct Usage {
+  int64_t size = 0;
+  int64_t inodes = 0;
+};
+
+struct SnapshotterOptions {
+  std::string root;  // the store root (--root); the snapshotter's state is root/snapshotter
+  // How the shared mounts' servers are started (node::AcquireOptions).
+  std::string binary;
+  std::vector<std::string> server_args;
+  std::string server_log;
+  // Force this mode for remote images (nullopt: rtimage when the runtime
+  // image has data, else lazy).
+  std::optional<fs::LazyMode> mode;
+  // Images without an acceptable runtime image: false = containerd
+  // fetches and unpacks them here (overlayfs).
+  std::chrono::milliseconds start_timeout{60000};
+};
+
+// What the snapshotter counted (Prometheus text, docs/containerd.md).
+struct Counters {
+  std::atomic<int64_t> remote_layers{0};       // layers committed as remote snapshots
+  std::atomic<int64_t> remote_images{0};       // images whose top layer was
+  std::atomic<int64_t> unpacked_layers{0};     // layers containerd unpacked here
+  std::atomic<int64_t> container_starts{0};    // active snapshots over a remote image
+  std::atomic<int64_t> mounts_started{0};      // shared mounts this snapshotter started
+  std::atomic<int64_t> errors{0};              // requests that failed
+  std::atomic<int64_t> registry_errors{0};     // remote decisions that failed on the registry
+};
+
+class Snapshotter {
+ public:
+  static Result<std::unique_ptr<Snapshotter>> Open(SnapshotterOptions options,
+                                                   const node::RegistrySetup* setup,
+                                                   rtimage::TrustPolicy policy);
+
+  Result<std::vector<Mount>> Prepare(const std::string& ns, const std::string& key,
+                                     const std::string& parent,
+                                     const std::map<std::string, std::string>& labels);
+  Result<std::vector<Mount>> View(const std::string& ns, const std::string& key,
+                                  const std::string& parent,
+                                  const std::map<std::string, std::string>& labels);
+  Result<std::vector<Mount>> Mounts(const std::string& key);
+  Status Commit(const std::string& name, const std::string& key,
+                const std::map<std::string, std::string>& labels);
+  Status Remove(const std::string& key);
+  Result<Info> Stat(const std::string& key);
+  // `paths`: "labels" or "labels.<key>" (empty: replace the labels).
+  Result<Info> Update(const Info& info, const std::vector<std::string>& paths);
+  Result<std::vector<Info>> List();
+  Result<Usage> DiskUsage(const std::string& key);
+  // Removes directories no snapshot owns, and shared mount references no
+  // remote snapshot owns.
+  Status Cleanup();
+
+  const Counters& counters() const { return counters_; }
+  // Statistics of the shared mounts this snapshotter holds, by image.
+  std::vector<std::pair<std::string, node::MountStats>> MountStatistics();
+  // Prometheus text format.
+  std::string Metrics();
+
+ private:
+  Snapshotter(SnapshotterOptions options, const node::RegistrySetup* setup,
+              rtimage::TrustPolicy policy)
+      : options_(std::move(options)), setup_(setup), policy_(std::move(policy)),
+        mounts_(options_.root, setup) {}
+
+  // Whether the image of a layer (from its labels) is served from its
+  // runtime image, and its layers; cached per manifest digest.
+  struct ImageDecision {
+    Status usable;  // ok: remote; else why not
+    std::vector<std::string> layers;  // the manifest's layer digests
+    oci::ImageManifest manifest;
+    int64_t manifest_size = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  Result<std::shared_ptr<const ImageDecision>> Decide(const std::string& image_ref,
+                                                      const std::string& manifest);
+  Result<std::vector<Mount>> CreateSnapshot(const std::string& ns, const std::string& key,
+                                            const std::string& parent, Kind kind,
+                                            const std::map<std::string, std::string>& labels);
+  // Tries the remote path; nullopt when the layer is not served remotely.
+  Result<std::optional<Status>> TryRemote(const std::string& ns, const std::string& key,
+                                          const std::string& parent,
+                                          const std::map<std::string, std::string>& labels);
+  Result<std::vector<Mount>> MountsLocked(const SnapshotRecord& r);
+  // The shared mount of a remote top layer, started again if its server
+  // is gone (after a reboot or a crash). Outside mu_.
+  Status EnsureMounted(const SnapshotRecord& top);
+  std::string SnapshotDir(int64_t id) const;
+  static std::string Holder(int64_t id) { return "snap-" + std::to_string(id); }
+  node::AcquireOptions AcquireFor(int64_t id) const;
+
+  SnapshotterOptions options_;
+  const node::RegistrySetup* setup_;
+  rtimage::TrustPolicy policy_;
+  node::SharedMounts mounts_;
+  std::string state_;  // root/snapshotter
+  Counters counters_;
+  std::mutex mu_;  // guards store_ and the snapshot directories
+  std::unique_ptr<MetadataStore> store_;
+  std::mutex decisions_mu_;  // guards decisions_
+  std::map<std::string, std::shared_ptr<const ImageDecision>> decisions_;
+  std::mutex ensure_mu_;  // serialises restarting shared mounts
+};
+
+}  // namespace syspgo::snapshotter
+
+#endif  // SYSPGO_SNAPSHOTTER_SNAPSHOTTER_H_

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: Apache-2.0
+// The containerd remote snapshotter against a real containerd 1.6 (Debian's)
+// that each test starts with its own root, state, socket and configuration:
+// pull + run from a runtime image (no layer downloaded), an image without
+// one (unpacked as overlayfs), containers sharing one mount, the
+// Kubernetes path (a CRI PullImage call, then a container in the k8s.io
+// namespace), the snapshotter SIGKILLed while a container runs, a registry
+// that hangs during a start, and nothing left after removal.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/sha256.h"
+#include "cri_api.grpc.pb.h"
+#include "integration/lazy_fs_fixture.h"
+
+namespace syspgo::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string Sha256Of(const std::string& data) { return Sha256::HexOf(data); }
+
+// A pid's command line, NUL separators as spaces.
+std::string CommandLine(pid_t pid) {
+  auto text = ReadFileToString("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!text.ok()) return "";
+  std::string s = *text;
+  for (char& c : s) {
+    if (c == '\0') c = ' ';
+  }
+  return s;
+}
+
+class ContainerdTest : public LazyFsTest {
+ protected:
+  void SetUp() override {
+    LazyFsTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    for (const char* tool : {"/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/containerd-shim-runc-v2"}) {
+      if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is not installed (apt-get install containerd)";
+    }
+    if (::access(PULL_HELPER, X_OK) != 0) {
+      GTEST_SKIP() << PULL_HELPER << " was not built (Go is missing: scripts/install-deps.sh)";
+    }
+    base_ = Root("c");
+    ASSERT_TRUE(MakeDirs(base_, 0700).ok());
+    root_ = JoinPath(base_, "store");
+    snapshotter_sock_ = JoinPath(base_, "sn.sock");
+    containerd_sock_ = JoinPath(base_, "ctd.sock");
+    metrics_ = JoinPath(base_, "metrics.prom");
+    ASSERT_NO_FATAL_FAILURE(StartSnapshotter());
+    ASSERT_NO_FATAL_FAILURE(StartContainerd());
+  }
+
+  void TearDown() override {
+    if (containerd_.running()) {
+      // Whatever a failed test left: tasks, containers, images.
+      for (const char* ns : {"default", "k8s.io"}) {
+        auto tasks = Ctr({"-n", ns, "task", "ls", "-q"});
+        for (const std::string& id : Lines(tasks.output)) Ctr({"-n", ns, "task", "kill", "-s", "KILL", id});
+        for (const std::string& id : Lines(tasks.output)) Ctr({"-n", ns, "task", "rm", "-f", id});
+        auto containers = Ctr({"-n", ns, "containers", "ls", "-q"});
+        for (const std::string& id : Lines(containers.output)) Ctr({"-n", ns, "containers", "rm", id});
+        auto images = Ctr({"-n", ns, "images", "ls", "-q"});
+        for (const std::string& ref : Lines(images.output)) Ctr({"-n", ns, "images", "rm", "--sync", ref});
+      }
+      StopContainerd();
+    }
+    if (snapshotter_.running()) {
+      (void)snapshotter_.Signal(SIGTERM);
+      (void)snapshotter_.WaitFor(seconds(30));
+    }
+    for (auto [pid, state] : ChildrenNamed("containerd-shim")) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    LazyFsTest::TearDown();
+  }
+
+  static std::vector<std::string> Lines(const std::string& text) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t nl = text.find('\n', start);
+      if (nl == std::string::npos) nl = text.size();
+      std::string line = text.substr(start, nl - start);
+      if (!line.empty()) out.push_back(line);
+      start = nl + 1;
+    }
+    return out;
+  }
+
+  void StartSnapshotter() {
+    const std::string out = JoinPath(base_, "snapshotter-" + std::to_string(++snapshotters_) + ".log");
+    snapshotter_log_ = out;
+    snapshotter_ = SpawnSyspgo({"snapshotter", "--root", root_, "--address", snapshotter_sock_,
+                                "--insecure-registry", registry().address(), "--metrics-file",
+                                metrics_, "--fetch-timeout", "3"},
+                               out);
+    ASSERT_TRUE(WaitForText(out, "serving", snapshotter_, seconds(30))) << FileText(out);
+  }
+
+  void StartContainerd() {
+    const std::string config = JoinPath(base_, "containerd.toml");
+    const std::string reg = registry().address();
+    const std::string text =
+        "version = 2\n"
+        "root = \"" + JoinPath(base_, "root") + "\"\n"
+        "state = \"" + JoinPath(base_, "state") + "\"\n"
+        "[grpc]\n  address = \"" + containerd_sock_ + "\"\n"
+        "[ttrpc]\n  address = \"" + containerd_sock_ + ".ttrpc\"\n"
+        "[proxy_plugins]\n  [proxy_plugins.syspgo]\n    type = \"snapshot\"\n"
+        "    address = \"" + snapshotter_sock_ + "\"\n"
+        "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
+        "  stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n"
+        "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
+        "    snapshotter = \"syspgo\"\n    disable_snapshot_annotations = false\n"
+        "  [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"" + reg + "\"]\n"
+        "    endpoint = [\"http://" + reg + "\"]\n";
+    ASSERT_TRUE(WriteFileAtomic(config, text, 0600, false).ok());
+    auto log = UniqueFd::Open(JoinPath(base_, "containerd.log"), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ASSERT_TRUE(log.ok());
+    SpawnOptions so;
+    so.stdout_fd = log->get();
+    so.stderr_fd = log->get();
+    so.null_stdin = true;
+    auto p = Subprocess::Spawn({"containerd", "--config", config}, so);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    containerd_ = std::move(*p);
+    const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (PathExists(containerd_sock_) && Ctr({"version"}).exit.success()) return;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    FAIL() << "containerd did not start: " << FileText(JoinPath(base_, "containerd.log"));
+  }
+
+  void StopContainerd() {
+    (void)containerd_.Signal(SIGTERM);
+    auto exit = containerd_.WaitFor(seconds(30));
+    EXPECT_TRUE(exit.ok());
+  }
+
+  Ran Ctr(std::vector<std::string> args, milliseconds timeout = seconds(120)) {
+    args.insert(args.begin(), {"ctr", "-a", containerd_sock_});
+    const auto t0 = std::chrono::steady_clock::now();
+    SpawnOptions so;
+    so.null_stdin = true;
+    Ran r;
+    auto out = RunCommand(args, so);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (out.ok()) {
+      r.exit = out->exit;
+      r.output = out->output;
+    }
+    return r;
+  }
+  // `ctr ...` in the background, output into `out`.
+  Subprocess SpawnCtr(std::vector<std::string> args, const std::string& out) {
+    args.insert(args.begin(), {"ctr", "-a", containerd_sock_});
+    auto fd = UniqueFd::Open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    EXPECT_TRUE(fd.ok());
+    SpawnOptions so;
+    so.stdout_fd = fd->get();
+    so.stderr_fd = fd->get();
+    so.null_stdin = true;
+    auto p = Subprocess::Spawn(args, so);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return p.ok() ? std::move(*p) : Subprocess();
+  }
+
+  Ran PullIntoContainerd(const std::string& ref) {
+    return Syspgo({"pull", "--containerd-address", containerd_sock_, "--insecure-registry",
+                   registry().address(), ref});
+  }
+
+  // A counter of the snapshotter's metrics file (rewritten every 5 s and
+  // when it stops; the test stops it or waits).
+  int64_t Metric(const std::string& name) {
+    for (const std::string& line : Lines(FileText(metrics_))) {
+      if (line.rfind(name + " ", 0) == 0) return std::stoll(line.substr(name.size() + 1));
+    }
+    return -1;
+  }
+
+  std::vector<std::string> LayerDigests() const {
+    std::vector<std::string> out;
+    for (const auto& l : image_.manifest.layers) out.push_back(l.digest.ToString());
+    return out;
+  }
+
+  // Mount servers: adopted children whose command line says so.
+  std::vector<pid_t> MountServers() {
+    std::vector<pid_t> out;
+    for (auto [pid, state] : ChildrenNamed("syspgo")) {
+      if (state != 'Z' && CommandLine(pid).find("--exit-unreferenced") != std::string::npos) {
+        out.push_back(pid);
+      }
+    }
+    return out;
+  }
+
+  void ExpectNothingLeft() {
+    EXPECT_TRUE(FuseMountsUnder(root_).empty());
+    auto shared = ListDir(JoinPath(root_, "shared"));
+    EXPECT_TRUE(!shared.ok() || shared->empty()) << "shared mount directories left";
+    auto snaps = ListDir(JoinPath(root_, "snapshotter/snapshots"));
+    EXPECT_TRUE(!snaps.ok() || snaps->empty()) << "snapshot directories left";
+    EXPECT_EQ(ReapAdoptedServers(seconds(10)), 0u) << "a mount server still runs";
+  }
+
+  std::string base_, root_, snapshotter_sock_, containerd_sock_, metrics_, snapshotter_log_;
+  Subprocess snapshotter_, containerd_;
+  int snapshotters_ = 0;
+};
+
+// The python-image path of the issue on the test image: pulled through the
+// snapshotter from its runtime image (no layer in containerd's content
+// store: none was downloaded), two containers at once on one shared mount,
+// the right bytes in both, and after the image is removed nothing is left.
+TEST_F(ContainerdTest, PullAndRunFromRuntimeImage) {
+  const std::string ref = PushWithRuntimeImage("ctd/app");
+  ASSERT_FALSE(HasFailure());
+  auto pulled = PullIntoContainerd(ref);
+  ASSERT_TRUE(pulled.exit.success()) << pulled.output;
+  auto content = Ctr({"content", "ls", "-q"});
+  ASSERT_TRUE(content.exit.success()) << content.output;
+  for (const std::string& layer : LayerDigests()) {
+    EXPECT_EQ(content.output.find(layer), std::string::npos)
+        << "layer " << layer << " was downloaded:\n" << content.output;
+  }
+  auto snaps = Ctr({"snapshots", "--snapshotter", "syspgo", "ls"});
+  EXPECT_EQ(Lines(snaps.output).size(), 1 + LayerDigests().size()) << snaps.output;
+  EXPECT_EQ(FuseMountsUnder(root_).size(), 1u) << "the image's shared mount";
+
+  std::vector<Subprocess> runs;
+  std::vector<std::string> outs;
+  for (int i = 0; i < 2; ++i) {
+    outs.push_back(JoinPath(base_, "run" + std::to_string(i) + ".out"));
+    runs.push_back(SpawnCtr({"run", "--rm", "--snapshotter", "syspgo", ref, "app" + std::to_string(i),
+                             "sh", "-c", "sha256sum /data/big.bin; cat /data/over; echo; sleep 2"},
+                            outs.back()));
+  }
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(WaitForText(outs[i], "new", runs[i], seconds(60))) << FileText(outs[i]);
+  EXPECT_EQ(FuseMountsUnder(root_).size(), 1u) << "both containers on the one shared mount";
+  for (int i = 0; i < 2; ++i) {
+    auto exit = runs[i].WaitFor(seconds(60));
+    ASSERT_TRUE(exit.ok());
+    EXPECT_TRUE(exit->success()) << FileText(outs[i]);
+    EXPECT_NE(FileText(outs[i]).find(Sha256Of(big_)), std::string::npos) << FileText(outs[i]);
+  }
+
+  auto rm = Ctr({"images", "rm", "--sync", ref});
+  ASSERT_TRUE(rm.exit.success()) << rm.output;
+  snaps = Ctr({"snapshots", "--snapshotter", "syspgo", "ls"});
+  EXPECT_EQ(Lines(snaps.output).size(), 1u) << "only the header: " << snaps.output;
+  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+  auto exit = snapshotter_.WaitFor(seconds(30));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->success()) << FileText(snapshotter_log_);
+  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), static_cast<int64_t>(LayerDigests().size()));
+  EXPECT_EQ(Metric("syspgo_snapshotter_unpacked_layers_total"), 0);
+  EXPECT_EQ(Metric("syspgo_snapshotter_container_starts_total"), 2);
+  EXPECT_EQ(Metric("syspgo_snapshotter_errors_total"), 0);
+  ExpectNothingLeft();
+}
+
+// An image without a runtime image: containerd fetches and unpacks its
+// layers into overlayfs snapshots here, as with its own snapshotter.
+TEST_F(ContainerdTest, ImageWithoutRuntimeImageIsUnpacked) {
+  const std::string ref = PushSampleImage("ctd/plain");
+  ASSERT_FALSE(HasFailure());
+  auto pulled = PullIntoContainerd(ref);
+  ASSERT_TRUE(pulled.exit.success()) << pulled.output;
+  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "plain", "sh", "-c",
+                  "sha256sum /data/big.bin; cat /data/over; ls /data/opaque; echo x > /data/w; cat /data/w"});
+  ASSERT_TRUE(run.exit.success()) << run.output;
+  EXPECT_NE(run.output.find(Sha256Of(big_)), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("y"), std::string::npos) << run.output;
+  EXPECT_TRUE(FuseMountsUnder(root_).empty()) << "no lazy mount for it";
+  auto rm = Ctr({"images", "rm", "--sync", ref});
+  ASSERT_TRUE(rm.exit.success()) << rm.output;
+  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), 0);
+  EXPECT_EQ(Metric("syspgo_snapshotter_unpacked_layers_total"), static_cast<int64_t>(4));
+  ExpectNothingLeft();
+}
+
+// The snapshotter SIGKILLed while a container runs: the container then
+// reads a file it had not read before (most of it from the layers, through
+// the mount's own server) correctly; the restarted snapshotter starts new
+// containers; then removal leaves nothing.
+TEST_F(ContainerdTest, SnapshotterKilledWhileAContainerRuns) {
+  const std::string ref = PushWithRuntimeImage("ctd/restart");
+  ASSERT_FALSE(HasFailure());
+  auto pulled = PullIntoContainerd(ref);
+  ASSERT_TRUE(pulled.exit.success()) << pulled.output;
+  const std::string out = JoinPath(base_, "long.out");
+  Subprocess run = SpawnCtr({"run", "--rm", "--snapshotter", "syspgo", ref, "long", "sh", "-c",
+                             "cat /data/over; echo; echo started; sleep 3; sha256sum /data/big2"},
+                            out);
+  ASSERT_TRUE(WaitForText(out, "started", run, seconds(60))) << FileText(out);
+  ASSERT_TRUE(snapshotter_.Signal(SIGKILL).ok());
+  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  ASSERT_NO_FATAL_FAILURE(StartSnapshotter());
+  auto exit = run.WaitFor(seconds(60));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->success()) << FileText(out);
+  EXPECT_NE(FileText(out).find(Sha256Of(SampleData(3 << 20, 2))), std::string::npos)
+      << "big2, read after the restart: " << FileText(out);
+  auto again = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "after", "cat", "/data/over"});
+  EXPECT_TRUE(again.exit.success()) << again.output;
+  EXPECT_NE(again.output.find("new"), std::string::npos) << again.output;
+  EXPECT_EQ(FuseMountsUnder(root_).size(), 1u);
+  auto rm = Ctr({"images", "rm", "--sync", ref});
+  ASSERT_TRUE(rm.exit.success()) << rm.output;
+  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  ExpectNothingLeft();
+}
+
+// The image's mount server is gone (as after a reboot) and the registry
+// hangs when a container starts: containerd gets a clear error within the
+// fetch timeout, nothing hangs; with the registry back, the next start
+// mounts the image again.
+TEST_F(ContainerdTest, RegistryHungDuringAStart) {
+  const std::string ref = PushWithRuntimeImage("ctd/hung");
+  ASSERT_FALSE(HasFailure());
+  auto pulled = PullIntoContainerd(ref);
+  ASSERT_TRUE(pulled.exit.success()) << pulled.output;
+  auto servers = MountServers();
+  ASSERT_EQ(servers.size(), 1u);
+  ::kill(servers[0], SIGKILL);
+  ::waitpid(servers[0], nullptr, 0);
+  registry().Pause();
+  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "hung", "cat", "/data/over"}, seconds(90));
+  registry().Resume();
+  EXPECT_FALSE(run.exit.success()) << run.output;
+  EXPECT_LT(run.seconds, 45.0) << run.output;
+  EXPECT_NE(run.output.find(registry().address()), std::string::npos)
+      << "the error names the registry: " << run.output;
+  // The snapshotter leaves the registry alone for 10 s after the stall
+  // (oci::RegistryHealth); then the start mounts the image again.
+  Ran again;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(40);
+  for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+    again = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "back" + std::to_string(i), "cat",
+                 "/data/over"});
+    if (again.exit.success()) break;
+    std::this_thread::sleep_for(seconds(2));
+  }
+  EXPECT_TRUE(again.exit.success()) << again.output;
+  EXPECT_NE(again.output.find("new"), std::string::npos) << again.output;
+  auto rm = Ctr({"images", "rm", "--sync", ref});
+  ASSERT_TRUE(rm.exit.success()) << rm.output;
+  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  ExpectNothingLeft();
+}
+
+// Kubernetes' path: the kubelet's CRI PullImage (containerd's CRI plugin
+// adds the snapshot labels itself), then a container in the k8s.io
+// namespace on the syspgo snapshotter.
+TEST_F(ContainerdTest, KubernetesCriPullImage) {
+  const std::string ref = PushWithRuntimeImage("ctd/cri");
+  ASSERT_FALSE(HasFailure());
+  auto channel = grpc::CreateChannel("unix:" + containerd_sock_, grpc::InsecureChannelCredentials());
+  auto cri = runtime::v1::ImageService::NewStub(channel);
+  runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image(ref);
+  runtime::v1::PullImageResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + seconds(120));
+  grpc::Status st = cri->PullImage(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message() << "\n" << FileText(JoinPath(base_, "containerd.log"));
+  EXPECT_FALSE(resp.image_ref().empty());
+  auto content = Ctr({"-n", "k8s.io", "content", "ls", "-q"});
+  for (const std::string& layer : LayerDigests()) {
+    EXPECT_EQ(content.output.find(layer), std::string::npos) << "layer " << layer << " was downloaded";
+  }
+  auto run = Ctr({"-n", "k8s.io", "run", "--rm", "--snapshotter", "syspgo", ref, "pod", "sh", "-c",
+                  "sha256sum /data/big.bin; cat /data/over"});
+  ASSERT_TRUE(run.exit.success()) << run.output;
+  EXPECT_NE(run.output.find(Sha256Of(big_)), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
+  runtime::v1::RemoveImageRequest rm_req;
+  rm_req.mutable_image()->set_image(ref);
+  runtime::v1::RemoveImageResponse rm_resp;
+  grpc::ClientContext rm_ctx;
+  rm_ctx.set_deadline(std::chrono::system_clock::now() + seconds(60));
+  st = cri->RemoveImage(&rm_ctx, rm_req, &rm_resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  // The CRI plugin removes the image; containerd's collector then removes
+  // its snapshots in the background.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline && !FuseMountsUnder(root_).empty()) {
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), static_cast<int64_t>(LayerDigests().size()));
+  ExpectNothingLeft();
+}
+
+}  // namespace
+}  // namespace syspgo::testing
