@@ -19,6 +19,7 @@
 #include "common/sha256.h"
 #include "cri_api.grpc.pb.h"
 #include "integration/lazy_fs_fixture.h"
+#include "node/shared_mount.h"
 
 namespace syspgo::testing {
 namespace {
@@ -197,6 +198,16 @@ class ContainerdTest : public LazyFsTest {
     return out;
   }
 
+  // The size of the runtime image's blob (as `syspgo image inspect` says).
+  int64_t BlobSizeOfRuntimeImage() {
+    auto r = Syspgo({"image", "inspect", "--json", "--root", root_, "--insecure-registry",
+                     registry().address(), image_.reference.ToString()});
+    auto j = nlohmann::json::parse(r.output.substr(std::min(r.output.size(), r.output.find('{'))),
+                                   nullptr, false);
+    if (j.is_discarded()) return -1;
+    return j.value("blob_bytes", int64_t{-1});
+  }
+
   // Mount servers: adopted children whose command line says so.
   std::vector<pid_t> MountServers() {
     std::vector<pid_t> out;
@@ -224,8 +235,9 @@ class ContainerdTest : public LazyFsTest {
 
 // The python-image path of the issue on the test image: pulled through the
 // snapshotter from its runtime image (no layer in containerd's content
-// store: none was downloaded), two containers at once on one shared mount,
-// the right bytes in both, and after the image is removed nothing is left.
+// store: none was downloaded), four containers at once on one shared mount
+// that fetched the runtime image once, the right bytes in each, and after
+// the image is removed nothing is left.
 TEST_F(ContainerdTest, PullAndRunFromRuntimeImage) {
   const std::string ref = PushWithRuntimeImage("ctd/app");
   ASSERT_FALSE(HasFailure());
@@ -243,15 +255,29 @@ TEST_F(ContainerdTest, PullAndRunFromRuntimeImage) {
 
   std::vector<Subprocess> runs;
   std::vector<std::string> outs;
-  for (int i = 0; i < 2; ++i) {
+  constexpr int kContainers = 4;
+  for (int i = 0; i < kContainers; ++i) {
     outs.push_back(JoinPath(base_, "run" + std::to_string(i) + ".out"));
     runs.push_back(SpawnCtr({"run", "--rm", "--snapshotter", "syspgo", ref, "app" + std::to_string(i),
                              "sh", "-c", "sha256sum /data/big.bin; cat /data/over; echo; sleep 2"},
                             outs.back()));
   }
-  for (int i = 0; i < 2; ++i) ASSERT_TRUE(WaitForText(outs[i], "new", runs[i], seconds(60))) << FileText(outs[i]);
-  EXPECT_EQ(FuseMountsUnder(root_).size(), 1u) << "both containers on the one shared mount";
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < kContainers; ++i) {
+    ASSERT_TRUE(WaitForText(outs[i], "new", runs[i], seconds(60))) << FileText(outs[i]);
+  }
+  EXPECT_EQ(FuseMountsUnder(root_).size(), 1u) << "every container on the one shared mount";
+  // The runtime image came from the registry once: every chunk fetched
+  // once, no more bytes than the blob holds.
+  auto stats = node::SharedMounts(root_, nullptr).Stats(image_.manifest_digest);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  const nlohmann::json& pc = stats->fs["page_cache"];
+  EXPECT_EQ(pc["chunks_fetched"], pc["chunks"]) << stats->ToJson().dump(2);
+  EXPECT_EQ(pc["chunks_failed"], 0);
+  // Chunk ranges of the blob, once (not its alignment padding).
+  const int64_t blob = BlobSizeOfRuntimeImage();
+  EXPECT_LE(pc["bytes"].get<int64_t>(), blob) << stats->ToJson().dump(2);
+  EXPECT_GT(pc["bytes"].get<int64_t>(), blob * 9 / 10) << stats->ToJson().dump(2);
+  for (int i = 0; i < kContainers; ++i) {
     auto exit = runs[i].WaitFor(seconds(60));
     ASSERT_TRUE(exit.ok());
     EXPECT_TRUE(exit->success()) << FileText(outs[i]);
@@ -268,7 +294,7 @@ TEST_F(ContainerdTest, PullAndRunFromRuntimeImage) {
   EXPECT_TRUE(exit->success()) << FileText(snapshotter_log_);
   EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), static_cast<int64_t>(LayerDigests().size()));
   EXPECT_EQ(Metric("syspgo_snapshotter_unpacked_layers_total"), 0);
-  EXPECT_EQ(Metric("syspgo_snapshotter_container_starts_total"), 2);
+  EXPECT_EQ(Metric("syspgo_snapshotter_container_starts_total"), kContainers);
   EXPECT_EQ(Metric("syspgo_snapshotter_errors_total"), 0);
   ExpectNothingLeft();
 }
