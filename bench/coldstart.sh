@@ -6,7 +6,8 @@
 #
 #   bench/coldstart.sh path/to/syspgo [--profiles 10g,1g] [--runs N]
 #       [--workloads python-numpy,redis,nginx,torch]
-#       [--systems full,containerd,stargz,lazy,prefetch,rtimage] [--out DIR]
+#       [--systems full,containerd,stargz,containerd+syspgo,lazy,prefetch,rtimage]
+#       [--out DIR]
 #       [--baseline path/to/other/syspgo]
 #
 # --baseline adds systems lazy@base and rtimage@base (put them in
@@ -23,7 +24,7 @@ set -euo pipefail
 syspgo=$(realpath "${1:?usage: coldstart.sh path/to/syspgo [options]}")
 shift
 profiles=10g runs=3 workloads=python-numpy,redis,nginx baseline=""
-systems=full,containerd,stargz,lazy,prefetch,rtimage
+systems=full,containerd,stargz,containerd+syspgo,lazy,prefetch,rtimage
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/results/coldstart-$(date +%Y%m%d-%H%M%S)
 while [ $# -gt 0 ]; do

@@ -16,13 +16,14 @@ SYSTEM_NAMES = {
     "full": "full (syspgo pull+run)",
     "containerd": "containerd 1.6 (ctr)",
     "stargz": "stargz snapshotter",
+    "containerd+syspgo": "containerd 1.6 + syspgo snapshotter (ctr)",
     "lazy": "syspgo lazy",
     "prefetch": "syspgo prefetch",
     "rtimage": "syspgo rtimage",
     "lazy@base": "syspgo lazy, baseline build",
     "rtimage@base": "syspgo rtimage, baseline build",
 }
-ORDER = ["full", "containerd", "stargz", "lazy@base", "lazy", "prefetch", "rtimage@base",
+ORDER = ["full", "containerd", "stargz", "containerd+syspgo", "lazy@base", "lazy", "prefetch", "rtimage@base",
          "rtimage"]
 COLORS = {"deploy_s": "#4e79a7", "running_s": "#f28e2b", "ready_s": "#59a14f"}
 

@@ -222,6 +222,7 @@ Result<MountStats> MountStats::FromJson(const nlohmann::json& j) {
     s.errors = j.value("errors", int64_t{0});
     s.references = j.value("references", int64_t{0});
     s.settled = j.value("settled", false);
+    s.exit_unreferenced = j.value("exit_unreferenced", false);
     if (j.contains("fs")) s.fs = j["fs"];
   } catch (const nlohmann::json::exception& e) {
     return Corruption(std::string("mount statistics: ") + e.what());
@@ -241,6 +242,7 @@ nlohmann::json MountStats::ToJson() const {
           {"errors", errors},
           {"references", references},
           {"settled", settled},
+          {"exit_unreferenced", exit_unreferenced},
           {"fs", fs}};
 }
 
@@ -282,20 +284,26 @@ Result<std::unique_ptr<SharedMountServer>> SharedMountServer::Start(
   }
   ::chmod(sock.c_str(), 0600);
   if (::listen(s->control_.get(), 16) != 0) return ErrnoStatus(errno, "listen", sock);
+  ASSIGN_OR_RETURN(s->wake_, Pipe::Create());
   s->control_thread_ = std::thread([p = s.get()] { p->ControlLoop(); });
   return s;
 }
 
-SharedMountServer::~SharedMountServer() {
+void SharedMountServer::StopControl() {
   stop_control_.store(true);
+  if (wake_.write_end.valid()) (void)!::write(wake_.write_end.get(), "x", 1);
   if (control_thread_.joinable()) control_thread_.join();
+}
+
+SharedMountServer::~SharedMountServer() {
+  StopControl();
   if (mounted_) (void)mounted_->Stop();
 }
 
 void SharedMountServer::ControlLoop() {
   while (!stop_control_.load()) {
-    pollfd p{control_.get(), POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
+    pollfd p[2] = {{control_.get(), POLLIN, 0}, {wake_.read_end.get(), POLLIN, 0}};
+    if (::poll(p, 2, 1000) <= 0 || !(p[0].revents & POLLIN)) continue;
     UniqueFd conn = UniqueFd::Adopt(::accept4(control_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn.valid()) continue;
     // The request is a line: "stats", or "check" (a reference was dropped:
@@ -331,6 +339,7 @@ MountStats SharedMountServer::Stats() const {
   auto refs = ListDir(JoinPath(dir_path_, "refs"));
   s.references = refs.ok() ? static_cast<int64_t>(refs->size()) : 0;
   s.settled = mounted_->WaitSettled(std::chrono::milliseconds(0));
+  s.exit_unreferenced = exit_unreferenced_;
   return s;
 }
 
@@ -370,8 +379,7 @@ Status SharedMountServer::Serve(const CancelToken& cancel, const std::function<v
     }
     mounted_->WaitEnded(std::chrono::milliseconds(20));
   }
-  stop_control_.store(true);
-  if (control_thread_.joinable()) control_thread_.join();
+  StopControl();
   Status st = mounted_->Stop();
   final_stats_ = Stats();
   mounted_.reset();
@@ -435,7 +443,11 @@ void DropReference(const std::string& ref_path, const std::string& control,
   for (const std::string& name : *names) {
     if (!DeadProcessRef(name)) return;  // still in use
   }
-  if (!AskServer(control, "check\n").ok()) return;
+  auto reply = AskServer(control, "check\n");
+  if (!reply.ok()) return;
+  auto j = nlohmann::json::parse(*reply, nullptr, false);
+  // A server started to stay (`syspgo mount --shared` by hand) stays.
+  if (!j.is_object() || !j.value("exit_unreferenced", false)) return;
   const auto deadline = SteadyClock::now() + wait;
   while (LockHeld(dir) && SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

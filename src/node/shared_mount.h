@@ -66,6 +66,7 @@ struct MountStats {
   int64_t errors = 0;           // reads that failed (EIO)
   int64_t references = 0;
   bool settled = false;
+  bool exit_unreferenced = false;  // the server ends with its last reference
   nlohmann::json fs;  // the mount's own statistics, as fs::MountedImage::Stats
   static Result<MountStats> FromJson(const nlohmann::json& j);
   nlohmann::json ToJson() const;
@@ -98,6 +99,7 @@ class SharedMountServer {
  private:
   SharedMountServer() = default;
   void ControlLoop();
+  void StopControl();
   // True when no live reference is left (dead processes' are removed).
   bool Unreferenced();
 
@@ -112,6 +114,7 @@ class SharedMountServer {
   std::unique_ptr<fs::MountedImage> mounted_;
   MountStats final_stats_;
   UniqueFd control_;
+  Pipe wake_;  // a byte written ends ControlLoop's wait
   std::atomic<bool> stop_control_{false};
   std::atomic<bool> check_now_{false};  // a user dropped its reference
   std::thread control_thread_;

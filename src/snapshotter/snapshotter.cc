@@ -105,44 +105,73 @@ node::AcquireOptions Snapshotter::AcquireFor(int64_t id) const {
 Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
     const std::string& image_ref, const std::string& manifest) {
   const auto now = std::chrono::steady_clock::now();
+  // Expired decisions are dropped (with their reference on a mount) after
+  // the lock is released: dropping a last reference waits for the unmount.
+  std::vector<std::shared_ptr<const ImageDecision>> expired;
   {
     std::lock_guard<std::mutex> lock(decisions_mu_);
-    auto it = decisions_.find(manifest);
-    if (it != decisions_.end()) {
+    for (auto it = decisions_.begin(); it != decisions_.end();) {
       const auto ttl = it->second->usable.ok() ? std::chrono::steady_clock::duration(kUsableTtl)
                                                : std::chrono::steady_clock::duration(kRefusedTtl);
-      if (now - it->second->at < ttl) return it->second;
+      if (now - it->second->at >= ttl) {
+        expired.push_back(std::move(it->second));
+        it = decisions_.erase(it);
+      } else {
+        ++it;
+      }
     }
+    auto it = decisions_.find(manifest);
+    if (it != decisions_.end()) return std::shared_ptr<const ImageDecision>(it->second);
   }
+  expired.clear();
   auto d = std::make_shared<ImageDecision>();
   d->at = now;
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image_ref));
+  auto registry_error = [&](const Status& st) {
+    return Unavailable("syspgo snapshotter: cannot find out whether " + image_ref +
+                       " has a runtime image: " + st.message());
+  };
   const rtimage::TrustDecision trust = policy_.Decide(ref);
   if (trust.accept == rtimage::Acceptance::kNone) {
     d->usable = rtimage::NotUsed(trust).WithContext(image_ref);
   } else {
-    auto lazy = node::LocateLazyImage(ref, *setup_, policy_, false);
-    if (!lazy.ok()) {
-      const StatusCode code = lazy.status().code();
+    oci::TransferCounters counters;
+    auto client = oci::RegistryClient::Create(ref.registry, setup_->options, &counters);
+    if (!client.ok()) return client.status();
+    auto resolved = oci::ResolveImageManifest(*client, ref);
+    if (!resolved.ok()) {
+      const StatusCode code = resolved.status().code();
       if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
           code == StatusCode::kCancelled) {
-        // The registry, not the image: containerd gets the error.
-        return Unavailable("syspgo snapshotter: cannot find out whether " + image_ref +
-                           " has a runtime image: " + lazy.status().message());
+        return registry_error(resolved.status());
       }
-      d->usable = lazy.status();
-    } else if ((*lazy)->image.manifest_digest.ToString() != manifest) {
-      d->usable = FailedPrecondition(image_ref + " names " +
-                                     (*lazy)->image.manifest_digest.ToString() + " now, not " +
-                                     manifest);
-    } else if (!(*lazy)->source) {
-      d->usable = (*lazy)->not_used.ok()
-                      ? NotFound(image_ref + " has no runtime image")
-                      : (*lazy)->not_used;
+      d->usable = resolved.status();
+    } else if (resolved->descriptor.digest.ToString() != manifest) {
+      d->usable = FailedPrecondition(image_ref + " names " + resolved->descriptor.digest.ToString() +
+                                     " now, not " + manifest);
     } else {
-      for (const auto& l : (*lazy)->image.manifest.layers) d->layers.push_back(l.digest.ToString());
-      d->manifest = (*lazy)->image.manifest;
-      d->manifest_size = (*lazy)->image.manifest_size;
+      // The decision is the node's shared mount itself: its server finds
+      // the runtime image, checks it (binding, trust policy) and starts
+      // streaming it while containerd goes on with the other layers. It
+      // fails when there is no runtime image it may use.
+      node::AcquireOptions o = AcquireFor(0);
+      o.holder.clear();  // a reference of this process until the top layer takes its own
+      auto acquired = mounts_.AcquireResolved(ref, resolved->descriptor.digest, resolved->manifest,
+                                              resolved->descriptor.size, trust, o);
+      if (acquired.ok()) {
+        if (acquired->started()) counters_.mounts_started++;
+        for (const auto& l : resolved->manifest.layers) d->layers.push_back(l.digest.ToString());
+        d->manifest = resolved->manifest;
+        d->manifest_size = resolved->descriptor.size;
+        d->pending = std::make_shared<node::MountRef>(std::move(*acquired));
+      } else {
+        const StatusCode code = acquired.status().code();
+        if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
+            code == StatusCode::kCancelled || code == StatusCode::kInternal) {
+          return registry_error(acquired.status());
+        }
+        d->usable = acquired.status();
+      }
     }
   }
   if (!d->usable.ok()) {
@@ -220,6 +249,10 @@ Result<std::optional<Status>> Snapshotter::TryRemote(
     }
     if (acquired->started()) counters_.mounts_started++;
     counters_.remote_images++;
+    // The snapshot holds the mount now; the decision's reference goes
+    // (once the last user of the decision lets go of it).
+    std::lock_guard<std::mutex> lock(decisions_mu_);
+    decisions_.erase(manifest);
   }
   counters_.remote_layers++;
   setup_->log.Info("layer " + layer + " of " + image_ref + " committed as a remote snapshot" +

@@ -134,6 +134,9 @@ class Snapshotter {
     oci::ImageManifest manifest;
     int64_t manifest_size = 0;
     std::chrono::steady_clock::time_point at;
+    // Usable: the node's shared mount, started at the image's first layer
+    // (this process's reference until the last layer takes its own).
+    std::shared_ptr<node::MountRef> pending;
   };
   Result<std::shared_ptr<const ImageDecision>> Decide(const std::string& image_ref,
                                                       const std::string& manifest);
@@ -160,7 +163,7 @@ class Snapshotter {
   Counters counters_;
   std::mutex mu_;  // guards store_ and the snapshot directories
   std::unique_ptr<MetadataStore> store_;
-  std::mutex decisions_mu_;  // guards decisions_
+  std::mutex decisions_mu_;  // guards decisions_ (expired ones are dropped on lookup)
   std::map<std::string, std::shared_ptr<const ImageDecision>> decisions_;
   std::mutex ensure_mu_;  // serialises restarting shared mounts
 };
