@@ -26,6 +26,9 @@ int MountCommand(const std::vector<std::string>& args, const CommandContext& ctx
 int UmountCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int CleanupCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int SnapshotterCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+// `syspgo snapshotter`: replaces this process with syspgo-snapshotter (the
+// binary beside this one), which runs SnapshotterCommand.
+int ExecSnapshotter(const std::vector<std::string>& args);
 
 // Exit codes of syspgo's own failures (the container's code passes through).
 inline constexpr int kExitUsage = 2;

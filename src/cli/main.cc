@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   if (command == "mount") return syspgo::cli::MountCommand(args, ctx);
   if (command == "umount") return syspgo::cli::UmountCommand(args, ctx);
   if (command == "cleanup") return syspgo::cli::CleanupCommand(args, ctx);
-  if (command == "snapshotter") return syspgo::cli::SnapshotterCommand(args, ctx);
+  if (command == "snapshotter") return syspgo::cli::ExecSnapshotter(args);
   if (command == "version") {
     std::printf("syspgo 0.1.0\n");
     return 0;

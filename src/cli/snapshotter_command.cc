@@ -117,7 +117,9 @@ int SnapshotterCommand(const std::vector<std::string>& raw, const CommandContext
   auto root = StoreRoot(*args);
   if (!root.ok()) return Fail(root.status());
   options.root = *root;
-  options.binary = SelfBinary();
+  // Mount servers are `syspgo mount --shared`: the syspgo binary beside
+  // this one.
+  options.binary = JoinPath(DirName(SelfBinary()), "syspgo");
   options.server_args = MountServerArgs(*args, *root);
   options.server_log = MountServerLog(*root);
   auto sn = snapshotter::Snapshotter::Open(std::move(options), setup->get(), std::move(*policy));

@@ -14,6 +14,6 @@ cp "$here/main.go" "$cache/gopath/src/syspgo/containerd-pull/"
 export GOPATH="$cache/gopath:/usr/share/gocode" GO111MODULE=off GOFLAGS= GOCACHE="$cache/go-build" \
        GOPROXY=off CGO_ENABLED=0
 cd "$cache/gopath/src/syspgo/containerd-pull"
-go build -trimpath -o "$out.tmp" . 2> "$cache/build.log" || {
+go build -trimpath -ldflags "-s -w" -o "$out.tmp" . 2> "$cache/build.log" || {
   echo "containerd-pull/build.sh: go build failed:" >&2; tail -30 "$cache/build.log" >&2; exit 1; }
 mv "$out.tmp" "$out"
