@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,6 +155,8 @@ Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::s
     ::dup2(null.get(), 0);
     ::dup2(write_end.get(), 1);
     ::dup2(err_fd, 2);
+    // Nothing else of ours (a daemon's sockets) goes with it.
+    ::syscall(SYS_close_range, 3U, ~0U, 0U);
     ::execv(cargv[0], cargv.data());
     static const char msg[] = "error 13 cannot execute the mount server\n";
     (void)!::write(1, msg, sizeof(msg) - 1);
