@@ -3,6 +3,8 @@
 // its mount namespace, against a real registry.
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -125,9 +127,16 @@ TEST_F(TraceImageTest, PythonImportJson) {
   EXPECT_TRUE(libc);
   EXPECT_TRUE(json);
   EXPECT_FALSE(unrelated);
-  // Every file read from the image is named by a layer.
+  // Every file read from the image is named by a layer. runc's own binary
+  // is not the image's: `runc init` re-executes it after entering the
+  // container's mount namespace, and when its pages are not cached (a busy
+  // machine) those reads are the container's too, under the host's path.
+  char runc[PATH_MAX] = {0};
+  for (const char* candidate : {"/usr/sbin/runc", "/usr/bin/runc"}) {
+    if (runc[0] == 0 && ::realpath(candidate, runc) == nullptr) runc[0] = 0;
+  }
   for (const auto& f : t->files) {
-    if (f.path.rfind("/usr/", 0) == 0) {
+    if (f.path.rfind("/usr/", 0) == 0 && f.path != runc) {
       EXPECT_FALSE(f.layer.empty()) << f.path;
     }
   }
