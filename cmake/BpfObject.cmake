@@ -28,7 +28,7 @@ function(syspgo_bpf_object name source)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86
-            -I${SYSPGO_BPF_DIR} -I${src_dir} -Wall -Werror -c ${src} -o ${obj}
+            -I${SYSPGO_BPF_DIR} -I${src_dir} -I${CMAKE_SOURCE_DIR}/src -Wall -Werror -c ${src} -o ${obj}
     DEPENDS ${src} ${ARGN}
     COMMENT "BPF ${name}.bpf.c")
   add_custom_command(

@@ -12,14 +12,15 @@
 #include <bpf/bpf_core_read.h>
 #include "iotrace.h"
 
+#define TASK_FILTER_MAX_PIDS IOTRACE_MAX_PIDS
+#include "bpf/task_filter.bpf.h"
+
 char LICENSE[] SEC("license") = "GPL";
 
 #define TCP_LISTEN_STATE 10
-#define E2BIG 7
 
-/* Set by user space through the mmap'd .bss, after load. */
-__u64 targ_mntns = 0;  /* trace tasks in this mount namespace (0: off) */
-__u32 targ_pids = 0;   /* trace tasks whose tgid is in tracked_pids */
+/* Set by user space through the mmap'd .bss, after load (and the task
+ * filter's targ_* of bpf/task_filter.bpf.h). */
 __u32 armed = 0;       /* recording on */
 __u64 file_seq = 0;
 struct iotrace_stats stats = {};
@@ -39,13 +40,6 @@ struct {
 } chunks SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, IOTRACE_MAX_PIDS);
-	__type(key, __u32);
-	__type(value, __u8);
-} tracked_pids SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
@@ -54,17 +48,7 @@ static const struct iotrace_chunk zero_chunk = {};
 
 static __always_inline int task_is_traced(struct task_struct *task)
 {
-	if (targ_mntns) {
-		__u64 inum = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-		if (inum == targ_mntns)
-			return 1;
-	}
-	if (targ_pids) {
-		__u32 tgid = BPF_CORE_READ(task, tgid);
-		if (bpf_map_lookup_elem(&tracked_pids, &tgid))
-			return 1;
-	}
-	return 0;
+	return task_filter_match(task);
 }
 
 static __always_inline int current_is_traced(void)
@@ -201,14 +185,7 @@ int BPF_PROG(on_map_pages, struct address_space *mapping, unsigned long index,
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
-	if (!targ_pids)
-		return 0;
-	__u32 ptgid = BPF_CORE_READ(parent, tgid);
-	if (!bpf_map_lookup_elem(&tracked_pids, &ptgid))
-		return 0;
-	__u32 ctgid = BPF_CORE_READ(child, tgid);
-	__u8 one = 1;
-	if (bpf_map_update_elem(&tracked_pids, &ctgid, &one, BPF_ANY) == -E2BIG)
+	if (task_filter_fork(parent, child) == -E2BIG)
 		__sync_fetch_and_add(&stats.pid_overflow, 1);
 	return 0;
 }
@@ -243,8 +220,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	if (tgid != tid) /* a thread, not the process */
 		return 0;
 	int traced = armed && task_is_traced(p);
-	if (targ_pids)
-		bpf_map_delete_elem(&tracked_pids, &tgid);
+	task_filter_exit(p);
 	if (!traced)
 		return 0;
 	struct iotrace_event *e = new_event(IOTRACE_EV_EXIT, tgid);
