@@ -81,4 +81,24 @@ static __always_inline void task_filter_exit(struct task_struct *p)
 	bpf_map_delete_elem(&tracked_pids, &tgid);
 }
 
+/* The programs that keep a process tree current (fork, exit), for a BPF
+ * object that does nothing else at those tracepoints; `lost` is a __u64 or
+ * __u32 global counting children the map could not take. */
+#define TASK_FILTER_FOLLOW_PROCESSES(lost)                                      \
+	SEC("tp_btf/sched_process_fork")                                         \
+	int BPF_PROG(task_filter_on_fork, struct task_struct *parent,           \
+		     struct task_struct *child)                                  \
+	{                                                                        \
+		if (task_filter_fork(parent, child) == -E2BIG)                   \
+			__sync_fetch_and_add(&(lost), 1);                        \
+		return 0;                                                        \
+	}                                                                        \
+	SEC("tp_btf/sched_process_exit")                                         \
+	int BPF_PROG(task_filter_on_exit, struct task_struct *p)                 \
+	{                                                                        \
+		if (BPF_CORE_READ(p, tgid) == BPF_CORE_READ(p, pid))             \
+			task_filter_exit(p);                                     \
+		return 0;                                                        \
+	}
+
 #endif /* SYSPGO_BPF_TASK_FILTER_BPF_H_ */

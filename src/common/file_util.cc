@@ -239,6 +239,20 @@ std::string BaseName(std::string_view path) {
                                                      : path.substr(slash + 1));
 }
 
+std::vector<std::string_view> Split(std::string_view text, char separator, bool keep_empty) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(separator, pos);
+    if (end == std::string_view::npos) end = text.size();
+    if (keep_empty || end > pos) out.push_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitLines(std::string_view text) { return Split(text, '\n', true); }
+
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
   size_t i = 0;

@@ -53,6 +53,12 @@ std::string DirName(std::string_view path);
 // The components of a slash-separated path, without empty ones and "."
 // ("/a//./b/../c" -> a, b, .., c). The views point into `path`.
 std::vector<std::string_view> SplitPath(std::string_view path);
+// The pieces of `text` between separators, as views into it; empty pieces
+// only with keep_empty.
+std::vector<std::string_view> Split(std::string_view text, char separator, bool keep_empty);
+// The lines of a text (without their '\n'; a last line without one
+// counts), as views into it.
+std::vector<std::string_view> SplitLines(std::string_view text);
 
 // An owned temporary directory, removed with its contents on destruction.
 class TempDir {

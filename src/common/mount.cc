@@ -55,17 +55,6 @@ std::string Unescape(std::string_view field) {
   return out;
 }
 
-std::vector<std::string_view> SplitSpaces(std::string_view line) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (pos < line.size()) {
-    size_t end = line.find(' ', pos);
-    if (end == std::string_view::npos) end = line.size();
-    if (end > pos) out.push_back(line.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
 
 bool ParseU32(std::string_view text, uint32_t* out) {
   if (text.empty() || text.size() > 9) return false;
@@ -82,13 +71,9 @@ bool ParseU32(std::string_view text, uint32_t* out) {
 
 std::vector<MountInfo> ParseMountInfo(std::string_view text) {
   std::vector<MountInfo> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
+  for (std::string_view line : SplitLines(text)) {
     // id parent major:minor root mount-point options [optional...] - fstype source super-options
-    const std::vector<std::string_view> f = SplitSpaces(text.substr(pos, end - pos));
-    pos = end + 1;
+    const std::vector<std::string_view> f = Split(line, ' ', false);
     size_t dash = 6;
     while (dash < f.size() && f[dash] != "-") ++dash;
     if (f.size() < 6 || dash + 1 >= f.size()) continue;

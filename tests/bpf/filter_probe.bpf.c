@@ -14,7 +14,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-__u32 fork_overflow = 0;
+__u64 fork_overflow = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -28,13 +28,7 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } events SEC(".maps");
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
-{
-	if (task_filter_fork(parent, child) == -E2BIG)
-		__sync_fetch_and_add(&fork_overflow, 1);
-	return 0;
-}
+TASK_FILTER_FOLLOW_PROCESSES(fork_overflow)
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
@@ -48,14 +42,6 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	else
 		bpf_map_update_elem(&execs, &tgid, &one, BPF_ANY);
 	bpf_ringbuf_output(&events, &tgid, sizeof(tgid), 0);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(on_exit, struct task_struct *p)
-{
-	if (BPF_CORE_READ(p, tgid) == BPF_CORE_READ(p, pid))
-		task_filter_exit(p);
 	return 0;
 }
 

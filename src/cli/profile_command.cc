@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+// syspgo profile record: CPU profiles of a process tree, a cgroup or the
+// whole system (profile/recorder.h, profile/profile_writer.h).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cinttypes>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "common/clock.h"
+#include "common/process.h"
+#include "profile/profile_writer.h"
+#include "profile/recorder.h"
+
+namespace syspgo::cli {
+namespace {
+
+constexpr char kUsage[] = R"(USAGE: syspgo profile record [OPTIONS] [-- CMD ARGS...]
+
+Samples where CPUs spend their time with eBPF (the cpu-clock event on every
+CPU, frame-pointer stacks counted in the kernel) and writes, from one
+recording, folded stacks for the whole recording and for each binary and
+shared library, named by file and build-id, and an index (profiles.json).
+Frames are kept as (build-id, file offset): the same binary is the same
+profile on every host and in every container.
+
+What is sampled (one of):
+  -- CMD ARGS     a command started here, and its children (until it exits)
+  --pid PID       a running process and the processes it starts
+  --cgroup PATH   a cgroup v2 directory (/sys/fs/cgroup/unified/... on hybrid hosts)
+  --all           every process on the machine
+
+OPTIONS:
+  --duration S    stop after S seconds (default 10; with CMD: when it exits)
+  --freq HZ       samples per second per CPU (default 99)
+  -o, --output DIR  where the profiles go (default ./profile)
+  -v              libbpf's messages
+
+EXAMPLES:
+  syspgo profile record -o prof -- ./bench --iterations 1000
+  syspgo profile record --all --duration 30 -o fleet-node
+)";
+
+}  // namespace
+
+int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
+  if (argv.empty() || argv[0] != "record") {
+    if (!argv.empty() && (argv[0] == "--help" || argv[0] == "-h")) return Usage(kUsage);
+    return Usage(kUsage, InvalidArgument("profile needs a subcommand: record"));
+  }
+  std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  auto args = ParseArgs(rest,
+                        {{"duration", true},
+                         {"freq", true},
+                         {"pid", true},
+                         {"cgroup", true},
+                         {"all", false},
+                         {"output", true, 'o'},
+                         {"verbose", false, 'v'},
+                         {"help", false, 'h'}},
+                        /*stop_after_positionals=*/0);
+  if (!args.ok()) return Usage(kUsage, args.status());
+  if (args->Has("help")) return Usage(kUsage);
+  const bool has_cmd = !args->rest.empty() || !args->positional.empty();
+  const int targets = (has_cmd ? 1 : 0) + (args->Has("pid") ? 1 : 0) + (args->Has("cgroup") ? 1 : 0) +
+                      (args->Has("all") ? 1 : 0);
+  if (targets != 1) {
+    return Usage(kUsage, InvalidArgument("say what to sample: -- CMD, --pid, --cgroup or --all (one)"));
+  }
+  auto freq = args->GetInt("freq", 99, 1, 10000);
+  if (!freq.ok()) return Usage(kUsage, freq.status());
+  auto duration = args->GetInt("duration", has_cmd ? 24 * 3600 : 10, 1, 24 * 3600);
+  if (!duration.ok()) return Usage(kUsage, duration.status());
+  if (::geteuid() != 0) return Fail(PermissionDenied("profiling needs root (BPF, perf events); try sudo"));
+  Logger log(args->Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
+  profile::RecordOptions options;
+  options.frequency = *freq;
+  options.log = &log;
+  auto recorder = profile::Recorder::Create(options);
+  if (!recorder.ok()) return Fail(recorder.status());
+  Subprocess child;
+  if (has_cmd) {
+    std::vector<std::string> cmd = args->positional;
+    cmd.insert(cmd.end(), args->rest.begin(), args->rest.end());
+    auto spawned = Subprocess::Spawn(cmd);
+    if (!spawned.ok()) return Fail(spawned.status());
+    child = std::move(*spawned);
+    // From here on (its first milliseconds, exec and loading, are not
+    // sampled).
+    if (Status st = (*recorder)->TrackProcess(child.pid()); !st.ok()) return Fail(st);
+  } else if (auto pid = args->Get("pid")) {
+    char* end = nullptr;
+    const long p = std::strtol(pid->c_str(), &end, 10);
+    if (p <= 0 || *end) return Usage(kUsage, InvalidArgument("--pid needs a process id"));
+    if (::kill(static_cast<pid_t>(p), 0) != 0) return Fail(ErrnoStatus(errno, "find process", *pid));
+    if (Status st = (*recorder)->TrackProcess(static_cast<pid_t>(p)); !st.ok()) return Fail(st);
+  } else if (auto cg = args->Get("cgroup")) {
+    if (Status st = (*recorder)->TrackCgroup(*cg); !st.ok()) return Fail(st);
+  } else {
+    (*recorder)->TrackAll();
+  }
+  (*recorder)->Start();
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(*duration);
+  std::optional<ExitInfo> exit;
+  while (!ctx.cancel->cancelled() && SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (*recorder)->Refresh();
+    if (child.running()) {
+      auto done = child.TryWait();
+      if (done.ok() && *done) {
+        exit = **done;
+        break;
+      }
+    }
+  }
+  auto recording = (*recorder)->Stop();
+  if (!recording.ok()) return Fail(recording.status());
+  const std::string dir = args->Get("output").value_or("profile");
+  auto summary = profile::WriteProfiles(*recording, dir);
+  if (!summary.ok()) return Fail(summary.status());
+  std::fprintf(stderr,
+               "syspgo: %" PRIu64 " samples in %.1f s at %d Hz; %d binaries; lost: %" PRIu64
+               " user stacks, %" PRIu64 " keys; %" PRIu64 " truncated; profiles in %s\n",
+               summary->samples, recording->seconds, recording->frequency, summary->binaries,
+               recording->stats.lost_user_stacks, recording->stats.lost_keys,
+               recording->stats.truncated_stacks, dir.c_str());
+  if (exit && !exit->success()) return exit->ShellCode();
+  return 0;
+}
+
+}  // namespace syspgo::cli

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: profile/elf_file.h
+//
+// What the profiler needs from an ELF file without debug information: its
+// build-id (the NT_GNU_BUILD_ID note, which names a binary across hosts,
+// containers and rebuilds), the mapping from file offsets to addresses
+// (PT_LOAD), and its function symbols (.symtab, else .dynsym). DWARF
+// (lines, inlining) is the symbolizer's, later.
+#ifndef SYSPGO_PROFILE_ELF_FILE_H_
+#define SYSPGO_PROFILE_ELF_FILE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace syspgo::profile {
+
+struct ElfSymbol {
+  uint64_t address = 0;  // st_value
+  uint64_t size = 0;
+  std::string name;
+};
+
+struct ElfSegment {
+  uint64_t offset = 0;  // p_offset
+  uint64_t vaddr = 0;   // p_vaddr
+  uint64_t filesz = 0;
+};
+
+class ElfFile {
+ public:
+  // Reads the file's build-id, segments and function symbols.
+  static Result<ElfFile> Load(const std::string& path);
+  const std::string& build_id() const { return build_id_; }  // hex, "" when none
+  // The address a file offset is loaded at (executable segments only).
+  std::optional<uint64_t> AddressOfOffset(uint64_t offset) const;
+  // The function containing an address, or nullptr.
+  const ElfSymbol* FunctionAt(uint64_t address) const;
+  size_t symbol_count() const { return symbols_.size(); }
+
+ private:
+  std::string build_id_;
+  std::vector<ElfSegment> exec_segments_;
+  std::vector<ElfSymbol> symbols_;  // sorted by address
+};
+
+// The build-id of the ELF file at path (hex), "" when it has none.
+Result<std::string> ReadBuildId(const std::string& path);
+
+}  // namespace syspgo::profile
+
+#endif  // SYSPGO_PROFILE_ELF_FILE_H_

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// File: profile/profile_writer.h
+//
+// A recording (profile/recorder.h) written out: folded stacks for people
+// (flamegraph.pl, speedscope) for the whole recording and one file per
+// binary and shared library (the samples whose leaf is in it), named
+// DIR/<file name>-<build-id>.folded, and an index DIR/profiles.json (file,
+// build-id, samples, files written, the recording's loss counters).
+// Functions come from the binaries' symbol tables, the kernel's from
+// /proc/kallsyms; a frame without a symbol is <file>+0x<offset>.
+#ifndef SYSPGO_PROFILE_PROFILE_WRITER_H_
+#define SYSPGO_PROFILE_PROFILE_WRITER_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "profile/recorder.h"
+
+namespace syspgo::profile {
+
+struct WriteSummary {
+  int binaries = 0;  // per-binary files written
+  uint64_t samples = 0;
+};
+
+Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string& dir);
+
+// A sample's frames (leaf first) with the leaf's caller put back where the
+// frame-pointer walk lost it: a leaf that set up no frame leaves its
+// caller's return address at the stack pointer and the frame pointer still
+// at its caller's caller. The recorder keeps that word only when a call
+// instruction ends right before it; it is inserted when it names neither
+// the leaf's function nor the next frame's. `name` gives a frame's
+// function.
+std::vector<Frame> FramesWithLeafCaller(const Sample& s,
+                                        const std::function<std::string(const Frame&)>& name);
+
+}  // namespace syspgo::profile
+
+#endif  // SYSPGO_PROFILE_PROFILE_WRITER_H_
