@@ -33,6 +33,15 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
+/* Processes with samples: user space reads their mappings (a small map to
+ * scan every 100 ms, where counts grows with every new stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROFILE_MAX_PIDS);
+	__type(key, __u32);
+	__type(value, __u8);
+} pids SEC(".maps");
+
 SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
 {
@@ -67,7 +76,11 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	__u64 one = 1, *n = bpf_map_lookup_elem(&counts, &key);
 	if (n) {
 		__sync_fetch_and_add(n, 1);
-	} else if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) != 0) {
+		return 0;
+	}
+	__u8 yes = 1;
+	bpf_map_update_elem(&pids, &tgid, &yes, BPF_ANY);
+	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) != 0) {
 		n = bpf_map_lookup_elem(&counts, &key);
 		if (n)
 			__sync_fetch_and_add(n, 1);

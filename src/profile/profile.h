@@ -11,6 +11,7 @@
 #define PROFILE_MAX_DEPTH 127       /* frames per stack */
 #define PROFILE_MAX_STACKS 32768    /* distinct stacks */
 #define PROFILE_MAX_KEYS 65536      /* distinct (pid, stacks) */
+#define PROFILE_MAX_PIDS 16384      /* processes with samples */
 
 struct profile_key {
 	__u32 pid;          /* tgid, in the root PID namespace */

@@ -250,9 +250,9 @@ void Recorder::Start() {
 
 void Recorder::Refresh() {
   std::set<pid_t> seen;
-  bpf::ForEachEntry<profile_key, uint64_t>(
-      bpf_map__fd(impl_->skel->maps.counts),
-      [&](const profile_key& k, const uint64_t&) { seen.insert(static_cast<pid_t>(k.pid)); });
+  bpf::ForEachEntry<uint32_t, uint8_t>(
+      bpf_map__fd(impl_->skel->maps.pids),
+      [&](const uint32_t& pid, const uint8_t&) { seen.insert(static_cast<pid_t>(pid)); });
   for (pid_t pid : seen) {
     ProcessInfo& info = impl_->processes[pid];
     // Read once, and again after an exec (while it lives).
