@@ -5,7 +5,8 @@
 // one (unpacked as overlayfs), containers sharing one mount, the
 // Kubernetes path (a CRI PullImage call, then a container in the k8s.io
 // namespace), the snapshotter SIGKILLed while a container runs, a registry
-// that hangs during a start, and nothing left after removal.
+// that hangs during a start, a forged runtime image (refused: layers
+// unpacked), tampered bytes (never served), and nothing left after removal.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -102,10 +103,11 @@ class ContainerdTest : public LazyFsTest {
   void StartSnapshotter() {
     const std::string out = JoinPath(base_, "snapshotter-" + std::to_string(++snapshotters_) + ".log");
     snapshotter_log_ = out;
-    snapshotter_ = SpawnSyspgo({"snapshotter", "--root", root_, "--address", snapshotter_sock_,
-                                "--insecure-registry", registry().address(), "--metrics-file",
-                                metrics_, "--fetch-timeout", "3"},
-                               out);
+    std::vector<std::string> args = {"snapshotter", "--root", root_, "--address", snapshotter_sock_,
+                                     "--insecure-registry", registry().address(), "--metrics-file",
+                                     metrics_, "--fetch-timeout", "3"};
+    args.insert(args.end(), snapshotter_extra_.begin(), snapshotter_extra_.end());
+    snapshotter_ = SpawnSyspgo(std::move(args), out);
     ASSERT_TRUE(WaitForText(out, "serving", snapshotter_, seconds(30))) << FileText(out);
   }
 
@@ -219,6 +221,15 @@ class ContainerdTest : public LazyFsTest {
     return out;
   }
 
+  // Removes the image from containerd, then stops the snapshotter (which
+  // writes its metrics file as it ends). Use with ASSERT_NO_FATAL_FAILURE.
+  void RemoveImageAndStop(const std::string& ref) {
+    auto rm = Ctr({"images", "rm", "--sync", ref});
+    ASSERT_TRUE(rm.exit.success()) << rm.output;
+    ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+    ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  }
+
   void ExpectNothingLeft() {
     EXPECT_TRUE(FuseMountsUnder(root_).empty());
     auto shared = ListDir(JoinPath(root_, "shared"));
@@ -229,6 +240,7 @@ class ContainerdTest : public LazyFsTest {
   }
 
   std::string base_, root_, snapshotter_sock_, containerd_sock_, metrics_, snapshotter_log_;
+  std::vector<std::string> snapshotter_extra_;  // arguments of the next StartSnapshotter
   Subprocess snapshotter_, containerd_;
   int snapshotters_ = 0;
 };
@@ -313,10 +325,7 @@ TEST_F(ContainerdTest, ImageWithoutRuntimeImageIsUnpacked) {
   EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("y"), std::string::npos) << run.output;
   EXPECT_TRUE(FuseMountsUnder(root_).empty()) << "no lazy mount for it";
-  auto rm = Ctr({"images", "rm", "--sync", ref});
-  ASSERT_TRUE(rm.exit.success()) << rm.output;
-  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
-  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
   EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), 0);
   EXPECT_EQ(Metric("syspgo_snapshotter_unpacked_layers_total"), static_cast<int64_t>(4));
   ExpectNothingLeft();
@@ -348,10 +357,7 @@ TEST_F(ContainerdTest, SnapshotterKilledWhileAContainerRuns) {
   EXPECT_TRUE(again.exit.success()) << again.output;
   EXPECT_NE(again.output.find("new"), std::string::npos) << again.output;
   EXPECT_EQ(FuseMountsUnder(root_).size(), 1u);
-  auto rm = Ctr({"images", "rm", "--sync", ref});
-  ASSERT_TRUE(rm.exit.success()) << rm.output;
-  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
-  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
   ExpectNothingLeft();
 }
 
@@ -387,10 +393,76 @@ TEST_F(ContainerdTest, RegistryHungDuringAStart) {
   }
   EXPECT_TRUE(again.exit.success()) << again.output;
   EXPECT_NE(again.output.find("new"), std::string::npos) << again.output;
-  auto rm = Ctr({"images", "rm", "--sync", ref});
-  ASSERT_TRUE(rm.exit.success()) << rm.output;
+  ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
+  ExpectNothingLeft();
+}
+
+// A runtime image forged by someone with push rights to the repository
+// (self-consistent: /data/over holds "bad") and signed with a key the node
+// does not trust, while the node's policy asks for a trusted signature:
+// the snapshotter refuses it, containerd downloads and unpacks the layers,
+// and the container reads the image's own bytes.
+TEST_F(ContainerdTest, ForgedRuntimeImageIsRefused) {
+  const std::string ref = PushWithRuntimeImage("ctd/forged");
+  ASSERT_FALSE(HasFailure());
+  PushForgery("ctd/forged", Root("rt-forged"));
+  ASSERT_FALSE(HasFailure());
+  const std::string policy = SignedOnlyPolicy(Root("trusted.key"), Root("other.key"));
+  ASSERT_FALSE(HasFailure());
+  auto signed_by_other = Syspgo({"image", "sign", "--sign-key", Root("other.key"), ref});
+  ASSERT_TRUE(signed_by_other.exit.success()) << signed_by_other.output;
+  // The snapshotter restarted with that policy.
   ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
   ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  snapshotter_extra_ = {"--trust-policy", policy};
+  ASSERT_NO_FATAL_FAILURE(StartSnapshotter());
+
+  auto pulled = PullIntoContainerd(ref);
+  ASSERT_TRUE(pulled.exit.success()) << pulled.output;
+  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "forged", "sh", "-c",
+                  "cat /data/over; echo; sha256sum /data/big.bin"});
+  ASSERT_TRUE(run.exit.success()) << run.output;
+  EXPECT_EQ(run.output.find("bad"), std::string::npos) << "the forgery was served: " << run.output;
+  EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find(Sha256Of(big_)), std::string::npos) << run.output;
+  EXPECT_TRUE(FuseMountsUnder(root_).empty()) << "no lazy mount for a refused runtime image";
+  EXPECT_NE(FileText(snapshotter_log_).find("signature"), std::string::npos)
+      << "the log says why: " << FileText(snapshotter_log_);
+  ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
+  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), 0);
+  EXPECT_EQ(Metric("syspgo_snapshotter_unpacked_layers_total"), static_cast<int64_t>(LayerDigests().size()));
+  ExpectNothingLeft();
+}
+
+// Bytes changed on the registry's disk after the runtime image was built:
+// one in the runtime image's blob (in a traced chunk) and one in a layer,
+// inside a large file where the trace did not look. containerd downloads
+// no layer (the snapshots are remote), so only the mount can notice: the
+// tampered chunk's bytes come from the verified layer instead, and the
+// tampered piece of the layer is an I/O error in the container, never
+// other bytes.
+TEST_F(ContainerdTest, TamperedBytesAreNeverServed) {
+  const std::string ref = PushWithRuntimeImage("ctd/tampered");
+  ASSERT_FALSE(HasFailure());
+  auto found = rtimage::FindRuntimeImage(*client_, "ctd/tampered", image_.manifest_digest);
+  ASSERT_TRUE(found.ok() && *found);
+  ASSERT_NO_FATAL_FAILURE(FlipOnDisk((*found)->blob.digest, (*found)->blob.size / 2));
+  const oci::Descriptor& data = image_.manifest.layers[1];  // big.bin is most of it
+  ASSERT_NO_FATAL_FAILURE(FlipOnDisk(data.digest, data.size * 2 / 3));
+
+  auto pulled = PullIntoContainerd(ref);
+  ASSERT_TRUE(pulled.exit.success()) << pulled.output;
+  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "tampered", "sh", "-c",
+                  "cat /data/over; echo; sha256sum /data/big2; sha256sum /data/big.bin; echo status=$?"});
+  EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find(Sha256Of(SampleData(3 << 20, 2))), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find(Sha256Of(big_)), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("Input/output error"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("status=1"), std::string::npos) << run.output;
+  auto stats = node::SharedMounts(root_, nullptr).Stats(image_.manifest_digest);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_GT(stats->fs["page_cache"]["chunks_failed"].get<int64_t>(), 0) << stats->ToJson().dump(2);
+  ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
   ExpectNothingLeft();
 }
 

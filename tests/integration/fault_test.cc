@@ -178,16 +178,6 @@ class FaultTest : public LazyFsTest {
     }
     return cells;
   }
-  // Flips the byte at `offset` of a blob on the registry's disk.
-  void FlipOnDisk(const oci::Digest& blob, int64_t offset) {
-    std::fstream f(registry().BlobDataPath(blob), std::ios::in | std::ios::out | std::ios::binary);
-    ASSERT_TRUE(f.good());
-    char c = 0;
-    f.seekg(offset);
-    f.get(c);
-    f.seekp(offset);
-    f.put(static_cast<char>(c ^ 0x5a));
-  }
   // The image in repository fault/<repo>, one byte of a blob (`where`:
   // which, at what offset) flipped on the registry's disk, every mode.
   void FlipThenStart(const std::string& repo, const std::string& label,
@@ -248,16 +238,8 @@ TEST_F(FaultTest, ForgedRuntimeImage) {
   Row("forged runtime image (pinned digest, no policy)", EveryMode(Pinned(ref), "forged"));
   // A policy that trusts a key: the forgery, signed by another one.
   const std::string key = Root("trusted.key"), other = Root("other.key");
-  for (const std::string& k : {key, other}) {
-    ASSERT_TRUE(RunCommandOk({"openssl", "genpkey", "-algorithm", "ed25519", "-out", k}).ok());
-    ASSERT_TRUE(RunCommandOk({"openssl", "pkey", "-in", k, "-pubout", "-out", k + ".pub"}).ok());
-  }
-  const std::string policy = Root("policy.json");
-  ASSERT_TRUE(WriteFileAtomic(policy,
-                              R"({"version": 1, "rules": [{"scope": "*", "accept": "signed", "keys": [")" +
-                                  key + R"(.pub"]}]})",
-                              0644, false)
-                  .ok());
+  const std::string policy = SignedOnlyPolicy(key, other);
+  ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(Syspgo({"image", "sign", "--sign-key", other, ref}).exit.success());
   Row("forged runtime image signed by an untrusted key (tag, policy)",
       EveryMode(ref, "forged-signed", {"--trust-policy", policy}));

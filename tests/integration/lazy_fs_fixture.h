@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -251,6 +252,35 @@ class LazyFsTest : public RuntimeImageTest {
     auto pushed = rtimage::PushRuntimeImage(*client_, repo, subject, forged);
     EXPECT_TRUE(pushed.ok()) << pushed.status().ToString();
     return pushed.ok() ? pushed->artifact : oci::Digest();
+  }
+
+  // Flips the byte at `offset` of a blob on the registry's disk. Use with
+  // ASSERT_NO_FATAL_FAILURE.
+  void FlipOnDisk(const oci::Digest& blob, int64_t offset) {
+    std::fstream f(registry().BlobDataPath(blob), std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good());
+    char c = 0;
+    f.seekg(offset);
+    f.get(c);
+    f.seekp(offset);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+
+  // Two Ed25519 key pairs made by openssl (KEY and KEY.pub) and a trust
+  // policy accepting only runtime images signed by the first, for every
+  // repository. Returns the policy's path.
+  std::string SignedOnlyPolicy(const std::string& trusted, const std::string& other) {
+    for (const std::string& k : {trusted, other}) {
+      EXPECT_TRUE(RunCommandOk({"openssl", "genpkey", "-algorithm", "ed25519", "-out", k}).ok());
+      EXPECT_TRUE(RunCommandOk({"openssl", "pkey", "-in", k, "-pubout", "-out", k + ".pub"}).ok());
+    }
+    const std::string policy = Root("policy.json");
+    EXPECT_TRUE(WriteFileAtomic(policy,
+                                R"({"version": 1, "rules": [{"scope": "*", "accept": "signed", "keys": [")" +
+                                    trusted + R"(.pub"]}]})",
+                                0644, false)
+                    .ok());
+    return policy;
   }
 
   // The image_ reference pinned to its manifest digest.
