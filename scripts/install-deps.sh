@@ -10,6 +10,11 @@ packages=(
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev nlohmann-json3-dev
   libgtest-dev
   clang llvm libbpf-dev bpftool
+  libelf-dev libdw-dev  # the profiler: build-ids, symbols, DWARF lines and inlining
+  golang-github-google-pprof-dev  # ... and pprof's profile.proto
+  # what the profiler's tests and bench/pgo.sh feed its profiles to:
+  # clang-19 (LLVM sample profiles), Go 1.23 (-pgo; bookworm-backports)
+  clang-19 llvm-19 golang-1.23-go
   libfuse3-dev fuse3
   runc docker-registry busybox-static python3
   skopeo  # the integration tests check that other tools still read our images
@@ -22,7 +27,7 @@ packages=(
   golang-go golang-github-containerd-containerd-dev containerd
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(debootstrap bc iproute2 curl time
+  packages+=(debootstrap bc iproute2 curl time valgrind
              golang-github-containerd-stargz-snapshotter-dev)
 fi
 
@@ -39,5 +44,26 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Go 1.23 is in bookworm-backports (Debian's own archive, signed by the
+# same key); packages are taken from it only when named with -t.
+if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  cat > /etc/apt/sources.list.d/bookworm-backports.sources <<'EOF'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+fi
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+backports=()
+regular=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    golang-1.23-*) backports+=("$p") ;;
+    *) regular+=("$p") ;;
+  esac
+done
+[ ${#regular[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${regular[@]}" >/dev/null
+[ ${#backports[@]} -eq 0 ] ||
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backports[@]}" >/dev/null

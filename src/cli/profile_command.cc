@@ -24,10 +24,14 @@ constexpr char kUsage[] = R"(USAGE: syspgo profile record [OPTIONS] [-- CMD ARGS
 
 Samples where CPUs spend their time with eBPF (the cpu-clock event on every
 CPU, frame-pointer stacks counted in the kernel) and writes, from one
-recording, folded stacks for the whole recording and for each binary and
-shared library, named by file and build-id, and an index (profiles.json).
-Frames are kept as (build-id, file offset): the same binary is the same
-profile on every host and in every container.
+recording, for each binary and shared library named by file and build-id:
+  NAME-BUILDID.llvmprof  LLVM sample profile (clang -fprofile-sample-use)
+  NAME-BUILDID.pprof     pprof (go build -pgo, go tool pprof)
+  NAME-BUILDID.folded    folded stacks (flame graphs)
+and all.folded and an index, profiles.json. Frames are kept as (build-id,
+file offset): the same binary is the same profile on every host and in
+every container. Source lines come from DWARF (build with -g; clang:
+-fdebug-info-for-profiling).
 
 What is sampled (one of):
   -- CMD ARGS     a command started here, and its children (until it exits)
@@ -39,6 +43,10 @@ OPTIONS:
   --duration S    stop after S seconds (default 10; with CMD: when it exits)
   --freq HZ       samples per second per CPU (default 99)
   -o, --output DIR  where the profiles go (default ./profile)
+  --debug-dir DIR   more places for debug files (as /usr/lib/debug:
+                    .build-id/xx/yyyy.debug, or by debuglink name); the
+                    binary itself, .debug/ beside it and /usr/lib/debug
+                    are always searched
   -v              libbpf's messages
 
 EXAMPLES:
@@ -61,6 +69,7 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
                          {"cgroup", true},
                          {"all", false},
                          {"output", true, 'o'},
+                         {"debug-dir", true},
                          {"verbose", false, 'v'},
                          {"help", false, 'h'}},
                         /*stop_after_positionals=*/0);
@@ -121,7 +130,9 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   auto recording = (*recorder)->Stop();
   if (!recording.ok()) return Fail(recording.status());
   const std::string dir = args->Get("output").value_or("profile");
-  auto summary = profile::WriteProfiles(*recording, dir);
+  profile::WriteOptions write;
+  for (const std::string& d : args->GetAll("debug-dir")) write.debug_dirs.push_back(d);
+  auto summary = profile::WriteProfiles(*recording, dir, write);
   if (!summary.ok()) return Fail(summary.status());
   std::fprintf(stderr,
                "syspgo: %" PRIu64 " samples in %.1f s at %d Hz; %d binaries; lost: %" PRIu64

@@ -9,10 +9,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/sha256.h"
 #include "common/unique_fd.h"
 
 namespace syspgo::profile {
 namespace {
+
+constexpr uint32_t kGoBuildIdNote = 4;  // owner "Go"
 
 struct ElfCloser {
   void operator()(Elf* e) const { elf_end(e); }
@@ -38,6 +41,7 @@ Result<ElfFile> ElfFile::Load(const std::string& path) {
     return InvalidArgument(path + " is not an ELF file");
   }
   ElfFile out;
+  std::string go_build_id;
   size_t phnum = 0;
   if (elf_getphdrnum(elf.get(), &phnum) != 0) return Corruption(path + ": no program headers");
   for (size_t i = 0; i < phnum; ++i) {
@@ -53,13 +57,22 @@ Result<ElfFile> ElfFile::Load(const std::string& path) {
       size_t off = 0, name_off = 0, desc_off = 0;
       GElf_Nhdr nh;
       while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-            std::memcmp(static_cast<const char*>(data->d_buf) + name_off, "GNU", 4) == 0) {
-          out.build_id_ = Hex(static_cast<const unsigned char*>(data->d_buf) + desc_off, nh.n_descsz);
+        const char* name = static_cast<const char*>(data->d_buf) + name_off;
+        const auto* desc = static_cast<const unsigned char*>(data->d_buf) + desc_off;
+        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+          out.build_id_ = Hex(desc, nh.n_descsz);
           break;
+        }
+        // Go writes its own build ID (text) and no GNU one unless asked
+        // (-ldflags=-B gobuildid): 40 hex digits derived from it.
+        if (nh.n_type == kGoBuildIdNote && nh.n_namesz >= 3 && std::memcmp(name, "Go", 3) == 0) {
+          go_build_id.assign(reinterpret_cast<const char*>(desc), nh.n_descsz);
         }
       }
     }
+  }
+  if (out.build_id_.empty() && !go_build_id.empty()) {
+    out.build_id_ = Sha256::HexOf("go:" + go_build_id).substr(0, 40);
   }
   // Function symbols: .symtab when present (not stripped), else .dynsym.
   for (Elf64_Word wanted : {SHT_SYMTAB, SHT_DYNSYM}) {
@@ -83,6 +96,9 @@ Result<ElfFile> ElfFile::Load(const std::string& path) {
   }
   std::sort(out.symbols_.begin(), out.symbols_.end(),
             [](const ElfSymbol& a, const ElfSymbol& b) { return a.address < b.address; });
+  elf.reset();
+  out.fd_ = std::move(fd);
+  out.path_ = path;
   return out;
 }
 

@@ -4,8 +4,9 @@
 // What the profiler needs from an ELF file without debug information: its
 // build-id (the NT_GNU_BUILD_ID note, which names a binary across hosts,
 // containers and rebuilds), the mapping from file offsets to addresses
-// (PT_LOAD), and its function symbols (.symtab, else .dynsym). DWARF
-// (lines, inlining) is the symbolizer's, later.
+// (PT_LOAD), and its function symbols (.symtab, else .dynsym). The file
+// stays open, so that DWARF (profile/symbolizer.h) can be read after the
+// process that mapped it is gone. Move-only.
 #ifndef SYSPGO_PROFILE_ELF_FILE_H_
 #define SYSPGO_PROFILE_ELF_FILE_H_
 
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace syspgo::profile {
 
@@ -34,14 +36,21 @@ class ElfFile {
  public:
   // Reads the file's build-id, segments and function symbols.
   static Result<ElfFile> Load(const std::string& path);
-  const std::string& build_id() const { return build_id_; }  // hex, "" when none
+  // Hex: the GNU build-id note; for Go binaries without one, 40 hex digits
+  // derived from the Go build ID note; "" when the file has neither.
+  const std::string& build_id() const { return build_id_; }
   // The address a file offset is loaded at (executable segments only).
   std::optional<uint64_t> AddressOfOffset(uint64_t offset) const;
   // The function containing an address, or nullptr.
   const ElfSymbol* FunctionAt(uint64_t address) const;
   size_t symbol_count() const { return symbols_.size(); }
+  // The open file (read-only, O_CLOEXEC) and the name it was opened by.
+  int fd() const { return fd_.get(); }
+  const std::string& opened_path() const { return path_; }
 
  private:
+  UniqueFd fd_;
+  std::string path_;
   std::string build_id_;
   std::vector<ElfSegment> exec_segments_;
   std::vector<ElfSymbol> symbols_;  // sorted by address

@@ -5,13 +5,31 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "common/file_util.h"
 #include "profile/elf_file.h"
+#include "profile/llvm_profile.h"
+#include "profile/pprof_profile.h"
+#include "profile/symbolizer.h"
 #include "profile/profile_writer.h"
 #include "profile/recorder.h"
 
 extern "C" __attribute__((noinline, used)) int syspgo_profile_test_marker(int x) { return x * 3 + 1; }
+
+// An inlined function in an out-of-line one: the symbolizer's inline chain.
+constexpr uint32_t kInlinedStart = __LINE__ + 1;
+static inline __attribute__((always_inline)) int syspgo_inlined_square(volatile int* x) {
+  return *x * *x;
+}
+constexpr uint32_t kInlinedLine = kInlinedStart + 1;
+constexpr uint32_t kCallerStart = __LINE__ + 1;
+extern "C" __attribute__((noinline, used)) int syspgo_inlining_caller(int x) {
+  volatile int v = x;
+  int r = syspgo_inlined_square(&v);
+  return r + 1;
+}
+constexpr uint32_t kCallLine = kCallerStart + 2;
 
 namespace syspgo::profile {
 namespace {
@@ -37,30 +55,154 @@ TEST(ParseMapsTest, ExecutableFileMappingsOnly) {
 
 // The whole way from an address in this process to a function name: the
 // mapping, the file offset, the ELF segment, the symbol.
-TEST(ElfFileTest, AnAddressOfThisProcessIsNamed) {
+// The file this process maps at `addr`: its path, the file loaded, and
+// the link-time address of addr.
+struct Mapped {
+  std::string path;
+  std::optional<ElfFile> elf;
+  uint64_t vaddr = 0;
+};
+Mapped MappedAt(uint64_t addr) {
+  Mapped out;
   auto text = ReadFileToString("/proc/self/maps");
-  ASSERT_TRUE(text.ok());
-  const uint64_t addr = reinterpret_cast<uint64_t>(&syspgo_profile_test_marker);
-  const Mapping* found = nullptr;
-  auto maps = ParseMaps(*text);
-  for (const Mapping& m : maps) {
-    if (addr >= m.start && addr < m.end) found = &m;
+  if (!text.ok()) return out;
+  for (const Mapping& m : ParseMaps(*text)) {
+    if (addr < m.start || addr >= m.end) continue;
+    auto elf = ElfFile::Load(m.path);
+    if (!elf.ok()) return out;
+    auto vaddr = elf->AddressOfOffset(addr - m.start + m.offset);
+    if (!vaddr) return out;
+    out.path = m.path;
+    out.vaddr = *vaddr;
+    out.elf = std::move(*elf);
   }
-  ASSERT_NE(found, nullptr);
-  auto elf = ElfFile::Load(found->path);
-  ASSERT_TRUE(elf.ok()) << elf.status().ToString();
+  return out;
+}
+
+TEST(ElfFileTest, AnAddressOfThisProcessIsNamed) {
+  Mapped mapped = MappedAt(reinterpret_cast<uint64_t>(&syspgo_profile_test_marker));
+  ASSERT_TRUE(mapped.elf.has_value());
+  const ElfFile* elf = &*mapped.elf;
   EXPECT_EQ(elf->build_id().size(), 40u) << "a GNU build-id (sha1)";
   EXPECT_GT(elf->symbol_count(), 100u);
-  auto vaddr = elf->AddressOfOffset(addr - found->start + found->offset);
-  ASSERT_TRUE(vaddr.has_value());
-  const ElfSymbol* sym = elf->FunctionAt(*vaddr + 2);
+  const ElfSymbol* sym = elf->FunctionAt(mapped.vaddr + 2);
   ASSERT_NE(sym, nullptr);
   EXPECT_EQ(sym->name, "syspgo_profile_test_marker");
   EXPECT_EQ(syspgo_profile_test_marker(1), 4);
-  auto id = ReadBuildId(found->path);
+  auto id = ReadBuildId(mapped.path);
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(*id, elf->build_id());
   EXPECT_FALSE(ElfFile::Load("/proc/self/status").ok());
+}
+
+// This test binary (built with -g) by address: the inlined function's
+// chain, each frame with its start line (DW_AT_decl_line) and the line in
+// it, the call site in the caller.
+TEST(SymbolizerTest, InlineChainsOfThisBinary) {
+  Mapped mapped = MappedAt(reinterpret_cast<uint64_t>(&syspgo_inlining_caller));
+  ASSERT_TRUE(mapped.elf.has_value());
+  const ElfFile* elf = &*mapped.elf;
+  const ElfSymbol* sym = elf->FunctionAt(mapped.vaddr);
+  ASSERT_NE(sym, nullptr);
+  Symbolizer symbolizer;
+  // Some instruction of the caller executes the inlined multiply.
+  bool inlined = false;
+  for (uint64_t a = sym->address; a < sym->address + sym->size; ++a) {
+    const InlineChain& chain = symbolizer.Symbolize(*elf, a);
+    ASSERT_FALSE(chain.empty());
+    EXPECT_EQ(chain.back().function, "syspgo_inlining_caller");
+    EXPECT_EQ(chain.back().start_line, kCallerStart);
+    if (chain.size() == 2) {
+      inlined = true;
+      // The linkage name where the compiler gives one (clang does for
+      // internal C++ functions, gcc does not).
+      EXPECT_NE(chain[0].function.find("syspgo_inlined_square"), std::string::npos) << chain[0].function;
+      EXPECT_EQ(chain[0].start_line, kInlinedStart);
+      EXPECT_EQ(chain[0].line, kInlinedLine);
+      EXPECT_NE(chain[0].file.find("profile_test.cc"), std::string::npos) << chain[0].file;
+      EXPECT_EQ(chain[1].line, kCallLine) << "the call site";
+    }
+  }
+  EXPECT_TRUE(inlined) << "no address of the caller symbolized to the inlined function";
+  EXPECT_TRUE(symbolizer.HasDwarf(elf->build_id()));
+  EXPECT_EQ(syspgo_inlining_caller(3), 10);
+}
+
+SourceFrame Src(const std::string& fn, uint32_t start, uint32_t line, uint32_t disc = 0) {
+  SourceFrame f;
+  f.function = fn;
+  f.start_line = start;
+  f.line = line;
+  f.discriminator = disc;
+  return f;
+}
+
+TEST(LlvmProfileTest, LineOffsetsInliningCallsAndTheTextFormat) {
+  LlvmProfile p;
+  p.AddBody({Src("main", 10, 13)}, 100);
+  // Discriminator 2 in LLVM's prefix encoding is base discriminator 1.
+  p.AddBody({Src("main", 10, 14, 2)}, 50);
+  // foo inlined into main at line 15: foo's line 21 (start 20).
+  p.AddBody({Src("foo", 20, 21), Src("main", 10, 15)}, 30);
+  p.AddCall({Src("main", 10, 16)}, "bar", 40);
+  p.AddBody({Src("bar", 30, 31)}, 40);
+  p.AddHead("bar", 40);
+  const std::string text = p.ToText();
+  EXPECT_EQ(text,
+            "main:220:0\n"
+            " 3: 100\n"
+            " 4.1: 50\n"
+            " 6: 40 bar:40\n"
+            " 5: foo:30\n"
+            "  1: 30\n"
+            "bar:40:40\n"
+            " 1: 40\n")
+      << text;
+  auto parsed = ParseLlvmText(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->ToText(), text);
+  parsed->Merge(p);
+  EXPECT_EQ(parsed->total(), 520u);
+  EXPECT_NE(parsed->ToText().find(" 5: foo:60\n  1: 60\n"), std::string::npos) << parsed->ToText();
+  // A line before the start wraps as LLVM's 16-bit offsets do; chains
+  // without lines are left out.
+  LlvmProfile q;
+  q.AddBody({Src("f", 10, 9)}, 1);
+  q.AddBody({Src("g", 0, 5)}, 1);
+  EXPECT_EQ(q.ToText(), "f:1:0\n 65535: 1\n");
+  EXPECT_FALSE(ParseLlvmText("main:1:0\n   3: 1\n").ok()) << "deeper than its function";
+  EXPECT_FALSE(ParseLlvmText(" 3: 1\n").ok()) << "a record before any function";
+  EXPECT_FALSE(ParseLlvmText("main:x:0\n").ok());
+}
+
+TEST(LlvmBaseDiscriminatorTest, PrefixEncoding) {
+  EXPECT_EQ(LlvmBaseDiscriminator(0), 0u);
+  EXPECT_EQ(LlvmBaseDiscriminator(1), 0u);  // low bit set: no base discriminator
+  EXPECT_EQ(LlvmBaseDiscriminator(2), 1u);
+  EXPECT_EQ(LlvmBaseDiscriminator(6), 3u);
+  // Base 5, duplication factor 2 (next component) still gives 5.
+  EXPECT_EQ(LlvmBaseDiscriminator(10 | (4 << 7)), 5u);
+}
+
+TEST(PprofBuilderTest, StacksAddUpAndSurviveARoundTrip) {
+  PprofBuilder b(10101010, 1000000000);
+  PprofFrame leaf{"/bin/app", "abcd", 0x1234, {{"main.mix", "/src/main.go", 30, 32}}};
+  PprofFrame inl{"/bin/app", "abcd", 0x2000,
+                 {{"main.add", "/src/main.go", 40, 41}, {"main.work", "/src/main.go", 20, 25}}};
+  PprofFrame root{"/bin/app", "abcd", 0x3000, {{"main.main", "/src/main.go", 10, 12}}};
+  b.AddSample({leaf, inl, root}, 3);
+  b.AddSample({leaf, inl, root}, 2);
+  b.AddSample({inl, root}, 1);
+  EXPECT_EQ(b.samples(), 6u);
+  auto gz = b.Gzipped();
+  ASSERT_TRUE(gz.ok());
+  ASSERT_GT(gz->size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>((*gz)[0]), 0x1f) << "gzipped";
+  PprofBuilder merged(10101010, 0);
+  ASSERT_TRUE(merged.AddProfile(*gz).ok());
+  ASSERT_TRUE(merged.AddProfile(*gz).ok());
+  EXPECT_EQ(merged.samples(), 12u);
+  EXPECT_FALSE(merged.AddProfile("not a profile").ok());
 }
 
 Frame F(const std::string& fn) {

@@ -7,9 +7,14 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "common/file_util.h"
+#include "profile/llvm_profile.h"
+#include "profile/pprof_profile.h"
+#include "profile/symbolizer.h"
 
 namespace syspgo::profile {
 namespace {
@@ -46,28 +51,48 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
-class Namer {
+// Frames resolved: the binary's ELF file, the address, the inline chain.
+class Resolver {
  public:
-  explicit Namer(const Recording& r) : r_(r) {}
-  std::string Name(const Frame& f) {
+  Resolver(const Recording& r, std::vector<std::string> debug_dirs)
+      : r_(r), symbolizer_(std::move(debug_dirs)) {}
+
+  struct Resolved {
+    const ElfFile* elf = nullptr;      // nullptr: kernel, unmapped or unreadable
+    const InlineChain* chain = nullptr;  // with elf
+    std::string name;                  // the outermost function (or a stand-in)
+  };
+
+  const Resolved& Resolve(const Frame& f) {
+    auto key = std::make_tuple(f.kernel, f.build_id, f.offset);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    Resolved r;
     if (f.kernel) {
       if (!kernel_) kernel_ = KernelSymbols::Load();
-      return kernel_->NameOf(f.offset);
-    }
-    if (f.unmapped) return "[unknown]";
-    auto it = r_.binaries.find(f.build_id);
-    if (it != r_.binaries.end()) {
-      auto addr = it->second->AddressOfOffset(f.offset);
+      r.name = kernel_->NameOf(f.offset);
+    } else if (f.unmapped) {
+      r.name = "[unknown]";
+    } else {
+      auto b = r_.binaries.find(f.build_id);
+      std::optional<uint64_t> addr;
+      if (b != r_.binaries.end()) addr = b->second->AddressOfOffset(f.offset);
       if (addr) {
-        if (const ElfSymbol* s = it->second->FunctionAt(*addr)) return s->name;
+        r.elf = b->second.get();
+        r.chain = &symbolizer_.Symbolize(*r.elf, *addr);
+        r.name = r.chain->back().function;
       }
+      if (r.name.empty()) r.name = BaseName(f.path) + "+" + Hex(f.offset);
     }
-    return BaseName(f.path) + "+" + Hex(f.offset);
+    return cache_.emplace(key, std::move(r)).first->second;
   }
+  bool HasDwarf(const std::string& build_id) const { return symbolizer_.HasDwarf(build_id); }
 
  private:
   const Recording& r_;
+  Symbolizer symbolizer_;
   std::optional<KernelSymbols> kernel_;
+  std::map<std::tuple<bool, std::string, uint64_t>, Resolved> cache_;
 };
 
 }  // namespace
@@ -84,46 +109,97 @@ std::vector<Frame> FramesWithLeafCaller(const Sample& s, const std::function<std
 
 namespace {
 
-std::string FoldedLine(const Sample& s, Namer& namer) {
+// Folded stack text of frames (leaf first): the root first, inlined
+// functions as frames of their own.
+std::string FoldedLine(const Sample& s, const std::vector<Frame>& frames, Resolver& resolver) {
   std::string line = s.comm.empty() ? std::to_string(s.pid) : s.comm;
-  const std::vector<Frame> frames =
-      FramesWithLeafCaller(s, [&](const Frame& f) { return namer.Name(f); });
-  for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
-    std::string name = namer.Name(*it);
+  auto add = [&](std::string name) {
     std::replace(name.begin(), name.end(), ';', ':');
     std::replace(name.begin(), name.end(), ' ', '_');
     line += ";" + name;
+  };
+  for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
+    const Resolver::Resolved& r = resolver.Resolve(*it);
+    if (!r.chain || r.chain->size() == 1) {
+      add(r.name);
+      continue;
+    }
+    for (auto in = r.chain->rbegin(); in != r.chain->rend(); ++in) {
+      add(in->function.empty() ? r.name : in->function);
+    }
   }
   return line;
 }
 
+PprofFrame PprofFrameOf(const Frame& f, const Resolver::Resolved& r) {
+  PprofFrame out;
+  out.binary = f.kernel ? "[kernel]" : f.unmapped ? "[unknown]" : f.path;
+  out.build_id = f.build_id;
+  out.address = f.offset;
+  if (r.chain) {
+    for (const SourceFrame& sf : *r.chain) {
+      out.lines.push_back({sf.function.empty() ? r.name : sf.function, sf.file,
+                           static_cast<int64_t>(sf.start_line), static_cast<int64_t>(sf.line)});
+    }
+  } else {
+    out.lines.push_back({r.name, "", 0, 0});
+  }
+  return out;
+}
+
+struct PerBinary {
+  std::string path;
+  uint64_t samples = 0;
+  std::map<std::string, uint64_t> folded;
+  LlvmProfile llvm;
+  std::unique_ptr<PprofBuilder> pprof;
+};
+
 }  // namespace
 
-Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string& dir) {
+Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string& dir,
+                                   const WriteOptions& options) {
   RETURN_IF_ERROR(MakeDirs(dir, 0755));
-  Namer namer(recording);
+  Resolver resolver(recording, options.debug_dirs);
+  const int64_t period_ns = recording.frequency > 0 ? 1000000000ll / recording.frequency : 0;
+  const auto duration_ns = static_cast<int64_t>(recording.seconds * 1e9);
   WriteSummary summary;
   std::map<std::string, uint64_t> all;
-  struct PerBinary {
-    std::string path;
-    uint64_t samples = 0;
-    std::map<std::string, uint64_t> folded;
-  };
   std::map<std::string, PerBinary> binaries;  // by build-id
+  auto binary = [&](const Frame& f) -> PerBinary& {
+    PerBinary& b = binaries[f.build_id];
+    if (b.path.empty()) b.path = f.path;
+    if (!b.pprof) b.pprof = std::make_unique<PprofBuilder>(period_ns, duration_ns);
+    return b;
+  };
   for (const Sample& s : recording.samples) {
-    const std::string line = FoldedLine(s, namer);
+    const std::vector<Frame> frames =
+        FramesWithLeafCaller(s, [&](const Frame& f) { return resolver.Resolve(f).name; });
+    const std::string line = FoldedLine(s, frames, resolver);
     all[line] += s.count;
     summary.samples += s.count;
-    // The binary the sample's leaf user frame is in.
-    for (const Frame& f : s.frames) {
-      if (f.kernel) continue;
-      if (!f.unmapped && !f.build_id.empty()) {
-        PerBinary& b = binaries[f.build_id];
-        b.path = f.path;
-        b.samples += s.count;
-        b.folded[line] += s.count;
+    // The binary the sample's leaf user frame is in gets the sample; the
+    // binary of its caller gets the call (the leaf's edge, as Go's PGO
+    // weighs call edges).
+    size_t u = 0;
+    while (u < frames.size() && frames[u].kernel) ++u;
+    if (u == frames.size() || frames[u].unmapped || frames[u].build_id.empty()) continue;
+    const Resolver::Resolved& leaf = resolver.Resolve(frames[u]);
+    PerBinary& b = binary(frames[u]);
+    b.samples += s.count;
+    b.folded[line] += s.count;
+    std::vector<PprofFrame> stack;
+    stack.reserve(frames.size());
+    for (const Frame& f : frames) stack.push_back(PprofFrameOf(f, resolver.Resolve(f)));
+    b.pprof->AddSample(stack, s.count);
+    if (!leaf.chain) continue;
+    b.llvm.AddBody(*leaf.chain, s.count);
+    if (u + 1 < frames.size() && !frames[u + 1].unmapped && !frames[u + 1].build_id.empty()) {
+      const Resolver::Resolved& caller = resolver.Resolve(frames[u + 1]);
+      if (caller.chain && caller.chain->back().function != leaf.chain->back().function) {
+        binary(frames[u + 1]).llvm.AddCall(*caller.chain, leaf.chain->back().function, s.count);
+        b.llvm.AddHead(leaf.chain->back().function, s.count);
       }
-      break;
     }
   }
   auto write_folded = [&](const std::string& path, const std::map<std::string, uint64_t>& lines) {
@@ -134,10 +210,21 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
   RETURN_IF_ERROR(write_folded(JoinPath(dir, "all.folded"), all));
   nlohmann::json index = nlohmann::json::array();
   for (const auto& [build_id, b] : binaries) {
-    const std::string name = BaseName(b.path) + "-" + build_id + ".folded";
-    RETURN_IF_ERROR(write_folded(JoinPath(dir, name), b.folded));
+    if (b.samples == 0 && b.llvm.empty()) continue;
+    const std::string stem = BaseName(b.path) + "-" + build_id;
+    nlohmann::json files = nlohmann::json::array();
+    RETURN_IF_ERROR(write_folded(JoinPath(dir, stem + ".folded"), b.folded));
+    files.push_back(stem + ".folded");
+    ASSIGN_OR_RETURN(std::string pprof, b.pprof->Gzipped());
+    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, stem + ".pprof"), pprof, 0644, false));
+    files.push_back(stem + ".pprof");
+    const bool dwarf = resolver.HasDwarf(build_id);
+    if (!b.llvm.empty()) {
+      RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), b.llvm.ToText(), 0644, false));
+      files.push_back(stem + ".llvmprof");
+    }
     index.push_back({{"path", b.path}, {"build_id", build_id}, {"samples", b.samples},
-                     {"files", {name}}});
+                     {"dwarf", dwarf}, {"files", files}});
     summary.binaries++;
   }
   const RecordStats& st = recording.stats;

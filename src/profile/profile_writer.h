@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: profile/profile_writer.h
 //
-// A recording (profile/recorder.h) written out: folded stacks for people
-// (flamegraph.pl, speedscope) for the whole recording and one file per
-// binary and shared library (the samples whose leaf is in it), named
-// DIR/<file name>-<build-id>.folded, and an index DIR/profiles.json (file,
-// build-id, samples, files written, the recording's loss counters).
-// Functions come from the binaries' symbol tables, the kernel's from
-// /proc/kallsyms; a frame without a symbol is <file>+0x<offset>.
+// A recording (profile/recorder.h) written out, one profile per binary and
+// shared library from one recording (the samples whose leaf user frame is
+// in it), named DIR/<file name>-<build-id>.<ext>:
+//   .llvmprof  LLVM sample profile, text (profile/llvm_profile.h), when the
+//              binary has DWARF: body samples by line offset and
+//              discriminator with inline nesting, and call targets (the
+//              leaf's call edge) in the caller's binary;
+//   .pprof     gzipped pprof (profile/pprof_profile.h), whole stacks;
+//   .folded    folded stacks for people (flamegraph.pl, speedscope);
+// plus DIR/all.folded and an index DIR/profiles.json (file, build-id,
+// samples, whether DWARF was found, files written, the loss counters).
+// Source locations from DWARF (profile/symbolizer.h), else the symbol
+// table; the kernel's from /proc/kallsyms; a frame without a symbol is
+// <file>+0x<offset>.
 #ifndef SYSPGO_PROFILE_PROFILE_WRITER_H_
 #define SYSPGO_PROFILE_PROFILE_WRITER_H_
 
@@ -25,7 +32,12 @@ struct WriteSummary {
   uint64_t samples = 0;
 };
 
-Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string& dir);
+struct WriteOptions {
+  std::vector<std::string> debug_dirs;  // more places for debug files (profile/symbolizer.h)
+};
+
+Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string& dir,
+                                   const WriteOptions& options = {});
 
 // A sample's frames (leaf first) with the leaf's caller put back where the
 // frame-pointer walk lost it: a leaf that set up no frame leaves its

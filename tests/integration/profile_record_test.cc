@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -102,9 +104,15 @@ class ProfileRecordTest : public ::testing::Test {
         found = true;
         EXPECT_EQ(b["build_id"], *id);
         const int64_t samples = b["samples"];
-        const std::string file_name = b["files"][0];
         EXPECT_GT(samples, 10);
-        EXPECT_TRUE(PathExists(JoinPath(out, file_name)));
+        EXPECT_EQ(b["dwarf"], true) << "built with -g";
+        std::set<std::string> kinds;
+        for (const std::string name : b["files"]) {
+          EXPECT_TRUE(PathExists(JoinPath(out, name))) << name;
+          kinds.insert(name.substr(name.rfind('.')));
+          EXPECT_EQ(name.rfind(BaseName(path) + "-" + *id + ".", 0), 0u) << name;
+        }
+        EXPECT_EQ(kinds, (std::set<std::string>{".folded", ".llvmprof", ".pprof"})) << b.dump();
       }
     }
     EXPECT_TRUE(found) << path << " in " << index.dump(2);
@@ -157,6 +165,106 @@ TEST_F(ProfileRecordTest, ProcessInAnotherPidAndMountNamespace) {
   auto [full, leaf] = Count(Folded(JoinPath(out, "all.folded")), "hot_caller;hot_leaf");
   EXPECT_GT(leaf, 30u) << r.output;
   ASSERT_NO_FATAL_FAILURE(ExpectBinary(out, "/spin", JoinPath(root, "spin")));
+}
+
+// The profile a compiler takes: spin built by clang-19 for profiling, its
+// LLVM profile with hot_leaf's lines and hot_caller's call to it, read by
+// clang-19 again without a warning.
+TEST_F(ProfileRecordTest, ClangTakesTheLlvmProfileWithoutWarnings) {
+  const std::string clang = "/usr/lib/llvm-19/bin/clang";
+  if (::access(clang.c_str(), X_OK) != 0) GTEST_SKIP() << "clang-19 is not installed (scripts/install-deps.sh)";
+  const std::vector<std::string> flags = {"-O1", "-g", "-fdebug-info-for-profiling", "-fno-omit-frame-pointer"};
+  std::vector<std::string> build = {clang};
+  build.insert(build.end(), flags.begin(), flags.end());
+  build.insert(build.end(), {"-o", Path("spin-clang"), Path("spin.c")});
+  ASSERT_TRUE(RunCommandOk(build).ok());
+  const std::string out = Path("clang");
+  auto r = Record({"--freq", "499", "-o", out, "--", Path("spin-clang"), "0.8"});
+  ASSERT_TRUE(r.exit.success()) << r.output;
+  auto id = profile::ReadBuildId(Path("spin-clang"));
+  ASSERT_TRUE(id.ok());
+  const std::string llvmprof = JoinPath(out, "spin-clang-" + *id + ".llvmprof");
+  auto text = ReadFileToString(llvmprof);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  // hot_leaf starts at line 3; its loop is line 4 (offset 1).
+  const std::regex leaf(R"((^|\n)hot_leaf:\d+:\d+\n( 1(\.\d+)?: \d+\n)+)");
+  EXPECT_TRUE(std::regex_search(*text, leaf)) << "hot_leaf's loop at offset 1:\n" << *text;
+  const std::regex call(R"((^|\n)hot_caller:\d+:\d+\n( [0-9.]+: \d+( \S+:\d+)*\n)* 1(\.\d+)?: \d+ hot_leaf:\d+)");
+  EXPECT_TRUE(std::regex_search(*text, call)) << "hot_caller's line 1 calls hot_leaf:\n" << *text;
+  std::vector<std::string> rebuild = {clang};
+  rebuild.insert(rebuild.end(), flags.begin(), flags.end());
+  rebuild.insert(rebuild.end(), {"-fprofile-sample-use=" + llvmprof, "-Werror", "-o", Path("spin-pgo"),
+                                 Path("spin.c")});
+  auto rebuilt = RunCommand(rebuild);
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_TRUE(rebuilt->exit.success()) << rebuilt->output;
+  EXPECT_EQ(rebuilt->output, "") << "clang warned";
+}
+
+// Go's PGO: a Go 1.23 program whose leaf (main.mix) sets up no frame. The
+// pprof file is accepted by go build -pgo, and the compiler's call graph
+// has the hot edge main.work -> main.mix (not main.main -> main.mix, what
+// the frame-pointer walk alone records).
+TEST_F(ProfileRecordTest, GoBuildTakesThePprofProfile) {
+  const std::string go = "/usr/lib/go-1.23/bin/go";
+  if (::access(go.c_str(), X_OK) != 0) {
+    GTEST_SKIP() << "Go 1.23 is not installed (golang-1.23-go from bookworm-backports: scripts/install-deps.sh)";
+  }
+  const std::string src = Path("gomix");
+  ASSERT_TRUE(MakeDirs(src).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(src, "go.mod"), "module gomix\n\ngo 1.23\n", 0644, false).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(src, "main.go"), R"(package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+)
+
+//go:noinline
+func mix(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return x
+}
+
+//go:noinline
+func work(n int) uint64 {
+	var s uint64
+	for i := 0; i < n; i++ {
+		s += mix(uint64(i) + s)
+	}
+	return s
+}
+
+func main() {
+	n, _ := strconv.Atoi(os.Args[1])
+	fmt.Println(work(n))
+}
+)",
+                              0644, false)
+                  .ok());
+  const std::string env = "cd " + src + " && GOCACHE=" + Path("gocache") + " GOPATH=" + Path("gopath") +
+                          " GOFLAGS=-mod=mod GOTOOLCHAIN=local GOPROXY=off ";
+  auto built = RunCommand({"sh", "-c", env + go + " build -o app . 2>&1"});
+  ASSERT_TRUE(built.ok() && built->exit.success()) << (built.ok() ? built->output : "");
+  const std::string out = Path("go");
+  auto r = Record({"--freq", "499", "-o", out, "--", JoinPath(src, "app"), "300000000"});
+  ASSERT_TRUE(r.exit.success()) << r.output;
+  auto id = profile::ReadBuildId(JoinPath(src, "app"));
+  ASSERT_TRUE(id.ok());
+  ASSERT_EQ(id->size(), 40u) << "derived from the Go build ID";
+  const std::string pprof = JoinPath(out, "app-" + *id + ".pprof");
+  ASSERT_TRUE(PathExists(pprof)) << r.output;
+  auto pgo = RunCommand({"sh", "-c", env + go + " build -a -pgo=" + pprof + " -gcflags=-d=pgodebug=3 -o app.pgo . 2>&1"});
+  ASSERT_TRUE(pgo.ok());
+  ASSERT_TRUE(pgo->exit.success()) << pgo->output;
+  const std::regex edge("\"main\\.work\" -> \"main\\.mix\" \\[label=\"([0-9.]+)\"\\]");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(pgo->output, m, edge)) << pgo->output.substr(0, 4000);
+  EXPECT_GT(std::stod(m.str(1)), 50.0) << "the hottest edge (percent of the weight)";
+  EXPECT_EQ(pgo->output.find("\"main.main\" -> \"main.mix\""), std::string::npos) << "the leaf's caller was lost";
 }
 
 }  // namespace

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "profile/symbolizer.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace syspgo::profile {
+namespace {
+
+// The call's discriminator on an inlined subroutine (GCC and LLVM emit it;
+// elfutils' dwarf.h does not name it).
+constexpr int kAtGnuDiscriminator = 0x2136;
+
+// Decoding as LLVM's DILocation::getUnsignedFromPrefixEncoding.
+uint32_t FromPrefixEncoding(uint32_t u) {
+  if (u & 1) return 0;
+  u >>= 1;
+  if (u & 64) return ((u >> 1) & 0xfe0) | (u & 0x1f);
+  return u & 0x3f;
+}
+
+struct DwflCloser {
+  void operator()(Dwfl* d) const { dwfl_end(d); }
+};
+
+// An attribute of a DIE or of the DIE it is an instance or declaration of
+// (DW_AT_abstract_origin, DW_AT_specification).
+const char* StringAttr(Dwarf_Die* die, int name) {
+  Dwarf_Attribute attr;
+  if (!dwarf_attr_integrate(die, name, &attr)) return nullptr;
+  return dwarf_formstring(&attr);
+}
+uint32_t NumberAttr(Dwarf_Die* die, int name) {
+  Dwarf_Attribute attr;
+  Dwarf_Word v = 0;
+  if (!dwarf_attr_integrate(die, name, &attr) || dwarf_formudata(&attr, &v) != 0) return 0;
+  return static_cast<uint32_t>(v);
+}
+
+std::string FunctionName(Dwarf_Die* die) {
+  for (int at : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name, DW_AT_name}) {
+    if (const char* s = StringAttr(die, at)) return s;
+  }
+  return "";
+}
+
+}  // namespace
+
+uint32_t LlvmBaseDiscriminator(uint32_t encoded) { return FromPrefixEncoding(encoded); }
+
+struct Symbolizer::Module {
+  std::string path;
+  char* path_ptr = nullptr;
+  Dwfl_Callbacks callbacks{};
+  std::unique_ptr<Dwfl, DwflCloser> dwfl;  // after what it points at
+  Dwfl_Module* mod = nullptr;
+  Dwarf* dw = nullptr;   // owned by dwfl
+  Dwarf_Addr dwbias = 0;  // libdwfl's addresses minus DWARF's
+  GElf_Addr bias = 0;     // libdwfl's addresses minus the file's
+  bool dwarf = false;
+  // Address ranges of the compile units, sorted: found from the units
+  // themselves (clang writes no .debug_aranges, which libdw's own lookup
+  // needs).
+  struct UnitRange {
+    Dwarf_Addr low, high;
+    Dwarf_Die unit;
+  };
+  std::vector<UnitRange> units;
+  Dwarf_Die* UnitAt(Dwarf_Addr a) {
+    auto it = std::upper_bound(units.begin(), units.end(), a,
+                               [](Dwarf_Addr x, const UnitRange& r) { return x < r.low; });
+    // Units' ranges do not overlap: the last one starting at or below.
+    if (it == units.begin()) return nullptr;
+    --it;
+    return a < it->high ? &it->unit : nullptr;
+  }
+  const ElfFile* elf = nullptr;  // for the symbol-table fallback
+  std::unordered_map<uint64_t, InlineChain> cache;
+};
+
+Symbolizer::Symbolizer(std::vector<std::string> debug_dirs) {
+  // "-": no CRC checks (build-ids are); "": beside the binary; ".debug";
+  // then absolute directories (searched by build-id and by name).
+  debuginfo_path_ = "-:.debug:/usr/lib/debug";
+  for (const std::string& d : debug_dirs) debuginfo_path_ += ":" + d;
+}
+
+Symbolizer::~Symbolizer() = default;
+
+Symbolizer::Module& Symbolizer::ModuleFor(const ElfFile& elf) {
+  auto it = modules_.find(elf.build_id());
+  if (it != modules_.end()) return *it->second;
+  auto m = std::make_unique<Module>();
+  m->elf = &elf;
+  // libdwfl keeps pointers to the callbacks and the path for the Dwfl's
+  // life: both live in the Module, declared before the Dwfl.
+  m->path = debuginfo_path_;
+  m->path_ptr = m->path.data();
+  m->callbacks.find_elf = dwfl_build_id_find_elf;
+  m->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+  m->callbacks.section_address = dwfl_offline_section_address;
+  m->callbacks.debuginfo_path = &m->path_ptr;
+  m->dwfl.reset(dwfl_begin(&m->callbacks));
+  const int fd = elf.fd() >= 0 ? ::fcntl(elf.fd(), F_DUPFD_CLOEXEC, 0) : -1;
+  if (m->dwfl && fd >= 0) {
+    // libdwfl owns fd from here on.
+    m->mod = dwfl_report_elf(m->dwfl.get(), elf.build_id().c_str(), elf.opened_path().c_str(), fd, 0,
+                             false);
+    dwfl_report_end(m->dwfl.get(), nullptr, nullptr);
+    if (m->mod) {
+      dwfl_module_getelf(m->mod, &m->bias);
+      m->dw = dwfl_module_getdwarf(m->mod, &m->dwbias);
+      m->dwarf = m->dw != nullptr;
+    }
+    if (m->dw) {
+      Dwarf_CU* cu = nullptr;
+      Dwarf_Die unit;
+      uint8_t type = 0;
+      while (dwarf_get_units(m->dw, cu, &cu, nullptr, &type, &unit, nullptr) == 0) {
+        if (type != DW_UT_compile && type != DW_UT_partial && type != DW_UT_skeleton) continue;
+        ptrdiff_t off = 0;
+        Dwarf_Addr base = 0, start = 0, end = 0;
+        while ((off = dwarf_ranges(&unit, off, &base, &start, &end)) > 0) {
+          if (end > start) m->units.push_back({start, end, unit});
+        }
+      }
+      std::sort(m->units.begin(), m->units.end(),
+                [](const Module::UnitRange& a, const Module::UnitRange& b) { return a.low < b.low; });
+    }
+  } else if (fd >= 0) {
+    ::close(fd);
+  }
+  Module& ref = *m;
+  modules_.emplace(elf.build_id(), std::move(m));
+  return ref;
+}
+
+bool Symbolizer::HasDwarf(const std::string& build_id) const {
+  auto it = modules_.find(build_id);
+  return it != modules_.end() && it->second->dwarf;
+}
+
+const InlineChain& Symbolizer::Symbolize(const ElfFile& elf, uint64_t address) {
+  Module& m = ModuleFor(elf);
+  auto cached = m.cache.find(address);
+  if (cached != m.cache.end()) return cached->second;
+  InlineChain chain;
+  // DWARF's address of the instruction.
+  const Dwarf_Addr pc = address + m.bias - m.dwbias;
+  if (Dwarf_Die* cu = m.dwarf ? m.UnitAt(pc) : nullptr) {
+    SourceFrame loc;  // the location in the function being walked
+    if (Dwarf_Line* line = dwarf_getsrc_die(cu, pc)) {
+      int lineno = 0, col = 0;
+      if (const char* file = dwarf_linesrc(line, nullptr, nullptr)) loc.file = file;
+      if (dwarf_lineno(line, &lineno) == 0) loc.line = static_cast<uint32_t>(std::max(lineno, 0));
+      if (dwarf_linecol(line, &col) == 0) loc.column = static_cast<uint32_t>(std::max(col, 0));
+      unsigned int disc = 0;
+      if (dwarf_linediscriminator(line, &disc) == 0) loc.discriminator = disc;
+    }
+    {
+      // The innermost scope, then its parents in the tree (the concrete
+      // callers; dwarf_getscopes would continue through the abstract
+      // definition of an inlined function instead).
+      Dwarf_Die* scopes = nullptr;
+      int n = dwarf_getscopes(cu, pc, &scopes);
+      if (n > 0) {
+        Dwarf_Die innermost = scopes[0];
+        ::free(scopes);
+        scopes = nullptr;
+        n = dwarf_getscopes_die(&innermost, &scopes);
+      }
+      Dwarf_Files* files = nullptr;
+      size_t nfiles = 0;
+      if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0) files = nullptr;
+      for (int i = 0; i < n; ++i) {
+        Dwarf_Die* s = &scopes[i];
+        const int tag = dwarf_tag(s);
+        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
+        SourceFrame f = loc;
+        f.function = FunctionName(s);
+        f.start_line = NumberAttr(s, DW_AT_decl_line);
+        chain.push_back(std::move(f));
+        if (tag == DW_TAG_subprogram) break;
+        // The caller's location: where this one was inlined.
+        loc = SourceFrame();
+        loc.line = NumberAttr(s, DW_AT_call_line);
+        loc.column = NumberAttr(s, DW_AT_call_column);
+        loc.discriminator = NumberAttr(s, kAtGnuDiscriminator);
+        const uint32_t file = NumberAttr(s, DW_AT_call_file);
+        if (files && file < nfiles) {
+          if (const char* name = dwarf_filesrc(files, file, nullptr, nullptr)) loc.file = name;
+        }
+      }
+      ::free(scopes);
+    }
+  }
+  if (chain.empty()) {
+    SourceFrame f;
+    if (const ElfSymbol* sym = elf.FunctionAt(address)) f.function = sym->name;
+    chain.push_back(std::move(f));
+  }
+  return m.cache.emplace(address, std::move(chain)).first->second;
+}
+
+}  // namespace syspgo::profile
