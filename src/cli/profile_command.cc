@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/process.h"
+#include "profile/merge.h"
 #include "profile/profile_writer.h"
 #include "profile/recorder.h"
 
@@ -54,12 +55,57 @@ EXAMPLES:
   syspgo profile record --all --duration 30 -o fleet-node
 )";
 
+constexpr char kMergeUsage[] = R"(USAGE: syspgo profile merge -o OUT [--by-name] DIR...
+
+Adds up profile directories written by `syspgo profile record` (runs,
+hosts): per binary (build-id), LLVM profiles by function, line offset and
+discriminator, pprof by stack, folded stacks by line. Sampling at 99-999 Hz
+says little about a function in one run; many runs say more.
+
+OPTIONS:
+  -o, --output OUT  where the merged profiles go
+  --by-name         merge every build of a file name into one profile
+                    (OUT/NAME.llvmprof, ...): LLVM profiles are keyed by
+                    function name and line offset from the function's start,
+                    so an older build's profile still applies to a new one
+                    where the functions did not change
+
+EXAMPLES:
+  syspgo profile merge -o fleet node1/prof node2/prof node3/prof
+  syspgo profile merge --by-name -o sqlite-next last-week/*
+)";
+
+constexpr char kProfileUsage[] = R"(USAGE: syspgo profile SUBCOMMAND
+
+  record   sample CPUs and write profiles per binary (LLVM, pprof, folded)
+  merge    add up profiles of many runs and hosts
+
+`syspgo profile SUBCOMMAND --help` tells more.
+)";
+
+int MergeCommand(const std::vector<std::string>& argv) {
+  auto args = ParseArgs(argv, {{"output", true, 'o'}, {"by-name", false}, {"help", false, 'h'}});
+  if (!args.ok()) return Usage(kMergeUsage, args.status());
+  if (args->Has("help")) return Usage(kMergeUsage);
+  auto out = args->Get("output");
+  if (!out) return Usage(kMergeUsage, InvalidArgument("say where the merged profiles go (-o OUT)"));
+  if (args->positional.empty()) return Usage(kMergeUsage, InvalidArgument("name the profile directories to merge"));
+  profile::MergeOptions options;
+  options.by_name = args->Has("by-name");
+  auto summary = profile::MergeProfiles(args->positional, *out, options);
+  if (!summary.ok()) return Fail(summary.status());
+  std::fprintf(stderr, "syspgo: %d profile directories merged: %d profiles, %" PRIu64 " samples, in %s\n",
+               summary->inputs, summary->profiles, summary->samples, out->c_str());
+  return 0;
+}
+
 }  // namespace
 
 int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
+  if (!argv.empty() && argv[0] == "merge") return MergeCommand({argv.begin() + 1, argv.end()});
   if (argv.empty() || argv[0] != "record") {
-    if (!argv.empty() && (argv[0] == "--help" || argv[0] == "-h")) return Usage(kUsage);
-    return Usage(kUsage, InvalidArgument("profile needs a subcommand: record"));
+    if (!argv.empty() && (argv[0] == "--help" || argv[0] == "-h")) return Usage(kProfileUsage);
+    return Usage(kProfileUsage, InvalidArgument("profile needs a subcommand: record or merge"));
   }
   std::vector<std::string> rest(argv.begin() + 1, argv.end());
   auto args = ParseArgs(rest,

@@ -10,9 +10,16 @@
 namespace syspgo::profile {
 namespace {
 
+// A name the text format can hold: the format separates fields by spaces.
+// (Linkage names never hold one; a compiler that gives only a demangled
+// template name does.)
+bool Writable(const std::string& name) {
+  return !name.empty() && name.find_first_of(" \t\n") == std::string::npos;
+}
+
 // LLVM's FunctionSamples::getOffset: 16 bits, wrapping below the start.
 bool KeyOf(const SourceFrame& f, LineKey* key) {
-  if (f.line == 0 || f.start_line == 0 || f.function.empty()) return false;
+  if (f.line == 0 || f.start_line == 0 || !Writable(f.function)) return false;
   *key = {(f.line - f.start_line) & 0xffff, LlvmBaseDiscriminator(f.discriminator)};
   return true;
 }
@@ -126,13 +133,13 @@ void LlvmProfile::AddBody(const InlineChain& chain, uint64_t count) {
 }
 
 void LlvmProfile::AddCall(const InlineChain& call_site, const std::string& callee, uint64_t count) {
-  if (callee.empty()) return;
+  if (!Writable(callee)) return;
   LineKey at;
   if (FunctionSamples* fs = Walk(call_site, 0, &at)) fs->calls[at][callee] += count;
 }
 
 void LlvmProfile::AddHead(const std::string& function, uint64_t count) {
-  if (!function.empty()) functions_[function].head += count;
+  if (Writable(function)) functions_[function].head += count;
 }
 
 void LlvmProfile::Merge(const LlvmProfile& other) {

@@ -45,7 +45,8 @@ struct FunctionSamples {
 class LlvmProfile {
  public:
   // `count` samples executing at `chain` (innermost first, as the
-  // symbolizer gives). Chains without a line or a start line are ignored.
+  // symbolizer gives). Chains without a line or a start line, or with a
+  // function name holding a space (the format cannot), are left out.
   void AddBody(const InlineChain& chain, uint64_t count);
   // `count` samples in `callee` called from the call instruction at
   // `call_site` (the caller's chain).

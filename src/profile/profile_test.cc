@@ -10,6 +10,7 @@
 #include "common/file_util.h"
 #include "profile/elf_file.h"
 #include "profile/llvm_profile.h"
+#include "profile/merge.h"
 #include "profile/pprof_profile.h"
 #include "profile/symbolizer.h"
 #include "profile/profile_writer.h"
@@ -203,6 +204,58 @@ TEST(PprofBuilderTest, StacksAddUpAndSurviveARoundTrip) {
   ASSERT_TRUE(merged.AddProfile(*gz).ok());
   EXPECT_EQ(merged.samples(), 12u);
   EXPECT_FALSE(merged.AddProfile("not a profile").ok());
+}
+
+// Two recordings of two builds of "app": merged by build-id they stay two
+// profiles, merged by name they are one, every count added up; an index
+// that names no binaries is refused.
+TEST(MergeTest, ByBuildIdAndByName) {
+  auto tmp = TempDir::Create("/tmp", "syspgo-merge-");
+  ASSERT_TRUE(tmp.ok());
+  auto write_run = [&](const std::string& dir, const std::string& id, uint64_t n) {
+    ASSERT_TRUE(MakeDirs(dir).ok());
+    const std::string stem = "app-" + id;
+    LlvmProfile llvm;
+    llvm.AddBody({Src("main", 10, 12)}, n);
+    PprofBuilder pprof(1000000, 1000000000);
+    pprof.AddSample({PprofFrame{"/bin/app", id, 0x10, {{"main", "app.c", 10, 12}}}}, n);
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), llvm.ToText(), 0644, false).ok());
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, stem + ".pprof"), *pprof.Gzipped(), 0644, false).ok());
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, stem + ".folded"), "app;main " + std::to_string(n) + "\n", 0644,
+                                false)
+                    .ok());
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "all.folded"), "app;main " + std::to_string(n) + "\n", 0644, false)
+                    .ok());
+    const std::string index = R"({"frequency_hz": 1000, "seconds": 1, "all": "all.folded", "binaries": [)"
+                              R"({"path": "/bin/app", "build_id": ")" + id + R"(", "samples": )" +
+                              std::to_string(n) + R"(, "dwarf": true, "files": [")" + stem + R"(.llvmprof", ")" +
+                              stem + R"(.pprof", ")" + stem + R"(.folded"]}]})";
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "profiles.json"), index, 0644, false).ok());
+  };
+  const std::string a = JoinPath(tmp->path(), "a"), b = JoinPath(tmp->path(), "b"), c = JoinPath(tmp->path(), "c");
+  ASSERT_NO_FATAL_FAILURE(write_run(a, "1111", 5));
+  ASSERT_NO_FATAL_FAILURE(write_run(b, "1111", 7));
+  ASSERT_NO_FATAL_FAILURE(write_run(c, "2222", 11));
+  const std::string by_id = JoinPath(tmp->path(), "by-id");
+  auto merged = MergeProfiles({a, b, c}, by_id);
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_EQ(merged->inputs, 3);
+  EXPECT_EQ(merged->profiles, 2);
+  EXPECT_EQ(merged->samples, 23u);
+  EXPECT_EQ(*ReadFileToString(JoinPath(by_id, "app-1111.llvmprof")), "main:12:0\n 2: 12\n");
+  EXPECT_EQ(*ReadFileToString(JoinPath(by_id, "app-1111.folded")), "app;main 12\n");
+  EXPECT_EQ(*ReadFileToString(JoinPath(by_id, "all.folded")), "app;main 23\n");
+  PprofBuilder check(1000000, 0);
+  ASSERT_TRUE(check.AddProfile(*ReadFileToString(JoinPath(by_id, "app-1111.pprof"))).ok());
+  EXPECT_EQ(check.samples(), 12u);
+  const std::string by_name = JoinPath(tmp->path(), "by-name");
+  merged = MergeProfiles({a, b, c}, by_name, MergeOptions{.by_name = true});
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_EQ(merged->profiles, 1);
+  EXPECT_EQ(*ReadFileToString(JoinPath(by_name, "app.llvmprof")), "main:23:0\n 2: 23\n");
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(c, "profiles.json"), R"({"binaries": 3})", 0644, false).ok());
+  EXPECT_FALSE(MergeProfiles({a, c}, by_id).ok());
+  EXPECT_FALSE(MergeProfiles({}, by_id).ok());
 }
 
 Frame F(const std::string& fn) {

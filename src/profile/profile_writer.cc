@@ -219,8 +219,9 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, stem + ".pprof"), pprof, 0644, false));
     files.push_back(stem + ".pprof");
     const bool dwarf = resolver.HasDwarf(build_id);
-    if (!b.llvm.empty()) {
-      RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), b.llvm.ToText(), 0644, false));
+    // Only where some sample has a source line (DWARF).
+    if (const std::string text = b.llvm.ToText(); !text.empty()) {
+      RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), text, 0644, false));
       files.push_back(stem + ".llvmprof");
     }
     index.push_back({{"path", b.path}, {"build_id", build_id}, {"samples", b.samples},
