@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/cli_util.h"
 
-#include <cstdio>
-#include <cstdlib>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
 #include "common/file_util.h"
+#include "oci/http.h"
 
 namespace syspgo::cli {
 namespace {
@@ -19,6 +23,16 @@ const std::vector<OptionSpec> kCommonOptions = {
 };
 
 }  // namespace
+
+void PrepareProcess(void (*on_stop)(int)) {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  oci::GlobalHttpInit();
+}
 
 std::vector<OptionSpec> WithCommon(std::vector<OptionSpec> specs) {
   specs.insert(specs.end(), kCommonOptions.begin(), kCommonOptions.end());

@@ -43,6 +43,12 @@ struct RegistrySetup : node::RegistrySetup {
 std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs);
 Result<node::LazyOptions> ParseLazyOptions(const ParsedArgs& args);
 
+// What every syspgo program's main does first: SIGINT and SIGTERM call
+// `on_stop` (which sets the flag its CancelToken reads), SIGPIPE is
+// ignored (a closed socket is an error value, not a death), libcurl is
+// initialized once.
+void PrepareProcess(void (*on_stop)(int));
+
 // This program's path (/proc/self/exe), to start mount servers with.
 std::string SelfBinary();
 // The options a mount server started for this command needs (its store

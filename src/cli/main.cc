@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "common/log.h"
 #include "oci/http.h"
@@ -48,13 +49,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     return args.empty() ? syspgo::cli::kExitUsage : 0;
   }
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-  syspgo::oci::GlobalHttpInit();
+  syspgo::cli::PrepareProcess(OnSignal);
 
   syspgo::CancelToken cancel(&g_interrupted);
   syspgo::cli::CommandContext ctx{&cancel};

@@ -14,6 +14,10 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/process.h"
+#include "oci/reference.h"
+#include "oci/puller.h"
+#include "oci/registry_client.h"
+#include "profile/artifact.h"
 #include "profile/merge.h"
 #include "profile/profile_writer.h"
 #include "profile/recorder.h"
@@ -75,10 +79,42 @@ EXAMPLES:
   syspgo profile merge --by-name -o sqlite-next last-week/*
 )";
 
+constexpr char kPushUsage[] = R"(USAGE: syspgo profile push [OPTIONS] IMAGE DIR
+
+Stores the profile directory DIR (from record or merge) in IMAGE's
+repository as an OCI artifact whose subject is the image: every node of a
+fleet can push what it recorded; `syspgo profile pull` gets them all.
+
+OPTIONS:
+  --insecure-registry HOST  plain HTTP for HOST
+  --authfile FILE           docker config.json with credentials
+  -v                        more messages
+
+EXAMPLE:
+  syspgo profile record --all --duration 60 -o prof && \
+    syspgo profile push registry.example/app:1.4 prof
+)";
+
+constexpr char kPullUsage[] = R"(USAGE: syspgo profile pull [OPTIONS] IMAGE DIR
+
+Fetches every profile pushed for IMAGE (checked against their digests) and
+writes them merged, per binary, to DIR: the fleet's profile for the next
+build (clang -fprofile-sample-use=DIR/NAME-BUILDID.llvmprof, go build
+-pgo=DIR/NAME-BUILDID.pprof; syspgo profile merge --by-name for a new
+build).
+
+OPTIONS:
+  --insecure-registry HOST  plain HTTP for HOST
+  --authfile FILE           docker config.json with credentials
+  -v                        more messages
+)";
+
 constexpr char kProfileUsage[] = R"(USAGE: syspgo profile SUBCOMMAND
 
   record   sample CPUs and write profiles per binary (LLVM, pprof, folded)
   merge    add up profiles of many runs and hosts
+  push     store a profile directory as an OCI artifact of an image
+  pull     fetch every profile of an image, merged
 
 `syspgo profile SUBCOMMAND --help` tells more.
 )";
@@ -99,13 +135,49 @@ int MergeCommand(const std::vector<std::string>& argv) {
   return 0;
 }
 
+// push and pull: IMAGE DIR against the image's registry.
+int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv, const CommandContext& ctx) {
+  const char* usage = sub == "push" ? kPushUsage : kPullUsage;
+  auto args = ParseArgs(argv, WithCommon({}));
+  if (!args.ok()) return Usage(usage, args.status());
+  if (args->Has("help")) return Usage(usage);
+  if (args->positional.size() != 2) return Usage(usage, InvalidArgument(sub + " takes IMAGE and DIR"));
+  auto ref = oci::ImageReference::Parse(args->positional[0]);
+  if (!ref.ok()) return Usage(usage, ref.status());
+  auto setup = RegistrySetup::Make(*args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  auto client = oci::RegistryClient::Create(ref->registry, (*setup)->options);
+  if (!client.ok()) return Fail(client.status());
+  auto resolved = oci::ResolveImageManifest(*client, *ref);
+  if (!resolved.ok()) return Fail(resolved.status());
+  const std::string& dir = args->positional[1];
+  if (sub == "push") {
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    auto pushed = profile::PushProfiles(*client, ref->repository, resolved->descriptor, dir, host);
+    if (!pushed.ok()) return Fail(pushed.status());
+    std::printf("pushed %d files of %s as %s@%s (profile of %s)\n", pushed->files, dir.c_str(),
+                ref->repository.c_str(), pushed->artifact.ToString().c_str(),
+                resolved->descriptor.digest.ToString().c_str());
+    return 0;
+  }
+  auto pulled = profile::PullProfiles(*client, ref->repository, resolved->descriptor.digest, dir);
+  if (!pulled.ok()) return Fail(pulled.status());
+  std::printf("pulled %d profile artifacts of %s: %d profiles, %" PRIu64 " samples, merged in %s\n",
+              pulled->artifacts, ref->ToString().c_str(), pulled->profiles, pulled->samples, dir.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
   if (!argv.empty() && argv[0] == "merge") return MergeCommand({argv.begin() + 1, argv.end()});
+  if (!argv.empty() && (argv[0] == "push" || argv[0] == "pull")) {
+    return ArtifactCommand(argv[0], {argv.begin() + 1, argv.end()}, ctx);
+  }
   if (argv.empty() || argv[0] != "record") {
     if (!argv.empty() && (argv[0] == "--help" || argv[0] == "-h")) return Usage(kProfileUsage);
-    return Usage(kProfileUsage, InvalidArgument("profile needs a subcommand: record or merge"));
+    return Usage(kProfileUsage, InvalidArgument("profile needs a subcommand: record, merge, push or pull"));
   }
   std::vector<std::string> rest(argv.begin() + 1, argv.end());
   auto args = ParseArgs(rest,

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "oci/http.h"
 
@@ -22,13 +23,7 @@ void OnSignal(int) { g_interrupted.store(true); }
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = OnSignal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-  syspgo::oci::GlobalHttpInit();
+  syspgo::cli::PrepareProcess(OnSignal);
   syspgo::CancelToken cancel(&g_interrupted);
   syspgo::cli::CommandContext ctx{&cancel};
   return syspgo::cli::SnapshotterCommand(args, ctx);

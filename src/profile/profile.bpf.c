@@ -27,6 +27,24 @@ struct {
 } stacks SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, PROFILE_MAX_STACKS2);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, PROFILE_MAX_DEPTH * sizeof(__u64));
+} stacks2 SEC(".maps");
+
+/* A stack id in stacks, else (its bucket holds another stack: -EEXIST) in
+ * stacks2, marked with PROFILE_SECOND_MAP. */
+static __always_inline long stack_id(struct bpf_perf_event_data *ctx, __u64 flags)
+{
+	long id = bpf_get_stackid(ctx, &stacks, flags);
+	if (id != -17 /* EEXIST */)
+		return id;
+	id = bpf_get_stackid(ctx, &stacks2, flags);
+	return id >= 0 ? (id | PROFILE_SECOND_MAP) : id;
+}
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PROFILE_MAX_KEYS);
 	__type(key, struct profile_key);
@@ -58,10 +76,10 @@ int on_sample(struct bpf_perf_event_data *ctx)
 	__sync_fetch_and_add(&stats.samples, 1);
 	struct profile_key key = {};
 	key.pid = tgid;
-	key.kernel_stack = bpf_get_stackid(ctx, &stacks, 0);
+	key.kernel_stack = stack_id(ctx, 0);
 	key.user_stack = -1;
 	if (!(task->flags & 0x00200000 /* PF_KTHREAD */)) {
-		key.user_stack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		key.user_stack = stack_id(ctx, BPF_F_USER_STACK);
 		if (key.user_stack < 0)
 			__sync_fetch_and_add(&stats.lost_user_stack, 1);
 	}

@@ -12,11 +12,16 @@
 #define PROFILE_MAX_STACKS 32768    /* distinct stacks */
 #define PROFILE_MAX_KEYS 65536      /* distinct (pid, stacks) */
 #define PROFILE_MAX_PIDS 16384      /* processes with samples */
+/* A stack whose bucket in the stack map holds another one (the map hashes
+ * stacks to buckets and does not chain) goes to a second, smaller map of
+ * another size (so another bucket); its id then carries this bit. */
+#define PROFILE_MAX_STACKS2 8192
+#define PROFILE_SECOND_MAP (1 << 24)
 
 struct profile_key {
 	__u32 pid;          /* tgid, in the root PID namespace */
-	__s32 user_stack;   /* id in stacks, < 0: none (kernel thread, or lost) */
-	__s32 kernel_stack; /* id in stacks, < 0: none (user mode) */
+	__s32 user_stack;   /* id in stacks (or stacks2), < 0: none (kernel thread, or lost) */
+	__s32 kernel_stack; /* id in stacks (or stacks2), < 0: none (user mode) */
 	__u32 pad;
 	/* The word at the user stack pointer when the sample hit user mode:
 	 * the return address when the sampled function is a leaf that set up
@@ -26,7 +31,7 @@ struct profile_key {
 
 struct profile_stats {
 	__u64 samples;         /* samples taken of matching tasks */
-	__u64 lost_user_stack; /* bpf_get_stackid failed (map full, or no stack) */
+	__u64 lost_user_stack; /* bpf_get_stackid failed (both buckets taken, or no stack) */
 	__u64 lost_kernel_stack;
 	__u64 lost_keys;       /* counts map full */
 	__u64 idle;            /* samples of the idle task (not recorded) */

@@ -57,6 +57,7 @@ struct ProcessInfo {
   std::string comm;
   std::vector<Mapping> maps;
   bool read = false;
+  int64_t read_ns = 0;  // when the maps were read (monotonic)
   std::pair<uint64_t, uint64_t> exe{0, 0};  // (dev, inode) of /proc/PID/exe when read
 };
 
@@ -126,10 +127,9 @@ struct Recorder::Impl {
   std::map<pid_t, ProcessInfo> processes;
   // Build-ids by (dev, inode) of the mapped file, read once.
   std::map<std::pair<uint64_t, uint64_t>, std::string> build_ids;
+  // By build-id; each keeps its file open, for reading its code and
+  // DWARF after its processes are gone.
   std::map<std::string, std::shared_ptr<const ElfFile>> binaries;
-  // An open descriptor per binary (by build-id), for reading its code
-  // after its processes are gone.
-  std::map<std::string, UniqueFd> files;
   RecordOptions options;
   int64_t started_ns = 0;
   bool stopped = false;
@@ -141,6 +141,7 @@ struct Recorder::Impl {
 
   void ReadProcess(pid_t pid, ProcessInfo* info) {
     info->read = true;
+    info->read_ns = MonotonicNs();
     info->exe = ExeOf(pid);
     const std::string proc = "/proc/" + std::to_string(pid);
     auto comm = ReadFileToString(proc + "/comm");
@@ -181,8 +182,6 @@ struct Recorder::Impl {
         std::string id = elf.ok() ? elf->build_id() : std::string();
         if (!id.empty() && !binaries.count(id)) {
           binaries.emplace(id, std::make_shared<const ElfFile>(std::move(*elf)));
-          auto fd = UniqueFd::Open(file, O_RDONLY);
-          if (fd.ok()) files.emplace(id, std::move(*fd));
         }
         it = build_ids.emplace(key, id).first;
       }
@@ -249,14 +248,22 @@ void Recorder::Start() {
 }
 
 void Recorder::Refresh() {
+  // Processes with a new stack since the last pass (the program adds a
+  // pid with each new key; a process that execs has new stacks), taken
+  // out of the map so that the next pass sees only newer ones.
   std::set<pid_t> seen;
+  const int pids_fd = bpf_map__fd(impl_->skel->maps.pids);
   bpf::ForEachEntry<uint32_t, uint8_t>(
-      bpf_map__fd(impl_->skel->maps.pids),
-      [&](const uint32_t& pid, const uint8_t&) { seen.insert(static_cast<pid_t>(pid)); });
+      pids_fd, [&](const uint32_t& pid, const uint8_t&) { seen.insert(static_cast<pid_t>(pid)); });
+  for (pid_t pid : seen) {
+    const uint32_t key = static_cast<uint32_t>(pid);
+    bpf_map_delete_elem(pids_fd, &key);
+  }
   for (pid_t pid : seen) {
     ProcessInfo& info = impl_->processes[pid];
-    // Read once, and again after an exec (while it lives).
-    if (!info.read) {
+    // Read at its first stack; again after an exec, or (libraries it
+    // loaded since) when it has new stacks a second after the last read.
+    if (!info.read || MonotonicNs() - info.read_ns > 1000000000) {
       impl_->ReadProcess(pid, &info);
     } else {
       auto exe = ExeOf(pid);
@@ -281,6 +288,14 @@ Result<Recording> Recorder::Stop() {
   rec.stats.idle = s.idle;
   rec.stats.lost_pids = s.lost_pids;
   const int stacks_fd = bpf_map__fd(impl_->skel->maps.stacks);
+  const int stacks2_fd = bpf_map__fd(impl_->skel->maps.stacks2);
+  // A stack by its id in the key (profile.h: PROFILE_SECOND_MAP).
+  auto lookup_stack = [&](int32_t id, uint64_t* ips) {
+    if (id < 0) return false;
+    const bool second = (id & PROFILE_SECOND_MAP) != 0;
+    const uint32_t key = static_cast<uint32_t>(id & ~PROFILE_SECOND_MAP);
+    return bpf_map_lookup_elem(second ? stacks2_fd : stacks_fd, &key, ips) == 0;
+  };
   std::set<pid_t> without_maps;
   bpf::ForEachEntry<profile_key, uint64_t>(
       bpf_map__fd(impl_->skel->maps.counts), [&](const profile_key& k, const uint64_t& count) {
@@ -291,7 +306,7 @@ Result<Recording> Recorder::Stop() {
         sample.comm = info.comm;
         if (info.maps.empty()) without_maps.insert(sample.pid);
         uint64_t ips[PROFILE_MAX_DEPTH] = {0};
-        if (k.kernel_stack >= 0 && bpf_map_lookup_elem(stacks_fd, &k.kernel_stack, ips) == 0) {
+        if (lookup_stack(k.kernel_stack, ips)) {
           for (uint64_t ip : ips) {
             if (ip == 0) break;
             Frame f;
@@ -302,7 +317,7 @@ Result<Recording> Recorder::Stop() {
           }
         }
         std::fill(std::begin(ips), std::end(ips), 0);
-        if (k.user_stack >= 0 && bpf_map_lookup_elem(stacks_fd, &k.user_stack, ips) == 0) {
+        if (lookup_stack(k.user_stack, ips)) {
           int depth = 0;
           for (uint64_t ip : ips) {
             if (ip == 0) break;
@@ -326,9 +341,9 @@ Result<Recording> Recorder::Stop() {
           if (depth == PROFILE_MAX_DEPTH) rec.stats.truncated_stacks += count;
           if (k.kernel_stack < 0 && k.sp_word != 0) {
             const Mapping* m = MappingAt(info.maps, k.sp_word - 1);
-            auto file = m ? impl_->files.find(m->build_id) : impl_->files.end();
-            if (m && file != impl_->files.end() &&
-                CallEndsAt(file->second.get(), k.sp_word - m->start + m->offset)) {
+            auto file = m ? impl_->binaries.find(m->build_id) : impl_->binaries.end();
+            if (m && file != impl_->binaries.end() &&
+                CallEndsAt(file->second->fd(), k.sp_word - m->start + m->offset)) {
               Frame f;
               f.path = m->path;
               f.build_id = m->build_id;

@@ -36,7 +36,12 @@ std::optional<oci::Descriptor> LayerOfType(const std::vector<oci::Descriptor>& l
   return std::nullopt;
 }
 
-// The tag schema index for `image`, or an empty one.
+}  // namespace
+
+std::string FallbackTag(const oci::Digest& subject) {
+  return subject.algorithm + "-" + subject.hex;
+}
+
 Result<oci::ImageIndex> FallbackIndex(oci::RegistryClient& client, const std::string& repository,
                                       const oci::Digest& image) {
   auto fetched = client.GetManifest(repository, FallbackTag(image));
@@ -49,11 +54,7 @@ Result<oci::ImageIndex> FallbackIndex(oci::RegistryClient& client, const std::st
   return oci::ParseImageIndex(fetched->body);
 }
 
-}  // namespace
 
-std::string FallbackTag(const oci::Digest& subject) {
-  return subject.algorithm + "-" + subject.hex;
-}
 
 Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
                                             const std::string& repository,

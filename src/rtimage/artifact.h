@@ -50,6 +50,10 @@ inline constexpr std::string_view kLayersAnnotation = "io.syspgo.runtime-image.l
 
 // The tag the referrers tag schema uses for a subject digest.
 std::string FallbackTag(const oci::Digest& subject);
+// The tag schema index for `image` (every artifact type), or an empty one
+// when the tag does not exist.
+Result<oci::ImageIndex> FallbackIndex(oci::RegistryClient& client, const std::string& repository,
+                                      const oci::Digest& image);
 
 struct PushedRuntimeImage {
   oci::Digest artifact;
