@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cinttypes>
+#include <set>
 
 #include <chrono>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "common/clock.h"
 #include "common/process.h"
 #include "oci/reference.h"
+#include "node/containers.h"
 #include "oci/puller.h"
 #include "oci/registry_client.h"
 #include "profile/artifact.h"
@@ -42,12 +44,15 @@ What is sampled (one of):
   -- CMD ARGS     a command started here, and its children (until it exits)
   --pid PID       a running process and the processes it starts
   --cgroup PATH   a cgroup v2 directory (/sys/fs/cgroup/unified/... on hybrid hosts)
+  --image IMAGE   the containers of IMAGE on this node (started by syspgo run or
+                  the syspgo snapshotter; those starting while recording too)
   --all           every process on the machine
 
 OPTIONS:
   --duration S    stop after S seconds (default 10; with CMD: when it exits)
   --freq HZ       samples per second per CPU (default 99)
   -o, --output DIR  where the profiles go (default ./profile)
+  --insecure-registry HOST, --authfile FILE   for --image (its digest and layers)
   --debug-dir DIR   more places for debug files (as /usr/lib/debug:
                     .build-id/xx/yyyy.debug, or by debuglink name); the
                     binary itself, .debug/ beside it and /usr/lib/debug
@@ -135,6 +140,21 @@ int MergeCommand(const std::vector<std::string>& argv) {
   return 0;
 }
 
+// The image's manifest digest and diff-ids, from its registry.
+Result<node::ImageIdentity> IdentityOf(const ParsedArgs& args, const CommandContext& ctx,
+                                       const std::string& reference) {
+  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));
+  ASSIGN_OR_RETURN(auto setup, RegistrySetup::Make(args, ctx));
+  ASSIGN_OR_RETURN(oci::RegistryClient client, oci::RegistryClient::Create(ref.registry, setup->options));
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
+  ASSIGN_OR_RETURN(std::string config, client.FetchSmallBlob(ref.repository, resolved.manifest.config));
+  ASSIGN_OR_RETURN(oci::ImageConfig parsed, oci::ParseImageConfig(config));
+  node::ImageIdentity id;
+  id.manifest = resolved.descriptor.digest;
+  id.diff_ids = parsed.diff_ids;
+  return id;
+}
+
 // push and pull: IMAGE DIR against the image's registry.
 int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv, const CommandContext& ctx) {
   const char* usage = sub == "push" ? kPushUsage : kPullUsage;
@@ -186,8 +206,11 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
                          {"pid", true},
                          {"cgroup", true},
                          {"all", false},
+                         {"image", true},
                          {"output", true, 'o'},
                          {"debug-dir", true},
+                         {"insecure-registry", true},
+                         {"authfile", true},
                          {"verbose", false, 'v'},
                          {"help", false, 'h'}},
                         /*stop_after_positionals=*/0);
@@ -195,9 +218,9 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   if (args->Has("help")) return Usage(kUsage);
   const bool has_cmd = !args->rest.empty() || !args->positional.empty();
   const int targets = (has_cmd ? 1 : 0) + (args->Has("pid") ? 1 : 0) + (args->Has("cgroup") ? 1 : 0) +
-                      (args->Has("all") ? 1 : 0);
+                      (args->Has("all") ? 1 : 0) + (args->Has("image") ? 1 : 0);
   if (targets != 1) {
-    return Usage(kUsage, InvalidArgument("say what to sample: -- CMD, --pid, --cgroup or --all (one)"));
+    return Usage(kUsage, InvalidArgument("say what to sample: -- CMD, --pid, --cgroup, --image or --all (one)"));
   }
   auto freq = args->GetInt("freq", 99, 1, 10000);
   if (!freq.ok()) return Usage(kUsage, freq.status());
@@ -211,6 +234,8 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   auto recorder = profile::Recorder::Create(options);
   if (!recorder.ok()) return Fail(recorder.status());
   Subprocess child;
+  std::optional<node::ImageIdentity> image;  // --image
+  std::set<pid_t> tracked;
   if (has_cmd) {
     std::vector<std::string> cmd = args->positional;
     cmd.insert(cmd.end(), args->rest.begin(), args->rest.end());
@@ -228,15 +253,31 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
     if (Status st = (*recorder)->TrackProcess(static_cast<pid_t>(p)); !st.ok()) return Fail(st);
   } else if (auto cg = args->Get("cgroup")) {
     if (Status st = (*recorder)->TrackCgroup(*cg); !st.ok()) return Fail(st);
+  } else if (auto image_ref = args->Get("image")) {
+    auto id = IdentityOf(*args, ctx, *image_ref);
+    if (!id.ok()) return Fail(id.status());
+    image = std::move(*id);
+    for (pid_t p : node::ProcessesOfImage(*image)) {
+      if ((*recorder)->TrackProcess(p).ok()) tracked.insert(p);
+    }
+    if (tracked.empty()) return Fail(NotFound("no container of " + *image_ref + " runs on this node"));
   } else {
     (*recorder)->TrackAll();
   }
   (*recorder)->Start();
   const auto deadline = SteadyClock::now() + std::chrono::seconds(*duration);
   std::optional<ExitInfo> exit;
+  auto rescan = SteadyClock::now() + std::chrono::seconds(1);
   while (!ctx.cancel->cancelled() && SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     (*recorder)->Refresh();
+    if (image && SteadyClock::now() >= rescan) {
+      // Containers of the image started since.
+      rescan = SteadyClock::now() + std::chrono::seconds(1);
+      for (pid_t p : node::ProcessesOfImage(*image)) {
+        if (!tracked.count(p) && (*recorder)->TrackProcess(p).ok()) tracked.insert(p);
+      }
+    }
     if (child.running()) {
       auto done = child.TryWait();
       if (done.ok() && *done) {

@@ -86,6 +86,8 @@ std::vector<MountInfo> ParseMountInfo(std::string_view text) {
     m.root = Unescape(f[3]);
     m.mount_point = Unescape(f[4]);
     m.fstype = Unescape(f[dash + 1]);
+    if (dash + 2 < f.size()) m.source = Unescape(f[dash + 2]);
+    if (dash + 3 < f.size()) m.super_options = Unescape(f[dash + 3]);
     out.push_back(std::move(m));
   }
   return out;

@@ -54,6 +54,8 @@ struct MountInfo {
   std::string root;         // what of the file system is mounted
   std::string mount_point;
   std::string fstype;       // e.g. "ext4", "fuse.syspgo"
+  std::string source;       // e.g. "/dev/sda1", "overlay"
+  std::string super_options;  // e.g. "rw,lowerdir=...,upperdir=..."
 };
 // Lines that do not parse are skipped.
 std::vector<MountInfo> ParseMountInfo(std::string_view text);

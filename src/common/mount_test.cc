@@ -25,6 +25,9 @@ TEST(MountInfoTest, FieldsOptionalTagsAndEscapes) {
   EXPECT_EQ(m[2].root, "/sub");
   EXPECT_EQ(m[2].mount_point, "/mnt/bind");
   EXPECT_EQ(m[2].fstype, "ext4") << "optional fields before the dash";
+  EXPECT_EQ(m[0].source, "/dev/vda");
+  EXPECT_EQ(m[1].source, "syspgo");
+  EXPECT_EQ(m[1].super_options, "ro,user_id=0");
 }
 
 TEST(MountInfoTest, OurOwnNamespaceHasARoot) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/file_util.h"
+#include "profile/flamegraph.h"
 #include "profile/llvm_profile.h"
 #include "profile/pprof_profile.h"
 
@@ -101,6 +102,7 @@ Result<MergeSummary> MergeProfiles(const std::vector<std::string>& dirs, const s
     return text;
   };
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, "all.folded"), folded_text(all), 0644, false));
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, "all.svg"), FlameGraphSvg(all, "CPU samples, merged"), 0644, false));
   nlohmann::json binaries = nlohmann::json::array();
   for (const auto& [key, m] : merged) {
     const std::string stem = options.by_name ? key : BaseName(m.path) + "-" + key;
@@ -125,7 +127,8 @@ Result<MergeSummary> MergeProfiles(const std::vector<std::string>& dirs, const s
     summary.samples += m.samples;
   }
   nlohmann::json index = {{"frequency_hz", frequency}, {"seconds", seconds}, {"merged_from", summary.inputs},
-                          {"samples", summary.samples}, {"all", "all.folded"}, {"binaries", binaries}};
+                          {"samples", summary.samples}, {"all", "all.folded"}, {"flamegraph", "all.svg"},
+                          {"binaries", binaries}};
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, "profiles.json"), index.dump(2) + "\n", 0644, false));
   return summary;
 }

@@ -9,6 +9,7 @@
 
 #include "common/file_util.h"
 #include "profile/elf_file.h"
+#include "profile/flamegraph.h"
 #include "profile/llvm_profile.h"
 #include "profile/merge.h"
 #include "profile/pprof_profile.h"
@@ -256,6 +257,19 @@ TEST(MergeTest, ByBuildIdAndByName) {
   ASSERT_TRUE(WriteFileAtomic(JoinPath(c, "profiles.json"), R"({"binaries": 3})", 0644, false).ok());
   EXPECT_FALSE(MergeProfiles({a, c}, by_id).ok());
   EXPECT_FALSE(MergeProfiles({}, by_id).ok());
+}
+
+TEST(FlameGraphTest, BoxesWidthsAndEscapes) {
+  const std::string svg = FlameGraphSvg({{"app;main;work<int>", 30}, {"app;main;idle", 10}}, "t");
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg.find("<title>work&lt;int&gt; (30 samples, 75.00%)</title>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<title>main (40 samples, 100.00%)</title>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<title>idle (10 samples, 25.00%)</title>"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find("work<int>"), std::string::npos) << "names are escaped";
+  EXPECT_NE(svg.find("(40 samples)</text>"), std::string::npos);
+  // The whole width (1200 px less 10 px each side) is the total.
+  EXPECT_NE(svg.find("width=\"1180.0\""), std::string::npos) << svg;
+  EXPECT_NE(svg.find("width=\"885.0\""), std::string::npos) << "work: 75% of 1180";
 }
 
 Frame F(const std::string& fn) {

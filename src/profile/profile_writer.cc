@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "common/file_util.h"
+#include "profile/flamegraph.h"
 #include "profile/llvm_profile.h"
 #include "profile/pprof_profile.h"
 #include "profile/symbolizer.h"
@@ -208,6 +209,7 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
     return WriteFileAtomic(path, text, 0644, false);
   };
   RETURN_IF_ERROR(write_folded(JoinPath(dir, "all.folded"), all));
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "all.svg"), FlameGraphSvg(all, "CPU samples"), 0644, false));
   nlohmann::json index = nlohmann::json::array();
   for (const auto& [build_id, b] : binaries) {
     if (b.samples == 0 && b.llvm.empty()) continue;
@@ -242,6 +244,7 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
                         {"unresolved_frames", st.unresolved_frames},
                         {"processes_without_maps", st.processes_without_maps}}},
                       {"all", "all.folded"},
+                      {"flamegraph", "all.svg"},
                       {"binaries", index}};
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "profiles.json"), j.dump(2) + "\n", 0644, false));
   return summary;

@@ -2,13 +2,16 @@
 // Profiles as OCI artifacts of an image (`syspgo profile push` / `pull`)
 // on the test registry, which has no referrers API (the tag schema): two
 // hosts' profiles pushed beside the image's runtime image, pulled merged,
-// the runtime image still found; a tampered profile blob refused.
+// the runtime image still found; a tampered profile blob refused. And
+// `profile record --image`: the containers of an image on this node.
+#include <signal.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "integration/lazy_fs_fixture.h"
 #include "profile/artifact.h"
+#include "profile/elf_file.h"
 
 namespace syspgo::testing {
 namespace {
@@ -73,6 +76,45 @@ TEST_F(ProfileArtifactTest, TwoHostsPushedAndPulledMerged) {
   EXPECT_FALSE(refused.exit.success()) << refused.output;
   EXPECT_NE(refused.output.find("digest"), std::string::npos) << refused.output;
   EXPECT_FALSE(PathExists(JoinPath(Root("bad"), "profiles.json")));
+}
+
+// `profile record --image`: the container of the image that `syspgo run`
+// started (from its runtime image, on the node's shared mount) is found
+// and profiled, its binary named by its path in the image and build-id; a
+// process outside it is not.
+TEST_F(ProfileArtifactTest, RecordTheContainersOfAnImage) {
+  if (::geteuid() != 0) GTEST_SKIP() << "profiling needs root";
+  const std::string ref = PushWithRuntimeImage("prof/run");
+  ASSERT_FALSE(HasFailure());
+  std::string out_path = Root("run.out");
+  Subprocess run = SpawnSyspgo({"run", "--root", Root("store"), "--insecure-registry", registry().address(), ref,
+                                "--", "sh", "-c", "echo started; i=0; while [ $i -lt 4000000 ]; do i=$((i+1)); done"},
+                               out_path);
+  ASSERT_TRUE(WaitForText(out_path, "started", run, seconds(60))) << FileText(out_path);
+  // A busy process outside the container.
+  auto outside = Subprocess::Spawn({"sh", "-c", "i=0; while [ $i -lt 4000000 ]; do i=$((i+1)); done"});
+  ASSERT_TRUE(outside.ok());
+  const std::string prof = Root("image-prof");
+  auto r = Syspgo({"profile", "record", "--image", ref, "--insecure-registry", registry().address(), "--duration",
+                   "2", "--freq", "199", "-o", prof});
+  (void)outside->Signal(SIGKILL);
+  (void)outside->Wait();
+  (void)run.Signal(SIGTERM);
+  (void)run.WaitFor(seconds(30));
+  ASSERT_TRUE(r.exit.success()) << r.output;
+  const nlohmann::json index = Json(JoinPath(prof, "profiles.json"));
+  auto busybox = profile::ReadBuildId(JoinPath(IntegrationEnv::Get().busybox_rootfs(), "bin/busybox"));
+  ASSERT_TRUE(busybox.ok()) << busybox.status().ToString();
+  bool found = false;
+  for (const auto& b : index["binaries"]) {
+    EXPECT_NE(b["path"], "/usr/bin/dash") << "a process outside the container was sampled: " << index.dump(2);
+    if (b["path"] == "/bin/busybox") {
+      found = true;
+      EXPECT_EQ(b["build_id"], *busybox);
+      EXPECT_GT(b["samples"].get<int64_t>(), 50);
+    }
+  }
+  EXPECT_TRUE(found) << index.dump(2);
 }
 
 TEST_F(ProfileArtifactTest, AnImageWithoutProfilesSaysSo) {
