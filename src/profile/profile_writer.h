@@ -7,7 +7,7 @@
 //   .llvmprof  LLVM sample profile, text (profile/llvm_profile.h), when the
 //              binary has DWARF: body samples by line offset and
 //              discriminator with inline nesting, and call targets (the
-//              leaf's call edge) in the caller's binary;
+//              leaf's call edge) in the caller's binary; no head samples;
 //   .pprof     gzipped pprof (profile/pprof_profile.h), whole stacks;
 //   .folded    folded stacks for people (flamegraph.pl, speedscope);
 // plus DIR/all.folded and an index DIR/profiles.json (file, build-id,
