@@ -27,7 +27,7 @@ packages=(
   golang-go golang-github-containerd-containerd-dev containerd
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(debootstrap bc iproute2 curl time valgrind
+  packages+=(debootstrap bc iproute2 curl time valgrind redis-server redis-tools
              golang-github-containerd-stargz-snapshotter-dev)
 fi
 

@@ -21,6 +21,7 @@
 #include "oci/progress.h"
 #include "oci/puller.h"
 #include "run/container.h"
+#include "sched/tags.h"
 
 namespace syspgo::cli {
 namespace {
@@ -188,6 +189,8 @@ OPTIONS:
                       one: unsigned ones for tags, none for digests)
   --runc PATH         the runc binary (default: runc from PATH)
   --jobs N            layers fetched at once (default 4)
+  --sched-tag TAG     tag the container's processes for `syspgo sched` (default:
+                      the image's io.syspgo.sched.tag label, if any)
   --root DIR          store and state directory (default /var/lib/syspgo)
   --insecure-registry HOST, --authfile FILE, -v: as for pull
 
@@ -210,7 +213,8 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
                                                     {"pull", true},
                                                     {"mode", true},
                                                     {"runc", true},
-                                                    {"jobs", true}})),
+                                                    {"jobs", true},
+                                                    {"sched-tag", true}})),
                         /*stop_after_positionals=*/1);
   if (!args.ok()) return Usage(kRunUsage, args.status());
   if (args->Has("help")) return Usage(kRunUsage);
@@ -347,6 +351,17 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   // Running: runc create + start.
   const auto t1 = SteadyClock::now();
   if (Status st = (*container)->Create(); !st.ok()) return Fail(st);
+  // Tagged before it starts, so that everything it runs carries the tag.
+  std::string sched_tag = args->Get("sched-tag").value_or("");
+  if (sched_tag.empty()) {
+    auto label = image->config.labels.find(sched::kImageTagLabel);
+    if (label != image->config.labels.end()) sched_tag = label->second;
+  }
+  if (!sched_tag.empty()) {
+    Status st = sched::TagProcess(sched::kDefaultStateDir, sched::kDefaultPinRoot, (*container)->init_pid(), sched_tag);
+    if (!st.ok()) return Fail(st.WithContext("tag the container " + sched_tag));
+    log.Info("container tagged " + sched_tag + " (syspgo sched)");
+  }
   if (Status st = (*container)->Start(); !st.ok()) return Fail(st);
   const double running = SecondsSince(t1);
 

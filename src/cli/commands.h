@@ -26,6 +26,7 @@ int MountCommand(const std::vector<std::string>& args, const CommandContext& ctx
 int UmountCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int CleanupCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int ProfileCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int SchedCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int SnapshotterCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 // `syspgo snapshotter`: replaces this process with syspgo-snapshotter (the
 // binary beside this one), which runs SnapshotterCommand.

@@ -34,6 +34,7 @@ COMMANDS:
   mount         mount an image's lazy root file system (no pull)
   umount        unmount what `syspgo mount` mounted
   profile       CPU profiles of a process tree, a cgroup or the machine (eBPF)
+  sched         scheduling tags, run-queue observation, the policy agent (eBPF)
   snapshotter   containerd's remote snapshotter (a daemon; docs/containerd.md)
   cleanup       remove containers and temporary files left by killed runs
   version       print the version
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
   if (command == "umount") return syspgo::cli::UmountCommand(args, ctx);
   if (command == "cleanup") return syspgo::cli::CleanupCommand(args, ctx);
   if (command == "profile") return syspgo::cli::ProfileCommand(args, ctx);
+  if (command == "sched") return syspgo::cli::SchedCommand(args, ctx);
   if (command == "snapshotter") return syspgo::cli::ExecSnapshotter(args);
   if (command == "version") {
     std::printf("syspgo 0.1.0\n");

@@ -208,5 +208,44 @@ TEST_F(RunTest, WhiteoutsHideLowerLayerFiles) {
   EXPECT_NE(out->output.find("kept\n--\nnew\n"), std::string::npos) << out->output;
 }
 
+// The image's io.syspgo.sched.tag label (or --sched-tag) tags the
+// container's init before it starts: `syspgo sched tag get` names it.
+TEST_F(RunTest, ImageLabelTagsTheContainerForScheduling) {
+  const std::string labelled = IntegrationEnv::Get().registry().address() + "/busybox:sched";
+  auto built = PushImage(labelled, {{IntegrationEnv::Get().busybox_rootfs(), ""}}, oci::Compression::kGzip, false,
+                         {{"io.syspgo.sched.tag", "online"}});
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  for (const std::string& tag : {std::string(""), std::string("batch")}) {
+    std::vector<std::string> argv = Syspgo({"run"});
+    if (!tag.empty()) argv.insert(argv.end(), {"--sched-tag", tag});
+    argv.insert(argv.end(), {labelled, "--", "sleep", "3"});
+    auto run = Subprocess::Spawn(argv, {.null_stdin = true});
+    ASSERT_TRUE(run.ok());
+    // The container's init: `sleep`, a child of syspgo run (its subreaper).
+    std::string pid;
+    for (int i = 0; i < 500 && pid.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      auto procs = ListDir("/proc");
+      if (!procs.ok()) continue;
+      for (const std::string& p : *procs) {
+        if (p.find_first_not_of("0123456789") != std::string::npos) continue;
+        auto stat = ReadFileToString("/proc/" + p + "/stat");
+        if (stat.ok() && stat->find("(sleep) S " + std::to_string(run->pid()) + " ") != std::string::npos) pid = p;
+      }
+    }
+    ASSERT_FALSE(pid.empty()) << "the container did not start";
+    auto got = RunCommand({SYSPGO_BINARY, "sched", "tag", "get", "--pid", pid});
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->output, (tag.empty() ? "online" : tag) + "\tset on pid " + pid + "\n");
+    auto exit = run->WaitFor(std::chrono::seconds(30));
+    ASSERT_TRUE(exit.ok());
+    EXPECT_TRUE(exit->success()) << exit->ToString();
+    // Gone with the container: the next store update drops it.
+    auto again = RunCommand({SYSPGO_BINARY, "sched", "tag", "get", "--pid", pid});
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(again->exit.success()) << again->output;
+  }
+}
+
 }  // namespace
 }  // namespace syspgo::testing

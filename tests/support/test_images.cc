@@ -40,13 +40,15 @@ Status MakeBusyboxRootfs(const std::string& dir) {
 
 Result<oci::BuiltImage> PushImage(const std::string& reference,
                                   std::vector<oci::LayerInput> layers,
-                                  oci::Compression compression, bool docker_media_types) {
+                                  oci::Compression compression, bool docker_media_types,
+                                  std::map<std::string, std::string> labels) {
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));
   oci::BuildOptions options;
   options.layers = std::move(layers);
   options.compression = compression;
   options.docker_media_types = docker_media_types;
   options.config.cmd = {"sh"};
+  options.config.labels = std::move(labels);
   TestRegistryOptions registry;
   return oci::BuildAndPushImage(ref, options, registry.options);
 }

@@ -6,6 +6,7 @@
 #ifndef SYSPGO_TESTS_SUPPORT_TEST_IMAGES_H_
 #define SYSPGO_TESTS_SUPPORT_TEST_IMAGES_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,8 @@ struct TestRegistryOptions {
 Result<oci::BuiltImage> PushImage(const std::string& reference,
                                   std::vector<oci::LayerInput> layers,
                                   oci::Compression compression = oci::Compression::kGzip,
-                                  bool docker_media_types = false);
+                                  bool docker_media_types = false,
+                                  std::map<std::string, std::string> labels = {});
 
 // An uncompressed tar stream made of the given entries; regular files take
 // their data from `data` (same index, may be shorter than entries).
