@@ -53,4 +53,5 @@ bench: build
 	@scripts/install-deps.sh --bench
 	@bench/pull_bench.sh $(BUILD)/bin/syspgo
 	@bench/coldstart.sh $(BUILD)/bin/syspgo
+	@bench/sched.sh $(BUILD)/bin/syspgo
 

@@ -34,6 +34,14 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Policy& policy, const AgentOpt
   if (a->recovered_ && log) {
     log->Warning("undid " + std::to_string(a->recovered_) + " changes left by an agent that did not exit");
   }
+  for (const Rule& rule : policy.rules) {
+    bool v2 = false;
+    if (rule.action == ActionKind::kCpuIdle && CpuControllerRoot(&v2).empty()) {
+      return FailedPrecondition("rule " + rule.name +
+                                ": action cpu.idle needs a cpu cgroup controller (v1 cpu, or v2 with cpu); this "
+                                "host has none (use sched_idle)");
+    }
+  }
   ASSIGN_OR_RETURN(a->observer_, Observer::Start(options.observer, log));
   for (const Rule& rule : policy.rules) {
     RuleState s;

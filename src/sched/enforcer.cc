@@ -332,11 +332,14 @@ Result<size_t> Enforcer::Apply(const Rule& rule, const std::vector<std::pair<pid
     if (!start.ok()) continue;  // gone
     Status st = rule.action == ActionKind::kCpuIdle ? MoveProcess(rule, tgid, *start)
                                                     : ApplyToThread(rule, tgid, tid, *start);
+    done_.insert({rule.name, key});  // tried once: a task that refuses is not retried
     if (!st.ok()) {
       if (!StartTimeOf(key).ok()) continue;  // exited meanwhile
-      return st;
+      // One task that cannot be changed (a kernel thread, a task in
+      // another cgroup namespace) does not stop the others.
+      if (log_) log_->Warning("rule " + rule.name + ": " + st.ToString());
+      continue;
     }
-    done_.insert({rule.name, key});
     ++changed;
   }
   return changed;

@@ -50,9 +50,10 @@ class Enforcer {
                                                 size_t* recovered);
   ~Enforcer();
 
-  // Applies the rule's action to the tasks (tgid, tid) it has not changed
+  // Applies the rule's action to the tasks (tgid, tid) it has not tried
   // yet. Returns how many tasks changed; tasks that vanish meanwhile are
-  // skipped.
+  // skipped, and one that refuses the change is logged and skipped. An
+  // error is one of the journal's.
   Result<size_t> Apply(const Rule& rule, const std::vector<std::pair<pid_t, pid_t>>& tasks);
   // Undoes every change made for the rule. Returns how many were undone.
   Result<size_t> Undo(const std::string& rule);
