@@ -6,7 +6,7 @@
 #
 #   bench/coldstart.sh path/to/syspgo [--profiles 10g,1g] [--runs N]
 #       [--workloads python-numpy,redis,nginx,torch]
-#       [--systems full,containerd,stargz,containerd+syspgo,lazy,prefetch,rtimage]
+#       [--systems full,containerd,stargz,stargz-optimized,containerd+syspgo,lazy,prefetch,rtimage]
 #       [--out DIR]
 #       [--baseline path/to/other/syspgo]
 #
@@ -24,7 +24,7 @@ set -euo pipefail
 syspgo=$(realpath "${1:?usage: coldstart.sh path/to/syspgo [options]}")
 shift
 profiles=10g runs=3 workloads=python-numpy,redis,nginx baseline=""
-systems=full,containerd,stargz,containerd+syspgo,lazy,prefetch,rtimage
+systems=full,containerd,stargz,stargz-optimized,containerd+syspgo,lazy,prefetch,rtimage
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/results/coldstart-$(date +%Y%m%d-%H%M%S)
 while [ $# -gt 0 ]; do
@@ -81,16 +81,22 @@ workload_ready() {
 
 stargz_bin=""
 stargz_note=""
-if [[ ",$systems," == *",stargz,"* ]]; then
+if [[ ",$systems," == *",stargz,"* || ",$systems," == *",stargz-optimized,"* ]]; then
   if stargz_bin=$("$here/stargz/build.sh"); then :; else
     stargz_note="the stargz snapshotter could not be built here (bench/stargz/build.sh failed)"
     stargz_bin=""
   fi
 fi
 
-# eStargz copy of an image (tag :esgz) through a containerd of our own.
+# eStargz copies of an image through a containerd of our own: plain
+# (`ctr-remote image convert --estargz`, tag :esgz) and optimized
+# (`ctr-remote image optimize`, tag :esgz-opt): the workload runs with the
+# image's own command, the files it reads first are put first and
+# prefetched in one range. For a server, the run ends when its port answers
+# (the readiness `syspgo image optimize` traces to), by SIGINT under
+# --wait-on-signal; a command that exits ends it itself.
 convert_estargz() {
-  local image=$1 esgz=$2 c=$work/convert
+  local image=$1 esgz=$2 esgz_opt=$3 ready=$4 c=$work/convert
   mkdir -p "$c"
   printf 'version = 2\nroot = "%s/root"\nstate = "%s/state"\n[grpc]\n  address = "%s/sock"\n' \
     "$c" "$c" "$c" > "$c/config.toml"
@@ -100,6 +106,21 @@ convert_estargz() {
   ctr -a "$c/sock" -n bench image pull --plain-http "$image" > /dev/null
   "$stargz_bin/ctr-remote" -a "$c/sock" -n bench image convert --oci --estargz "$image" "$esgz" > /dev/null
   ctr -a "$c/sock" -n bench image push --plain-http "$esgz" > /dev/null
+  if [ "$ready" = exit ]; then
+    "$stargz_bin/ctr-remote" -a "$c/sock" -n bench image optimize --oci --net-host --period 120 \
+      "$image" "$esgz_opt" > "$c/optimize.log" 2>&1 || { cat "$c/optimize.log" >&2; exit 1; }
+  else
+    "$stargz_bin/ctr-remote" -a "$c/sock" -n bench image optimize --oci --net-host --wait-on-signal \
+      "$image" "$esgz_opt" > "$c/optimize.log" 2>&1 &
+    local opt=$! port=${ready#tcp:}
+    for _ in $(seq 1 1200); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      sleep 0.05
+    done
+    kill -INT "$opt"
+    wait "$opt" || { cat "$c/optimize.log" >&2; exit 1; }
+  fi
+  ctr -a "$c/sock" -n bench image push --plain-http "$esgz_opt" > /dev/null
   kill "$convert_pid"; wait "$convert_pid" 2>/dev/null || true
   convert_pid=""
   grep " $c" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -117,8 +138,8 @@ for profile in "${profile_list[@]}"; do
     image=$link_registry/bench/$w:latest
     base_image=""
     [ -n "$baseline" ] && base_image=$link_registry/bench/$w-base:latest
-    esgz=""
-    [ -n "$stargz_bin" ] && esgz=$link_registry/bench/$w:esgz
+    esgz="" esgz_opt=""
+    [ -n "$stargz_bin" ] && esgz=$link_registry/bench/$w:esgz esgz_opt=$link_registry/bench/$w:esgz-opt
     if [ -z "$prepared" ]; then
       echo "-- $w: root file system (debootstrap, cached in $cache/$w), image, runtime image"
       "$here/images/build-rootfs.sh" "$w" "$cache/$w"
@@ -142,16 +163,16 @@ for profile in "${profile_list[@]}"; do
         "$baseline" cleanup --root "$work/trace-base" > /dev/null 2>&1 || true
         rm -rf "$work/trace-base"
       fi
-      [ -n "$esgz" ] && convert_estargz "$image" "$esgz"
+      [ -n "$esgz" ] && convert_estargz "$image" "$esgz" "$esgz_opt" "$(workload_ready "$w")"
     fi
     "$syspgo" image inspect --json --insecure-registry "$link_registry" "$image" \
       | sed -n '/^{/,$p' > "$work/inspect-$w.json"
     wl_json+=$(python3 - "$w" "$image" "$esgz" "$(workload_ready "$w")" "$work/inspect-$w.json" \
-               "$base_image" <<'PY'
+               "$base_image" "$esgz_opt" <<'PY'
 import json, sys
-name, image, esgz, ready, inspect, base_image = sys.argv[1:]
+name, image, esgz, ready, inspect, base_image, esgz_opt = sys.argv[1:]
 j = json.load(open(inspect))
-print(json.dumps({"name": name, "image": image, "esgz_image": esgz, "ready": ready,
+print(json.dumps({"name": name, "image": image, "esgz_image": esgz, "esgz_opt_image": esgz_opt, "ready": ready,
                   "base_image": base_image,
                   "traced_bytes": j["traced_bytes"], "blob_bytes": j["blob_bytes"]}) + ",")
 PY
@@ -172,7 +193,7 @@ import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["notes"] = [n for n in [sys.argv[3]] if n]
 if not spec["containerd"]["stargz_snapshotter"]:
-    spec["systems"] = [s for s in spec["systems"] if s != "stargz"]
+    spec["systems"] = [s for s in spec["systems"] if not s.startswith("stargz")]
 if not spec["baseline"]:
     spec["systems"] = [s for s in spec["systems"] if not s.endswith("@base")]
 json.dump(spec, open(sys.argv[1], "w"))

@@ -12,7 +12,9 @@
 #                               registry's access log).
 #   link_down                   stops both and removes namespace and veth
 #                               (safe to call twice; call it from a trap).
-# LINK_RTT_MS overrides the round trip (default 0.5).
+# LINK_RTT_MS overrides the round trip (default 0.5); LINK_WINDOW_KB the
+# relay's largest window per direction (default 4096: new connections start
+# at 10 segments and grow by slow start, as TCP over that round trip would).
 
 link_up() {
   local profile=$1 dir=$2 relay=$3 rate burst
@@ -43,7 +45,7 @@ link_up() {
     > "$link_log" 2>&1 &
   link_registry_pid=$!
   nsenter --net="/var/run/netns/$link_ns" "$relay" --listen "$link_registry" \
-    --target 127.0.0.1:5001 --rtt-ms "$link_rtt_ms" > "$dir/relay.log" 2>&1 &
+    --target 127.0.0.1:5001 --rtt-ms "$link_rtt_ms" --window-kb "${LINK_WINDOW_KB:-4096}" > "$dir/relay.log" 2>&1 &
   link_relay_pid=$!
   for _ in $(seq 1 200); do
     curl -fs -o /dev/null "http://$link_registry/v2/" && return 0

@@ -15,7 +15,8 @@ import sys
 SYSTEM_NAMES = {
     "full": "full (syspgo pull+run)",
     "containerd": "containerd 1.6 (ctr)",
-    "stargz": "stargz snapshotter",
+    "stargz": "stargz snapshotter (eStargz)",
+    "stargz-optimized": "stargz snapshotter (optimized eStargz)",
     "containerd+syspgo": "containerd 1.6 + syspgo snapshotter (ctr)",
     "lazy": "syspgo lazy",
     "prefetch": "syspgo prefetch",
@@ -23,7 +24,7 @@ SYSTEM_NAMES = {
     "lazy@base": "syspgo lazy, baseline build",
     "rtimage@base": "syspgo rtimage, baseline build",
 }
-ORDER = ["full", "containerd", "stargz", "containerd+syspgo", "lazy@base", "lazy", "prefetch", "rtimage@base",
+ORDER = ["full", "containerd", "stargz", "stargz-optimized", "containerd+syspgo", "lazy@base", "lazy", "prefetch", "rtimage@base",
          "rtimage"]
 COLORS = {"deploy_s": "#4e79a7", "running_s": "#f28e2b", "ready_s": "#59a14f"}
 
@@ -61,9 +62,12 @@ def summarize(out):
                 entry["requests"] = median([r["registry"]["requests"] for r in ok])
                 entry["mb_fetched"] = median([r["registry"]["bytes"] / 1e6 for r in ok])
                 systems[s] = entry
+            # The floor: a start can overlap the transfer of what the
+            # container reads with the start itself, but cannot be faster
+            # than either, and needs at least one round trip before data.
             limit = None
             if warm["full"] is not None:
-                limit = (warm["full"] + wl["blob_bytes"] * 8 / spec["link_rate_bps"] +
+                limit = (max(warm["full"], wl["traced_bytes"] * 8 / spec["link_rate_bps"]) +
                          spec["rtt_ms"] / 1000)
             rt = systems.get("rtimage", {}).get("total_s")
             for entry in systems.values():
@@ -101,9 +105,11 @@ def table(profile, res):
                   f"own mount {fmt(wl['warm_rtimage_s'])} s "
                   f"({fmt(ratio(wl['warm_rtimage_s'], wl['warm_full_s']), 3, 'x')}); "
                   f"runtime image {wl['blob_bytes'] / 1e6:.1f} MB; "
-                  f"the container read {wl['traced_bytes'] / 1e6:.1f} MB; physical limit "
-                  f"{fmt(wl['physical_limit_s'])} s (warm + runtime image / link + 1 RTT).", "",
-                  "| system | Deploy s | Running s | Ready s | Total s | vs rtimage | vs limit | "
+                  f"the container read {wl['traced_bytes'] / 1e6:.1f} MB; floor "
+                  f"{fmt(wl['physical_limit_s'])} s (max(warm start, bytes read / link rate) + 1 RTT). "
+                  "Totals: the harness's clock from the exec of the start command to the readiness "
+                  "it observes.", "",
+                  "| system | Deploy s | Running s | Ready s | Total s | vs rtimage | vs floor | "
                   "requests | MB fetched | I/O amp. | page cache MB | RSS MB |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for s in ORDER:
@@ -158,7 +164,7 @@ def chart(profile, res):
             svg.append(f'<line x1="{lx:.1f}" y1="{y - len(wl["systems"]) * row_h}" x2="{lx:.1f}" '
                        f'y2="{y}" stroke="#e15759" stroke-dasharray="3,2"/>')
         y += gap
-    svg.append(f'<text x="10" y="{height - 10}" fill="#e15759">dashed: physical limit '
+    svg.append(f'<text x="10" y="{height - 10}" fill="#e15759">dashed: the floor '
                '(each workload has its own scale)</text></svg>')
     return "\n".join(svg)
 
