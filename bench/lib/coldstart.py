@@ -52,10 +52,10 @@ def drop_caches():
 HOST_PROGRAMS = ["runc", "containerd", "containerd-shim-runc-v2", "ctr", "docker-registry", "skopeo"]
 
 
-def warm_host_programs(spec):
-    """Reads the host's own programs and their shared libraries into the
-    page cache (a serving node has them warm; the benchmark's cold state is
-    the image's data only)."""
+def host_program_files(spec):
+    """The host's own programs and their shared libraries (ldd), once."""
+    if "_host_files" in spec:
+        return spec["_host_files"]
     paths = [shutil.which(p) for p in HOST_PROGRAMS]
     paths += [spec["syspgo"], os.path.join(os.path.dirname(spec["syspgo"]), "syspgo-snapshotter"),
               os.path.join(os.path.dirname(spec["syspgo"]), "syspgo-containerd-pull")]
@@ -75,7 +75,15 @@ def warm_host_programs(spec):
             lib = (parts[1] if len(parts) > 1 else parts[0]).split("(")[0].strip()
             if lib.startswith("/") and os.path.exists(lib):
                 files.add(os.path.realpath(lib))
-    for f in files:
+    spec["_host_files"] = sorted(files)
+    return spec["_host_files"]
+
+
+def warm_host_programs(spec):
+    """Reads the host's own programs and their shared libraries into the
+    page cache (a serving node has them warm; the benchmark's cold state is
+    the image's data only)."""
+    for f in host_program_files(spec):
         with open(f, "rb") as fh:
             while fh.read(1 << 20):
                 pass

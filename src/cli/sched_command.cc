@@ -169,11 +169,9 @@ int TagCommand(const std::vector<std::string>& argv) {
     if (!store.ok()) return Fail(store.status());
     pid_t tgid = target->id;
     if (target->kind == sched::TargetKind::kThread) {
-      auto status = ReadFileToString("/proc/" + std::to_string(target->id) + "/status", 8192);
-      if (status.ok()) {
-        const size_t at = status->find("\nTgid:");
-        if (at != std::string::npos) tgid = static_cast<pid_t>(std::strtol(status->c_str() + at + 6, nullptr, 10));
-      }
+      auto t = sched::TgidOf(target->id);
+      if (!t.ok()) return Fail(t.status());
+      tgid = *t;
     }
     std::string why;
     std::string tag = sched::EffectiveTag(*store, tgid, target->id, &why);

@@ -67,7 +67,6 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
   const uint64_t samples = watched.runq.count;
   const bool enough = samples >= rule.min_samples;
   const uint64_t value = enough ? MetricValue(rule.metric, watched.runq) : 0;
-  if (enough) r.last_value_ns = value;
   const double cpu = window_ns ? static_cast<double>(watched.cpu_ns) / static_cast<double>(window_ns) : 0;
   const uint64_t now_ns = now.at_ns;
   const std::string what = std::string(MetricName(rule.metric)) + " of " + rule.watch + " " + FormatNs(value) +
@@ -84,10 +83,8 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
     auto tasks = observer_->tag_maps().TasksOf(r.target_id);
     ASSIGN_OR_RETURN(size_t n, enforcer_->Apply(rule, tasks));
     r.engaged = true;
-    r.engaged_at_ns = now_ns;
     r.quiet_since_ns = 0;
     r.last_scan_ns = now_ns;
-    r.tasks_changed = n;
     ++r.engagements;
     if (log_) {
       log_->Warning("rule " + rule.name + " engaged: " + what + " > " + FormatNs(rule.above_ns) + "; " +
@@ -102,7 +99,6 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
     r.last_scan_ns = now_ns;
     auto tasks = observer_->tag_maps().TasksOf(r.target_id);
     ASSIGN_OR_RETURN(size_t n, enforcer_->Apply(rule, tasks));
-    r.tasks_changed += n;
     if (n && log_) log_->Info("rule " + rule.name + ": " + std::to_string(n) + " new tasks of " + rule.target + " yield too");
   }
   const bool low = !enough || value < rule.restore_below_ns;

@@ -32,7 +32,6 @@ namespace syspgo::sched {
 struct AgentOptions {
   ObserverOptions observer;
   std::string metrics_file;  // Prometheus text, rewritten every second ("" = none)
-  // Where the agent's own CPU time is reported at exit (stderr line).
 };
 
 struct RuleState {
@@ -43,13 +42,10 @@ struct RuleState {
   uint64_t window_start_ns = 0;
   Snapshot window_start;       // the reading the current window is measured from
   uint64_t quiet_since_ns = 0; // first of the windows below the restore thresholds (0: not quiet)
-  uint64_t engaged_at_ns = 0;
   uint64_t restored_at_ns = 0;
   uint32_t backoff = 1;        // restore_after multiplier
   uint64_t engagements = 0;
   uint64_t last_scan_ns = 0;
-  uint64_t last_value_ns = 0;  // the metric in the last window with enough samples
-  size_t tasks_changed = 0;
 };
 
 class Agent {

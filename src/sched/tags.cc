@@ -117,10 +117,28 @@ bool TargetAlive(const Target& t) {
   if (!st.ok() || *st != t.start_time) return false;
   if (t.kind == TargetKind::kThread) return true;
   // A process: its tid is its pid (a thread's /proc/TID exists too, hidden).
-  auto tgid_status = ReadFileToString("/proc/" + std::to_string(t.id) + "/status", 8192);
-  if (!tgid_status.ok()) return false;
-  const size_t at = tgid_status->find("\nTgid:");
-  return at != std::string::npos && std::strtol(tgid_status->c_str() + at + 6, nullptr, 10) == t.id;
+  auto tgid = TgidOf(t.id);
+  return tgid.ok() && *tgid == t.id;
+}
+
+Result<pid_t> TgidOf(pid_t tid) {
+  const std::string path = "/proc/" + std::to_string(tid) + "/status";
+  ASSIGN_OR_RETURN(std::string status, ReadFileToString(path, 8192));
+  const size_t at = status.find("\nTgid:");
+  if (at == std::string::npos) return Corruption(path + ": no Tgid");
+  return static_cast<pid_t>(std::strtol(status.c_str() + at + 6, nullptr, 10));
+}
+
+std::vector<std::string> CgroupSelfAndAncestors(const std::string& path) {
+  std::vector<std::string> out;
+  std::string p = path.empty() ? "/" : path;
+  for (int depth = 0; depth <= SCHED_CGROUP_DEPTH; ++depth) {
+    out.push_back(p);
+    if (p == "/") break;
+    const size_t slash = p.rfind('/');
+    p = slash == 0 ? "/" : p.substr(0, slash);
+  }
+  return out;
 }
 
 std::string CgroupV2Root() {
@@ -426,14 +444,10 @@ uint32_t TagMaps::TagOfTask(pid_t tgid, pid_t tid) const {
   auto cg = CgroupV2Of(tid == tgid ? tgid : tid);
   const std::string root = CgroupV2Root();
   if (!cg.ok() || root.empty()) return 0;
-  std::string path = *cg;
-  for (int depth = 0; depth <= SCHED_CGROUP_DEPTH; ++depth) {
+  for (const std::string& path : CgroupSelfAndAncestors(*cg)) {
     auto id = bpf::CgroupId(path == "/" ? root : root + path);
     uint32_t tag = 0;
     if (id.ok() && bpf_map_lookup_elem(cgroup_fd_, &*id, &tag) == 0) return tag;
-    if (path == "/" || path.empty()) break;
-    const size_t slash = path.rfind('/');
-    path = slash == 0 ? "/" : path.substr(0, slash);
   }
   return 0;
 }
@@ -454,17 +468,13 @@ std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
     auto cached = by_path.find(*cg);
     if (cached != by_path.end()) return cached->second;
     uint32_t found = 0;
-    std::string path = *cg;
-    for (int depth = 0; depth <= SCHED_CGROUP_DEPTH; ++depth) {
+    for (const std::string& path : CgroupSelfAndAncestors(*cg)) {
       auto id = bpf::CgroupId(path == "/" ? root : root + path);
       auto it = id.ok() ? cgroups.find(*id) : cgroups.end();
       if (it != cgroups.end()) {
         found = it->second;
         break;
       }
-      if (path == "/" || path.empty()) break;
-      const size_t slash = path.rfind('/');
-      path = slash == 0 ? "/" : path.substr(0, slash);
     }
     by_path[*cg] = found;
     return found;
@@ -515,17 +525,13 @@ std::string EffectiveTag(const TagStore& store, pid_t tgid, pid_t tid, std::stri
   }
   auto cg = CgroupV2Of(tid);
   if (!cg.ok()) return "";
-  std::string path = *cg;
-  for (int depth = 0; depth <= SCHED_CGROUP_DEPTH; ++depth) {
+  for (const std::string& path : CgroupSelfAndAncestors(*cg)) {
     for (const TagEntry& e : store.entries()) {
       if (e.target.kind == TargetKind::kCgroup && e.target.cgroup == path) {
         *why = "from cgroup " + path;
         return e.tag;
       }
     }
-    if (path == "/" || path.empty()) break;
-    const size_t slash = path.rfind('/');
-    path = slash == 0 ? "/" : path.substr(0, slash);
   }
   return "";
 }

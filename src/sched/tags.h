@@ -67,6 +67,8 @@ Status ValidateTagName(std::string_view tag);
 Result<uint64_t> StartTimeOf(pid_t id);
 // Parent pid (field 4 of /proc/PID/stat).
 Result<pid_t> ParentOf(pid_t pid);
+// The process a thread belongs to (Tgid: of /proc/ID/status).
+Result<pid_t> TgidOf(pid_t tid);
 // Whether `target` (a process or thread) still runs as the same task.
 bool TargetAlive(const Target& target);
 
@@ -77,6 +79,9 @@ std::string CgroupV2Root();
 // path from its root ("/batch", as /proc/PID/cgroup writes it): its path
 // from the root and its id.
 Result<Target> ResolveCgroup(const std::string& path);
+// A cgroup path and its ancestors up to the root, nearest first, at most
+// SCHED_CGROUP_DEPTH + 1 of them: "/a/b" -> {"/a/b", "/a", "/"}.
+std::vector<std::string> CgroupSelfAndAncestors(const std::string& path);
 // A process's cgroup v2 path ("/user.slice/x"), from /proc/PID/cgroup.
 Result<std::string> CgroupV2Of(pid_t pid);
 
