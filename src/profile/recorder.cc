@@ -142,16 +142,21 @@ struct Recorder::Impl {
   void ReadProcess(pid_t pid, ProcessInfo* info) {
     info->read = true;
     info->read_ns = MonotonicNs();
-    info->exe = ExeOf(pid);
     const std::string proc = "/proc/" + std::to_string(pid);
+    // A process that is exiting has released its memory: its maps read
+    // empty. The mappings read before stay (its samples were taken in
+    // them); a read replaces them only when it has some.
+    auto maps = ReadFileToString(proc + "/maps");
+    if (!maps.ok()) return;
+    std::vector<Mapping> fresh = ParseMaps(*maps);
+    if (fresh.empty()) return;
+    info->maps = std::move(fresh);
+    info->exe = ExeOf(pid);
     auto comm = ReadFileToString(proc + "/comm");
     if (comm.ok()) {
       info->comm = *comm;
       while (!info->comm.empty() && info->comm.back() == '\n') info->comm.pop_back();
     }
-    auto maps = ReadFileToString(proc + "/maps");
-    if (!maps.ok()) return;
-    info->maps = ParseMaps(*maps);
     // /proc/PID/maps names files as *we* see them; a process in another
     // root (a container) sees them below its root: the name it knows.
     char root_buf[4096];

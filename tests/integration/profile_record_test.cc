@@ -256,7 +256,8 @@ func main() {
   ASSERT_TRUE(id.ok());
   ASSERT_EQ(id->size(), 40u) << "derived from the Go build ID";
   const std::string pprof = JoinPath(out, "app-" + *id + ".pprof");
-  ASSERT_TRUE(PathExists(pprof)) << r.output;
+  auto index = ReadFileToString(JoinPath(out, "profiles.json"));
+  ASSERT_TRUE(PathExists(pprof)) << r.output << (index.ok() ? *index : index.status().ToString());
   auto pgo = RunCommand({"sh", "-c", env + go + " build -a -pgo=" + pprof + " -gcflags=-d=pgodebug=3 -o app.pgo . 2>&1"});
   ASSERT_TRUE(pgo.ok());
   ASSERT_TRUE(pgo->exit.success()) << pgo->output;

@@ -92,6 +92,17 @@ class SchedTest : public ::testing::Test {
     }
     return AllHogs(policy);
   }
+  // The agent logs a change after making it: a test that saw the change
+  // waits for its line.
+  static bool WaitLog(const std::string& path, const std::string& line, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto text = ReadFileToString(path);
+      if (text.ok() && text->find(line) != std::string::npos) return true;
+      if (std::chrono::steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
 
   std::string WritePolicy(const std::string& name, const std::string& watch, const std::string& action) {
     const std::string path = dir_.path() + "/" + name + ".policy";
@@ -195,9 +206,8 @@ TEST_F(SchedTest, AgentYieldsRestoresAndIsUndoneAfterSigkill_SchedIdle) {
     EXPECT_TRUE(WaitHogs(SCHED_IDLE, 10s)) << *ReadFileToString(log_path);
   }  // online stops: batch comes back after 500 ms of quiet
   EXPECT_TRUE(WaitHogs(SCHED_OTHER, 10s)) << *ReadFileToString(log_path);
-  const std::string text = *ReadFileToString(log_path);
-  EXPECT_NE(text.find("rule protect engaged: runq_p99 of online"), std::string::npos) << text;
-  EXPECT_NE(text.find("rule protect restored"), std::string::npos) << text;
+  EXPECT_TRUE(WaitLog(log_path, "rule protect engaged: runq_p99 of online", 5s)) << *ReadFileToString(log_path);
+  EXPECT_TRUE(WaitLog(log_path, "rule protect restored", 5s)) << *ReadFileToString(log_path);
 
   Subprocess online = StartOnline();
   ASSERT_TRUE(WaitHogs(SCHED_IDLE, 10s)) << *ReadFileToString(log_path);
@@ -208,7 +218,7 @@ TEST_F(SchedTest, AgentYieldsRestoresAndIsUndoneAfterSigkill_SchedIdle) {
   auto next = StartAgent(WritePolicy("quiet", "nobody", "sched_idle"), log->get());
   ASSERT_TRUE(next.ok());
   EXPECT_TRUE(WaitHogs(SCHED_OTHER, 10s)) << *ReadFileToString(log_path);
-  EXPECT_NE(ReadFileToString(log_path)->find("changes left by an agent that did not exit"), std::string::npos);
+  EXPECT_TRUE(WaitLog(log_path, "changes left by an agent that did not exit", 5s)) << *ReadFileToString(log_path);
   ASSERT_TRUE(next->Signal(SIGTERM).ok());
   auto exit = next->WaitFor(10s);
   ASSERT_TRUE(exit.ok());
