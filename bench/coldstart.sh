@@ -16,6 +16,9 @@
 # run, interleaved with this one (before/after comparisons).
 #
 # Defaults: profile 10g, 3 runs, python-numpy,redis,nginx, every system.
+# BASELINE_OPTIMIZE_ARGS adds options to the baseline's `image optimize`
+# (with --baseline set to this same build: "--chunk-compression 0" compares
+# uncompressed chunks with compressed ones in one run).
 # WARM_RUNS (default 3) sets the warm starts per workload. Output in DIR
 # (default bench/results/coldstart-<date>): runs.jsonl (every start),
 # results.json (medians), table-<profile>.md, chart-<profile>.svg.
@@ -157,8 +160,10 @@ for profile in "${profile_list[@]}"; do
         # The same image in a repository of its own, optimized by the baseline.
         skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false \
           "docker://$image" "docker://$base_image"
+        # shellcheck disable=SC2086  # BASELINE_OPTIMIZE_ARGS: words, e.g. "--chunk-compression 0"
         "$baseline" image optimize --root "$work/trace-base" --insecure-registry "$link_registry" \
-          --ready "$(workload_ready "$w")" "$base_image" > "$work/optimize-base-$w.log" 2>&1 ||
+          ${BASELINE_OPTIMIZE_ARGS:-} --ready "$(workload_ready "$w")" "$base_image" \
+          > "$work/optimize-base-$w.log" 2>&1 ||
           { cat "$work/optimize-base-$w.log" >&2; exit 1; }
         "$baseline" cleanup --root "$work/trace-base" > /dev/null 2>&1 || true
         rm -rf "$work/trace-base"

@@ -38,7 +38,7 @@ std::string MetadataSeed() {
                       "application/vnd.oci.image.layer.v1.tar", 1 << 16, 1 << 16,
                       LayerAccess::kUncompressed});
   std::string data(300, 'x');
-  m.chunks.push_back({syspgo::Sha256::Of(data), 0, 300});
+  m.chunks.push_back({syspgo::Sha256::Of(data), 0, 300, 300});
   m.blob_size = 4096;
   m.blob_digest = "sha256:" + std::string(64, 'c');
   m.index_digest = "sha256:" + std::string(64, 'd');

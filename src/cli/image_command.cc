@@ -58,6 +58,10 @@ OPTIONS:
                       (optimize) also keep the runtime image in DIR
   --no-trace          (build) metadata and index only: no blob data
   --chunk-span BYTES  (build) the chunk grid (default 262144)
+  --chunk-compression LEVEL
+                      (build, optimize) zstd level for the chunks, 1-19, each
+                      kept compressed where it saves an eighth; 0 stores them
+                      as they are (default 9)
   --ready COND        (optimize) readiness, as for `syspgo run`
   --timeout SECS      (optimize) give up when not ready (default 300)
   --json              (inspect) machine-readable output
@@ -220,7 +224,7 @@ oci::Descriptor SubjectOf(const oci::LocalImage& image) {
 // Builds from the image's compressed layers, fetching those the store lacks.
 Result<rtimage::BuildReport> Build(const oci::LocalImage& image, ImageSession& session,
                                    std::vector<rtimage::AccessProfile> profiles,
-                                   const std::string& output, uint32_t chunk_span) {
+                                   const std::string& output, uint32_t chunk_span, int compression_level) {
   RETURN_IF_ERROR(session.puller->FetchLayerBlobs(image));
   const oci::LayerStore& store = *session.store;
   const Logger* log = &session.setup->log;
@@ -229,6 +233,7 @@ Result<rtimage::BuildReport> Build(const oci::LocalImage& image, ImageSession& s
   options.image_reference = image.reference.ToString();
   options.output_dir = output;
   options.chunk_span = chunk_span;
+  options.chunk_compression_level = compression_level;
   options.profiles = std::move(profiles);
   options.log = log;
   for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
@@ -295,6 +300,8 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
   auto span = args.GetInt("chunk-span", static_cast<int>(rtimage::kDefaultChunkSpan), 4096,
                           static_cast<int>(rtimage::kMaxChunkSpan));
   if (!span.ok()) return ImageUsage(span.status());
+  auto level = args.GetInt("chunk-compression", rtimage::kDefaultChunkCompressionLevel, 0, 19);
+  if (!level.ok()) return ImageUsage(level.status());
   auto opened = OpenSessionImage(args, ctx, "missing");
   if (!opened.ok()) return Fail(opened.status());
   ImageSession* s = &opened->session;
@@ -310,7 +317,7 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
                             " traced files are in layers of another image; left out");
     }
   }
-  auto report = Build(*image, *s, std::move(profiles), *output, static_cast<uint32_t>(*span));
+  auto report = Build(*image, *s, std::move(profiles), *output, static_cast<uint32_t>(*span), *level);
   if (!report.ok()) return Fail(report.status());
   std::printf("runtime image for %s@%s in %s\n%s", image->reference.ToString().c_str(),
               image->manifest_digest.ToString().c_str(), output->c_str(),
@@ -354,6 +361,8 @@ int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (!ready.ok()) return ImageUsage(ready.status());
   auto timeout = args.GetInt("timeout", 300, 1, 24 * 3600);
   if (!timeout.ok()) return ImageUsage(timeout.status());
+  auto level = args.GetInt("chunk-compression", rtimage::kDefaultChunkCompressionLevel, 0, 19);
+  if (!level.ok()) return ImageUsage(level.status());
   auto traced = TraceImageStart(args, args.positional[0], *ready, *timeout, ctx);
   if (!traced.ok()) return Fail(traced.status());
   std::printf("traced %s: %zu files, ready (%s) after %.3f s\n",
@@ -373,7 +382,7 @@ int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
   }
   uint64_t foreign = 0;
   auto report = Build(traced->image, *s, {ProfileOf(traced->trace, traced->image, &foreign)},
-                      dir, rtimage::kDefaultChunkSpan);
+                      dir, rtimage::kDefaultChunkSpan, *level);
   if (!report.ok()) return Fail(report.status());
   std::printf("%s", rtimage::FormatBuildReport(*report).c_str());
   auto pushed = Push(*s, traced->image, dir, *key);
@@ -388,6 +397,12 @@ nlohmann::json Summary(const rtimage::Metadata& m, const std::string& index_byte
   for (const rtimage::Entry& e : m.entries) types[std::string(rtimage::EntryTypeName(e.type))]++;
   uint64_t extents = 0;
   uint64_t files_with_extents = 0;
+  uint64_t chunk_bytes = 0;
+  uint64_t compressed = 0;
+  for (const rtimage::Chunk& c : m.chunks) {
+    chunk_bytes += c.length;
+    compressed += c.compressed() ? 1 : 0;
+  }
   for (const rtimage::FileContent& c : m.contents) {
     extents += c.extents.size();
     files_with_extents += c.extents.empty() ? 0 : 1;
@@ -414,6 +429,8 @@ nlohmann::json Summary(const rtimage::Metadata& m, const std::string& index_byte
           {"traced_files", files_with_extents},
           {"extents", extents},
           {"chunks", m.chunks.size()},
+          {"compressed_chunks", compressed},
+          {"chunk_bytes", chunk_bytes},
           {"blob_bytes", m.blob_size},
           {"blob_digest", m.blob_digest},
           {"metadata_bytes", metadata_bytes},
@@ -439,6 +456,10 @@ void PrintSummary(const nlohmann::json& j) {
   std::printf("blob:            %s in %" PRIu64 " chunks, %" PRIu64 " extents (%.1f%% of the file bytes)\n",
               Bytes(blob).c_str(), j["chunks"].get<uint64_t>(), j["extents"].get<uint64_t>(),
               image_bytes ? 100.0 * static_cast<double>(blob) / static_cast<double>(image_bytes) : 0.0);
+  const uint64_t chunk_bytes = j["chunk_bytes"].get<uint64_t>();
+  std::printf("chunks:          %s of data, %" PRIu64 " of them zstd-compressed (blob %.2fx smaller)\n",
+              Bytes(chunk_bytes).c_str(), j["compressed_chunks"].get<uint64_t>(),
+              blob ? static_cast<double>(chunk_bytes) / static_cast<double>(blob) : 1.0);
   std::printf("metadata:        %s\n", Bytes(j["metadata_bytes"].get<uint64_t>()).c_str());
   std::printf("index:           %s%s\n", Bytes(j["index_bytes"].get<uint64_t>()).c_str(),
               j["index_ok"].get<bool>() ? "" : " (DOES NOT DECODE)");
@@ -553,6 +574,7 @@ int ImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                     {"output", true, 'o'},
                                     {"no-trace", false},
                                     {"chunk-span", true},
+                                    {"chunk-compression", true},
                                     {"ready", true},
                                     {"timeout", true},
                                     {"json", false},

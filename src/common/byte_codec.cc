@@ -30,7 +30,7 @@ std::string EndFrame(LeEncoder& encoder) {
   return std::move(encoder.out());
 }
 
-Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame) {
+Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame, uint32_t* version_out) {
   const size_t magic = frame.magic.size();
   if (data.size() < magic + 8 || data.substr(0, magic) != frame.magic) {
     return Corruption("not a syspgo " + std::string(frame.what) + " (bad magic)");
@@ -43,11 +43,15 @@ Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame) {
   LeDecoder d(body.substr(magic), frame.what);
   uint32_t version = 0;
   RETURN_IF_ERROR(d.U32(&version));
-  if (version != frame.version) {
+  const uint32_t oldest = frame.min_version ? frame.min_version : frame.version;
+  if (version < oldest || version > frame.version) {
     return Unimplemented(std::string(frame.what) + " version " + std::to_string(version) +
-                         " is not supported (this build reads " + std::to_string(frame.version) +
+                         " is not supported (this build reads " +
+                         (oldest == frame.version ? std::to_string(frame.version)
+                                                  : std::to_string(oldest) + "-" + std::to_string(frame.version)) +
                          ")");
   }
+  if (version_out) *version_out = version;
   return d;
 }
 

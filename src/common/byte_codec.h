@@ -116,16 +116,18 @@ uint32_t Crc32(std::string_view data);
 // body, and the CRC-32 of everything before it.
 struct FileFrame {
   std::string_view magic;  // 8 bytes
-  uint32_t version = 0;
-  std::string_view what;  // names the format in errors; static storage
+  uint32_t version = 0;    // what BeginFrame writes; the newest OpenFrame reads
+  std::string_view what;   // names the format in errors; static storage
+  uint32_t min_version = 0;  // the oldest OpenFrame reads (0: only `version`)
 };
 // An encoder that has written the frame's magic and version.
 LeEncoder BeginFrame(const FileFrame& frame);
 // Appends the CRC-32 and returns the file's bytes.
 std::string EndFrame(LeEncoder& encoder);
 // Checks magic, checksum and version; the decoder reads the body (without
-// the CRC). A version other than frame.version is kUnimplemented.
-Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame);
+// the CRC). A version outside [frame.min_version, frame.version] is
+// kUnimplemented; `version`, when given, receives the file's.
+Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame, uint32_t* version = nullptr);
 
 }  // namespace syspgo
 

@@ -392,24 +392,24 @@ void ChunkSlicer::Feed(std::string_view data,
         base_ += skip;
         continue;
       }
-      if (data.size() >= ch.length) {
-        on_chunk(next_, data.substr(0, ch.length));
-        data.remove_prefix(ch.length);
-        base_ += ch.length;
+      if (data.size() >= ch.stored) {
+        on_chunk(next_, data.substr(0, ch.stored));
+        data.remove_prefix(ch.stored);
+        base_ += ch.stored;
         ++next_;
         continue;
       }
-      pending_.reserve(ch.length);
+      pending_.reserve(ch.stored);
       pending_.assign(data);
       return;
     }
-    const size_t take = std::min<size_t>(ch.length - pending_.size(), data.size());
+    const size_t take = std::min<size_t>(ch.stored - pending_.size(), data.size());
     pending_.append(data.substr(0, take));
     data.remove_prefix(take);
-    if (pending_.size() == ch.length) {
+    if (pending_.size() == ch.stored) {
       on_chunk(next_, pending_);
       pending_.clear();
-      base_ += ch.length;
+      base_ += ch.stored;
       ++next_;
     }
   }
@@ -463,7 +463,7 @@ Status RuntimePageCache::Start() {
   // equal bytes, each part fetched in blob (= first access) order.
   constexpr uint64_t kMaxGap = 1 << 20;
   uint64_t total = 0;
-  for (uint32_t i : missing) total += chunks[i].length;
+  for (uint32_t i : missing) total += chunks[i].stored;
   const int streams = std::max(1, options_.streams);
   const uint64_t share = std::max<uint64_t>(total / static_cast<uint64_t>(streams), 1);
   std::vector<std::vector<std::pair<uint32_t, uint32_t>>> parts(1);
@@ -473,13 +473,13 @@ Status RuntimePageCache::Start() {
     auto& runs = parts.back();
     const bool joins = !runs.empty() &&
                        chunks[i].blob_offset - (chunks[runs.back().second].blob_offset +
-                                                chunks[runs.back().second].length) <= kMaxGap;
+                                                chunks[runs.back().second].stored) <= kMaxGap;
     if (joins) {
       runs.back().second = i;
     } else {
       runs.emplace_back(i, i);
     }
-    in_part += chunks[i].length;
+    in_part += chunks[i].stored;
     if (in_part >= share && parts.size() < static_cast<size_t>(streams) &&
         k + 1 < missing.size()) {
       parts.emplace_back();
@@ -513,7 +513,7 @@ void RuntimePageCache::StreamLoop(std::vector<std::pair<uint32_t, uint32_t>> run
 Status RuntimePageCache::StreamRun(uint32_t first, uint32_t last) {
   const auto& chunks = metadata_->chunks;
   const uint64_t begin = chunks[first].blob_offset;
-  const uint64_t end = chunks[last].blob_offset + chunks[last].length;
+  const uint64_t end = chunks[last].blob_offset + chunks[last].stored;
   ChunkSlicer slicer(&chunks, first, last);
   auto on_chunk = [this](uint32_t index, std::string_view data) { OnChunkArrived(index, data); };
   auto sink = [&](std::span<const char> bytes) -> Status {
@@ -529,11 +529,13 @@ void RuntimePageCache::OnChunkArrived(uint32_t chunk, std::string_view data) {
     std::lock_guard<std::mutex> lock(mu_);
     if (state_[chunk] != State::kMissing) return;  // e.g. local: fetched through
   }
-  Status ok = rtimage::VerifyChunk(metadata_->chunks[chunk], chunk, data);
-  if (ok.ok()) {
-    Settle(chunk, State::kInMemory, std::string(data));
+  // Decompressed (when stored compressed) and checked on the stream's
+  // thread, so that the streams share the work.
+  auto bytes = rtimage::DecodeChunk(metadata_->chunks[chunk], chunk, data);
+  if (bytes.ok()) {
+    Settle(chunk, State::kInMemory, std::move(*bytes));
   } else {
-    if (log_) log_->Warning("runtime image: " + ok.message() + "; its files fall back to their layers");
+    if (log_) log_->Warning("runtime image: " + bytes.status().message() + "; its files fall back to their layers");
     Settle(chunk, State::kFailed, {});
   }
 }

@@ -229,7 +229,8 @@ class LayerFetcher {
 };
 
 // Cuts a stream of blob bytes that starts at chunks[first].blob_offset into
-// the chunks first..last, whatever the sizes of the pieces it is fed.
+// the chunks first..last (their stored bytes, compressed or not), whatever
+// the sizes of the pieces it is fed.
 class ChunkSlicer {
  public:
   ChunkSlicer(const std::vector<rtimage::Chunk>* chunks, uint32_t first, uint32_t last)

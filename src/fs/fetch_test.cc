@@ -183,8 +183,9 @@ struct Sample {
   oci::Descriptor index_blob;
   std::string index_bytes;
 
-  // Files of these sizes, one after another with a 512-byte header each.
-  explicit Sample(const std::vector<uint64_t>& sizes) {
+  // Files of these sizes, one after another with a 512-byte header each;
+  // `compressible` files are half zeros (in 64-byte runs), else random.
+  explicit Sample(const std::vector<uint64_t>& sizes, bool compressible = false) {
     metadata.piece_size = kPiece;
     for (size_t i = 0; i < sizes.size(); ++i) {
       layer += std::string(512, 'h');
@@ -193,6 +194,12 @@ struct Sample {
       c.layer = 0;
       c.tar_offset = layer.size();
       files.push_back(RandomBytes(sizes[i], static_cast<uint32_t>(i + 1)));
+      if (compressible) {
+        for (size_t at = 64; at < files.back().size(); at += 128) {
+          files.back().replace(at, std::min<size_t>(64, files.back().size() - at), std::string(64, '\0'), 0,
+                               std::min<size_t>(64, files.back().size() - at));
+        }
+      }
       layer += files.back();
       c.digest = Sha256::Of(files.back());
       if (c.size > kPiece) {
@@ -441,14 +448,16 @@ TEST_F(LayerFetcherTest, PrefetchVerifiesEveryPieceAndReadsNeedNoRequest) {
   EXPECT_EQ(registry_.requests(), requests);
 }
 
-// The runtime image's blob: chunks, page-aligned, with the files' extents.
+// The runtime image's blob: chunks with the files' extents.
 struct ChunkedSample {
   Sample base;
   std::string blob;
   oci::Descriptor blob_desc;
 
-  // File 0's first `chunks` pieces of 16 KiB are chunks, in order.
-  explicit ChunkedSample(int chunks) : base({static_cast<uint64_t>(chunks) * 16384 + 5000}) {
+  // File 0's first `chunks` pieces of 16 KiB are chunks, in order, packed;
+  // with `compress`, stored as zstd frames where that helps.
+  explicit ChunkedSample(int chunks, bool compress = false)
+      : base({static_cast<uint64_t>(chunks) * 16384 + 5000}, compress) {
     rtimage::Metadata& m = base.metadata;
     for (int i = 0; i < chunks; ++i) {
       rtimage::Chunk c;
@@ -456,7 +465,9 @@ struct ChunkedSample {
       c.length = 16384;
       std::string_view data = std::string_view(base.files[0]).substr(static_cast<size_t>(i) * 16384, 16384);
       c.digest = Sha256::Of(data);
-      blob += data;
+      const std::string stored = compress ? rtimage::EncodeChunk(data, 3) : std::string(data);
+      c.stored = static_cast<uint32_t>(stored.size());
+      blob += stored;
       m.chunks.push_back(c);
       m.contents[0].extents.push_back(
           {static_cast<uint64_t>(i) * 16384, 16384, static_cast<uint32_t>(i)});
@@ -554,6 +565,38 @@ TEST_F(RuntimePageCacheTest, WrongChunkIsFailedAndNotServed) {
   EXPECT_TRUE(cache->ReadChunk(3).ok());
   std::lock_guard<std::mutex> lock(pushed_mu_);
   for (const auto& [offset, data] : pushed_) EXPECT_NE(offset, 2u * 16384);
+}
+
+// Chunks stored as zstd frames: fetched at their stored size, pushed and
+// served as the file's bytes; one whose frame was tampered with (so it
+// decodes to other bytes or not at all) is failed like a wrong raw chunk.
+TEST_F(RuntimePageCacheTest, CompressedChunksAreDecodedAndATamperedOneFails) {
+  ChunkedSample s(6, /*compress=*/true);
+  uint64_t bytes = 0;
+  for (const rtimage::Chunk& c : s.base.metadata.chunks) {
+    ASSERT_TRUE(c.compressed()) << "half-zero data compresses";
+    bytes += c.stored;
+  }
+  ASSERT_EQ(bytes, s.blob.size());
+  PageCacheOptions o;
+  o.streams = 2;
+  auto cache = Cache(s, o);
+  registry_.Flip(s.blob_desc.digest.ToString(), s.base.metadata.chunks[4].blob_offset + 20);
+  ASSERT_NO_FATAL_FAILURE(StartAndSettle(*cache));
+  uint64_t fetched = 0;
+  for (const auto& r : registry_.log()) fetched += r.length;
+  EXPECT_EQ(fetched, s.blob.size()) << "the compressed bytes, once";
+  EXPECT_EQ(cache->counters().chunks_failed, 1);
+  EXPECT_EQ(cache->counters().chunks_pushed, 5);
+  EXPECT_FALSE(cache->ReadChunk(4).ok());
+  auto chunk = cache->ReadChunk(3);
+  ASSERT_TRUE(chunk.ok());
+  EXPECT_EQ(*chunk, s.base.files[0].substr(3 * 16384, 16384));
+  std::lock_guard<std::mutex> lock(pushed_mu_);
+  for (const auto& [offset, data] : pushed_) {
+    EXPECT_NE(offset, 4u * 16384);
+    EXPECT_EQ(data, s.base.files[0].substr(offset, data.size())) << offset;
+  }
 }
 
 // A blob cut short: the chunks it lacks fail, the ones it has are served.

@@ -164,10 +164,13 @@ TEST(FlightTableTest, OneFetcherManyWaiters) {
   EXPECT_TRUE(flights.Claim("k")) << "a finished key can be fetched again";
 }
 
-// Chunks are page-aligned with padding after short ones; whatever sizes the
-// network delivers, each chunk gets exactly its bytes (a padding split
-// across two deliveries once shifted every later chunk).
+// Version 2 blobs have page-aligned chunks with padding after short ones;
+// version 3 blobs pack chunks, some stored compressed (fewer bytes than
+// their length). Whatever sizes the network delivers, each chunk gets
+// exactly its stored bytes (a padding split across two deliveries once
+// shifted every later chunk).
 TEST(ChunkSlicerTest, AnyDeliverySizesGiveEachChunkItsBytes) {
+  for (bool packed : {false, true}) {
   std::vector<rtimage::Chunk> chunks;
   std::string blob;
   std::mt19937 rng(7);
@@ -175,23 +178,24 @@ TEST(ChunkSlicerTest, AnyDeliverySizesGiveEachChunkItsBytes) {
     rtimage::Chunk c;
     c.blob_offset = blob.size();
     c.length = length;
+    c.stored = packed && length > 1000 ? length / 3 : length;
     chunks.push_back(c);
-    for (uint32_t i = 0; i < length; ++i) blob.push_back(static_cast<char>(rng()));
-    blob.resize((blob.size() + 4095) / 4096 * 4096, '\0');
+    for (uint32_t i = 0; i < c.stored; ++i) blob.push_back(static_cast<char>(rng()));
+    if (!packed) blob.resize((blob.size() + 4095) / 4096 * 4096, '\0');
   }
   for (uint32_t first : {0u, 2u}) {
     for (int round = 0; round < 50; ++round) {
       ChunkSlicer slicer(&chunks, first, static_cast<uint32_t>(chunks.size() - 1));
       std::vector<uint32_t> seen;
       size_t pos = chunks[first].blob_offset;
-      const size_t end = chunks.back().blob_offset + chunks.back().length;
+      const size_t end = chunks.back().blob_offset + chunks.back().stored;
       while (pos < end) {
         // Small pieces, pieces of a few pages, and pieces holding several
         // whole chunks (handed over without a copy).
         const size_t cap = round % 3 == 0 ? 300 : round % 3 == 1 ? 7000 : 600000;
         size_t n = std::min<size_t>(end - pos, 1 + rng() % cap);
         slicer.Feed(std::string_view(blob).substr(pos, n), [&](uint32_t i, std::string_view d) {
-          EXPECT_EQ(d, std::string_view(blob).substr(chunks[i].blob_offset, chunks[i].length))
+          EXPECT_EQ(d, std::string_view(blob).substr(chunks[i].blob_offset, chunks[i].stored))
               << "chunk " << i;
           seen.push_back(i);
         });
@@ -200,6 +204,7 @@ TEST(ChunkSlicerTest, AnyDeliverySizesGiveEachChunkItsBytes) {
       ASSERT_EQ(seen.size(), chunks.size() - first);
       for (size_t k = 0; k < seen.size(); ++k) EXPECT_EQ(seen[k], first + k);
     }
+  }
   }
 }
 

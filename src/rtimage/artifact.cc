@@ -294,12 +294,12 @@ Result<ChunkFetchReport> FetchChunks(oci::RegistryClient& client, const std::str
     while (last + 1 < missing.size()) {
       const Chunk& cur = metadata.chunks[missing[last]];
       const Chunk& next = metadata.chunks[missing[last + 1]];
-      if (next.blob_offset - (cur.blob_offset + cur.length) > max_gap) break;
+      if (next.blob_offset - (cur.blob_offset + cur.stored) > max_gap) break;
       ++last;
     }
     const uint64_t begin = metadata.chunks[missing[first]].blob_offset;
     const Chunk& tail = metadata.chunks[missing[last]];
-    const uint64_t end = tail.blob_offset + tail.length;
+    const uint64_t end = tail.blob_offset + tail.stored;
     auto data = client.FetchBlobRange(repository, blob.digest, static_cast<int64_t>(begin),
                                       static_cast<int64_t>(end - begin));
     if (!data.ok()) return data.status().WithContext("runtime image blob");
@@ -312,9 +312,9 @@ Result<ChunkFetchReport> FetchChunks(oci::RegistryClient& client, const std::str
     }
     for (size_t k = first; k <= last; ++k) {
       const Chunk& c = metadata.chunks[missing[k]];
-      std::string_view bytes = std::string_view(*data).substr(c.blob_offset - begin, c.length);
-      RETURN_IF_ERROR(VerifyChunk(c, missing[k], bytes));
-      RETURN_IF_ERROR(store.Put(c.digest, bytes));
+      ASSIGN_OR_RETURN(std::string bytes,
+                       DecodeChunk(c, missing[k], std::string_view(*data).substr(c.blob_offset - begin, c.stored)));
+      RETURN_IF_ERROR(store.PutVerified(c.digest, bytes));
       ++report.chunks_fetched;
     }
     first = last + 1;

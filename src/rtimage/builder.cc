@@ -68,7 +68,6 @@ struct Node {
   uint32_t layer = 0;  // the layer that last wrote this path
 };
 
-uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 Result<StreamCompression> CompressionOf(const oci::Descriptor& d) {
   ASSIGN_OR_RETURN(oci::Compression c, oci::LayerCompression(d.media_type));
@@ -545,7 +544,6 @@ class Builder {
                      UniqueFd::Open(blob_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
     Sha256 blob_hash;
     std::map<Sha256Bytes, uint32_t> chunk_by_digest;
-    const uint64_t page = metadata_.page_size;
     const uint64_t span = options_.chunk_span;
     for (const PlannedFile& file : plan_) {
       FileContent& content = metadata_.contents[file.content];
@@ -560,13 +558,18 @@ class Builder {
           Sha256Bytes digest = Sha256::Of(data);
           auto [it, inserted] = chunk_by_digest.emplace(digest, metadata_.chunks.size());
           if (inserted) {
-            uint64_t offset = AlignUp(blob_size_, page);
-            std::string padded(offset - blob_size_, '\0');
-            padded += data;
-            RETURN_IF_ERROR(WriteAll(blob.get(), std::string_view(padded), blob_tmp));
-            blob_hash.Update(padded);
-            metadata_.chunks.push_back({digest, offset, static_cast<uint32_t>(data.size())});
-            blob_size_ = offset + data.size();
+            // Packed, each chunk compressed on its own (where that helps),
+            // so that any run of chunks can be fetched by range.
+            const std::string stored = options_.chunk_compression_level > 0
+                                           ? EncodeChunk(data, options_.chunk_compression_level)
+                                           : data;
+            RETURN_IF_ERROR(WriteAll(blob.get(), std::string_view(stored), blob_tmp));
+            blob_hash.Update(stored);
+            metadata_.chunks.push_back({digest, blob_size_, static_cast<uint32_t>(data.size()),
+                                        static_cast<uint32_t>(stored.size())});
+            blob_size_ += stored.size();
+            report_.chunk_bytes += data.size();
+            if (stored.size() != data.size()) ++report_.compressed_chunks;
           } else {
             ++report_.duplicate_chunks;
           }
@@ -576,12 +579,6 @@ class Builder {
         }
       }
     }
-    // The blob ends on a page boundary too, so every chunk can be mapped.
-    uint64_t total = AlignUp(blob_size_, page);
-    std::string tail(total - blob_size_, '\0');
-    RETURN_IF_ERROR(WriteAll(blob.get(), std::string_view(tail), blob_tmp));
-    blob_hash.Update(tail);
-    blob_size_ = total;
     if (fsync(blob.get()) != 0) return ErrnoStatus(errno, "fsync", blob_tmp);
     blob.Reset();
     std::string blob_path = JoinPath(options_.output_dir, kBlobFile);
@@ -661,7 +658,8 @@ std::string FormatBuildReport(const BuildReport& r) {
   line("extents", std::to_string(r.extents) + " in " + std::to_string(r.chunks) + " chunks (" +
                       std::to_string(r.duplicate_chunks) + " duplicates stored once)");
   line("blob bytes", std::to_string(r.blob_bytes) + " (" + Share(r.blob_bytes, r.image_bytes) +
-                         " of the image's file bytes)");
+                         " of the image's file bytes; " + std::to_string(r.chunk_bytes) + " bytes of chunks, " +
+                         std::to_string(r.compressed_chunks) + " of them zstd-compressed)");
   line("metadata bytes", std::to_string(r.metadata_bytes));
   line("index bytes", std::to_string(r.index_bytes) + " (" + std::to_string(r.access_points) +
                           " access points)");

@@ -56,6 +56,9 @@ struct BuildOptions {
   uint32_t chunk_span = kDefaultChunkSpan;
   uint32_t piece_size = kDefaultPieceSize;  // files are verified in pieces
   uint64_t checkpoint_span = kDefaultCheckpointSpan;
+  // zstd level for chunks (each compressed on its own, kept only where it
+  // saves an eighth); 0 stores them as they are.
+  int chunk_compression_level = kDefaultChunkCompressionLevel;
   const Logger* log = nullptr;  // may be null
 };
 
@@ -70,7 +73,9 @@ struct BuildReport {
   uint64_t extents = 0;
   uint64_t chunks = 0;
   uint64_t duplicate_chunks = 0;  // extents that reused a stored chunk
-  uint64_t blob_bytes = 0;
+  uint64_t compressed_chunks = 0;  // stored as a zstd frame
+  uint64_t chunk_bytes = 0;        // the chunks' bytes, uncompressed
+  uint64_t blob_bytes = 0;         // what the blob takes (compressed)
   uint64_t metadata_bytes = 0;
   uint64_t index_bytes = 0;
   uint64_t access_points = 0;

@@ -9,13 +9,15 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <zstd.h>
+
 #include "common/byte_codec.h"
 #include "common/file_util.h"
 
 namespace syspgo::rtimage {
 namespace {
 
-constexpr FileFrame kFrame{"SPGORTM\n", kMetadataVersion, "runtime image metadata"};
+constexpr FileFrame kFrame{"SPGORTM\n", kMetadataVersion, "runtime image metadata", kOldestMetadataVersion};
 constexpr size_t kMaxMetadataBytes = size_t{1} << 30;
 
 Status ReadDigest(LeDecoder& d, Sha256Bytes* out) {
@@ -69,16 +71,20 @@ Status ValidateLayers(const Metadata& m, const LeDecoder& d) {
   return Status::Ok();
 }
 
-Status ValidateChunks(const Metadata& m, const LeDecoder& d) {
+// Version 2 chunks are stored whole at page-aligned offsets; version 3
+// chunks are packed and may be compressed (never larger than the bytes).
+Status ValidateChunks(const Metadata& m, const LeDecoder& d, uint32_t version) {
   uint64_t end = 0;
   for (size_t i = 0; i < m.chunks.size(); ++i) {
     const Chunk& c = m.chunks[i];
-    if (c.length == 0 || c.length > m.chunk_span || c.blob_offset % m.page_size != 0 ||
-        c.blob_offset < end || c.blob_offset > m.blob_size ||
-        m.blob_size - c.blob_offset < c.length) {
+    if (c.length == 0 || c.length > m.chunk_span || c.stored == 0 || c.stored > c.length) {
+      return d.Bad("chunk " + std::to_string(i) + " has a bad length");
+    }
+    if ((version < 3 && c.blob_offset % m.page_size != 0) || c.blob_offset < end ||
+        c.blob_offset > m.blob_size || m.blob_size - c.blob_offset < c.stored) {
       return d.Bad("chunk " + std::to_string(i) + " lies outside the blob or overlaps");
     }
-    end = c.blob_offset + c.length;
+    end = c.blob_offset + c.stored;
   }
   return Status::Ok();
 }
@@ -198,8 +204,10 @@ int64_t Metadata::Find(std::string_view path) const {
   return it - entries.begin();
 }
 
-std::string EncodeMetadata(const Metadata& m) {
-  LeEncoder w = BeginFrame(kFrame);
+std::string EncodeMetadata(const Metadata& m, uint32_t version) {
+  FileFrame frame = kFrame;
+  frame.version = std::clamp(version, kOldestMetadataVersion, kMetadataVersion);
+  LeEncoder w = BeginFrame(frame);
   w.Str(m.image_digest);
   w.Str(m.image_reference);
   w.U32(static_cast<uint32_t>(m.sources.size()));
@@ -225,6 +233,7 @@ std::string EncodeMetadata(const Metadata& m) {
     w.Raw(DigestView(c.digest));
     w.U64(c.blob_offset);
     w.U32(c.length);
+    if (frame.version >= 3) w.U32(c.stored);
   }
   w.U32(static_cast<uint32_t>(m.contents.size()));
   for (const FileContent& c : m.contents) {
@@ -264,7 +273,8 @@ std::string EncodeMetadata(const Metadata& m) {
 }
 
 Result<Metadata> DecodeMetadata(std::string_view data) {
-  auto frame = OpenFrame(data, kFrame);
+  uint32_t version = 0;
+  auto frame = OpenFrame(data, kFrame, &version);
   if (!frame.ok() && frame.status().code() == StatusCode::kUnimplemented) {
     // Version 1 had one digest per file: a read of part of a large file
     // could not be checked. Such runtime images are not used.
@@ -316,14 +326,16 @@ Result<Metadata> DecodeMetadata(std::string_view data) {
   }
   RETURN_IF_ERROR(ValidateLayers(m, d));
 
-  RETURN_IF_ERROR(d.Count(&n, 44, "chunk"));
+  RETURN_IF_ERROR(d.Count(&n, version >= 3 ? 48 : 44, "chunk"));
   m.chunks.resize(n);
   for (Chunk& c : m.chunks) {
     RETURN_IF_ERROR(ReadDigest(d, &c.digest));
     RETURN_IF_ERROR(d.U64(&c.blob_offset));
     RETURN_IF_ERROR(d.U32(&c.length));
+    c.stored = c.length;
+    if (version >= 3) RETURN_IF_ERROR(d.U32(&c.stored));
   }
-  RETURN_IF_ERROR(ValidateChunks(m, d));
+  RETURN_IF_ERROR(ValidateChunks(m, d, version));
 
   RETURN_IF_ERROR(d.Count(&n, 60, "file content"));
   m.contents.resize(n);
@@ -384,6 +396,37 @@ Status VerifyChunk(const Chunk& chunk, uint32_t index, std::string_view data) {
   return Status::Ok();
 }
 
+Result<std::string> DecodeChunk(const Chunk& chunk, uint32_t index, std::string_view stored) {
+  if (stored.size() != chunk.stored) {
+    return Corruption("chunk " + std::to_string(index) + " (" + DigestString(chunk.digest) + ") is " +
+                      std::to_string(stored.size()) + " bytes in the blob, not " + std::to_string(chunk.stored));
+  }
+  if (!chunk.compressed()) {
+    RETURN_IF_ERROR(VerifyChunk(chunk, index, stored));
+    return std::string(stored);
+  }
+  // Into exactly `length` bytes: a frame that says or makes more fails here
+  // (the metadata bounds length by the chunk span), so no frame can make us
+  // allocate more than the metadata allowed.
+  std::string out(chunk.length, '\0');
+  const size_t n = ZSTD_decompress(out.data(), out.size(), stored.data(), stored.size());
+  if (ZSTD_isError(n) || n != chunk.length) {
+    return Corruption("chunk " + std::to_string(index) + " (" + DigestString(chunk.digest) +
+                      ") of the runtime image failed to decompress" +
+                      (ZSTD_isError(n) ? std::string(": ") + ZSTD_getErrorName(n) : std::string(" to its length")));
+  }
+  RETURN_IF_ERROR(VerifyChunk(chunk, index, out));
+  return out;
+}
+
+std::string EncodeChunk(std::string_view data, int level) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  const size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), level);
+  if (ZSTD_isError(n) || n > data.size() - data.size() / 8) return std::string(data);
+  out.resize(n);
+  return out;
+}
+
 Result<RuntimeImageDir> RuntimeImageDir::Open(const std::string& dir) {
   RuntimeImageDir image;
   image.dir_ = dir;
@@ -418,9 +461,8 @@ Result<RuntimeImageDir> RuntimeImageDir::Open(const std::string& dir) {
 Result<std::string> RuntimeImageDir::ReadChunk(uint32_t index) const {
   if (index >= metadata_.chunks.size()) return InvalidArgument("no chunk " + std::to_string(index));
   const Chunk& chunk = metadata_.chunks[index];
-  ASSIGN_OR_RETURN(std::string data, ReadBlob(chunk.blob_offset, chunk.length));
-  RETURN_IF_ERROR(VerifyChunk(chunk, index, data));
-  return data;
+  ASSIGN_OR_RETURN(std::string stored, ReadBlob(chunk.blob_offset, chunk.stored));
+  return DecodeChunk(chunk, index, stored);
 }
 
 Result<std::string> RuntimeImageDir::ReadBlob(uint64_t offset, uint64_t length) const {
@@ -465,11 +507,11 @@ Status RuntimeImageDir::VerifyBlob() const {
   for (uint32_t i = 0; i < metadata_.chunks.size(); ++i) {
     const Chunk& chunk = metadata_.chunks[i];
     ASSIGN_OR_RETURN(std::string padding, ReadBlob(pos, chunk.blob_offset - pos));
-    ASSIGN_OR_RETURN(std::string data, ReadBlob(chunk.blob_offset, chunk.length));
-    RETURN_IF_ERROR(VerifyChunk(chunk, i, data));
+    ASSIGN_OR_RETURN(std::string stored, ReadBlob(chunk.blob_offset, chunk.stored));
+    RETURN_IF_ERROR(DecodeChunk(chunk, i, stored).status());
     whole.Update(padding);
-    whole.Update(data);
-    pos = chunk.blob_offset + chunk.length;
+    whole.Update(stored);
+    pos = chunk.blob_offset + chunk.stored;
   }
   ASSIGN_OR_RETURN(std::string tail, ReadBlob(pos, metadata_.blob_size - pos));
   whole.Update(tail);

@@ -8,8 +8,8 @@
 //             original layers and extents in the blob; the layer table;
 //             the chunk table. Magic "SPGORTM\n", version, CRC-32.
 //   index     random access into the original layers (layer_index.h).
-//   blob      the traced data, page-aligned chunks in first-access order,
-//             each identical chunk stored once.
+//   blob      the traced data, chunks in first-access order, each
+//             identical chunk stored once, zstd-compressed where it helps.
 // Keys are paths and content digests, never inode numbers. Decoding checks
 // every bound and every cross-reference; chunk data is verified against its
 // sha256 before it is handed out. No dependency on FUSE, BPF or the network.
@@ -28,13 +28,19 @@
 
 namespace syspgo::rtimage {
 
-// Version 2 added piece digests (FileContent::pieces).
-inline constexpr uint32_t kMetadataVersion = 2;
+// Version 2 added piece digests (FileContent::pieces); version 3 chunks
+// stored compressed (Chunk::stored), packed without page alignment.
+// Version 2 is still read.
+inline constexpr uint32_t kMetadataVersion = 3;
+inline constexpr uint32_t kOldestMetadataVersion = 2;
 inline constexpr uint32_t kNoContent = 0xffffffffu;
 // Largest chunk: extents are cut on a grid of this many file bytes, so equal
 // file data in two images yields equal chunks.
 inline constexpr uint32_t kDefaultChunkSpan = 256 << 10;
 inline constexpr uint32_t kMaxChunkSpan = 16 << 20;
+// zstd level for chunks: the build is done once (in CI), decompression
+// speed hardly depends on the level (bench/README.md: the choice).
+inline constexpr int kDefaultChunkCompressionLevel = 9;
 // Files are verified in pieces of this many bytes (the last one shorter),
 // each with its own sha256, so that a read of any part of a large file is
 // checked without fetching the whole file.
@@ -104,10 +110,18 @@ struct FileContent {
   bool operator==(const FileContent&) const = default;
 };
 
+// A chunk's bytes are `length` file bytes, whose sha256 is `digest`. In the
+// blob they take `stored` bytes at blob_offset: the bytes themselves when
+// stored == length, else one zstd frame that decompresses to them (kept only
+// when smaller). The digest is always over the uncompressed bytes, so the
+// chunk store, deduplication and verification do not depend on how a chunk
+// travelled.
 struct Chunk {
   Sha256Bytes digest{};
-  uint64_t blob_offset = 0;  // page-aligned
+  uint64_t blob_offset = 0;
   uint32_t length = 0;
+  uint32_t stored = 0;  // bytes in the blob: <= length
+  bool compressed() const { return stored != length; }
   bool operator==(const Chunk&) const = default;
 };
 
@@ -162,7 +176,10 @@ struct Metadata {
   int64_t Find(std::string_view path) const;
 };
 
-std::string EncodeMetadata(const Metadata& metadata);
+// `version` 2 writes what readers from before compressed chunks read: only
+// valid when no chunk is compressed and every one is page-aligned (the
+// decoder checks).
+std::string EncodeMetadata(const Metadata& metadata, uint32_t version = kMetadataVersion);
 // Validates structure and cross-references (sorted unique paths, parents
 // are directories, indexes in range, extents inside files and chunks,
 // chunks inside the blob).
@@ -202,6 +219,14 @@ class RuntimeImageDir {
 
 // Verifies that data is the chunk's bytes (length and sha256).
 Status VerifyChunk(const Chunk& chunk, uint32_t index, std::string_view data);
+// The chunk's bytes from its `stored` bytes as the blob holds them:
+// decompressed (into exactly `length` bytes, no more) when the chunk is
+// compressed, and verified either way. A frame that is corrupt, or
+// decompresses to other bytes or another length, fails as corruption.
+Result<std::string> DecodeChunk(const Chunk& chunk, uint32_t index, std::string_view stored);
+// What the builder stores for `data`: a zstd frame at `level` when it is
+// at most 7/8 of the bytes, else the bytes themselves.
+std::string EncodeChunk(std::string_view data, int level);
 
 }  // namespace syspgo::rtimage
 

@@ -32,8 +32,8 @@ Sample MakeSample() {
                       LayerAccess::kUncompressed});
   std::string a(4096, 'x'), b(100, 'y');
   s.blob = a + b + std::string(4096 - 100, '\0');
-  m.chunks.push_back({Sha256::Of(a), 0, 4096});
-  m.chunks.push_back({Sha256::Of(b), 4096, 100});
+  m.chunks.push_back({Sha256::Of(a), 0, 4096, 4096});
+  m.chunks.push_back({Sha256::Of(b), 4096, 100, 100});
   m.blob_size = s.blob.size();
   m.blob_digest = "sha256:" + Sha256::HexOf(s.blob);
   m.index_digest = "sha256:" + std::string(64, 'c');
@@ -109,7 +109,9 @@ TEST(FormatTest, CrossReferencesAreChecked) {
   expect_bad([](Metadata& m) { m.entries[2].content = 7; }, "content out of range");
   expect_bad([](Metadata& m) { m.contents[0].extents[1].file_offset = 8193; }, "extent past end");
   expect_bad([](Metadata& m) { m.contents[0].extents[1].chunk = 0; }, "chunk length differs");
-  expect_bad([](Metadata& m) { m.chunks[1].blob_offset = 4097; }, "unaligned chunk");
+  expect_bad([](Metadata& m) { m.chunks[1].blob_offset = 4000; }, "overlapping chunks");
+  expect_bad([](Metadata& m) { m.chunks[1].stored = 101; }, "stored larger than the bytes");
+  expect_bad([](Metadata& m) { m.chunks[1].stored = 0; }, "nothing stored");
   expect_bad([](Metadata& m) { m.blob_size = 4096; }, "chunk outside blob");
   expect_bad([](Metadata& m) { m.contents[1].tar_offset = (1 << 20) - 2; }, "outside layer");
   expect_bad([](Metadata& m) { m.entries[3].symlink_target.clear(); }, "empty symlink");
@@ -161,6 +163,66 @@ TEST(FormatTest, OlderVersionIsRefusedWithAHint) {
       << decoded.status().message();
 }
 
+// Version 2 (chunks whole and page-aligned) is still read; its chunks are
+// stored as they are.
+TEST(FormatTest, Version2IsStillRead) {
+  Sample s = MakeSample();
+  const std::string v2 = EncodeMetadata(s.metadata, 2);
+  EXPECT_EQ(v2[8], 2);
+  EXPECT_EQ(v2.size() + 2 * 4, EncodeMetadata(s.metadata).size()) << "no stored sizes";
+  auto decoded = DecodeMetadata(v2);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, s.metadata);
+  EXPECT_FALSE(decoded->chunks[1].compressed());
+  // Packed chunks are version 3 only.
+  s.metadata.chunks[1].blob_offset = 4097;
+  EXPECT_TRUE(DecodeMetadata(EncodeMetadata(s.metadata)).ok());
+  EXPECT_EQ(DecodeMetadata(EncodeMetadata(s.metadata, 2)).status().code(), StatusCode::kCorruption);
+}
+
+// What the builder stores: a zstd frame where it saves an eighth, else the
+// bytes. DecodeChunk gives back exactly the bytes or fails.
+TEST(FormatTest, ChunksCompressOnlyWhereItHelpsAndDecodeExactly) {
+  std::string text;
+  for (int i = 0; text.size() < 100000; ++i) text += "line " + std::to_string(i % 97) + " of the file\n";
+  std::string noise(50000, '\0');
+  uint32_t x = 1;
+  for (char& c : noise) c = static_cast<char>((x = x * 1103515245 + 12345) >> 24);
+  auto chunk_of = [](const std::string& data, const std::string& stored) {
+    return Chunk{Sha256::Of(data), 0, static_cast<uint32_t>(data.size()), static_cast<uint32_t>(stored.size())};
+  };
+  const std::string packed = EncodeChunk(text, 9);
+  EXPECT_LT(packed.size(), text.size() / 4);
+  EXPECT_EQ(EncodeChunk(noise, 9), noise) << "random bytes stay as they are";
+  const Chunk c = chunk_of(text, packed);
+  EXPECT_TRUE(c.compressed());
+  auto back = DecodeChunk(c, 3, packed);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, text);
+  auto raw = DecodeChunk(chunk_of(noise, noise), 4, noise);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(*raw, noise);
+
+  // Tampered: a flipped byte in the frame, a valid frame of other bytes of
+  // the same length, a frame of more bytes than the chunk has, and stored
+  // bytes of another size. Each is corruption and names the chunk.
+  std::string flipped = packed;
+  flipped[packed.size() / 2] ^= 0x20;
+  std::string other_text = text;
+  other_text[500] = '#';
+  const std::string other = EncodeChunk(other_text, 9);
+  std::string longer_text = text + "one more line\n";
+  const std::string longer = EncodeChunk(longer_text, 9);
+  for (const std::string& bad : {flipped, other, longer, packed.substr(1)}) {
+    Chunk claimed = c;
+    claimed.stored = static_cast<uint32_t>(bad.size());
+    auto got = DecodeChunk(claimed, 3, bad);
+    EXPECT_EQ(got.status().code(), StatusCode::kCorruption);
+    EXPECT_NE(got.status().message().find("chunk 3"), std::string::npos) << got.status().message();
+  }
+  EXPECT_EQ(DecodeChunk(c, 3, packed + "x").status().code(), StatusCode::kCorruption) << "size differs from stored";
+}
+
 class RuntimeImageDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -208,6 +270,35 @@ TEST_F(RuntimeImageDirTest, TamperedChunkIsRefused) {
   EXPECT_NE(chunk.status().message().find("chunk 1"), std::string::npos);
   EXPECT_NE(chunk.status().message().find("failed verification"), std::string::npos);
   EXPECT_TRUE(image->ReadChunk(0).ok());
+  EXPECT_FALSE(image->VerifyBlob().ok());
+}
+
+// A version 3 blob with a compressed chunk: reads decompress and verify;
+// a tampered frame is refused for that chunk and for the whole blob.
+TEST_F(RuntimeImageDirTest, CompressedChunksAreReadAndATamperedOneIsRefused) {
+  std::string a(4096, 'x'), b(100, 'y');
+  const std::string packed = EncodeChunk(a, 9);
+  ASSERT_LT(packed.size(), a.size());
+  Metadata& m = sample_.metadata;
+  m.chunks[0].stored = static_cast<uint32_t>(packed.size());
+  m.chunks[1].blob_offset = packed.size();
+  std::string blob = packed + b;
+  m.blob_size = blob.size();
+  m.blob_digest = "sha256:" + Sha256::HexOf(blob);
+  Write(kMetadataFile, EncodeMetadata(m));
+  Write(kBlobFile, blob);
+  auto image = RuntimeImageDir::Open(dir_.path());
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  ASSERT_TRUE(image->VerifyBlob().ok());
+  auto head = image->ReadFileRange(image->metadata().contents[0], 10, 20);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(*head, std::string(20, 'x'));
+  blob[packed.size() / 2] ^= 0x04;
+  Write(kBlobFile, blob);
+  image = RuntimeImageDir::Open(dir_.path());
+  ASSERT_TRUE(image.ok());
+  EXPECT_EQ(image->ReadChunk(0).status().code(), StatusCode::kCorruption);
+  EXPECT_TRUE(image->ReadChunk(1).ok());
   EXPECT_FALSE(image->VerifyBlob().ok());
 }
 
