@@ -392,6 +392,7 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
 
   int code = 0;
   if (outcome->exit) code = outcome->exit->ShellCode();
+  if (outcome->interrupted) code = 130;  // as an interrupted start, after reporting its phases
   if (outcome->ready) {
     std::string how = ready->ToString();
     if (lazy_mode) how += "; mode " + mode_label;

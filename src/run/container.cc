@@ -182,6 +182,10 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options,
   for (;;) {
     if (cancel.cancelled()) {
       Stop(std::chrono::seconds(2)).IgnoreError();
+      if (outcome.ready && options.keep_running) {
+        outcome.interrupted = true;
+        return outcome;
+      }
       return Cancelled("interrupted; container " + id_ + " stopped");
     }
     if (!outcome.ready && !exit_) {

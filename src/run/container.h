@@ -46,6 +46,9 @@ struct WaitOutcome {
   bool ready = false;
   double ready_seconds = 0;          // from Start() to readiness
   std::optional<ExitInfo> exit;      // when the container exited
+  // keep_running: stopped by an interrupt after it was ready (the phases
+  // are still reported; the caller exits as interrupted).
+  bool interrupted = false;
 };
 
 struct WaitOptions {

@@ -155,6 +155,30 @@ TEST_F(RunTest, CtrlCStopsTheContainerAndCleansUp) {
   EXPECT_EQ(exit->exit_code, 130);
 }
 
+// --keep-running: an interrupt after readiness stops the container, and the
+// start's phases are still reported (what bench/coldstart.sh relies on).
+TEST_F(RunTest, KeepRunningReportsItsPhasesWhenInterruptedAfterReadiness) {
+  const std::string timing = JoinPath(root_, "keep.json");
+  auto child = Subprocess::Spawn(Syspgo({"run", "--ready", "file:/tmp/up", "--keep-running", "--timing-json", timing,
+                                         image_, "--", "sh", "-c", "touch /tmp/up; sleep 60"}),
+                                 SpawnOptions{.null_stdin = true});
+  ASSERT_TRUE(child.ok());
+  ASSERT_TRUE(WaitForContainer());
+  // Ready once /tmp/up exists; then it stays attached until interrupted.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_FALSE(PathExists(timing)) << "still attached after readiness";
+  ASSERT_TRUE(child->Signal(SIGINT).ok());
+  auto exit = child->WaitFor(std::chrono::seconds(20));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->exit_code, 130);
+  auto text = ReadFileToString(timing);
+  ASSERT_TRUE(text.ok()) << "the phases are written";
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << *text;
+  EXPECT_TRUE(j["ready"].get<bool>()) << *text;
+  EXPECT_GT(j["total_s"].get<double>(), 0) << *text;
+}
+
 TEST_F(RunTest, NextStartCleansUpAfterAKilledRun) {
   auto child = Subprocess::Spawn(Syspgo({"run", image_, "--", "sleep", "60"}),
                                  SpawnOptions{.null_stdin = true});
