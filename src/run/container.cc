@@ -181,6 +181,13 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options,
                      static_cast<bool>(options.ready_probe);
   for (;;) {
     if (cancel.cancelled()) {
+      // An interrupt can come from whoever saw the port answer before we
+      // looked: look once more, so a start that was ready is reported so.
+      if (!outcome.ready && !exit_ && options.keep_running && !options.probe_replaces_polling &&
+          ((cond.kind == ReadyCondition::kTcp && TcpPortAccepts(cond.port)) ||
+           (cond.kind == ReadyCondition::kFile && PathExistsInRoot(rootfs_fd.get(), cond.path)))) {
+        mark_ready();
+      }
       Stop(std::chrono::seconds(2)).IgnoreError();
       if (outcome.ready && options.keep_running) {
         outcome.interrupted = true;
