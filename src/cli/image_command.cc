@@ -35,9 +35,9 @@ constexpr char kImageUsage[] = R"(USAGE: syspgo image build [OPTIONS] IMAGE --tr
        syspgo image fetch [OPTIONS] IMAGE
 
 Runtime images (docs/runtime-image.md): the data a container's start reads,
-in the order it reads it, page-aligned and verified by chunk digests, plus
-the whole merged root file system's metadata and a checkpoint index for
-random access into the original layers. Stored in the registry as an OCI
+in the order it reads it, in zstd-compressed chunks verified by the digests
+of their bytes, plus the whole merged root file system's metadata and a
+checkpoint index for random access into the original layers. Stored in the registry as an OCI
 artifact whose subject is the image; the image itself is not changed.
 
   build     read the image's layers from the store (pulled if missing) and
