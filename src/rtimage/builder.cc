@@ -68,7 +68,6 @@ struct Node {
   uint32_t layer = 0;  // the layer that last wrote this path
 };
 
-
 Result<StreamCompression> CompressionOf(const oci::Descriptor& d) {
   ASSIGN_OR_RETURN(oci::Compression c, oci::LayerCompression(d.media_type));
   switch (c) {
