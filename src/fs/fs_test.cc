@@ -171,40 +171,40 @@ TEST(FlightTableTest, OneFetcherManyWaiters) {
 // shifted every later chunk).
 TEST(ChunkSlicerTest, AnyDeliverySizesGiveEachChunkItsBytes) {
   for (bool packed : {false, true}) {
-  std::vector<rtimage::Chunk> chunks;
-  std::string blob;
-  std::mt19937 rng(7);
-  for (uint32_t length : {100u, 4096u, 5000u, 1u, 262144u, 3000u}) {
-    rtimage::Chunk c;
-    c.blob_offset = blob.size();
-    c.length = length;
-    c.stored = packed && length > 1000 ? length / 3 : length;
-    chunks.push_back(c);
-    for (uint32_t i = 0; i < c.stored; ++i) blob.push_back(static_cast<char>(rng()));
-    if (!packed) blob.resize((blob.size() + 4095) / 4096 * 4096, '\0');
-  }
-  for (uint32_t first : {0u, 2u}) {
-    for (int round = 0; round < 50; ++round) {
-      ChunkSlicer slicer(&chunks, first, static_cast<uint32_t>(chunks.size() - 1));
-      std::vector<uint32_t> seen;
-      size_t pos = chunks[first].blob_offset;
-      const size_t end = chunks.back().blob_offset + chunks.back().stored;
-      while (pos < end) {
-        // Small pieces, pieces of a few pages, and pieces holding several
-        // whole chunks (handed over without a copy).
-        const size_t cap = round % 3 == 0 ? 300 : round % 3 == 1 ? 7000 : 600000;
-        size_t n = std::min<size_t>(end - pos, 1 + rng() % cap);
-        slicer.Feed(std::string_view(blob).substr(pos, n), [&](uint32_t i, std::string_view d) {
-          EXPECT_EQ(d, std::string_view(blob).substr(chunks[i].blob_offset, chunks[i].stored))
-              << "chunk " << i;
-          seen.push_back(i);
-        });
-        pos += n;
-      }
-      ASSERT_EQ(seen.size(), chunks.size() - first);
-      for (size_t k = 0; k < seen.size(); ++k) EXPECT_EQ(seen[k], first + k);
+    std::vector<rtimage::Chunk> chunks;
+    std::string blob;
+    std::mt19937 rng(7);
+    for (uint32_t length : {100u, 4096u, 5000u, 1u, 262144u, 3000u}) {
+      rtimage::Chunk c;
+      c.blob_offset = blob.size();
+      c.length = length;
+      c.stored = packed && length > 1000 ? length / 3 : length;
+      chunks.push_back(c);
+      for (uint32_t i = 0; i < c.stored; ++i) blob.push_back(static_cast<char>(rng()));
+      if (!packed) blob.resize((blob.size() + 4095) / 4096 * 4096, '\0');
     }
-  }
+    for (uint32_t first : {0u, 2u}) {
+      for (int round = 0; round < 50; ++round) {
+        ChunkSlicer slicer(&chunks, first, static_cast<uint32_t>(chunks.size() - 1));
+        std::vector<uint32_t> seen;
+        size_t pos = chunks[first].blob_offset;
+        const size_t end = chunks.back().blob_offset + chunks.back().stored;
+        while (pos < end) {
+          // Small pieces, pieces of a few pages, and pieces holding several
+          // whole chunks (handed over without a copy).
+          const size_t cap = round % 3 == 0 ? 300 : round % 3 == 1 ? 7000 : 600000;
+          size_t n = std::min<size_t>(end - pos, 1 + rng() % cap);
+          slicer.Feed(std::string_view(blob).substr(pos, n), [&](uint32_t i, std::string_view d) {
+            EXPECT_EQ(d, std::string_view(blob).substr(chunks[i].blob_offset, chunks[i].stored))
+                << "chunk " << i;
+            seen.push_back(i);
+          });
+          pos += n;
+        }
+        ASSERT_EQ(seen.size(), chunks.size() - first);
+        for (size_t k = 0; k < seen.size(); ++k) EXPECT_EQ(seen[k], first + k);
+      }
+    }
   }
 }
 

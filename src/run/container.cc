@@ -179,15 +179,20 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options,
   };
   const bool polls = cond.kind == ReadyCondition::kTcp || cond.kind == ReadyCondition::kFile ||
                      static_cast<bool>(options.ready_probe);
+  // One look at the polled conditions (tcp, file, the caller's probe).
+  auto poll_ready = [&] {
+    if (options.ready_probe && options.ready_probe()) mark_ready();
+    if (!options.probe_replaces_polling &&
+        ((cond.kind == ReadyCondition::kTcp && TcpPortAccepts(cond.port)) ||
+         (cond.kind == ReadyCondition::kFile && PathExistsInRoot(rootfs_fd.get(), cond.path)))) {
+      mark_ready();
+    }
+  };
   for (;;) {
     if (cancel.cancelled()) {
       // An interrupt can come from whoever saw the port answer before we
       // looked: look once more, so a start that was ready is reported so.
-      if (!outcome.ready && !exit_ && options.keep_running && !options.probe_replaces_polling &&
-          ((cond.kind == ReadyCondition::kTcp && TcpPortAccepts(cond.port)) ||
-           (cond.kind == ReadyCondition::kFile && PathExistsInRoot(rootfs_fd.get(), cond.path)))) {
-        mark_ready();
-      }
+      if (!outcome.ready && !exit_ && options.keep_running) poll_ready();
       Stop(std::chrono::seconds(2)).IgnoreError();
       if (outcome.ready && options.keep_running) {
         outcome.interrupted = true;
@@ -196,12 +201,7 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options,
       return Cancelled("interrupted; container " + id_ + " stopped");
     }
     if (!outcome.ready && !exit_) {
-      if (options.ready_probe && options.ready_probe()) mark_ready();
-      if (!options.probe_replaces_polling &&
-          ((cond.kind == ReadyCondition::kTcp && TcpPortAccepts(cond.port)) ||
-           (cond.kind == ReadyCondition::kFile && PathExistsInRoot(rootfs_fd.get(), cond.path)))) {
-        mark_ready();
-      }
+      poll_ready();
       if (SteadyClock::now() > deadline) {
         Stop(std::chrono::seconds(2)).IgnoreError();
         return DeadlineExceeded("container did not become ready (" + cond.ToString() +
