@@ -9,11 +9,19 @@
 #       [--systems full,containerd,stargz,stargz-optimized,containerd+syspgo,lazy,prefetch,rtimage]
 #       [--out DIR]
 #       [--baseline path/to/other/syspgo]
+#       [--scale | --scale-only]
 #
 # --baseline adds systems lazy@base and rtimage@base (put them in
 # --systems): another syspgo build, on its own copy of each image
 # (bench/<w>-base) with a runtime image it built itself, timed in the same
 # run, interleaved with this one (before/after comparisons).
+#
+# --scale also runs bench/lib/scale.py over the first profile, on the same
+# registry and images: N containers of one image at once on one node
+# (SCALE_CONTAINERS, default 1,4,16), one container of each workload at
+# once, and K nodes starting one image at once (SCALE_NODES, default 1,8);
+# SCALE_ROUNDS rounds each (default 3); table-scale-<profile>.md. --scale-only skips the
+# single cold starts.
 #
 # Defaults: profile 10g, 3 runs, python-numpy,redis,nginx, every system.
 # BASELINE_OPTIMIZE_ARGS adds options to the baseline's `image optimize`
@@ -26,7 +34,7 @@ set -euo pipefail
 
 syspgo=$(realpath "${1:?usage: coldstart.sh path/to/syspgo [options]}")
 shift
-profiles=10g runs=3 workloads=python-numpy,redis,nginx baseline=""
+profiles=10g runs=3 workloads=python-numpy,redis,nginx baseline="" scale="" cold=yes
 systems=full,containerd,stargz,stargz-optimized,containerd+syspgo,lazy,prefetch,rtimage
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/results/coldstart-$(date +%Y%m%d-%H%M%S)
@@ -38,6 +46,8 @@ while [ $# -gt 0 ]; do
     --systems) systems=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --baseline) baseline=$(realpath "$2"); shift 2 ;;
+    --scale) scale=yes; shift ;;
+    --scale-only) scale=yes cold=""; shift ;;
     *) echo "coldstart.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -188,6 +198,7 @@ PY
 {"syspgo": "$syspgo", "baseline": "$baseline", "registry": "$link_registry", "registry_log": "$link_log",
  "profile": "$profile", "link_rate_bps": $link_rate_bps, "rtt_ms": $link_rtt_ms,
  "out": "$out", "work": "$work", "runs": $runs, "warm_runs": ${WARM_RUNS:-3},
+ "scale": {"containers": [${SCALE_CONTAINERS:-1,4,16}], "nodes": [${SCALE_NODES:-1,8}], "rounds": ${SCALE_ROUNDS:-3}},
  "systems": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split(",")))' "$systems"),
  "containerd": {"stargz_snapshotter": "${stargz_bin:+$stargz_bin/containerd-stargz-grpc}",
                 "ctr_remote": "${stargz_bin:+$stargz_bin/ctr-remote}"},
@@ -204,7 +215,9 @@ if not spec["baseline"]:
 json.dump(spec, open(sys.argv[1], "w"))
 json.dump(spec, open(sys.argv[2], "w"), indent=1)
 PY
-  python3 "$here/lib/coldstart.py" --spec "$work/spec.json"
+  [ -n "$cold" ] && python3 "$here/lib/coldstart.py" --spec "$work/spec.json"
+  [ -n "$scale" ] && [ "$profile" = "${profile_list[0]}" ] &&
+    python3 "$here/lib/scale.py" --spec "$work/spec.json"
   link_down
 done
 python3 "$here/lib/report.py" "$out"

@@ -311,6 +311,34 @@ class Containerd:
                         "sort -r | xargs -r -n1 umount -l"], check=False)
 
 
+def start_task(ctrd, wl, cid):
+    """`ctr task start` of a created container until it is ready: its exit,
+    or its port answering."""
+    if wl["ready"] == "exit":
+        p = ctrd.ctr("task", "start", cid, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"ctr task start {cid}: {p.returncode}: {p.stdout[-2000:]}")
+    else:
+        port = int(wl["ready"].split(":")[1])
+        ctrd.ctr("task", "start", "-d", cid)
+        if not wait_tcp(port, time.monotonic() + 600):
+            raise RuntimeError(f"port {port} never answered")
+
+
+def stop_task(ctrd, wl, cid):
+    """Kills a server's task, waits for its port to close; deletes the
+    container."""
+    if wl["ready"] != "exit":
+        ctrd.ctr("task", "kill", "-s", "KILL", cid, check=False)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if ctrd.ctr("task", "delete", cid, check=False).returncode == 0:
+                break
+            time.sleep(0.05)
+        port_free(int(wl["ready"].split(":")[1]))
+    ctrd.ctr("container", "delete", cid, check=False)
+
+
 def run_containerd(spec, wl, system, work):
     """containerd's own start (ctr pull + create + start), timed from here:
     containerd (overlayfs), stargz (ctr-remote rpull of the eStargz image),
@@ -340,25 +368,9 @@ def run_containerd(spec, wl, system, work):
         snap = ["--snapshotter", "stargz"] if stargz else ["--snapshotter", "syspgo"] if syspgo else []
         ctrd.ctr("container", "create", "--net-host", *snap, image, cid)
         t2 = time.monotonic()
-        if wl["ready"] == "exit":
-            p = ctrd.ctr("task", "start", cid, check=False)
-            if p.returncode != 0:
-                raise RuntimeError(f"ctr task start: {p.returncode}: {p.stdout[-2000:]}")
-        else:
-            port = int(wl["ready"].split(":")[1])
-            ctrd.ctr("task", "start", "-d", cid)
-            if not wait_tcp(port, time.monotonic() + 600):
-                raise RuntimeError(f"port {port} never answered")
+        start_task(ctrd, wl, cid)
         t3 = time.monotonic()
-        if wl["ready"] != "exit":
-            ctrd.ctr("task", "kill", "-s", "KILL", cid, check=False)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                if ctrd.ctr("task", "delete", cid, check=False).returncode == 0:
-                    break
-                time.sleep(0.05)
-            port_free(int(wl["ready"].split(":")[1]))
-        ctrd.ctr("container", "delete", cid, check=False)
+        stop_task(ctrd, wl, cid)
         return {"deploy_s": t1 - t0, "running_s": t2 - t1, "ready_s": t3 - t2, "total_s": t3 - t0}
     except RuntimeError as e:
         raise RuntimeError(f"{e}\n{ctrd.log_tail()}") from None

@@ -169,8 +169,60 @@ def chart(profile, res):
     return "\n".join(svg)
 
 
+def scale_tables(out):
+    """runs-scale.jsonl (bench/lib/scale.py): medians per (profile,
+    scenario, size, system), one Markdown table per profile."""
+    runs = [json.loads(l) for l in open(os.path.join(out, "runs-scale.jsonl")) if l.strip()]
+    texts = {}
+    for profile in sorted({r["profile"] for r in runs}):
+        lines = [f"## How the cost grows ({profile} link)", "",
+                 "Medians over rounds. Total: the harness's clock from the first exec to the last "
+                 "container's readiness. Bytes and requests: the registry's access log; per node for "
+                 "nodes; 'vs read': registry bytes per node over the bytes the containers read "
+                 "(traced).", "",
+                 "| scenario | system | runs | last ready s | first ready s | requests/node | "
+                 "MB/node | vs read | page cache MB | RSS MB |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
+        mine = [r for r in runs if r["profile"] == profile]
+        keys = []
+        for r in mine:
+            k = (r["scenario"], r["size"], r["system"])
+            if k not in keys:
+                keys.append(k)
+        scen_order = {"containers": 0, "images": 1, "nodes": 2}
+        keys.sort(key=lambda k: (scen_order.get(k[0], 9), k[1], ORDER.index(k[2]) if k[2] in ORDER else 99))
+        for scen, size, system in keys:
+            cases = [r for r in mine if (r["scenario"], r["size"], r["system"]) == (scen, size, system)]
+            ok = [r for r in cases if r.get("ok")]
+            failed = len(cases) - len(ok)
+            label = {"containers": f"{size} container{'s' if size > 1 else ''}, 1 node", "images": f"{size} images, 1 node",
+                     "nodes": f"{size} nodes, 1 container each"}.get(scen, f"{scen} {size}")
+            mb = median([r["registry_bytes_per_node"] / 1e6 for r in ok if "registry_bytes_per_node" in r])
+            lines.append(
+                f"| {label} | {SYSTEM_NAMES.get(system, system)} | {len(ok)}"
+                f"{f' ({failed} failed)' if failed else ''} | "
+                f"**{fmt(median([r.get('total_s') for r in ok]))}** | "
+                f"{fmt(median([r.get('first_s') for r in ok]))} | "
+                f"{fmt(median([r.get('registry_requests_per_node') for r in ok]), 1)} | "
+                f"{fmt(mb, 1)} | {fmt(median([r.get('bytes_per_node_vs_read') for r in ok]), 2, 'x')} | "
+                f"{fmt(median([r.get('page_cache_mb') for r in ok]), 0)} | "
+                f"{fmt(median([r.get('rss_mb') for r in ok]), 0)} |")
+            errors = [r.get("error", "") for r in cases if not r.get("ok")]
+            if errors:
+                why = " ".join(errors[0].split())[:200].replace("|", "/")
+                lines.append(f"| | failed: {why} | | | | | | | | |")
+        texts[profile] = "\n".join(lines) + "\n"
+    return texts
+
+
 def main():
     out = sys.argv[1]
+    if os.path.exists(os.path.join(out, "runs-scale.jsonl")):
+        for profile, md in scale_tables(out).items():
+            open(os.path.join(out, f"table-scale-{profile}.md"), "w").write(md)
+            print(md)
+    if not os.path.exists(os.path.join(out, "runs.jsonl")):
+        return
     results = summarize(out)
     json.dump(results, open(os.path.join(out, "results.json"), "w"), indent=1)
     for profile, res in results.items():

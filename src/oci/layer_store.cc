@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 namespace syspgo::oci {
 namespace {
@@ -41,7 +43,7 @@ void RemoveStaleSessions(const std::string& tmp_root) {
 
 Result<LayerStore> LayerStore::Open(const std::string& root) {
   RETURN_IF_ERROR(MakePrivateDir(root));
-  for (const char* sub : {"blobs/sha256", "layers/sha256", "refs", "tmp"}) {
+  for (const char* sub : {"blobs/sha256", "layers/sha256", "locks/layers", "refs", "tmp"}) {
     RETURN_IF_ERROR(MakeDirs(JoinPath(root, sub), 0700));
   }
   std::string tmp_root = JoinPath(root, "tmp");
@@ -113,6 +115,19 @@ Status LayerStore::CommitLayer(TempDir dir, const Digest& diff_id) {
   }
   dir.Release();
   return Status::Ok();
+}
+
+Result<UniqueFd> LayerStore::LockLayer(const Digest& diff_id, const CancelToken* cancel) const {
+  const std::string path = JoinPath(root_, "locks/layers/" + diff_id.hex);
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDWR | O_CREAT, 0600));
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return ErrnoStatus(errno, "lock", path);
+    if (cancel != nullptr && cancel->cancelled()) {
+      return Cancelled("waiting for another fetch of layer " + diff_id.ToString());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return fd;
 }
 
 Result<TempDir> LayerStore::NewTempDir(std::string_view prefix) const {

@@ -5,6 +5,7 @@
 //   blobs/sha256/<hex>       verified blobs (manifests, configs, layers)
 //   layers/sha256/<hex>/fs   unpacked layers, keyed by diff_id, overlay-ready
 //   refs/<escaped ref>       image reference -> manifest digest
+//   locks/layers/<hex>       flock'd while one user fetches that layer
 //   tmp/session-*/           work in progress of one process
 // Everything appears under its final name by rename(2) only when complete
 // and verified, so a kill at any moment leaves no half-written blob or layer
@@ -17,6 +18,7 @@
 
 #include <string>
 
+#include "common/cancel.h"
 #include "common/file_util.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
@@ -49,6 +51,13 @@ class LayerStore {
   // Moves a complete layer directory (holding fs/) into the store. If another
   // process committed the same layer first, ours is discarded.
   Status CommitLayer(TempDir dir, const Digest& diff_id);
+
+  // Waits until no other user of the store (process or thread) fetches the
+  // layer diff_id, then holds it until the fd closes: the holder fetches,
+  // the others then find the layer stored (HasLayer) instead of fetching it
+  // again. Checks `cancel` (may be null) while it waits. Lock files stay:
+  // one that disappeared could be held by two users on two inodes.
+  Result<UniqueFd> LockLayer(const Digest& diff_id, const CancelToken* cancel) const;
 
   // A new directory inside this process's session directory.
   Result<TempDir> NewTempDir(std::string_view prefix) const;

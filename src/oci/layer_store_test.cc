@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 namespace syspgo::oci {
@@ -64,6 +67,42 @@ TEST(LayerStoreTest, StaleSessionsAreRemovedLiveOnesKept) {
   auto other = LayerStore::Open(dir->path());
   ASSERT_TRUE(other.ok());
   EXPECT_TRUE(PathExists(work->path()));
+}
+
+TEST(LayerStoreTest, OneFetcherOfALayerAtATimeAcrossStores) {
+  auto dir = TempDir::Create("/tmp", "store-test-");
+  ASSERT_TRUE(dir.ok());
+  auto a = LayerStore::Open(dir->path());
+  auto b = LayerStore::Open(dir->path());  // another process's view
+  ASSERT_TRUE(a.ok() && b.ok());
+  const Digest diff = Digest::Of("layer");
+  auto held = a->LockLayer(diff, nullptr);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  struct stat st;
+  ASSERT_EQ(::stat(JoinPath(dir->path(), "locks/layers/" + diff.hex).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // Another layer is not held up.
+  EXPECT_TRUE(b->LockLayer(Digest::Of("other"), nullptr).ok());
+  // The same layer waits for the holder...
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    auto second = b->LockLayer(diff, nullptr);
+    EXPECT_TRUE(second.ok());
+    got = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(got.load());
+  held->Reset();  // ...until it lets go
+  waiter.join();
+  EXPECT_TRUE(got.load());
+  // A cancelled wait gives up.
+  auto again = a->LockLayer(diff, nullptr);
+  ASSERT_TRUE(again.ok());
+  CancelToken cancel;
+  cancel.Cancel();
+  auto refused = b->LockLayer(diff, &cancel);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kCancelled);
 }
 
 TEST(LayerStoreTest, Refs) {

@@ -195,6 +195,7 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
   RegistryOptions worker_options = registry_;
   worker_options.cancel = &pull_cancel;
   std::atomic<size_t> next{0};
+  std::atomic<int> layers_waited{0};  // stored by another pull while we waited
   std::mutex error_mu;
   Status first_error;  // guarded by error_mu
   auto fail = [&](const Status& st) {
@@ -205,6 +206,15 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
 
   auto fetch_layer = [&](RegistryClient& worker, const LayerJob& job) -> Status {
     const Digest& digest = job.descriptor.digest;
+    // Another pull on this node (a process or a thread) fetching the same
+    // layer goes first; then the layer is most likely here.
+    ASSIGN_OR_RETURN(UniqueFd layer_lock, store_->LockLayer(job.diff_id, &pull_cancel));
+    if (store_->HasLayer(job.diff_id)) {
+      job.progress->state = LayerProgress::kCached;
+      job.progress->done = job.descriptor.size;
+      layers_waited++;
+      return Status::Ok();
+    }
     ASSIGN_OR_RETURN(TempDir work, store_->NewTempDir("layer-"));
     std::string fs = JoinPath(work.path(), "fs");
     std::string blob_file = JoinPath(work.path(), "blob");
@@ -311,7 +321,11 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
         size_t i = next++;
         if (i >= jobs.size() || pull_cancel.cancelled()) return;
         Status st = fetch_layer(*worker, jobs[i]);
-        jobs[i].progress->state = st.ok() ? LayerProgress::kDone : LayerProgress::kFailed;
+        if (!st.ok()) {
+          jobs[i].progress->state = LayerProgress::kFailed;
+        } else if (jobs[i].progress->state != LayerProgress::kCached) {
+          jobs[i].progress->state = LayerProgress::kDone;
+        }
         if (!st.ok()) {
           fail(st);
           return;
@@ -329,7 +343,8 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
   }
   RETURN_IF_ERROR(store_->SetRef(ref.ToString(), fetched.digest));
   if (stats) {
-    stats->layers_fetched = static_cast<int>(jobs.size());
+    stats->layers_fetched = static_cast<int>(jobs.size()) - layers_waited.load();
+    stats->layers_local += layers_waited.load();
     stats->bytes_fetched = counters.bytes;
     stats->requests = counters.requests;
     stats->retries = counters.retries;

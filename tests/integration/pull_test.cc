@@ -84,6 +84,39 @@ TEST_F(PullTest, PullsAndASecondPullMovesNoLayer) {
   EXPECT_LT(again.bytes_fetched, 4096);  // the manifest only
 }
 
+// Starts on one node at once pull one image: each layer crosses the link
+// once; the others wait for it and find it stored.
+TEST_F(PullTest, ConcurrentPullsOfOneImageFetchEachLayerOnce) {
+  auto built = PushImage(Ref("busybox:concurrent"),
+                         {{IntegrationEnv::Get().busybox_rootfs(), ""},
+                          {"", MakeTar({DirEntry("opt"), FileEntry("opt/x", 5)}, {"", "hello"})}});
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  constexpr int kPulls = 4;
+  oci::PullStats stats[kPulls];
+  Status results[kPulls];
+  std::vector<std::thread> pulls;
+  for (int i = 0; i < kPulls; ++i) {
+    pulls.emplace_back([&, i] {
+      auto image = Pull(Ref("busybox:concurrent"), &stats[i]);
+      results[i] = image.status();
+      if (image.ok()) {
+        auto x = ReadFileToString(JoinPath(image->layer_paths[1], "opt/x"));
+        EXPECT_TRUE(x.ok() && *x == "hello");
+      }
+    });
+  }
+  for (auto& t : pulls) t.join();
+  int fetched = 0, local = 0;
+  for (int i = 0; i < kPulls; ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].ToString();
+    fetched += stats[i].layers_fetched;
+    local += stats[i].layers_local;
+  }
+  EXPECT_EQ(fetched, 2);
+  EXPECT_EQ(local, 2 * kPulls - 2);
+  ExpectNoStaleSessions();
+}
+
 TEST_F(PullTest, ZstdUncompressedAndDockerMediaTypes) {
   const std::string rootfs = IntegrationEnv::Get().busybox_rootfs();
   ASSERT_TRUE(PushImage(Ref("busybox:zstd"), {{rootfs, ""}}, Compression::kZstd).ok());
