@@ -4,7 +4,7 @@
 # start cold, over a registry behind a shaped link, against the physical
 # limit. See bench/README.md ("Cold start").
 #
-#   bench/coldstart.sh path/to/syspgo [--profiles 10g,1g] [--runs N]
+#   bench/coldstart.sh path/to/syspgo [--profiles 10g,1g,10g@5,1g@5] [--runs N]
 #       [--workloads python-numpy,redis,nginx,torch]
 #       [--systems full,containerd,stargz,stargz-optimized,containerd+syspgo,lazy,prefetch,rtimage]
 #       [--out DIR]
@@ -22,6 +22,9 @@
 # once, and K nodes starting one image at once (SCALE_NODES, default 1,8);
 # SCALE_ROUNDS rounds each (default 3); table-scale-<profile>.md. --scale-only skips the
 # single cold starts.
+#
+# A profile is a link rate (10g, 1g), optionally with its round trip in ms
+# after @ (10g@5); without it LINK_RTT_MS (default 0.5).
 #
 # Defaults: profile 10g, 3 runs, python-numpy,redis,nginx, every system.
 # BASELINE_OPTIMIZE_ARGS adds options to the baseline's `image optimize`
@@ -144,8 +147,10 @@ prepared=""  # the registry's data persists across profiles: prepare once
 IFS=, read -r -a profile_list <<< "$profiles"
 IFS=, read -r -a workload_list <<< "$workloads"
 for profile in "${profile_list[@]}"; do
-  echo "== link $profile, RTT ${LINK_RTT_MS:-0.5} ms"
-  link_up "$profile" "$work/registry" "$relay"
+  rtt=${LINK_RTT_MS:-0.5}
+  [[ "$profile" == *@* ]] && rtt=${profile#*@}
+  echo "== link ${profile%@*}, RTT $rtt ms"
+  LINK_RTT_MS=$rtt link_up "${profile%@*}" "$work/registry" "$relay"
   wl_json=""
   for w in "${workload_list[@]}"; do
     image=$link_registry/bench/$w:latest

@@ -169,6 +169,39 @@ def chart(profile, res):
     return "\n".join(svg)
 
 
+def rtt_table(results):
+    """How each system's Total grows with the round trip: every profile
+    RATE@MS against RATE (same link rate, the default round trip)."""
+    lines = []
+    for profile, res in results.items():
+        base_name = profile.partition("@")[0]
+        base = results.get(base_name)
+        if "@" not in profile or base is None:
+            continue
+        extra_ms = res["rtt_ms"] - base["rtt_ms"]
+        lines += [f"## Total against the round trip: {base_name} at {base['rtt_ms']} ms and "
+                  f"{res['rtt_ms']} ms", "",
+                  "Growth in ms and in added round trips ((Total at the long RTT - Total at the "
+                  "short one) / RTT difference).", "",
+                  f"| workload | system | Total s, {base['rtt_ms']} ms | Total s, {res['rtt_ms']} ms "
+                  "| growth ms | in RTTs |",
+                  "|---|---|---|---|---|---|"]
+        for name, wl in res["workloads"].items():
+            short = base["workloads"].get(name)
+            if short is None:
+                continue
+            for s in ORDER:
+                a = short["systems"].get(s, {}).get("total_s")
+                b = wl["systems"].get(s, {}).get("total_s")
+                if a is None or b is None:
+                    continue
+                grow = (b - a) * 1000
+                lines.append(f"| {name} | {SYSTEM_NAMES[s]} | {a:.3f} | {b:.3f} | {grow:+.0f} | "
+                             f"{grow / extra_ms:+.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def scale_tables(out):
     """runs-scale.jsonl (bench/lib/scale.py): medians per (profile,
     scenario, size, system), one Markdown table per profile."""
@@ -231,6 +264,10 @@ def main():
         open(os.path.join(out, f"chart-{profile}.svg"), "w").write(chart(profile, res) + "\n")
         print(md)
         print(f"chart: {os.path.join(out, f'chart-{profile}.svg')}")
+    rtt = rtt_table(results)
+    if rtt:
+        open(os.path.join(out, "table-rtt.md"), "w").write(rtt + "\n")
+        print(rtt)
 
 
 if __name__ == "__main__":
