@@ -169,6 +169,38 @@ def chart(profile, res):
     return "\n".join(svg)
 
 
+def summary_table(results):
+    """Every profile side by side: per workload and system, the Total and
+    its ratio to rtimage's in the same profile."""
+    # Fastest link first, then the shorter round trip.
+    profiles = sorted(results, key=lambda p: (-results[p]["link_rate_bps"], results[p]["rtt_ms"]))
+    if len(profiles) < 2:
+        return ""
+    head = " | ".join(f"{p} ({results[p]['rtt_ms']} ms)" for p in profiles)
+    lines = ["## Totals on every link (medians; in brackets: x rtimage's Total on that link)", "",
+             f"| workload | system | {head} |", "|---|---|" + "---|" * len(profiles)]
+    names = []
+    for p in profiles:
+        names += [n for n in results[p]["workloads"] if n not in names]
+    for name in names:
+        for s in ORDER:
+            cells = []
+            for p in profiles:
+                e = results[p]["workloads"].get(name, {}).get("systems", {}).get(s)
+                if e is None or e.get("total_s") is None:
+                    cells.append("-")
+                    continue
+                cell = f"{e['total_s']:.3f}"
+                if s != "rtimage" and e.get("vs_rtimage"):
+                    cell += f" ({e['vs_rtimage']:.1f}x)"
+                elif s == "rtimage" and e.get("vs_limit"):
+                    cell = f"**{cell}** ({e['vs_limit']:.2f}x floor)"
+                cells.append(cell)
+            if any(c != "-" for c in cells):
+                lines.append(f"| {name} | {SYSTEM_NAMES[s]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def rtt_table(results):
     """How each system's Total grows with the round trip: every profile
     RATE@MS against RATE (same link rate, the default round trip)."""
@@ -229,7 +261,7 @@ def scale_tables(out):
             ok = [r for r in cases if r.get("ok")]
             failed = len(cases) - len(ok)
             label = {"containers": f"{size} container{'s' if size > 1 else ''}, 1 node", "images": f"{size} images, 1 node",
-                     "nodes": f"{size} nodes, 1 container each"}.get(scen, f"{scen} {size}")
+                     "nodes": f"{size} node{'s' if size > 1 else ''}, 1 container each"}.get(scen, f"{scen} {size}")
             mb = median([r["registry_bytes_per_node"] / 1e6 for r in ok if "registry_bytes_per_node" in r])
             lines.append(
                 f"| {label} | {SYSTEM_NAMES.get(system, system)} | {len(ok)}"
@@ -264,6 +296,10 @@ def main():
         open(os.path.join(out, f"chart-{profile}.svg"), "w").write(chart(profile, res) + "\n")
         print(md)
         print(f"chart: {os.path.join(out, f'chart-{profile}.svg')}")
+    summary = summary_table(results)
+    if summary:
+        open(os.path.join(out, "table-summary.md"), "w").write(summary)
+        print(summary)
     rtt = rtt_table(results)
     if rtt:
         open(os.path.join(out, "table-rtt.md"), "w").write(rtt + "\n")

@@ -27,7 +27,13 @@ std::string EscapeRef(const std::string& ref) {
   return out;
 }
 
-// Removes session directories whose lock no process holds.
+// Held while a session is made and while stale ones are removed, so that
+// no one sees a session before its process holds the session's lock (16
+// starts at once on one node removed each other's new sessions).
+constexpr char kSessionsLock[] = "locks/sessions";
+
+// Removes session directories whose lock no process holds. Called with
+// kSessionsLock held.
 void RemoveStaleSessions(const std::string& tmp_root) {
   auto entries = ListDir(tmp_root);
   if (!entries.ok()) return;
@@ -47,6 +53,12 @@ Result<LayerStore> LayerStore::Open(const std::string& root) {
     RETURN_IF_ERROR(MakeDirs(JoinPath(root, sub), 0700));
   }
   std::string tmp_root = JoinPath(root, "tmp");
+  const std::string sessions_lock_path = JoinPath(root, kSessionsLock);
+  ASSIGN_OR_RETURN(UniqueFd sessions_lock,
+                   UniqueFd::Open(sessions_lock_path, O_RDWR | O_CREAT, 0600));
+  if (::flock(sessions_lock.get(), LOCK_EX) != 0) {
+    return ErrnoStatus(errno, "lock", sessions_lock_path);
+  }
   RemoveStaleSessions(tmp_root);
   ASSIGN_OR_RETURN(TempDir session, TempDir::Create(tmp_root, "session-"));
   ASSIGN_OR_RETURN(UniqueFd lock,
@@ -55,6 +67,7 @@ Result<LayerStore> LayerStore::Open(const std::string& root) {
   if (::flock(lock.get(), LOCK_EX) != 0) {
     return ErrnoStatus(errno, "lock", session.path());
   }
+  sessions_lock.Reset();
   std::string session_path = session.path();
   session.Release();
   return LayerStore(root, session_path, std::move(lock));

@@ -6,6 +6,7 @@
 //   layers/sha256/<hex>/fs   unpacked layers, keyed by diff_id, overlay-ready
 //   refs/<escaped ref>       image reference -> manifest digest
 //   locks/layers/<hex>       flock'd while one user fetches that layer
+//   locks/sessions           flock'd while a session is made or stale ones removed
 //   tmp/session-*/           work in progress of one process
 // Everything appears under its final name by rename(2) only when complete
 // and verified, so a kill at any moment leaves no half-written blob or layer

@@ -69,6 +69,29 @@ TEST(LayerStoreTest, StaleSessionsAreRemovedLiveOnesKept) {
   EXPECT_TRUE(PathExists(work->path()));
 }
 
+// Many starts open one store at once: none removes another's new session
+// (each used to see the others' session directories before their locks
+// existed, and removed them as stale).
+TEST(LayerStoreTest, StoresOpenedAtOnceKeepTheirSessions) {
+  auto dir = TempDir::Create("/tmp", "store-test-");
+  ASSERT_TRUE(dir.ok());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 150; ++i) {
+        auto store = LayerStore::Open(dir->path());
+        if (!store.ok() || !store->NewTempDir("layer-").ok()) failures++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto left = ListDir(JoinPath(dir->path(), "tmp"));
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());  // every session went with its store
+}
+
 TEST(LayerStoreTest, OneFetcherOfALayerAtATimeAcrossStores) {
   auto dir = TempDir::Create("/tmp", "store-test-");
   ASSERT_TRUE(dir.ok());
