@@ -52,6 +52,6 @@ demo: build
 bench: build
 	@scripts/install-deps.sh --bench
 	@bench/pull_bench.sh $(BUILD)/bin/syspgo
-	@bench/coldstart.sh $(BUILD)/bin/syspgo
+	@bench/coldstart.sh $(BUILD)/bin/syspgo --scale
 	@bench/sched.sh $(BUILD)/bin/syspgo
 

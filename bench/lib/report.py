@@ -205,7 +205,8 @@ def rtt_table(results):
     """How each system's Total grows with the round trip: every profile
     RATE@MS against RATE (same link rate, the default round trip)."""
     lines = []
-    for profile, res in results.items():
+    for profile in sorted(results, key=lambda p: (-results[p]["link_rate_bps"], results[p]["rtt_ms"])):
+        res = results[profile]
         base_name = profile.partition("@")[0]
         base = results.get(base_name)
         if "@" not in profile or base is None:
