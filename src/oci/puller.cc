@@ -323,12 +323,11 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
         Status st = fetch_layer(*worker, jobs[i]);
         if (!st.ok()) {
           jobs[i].progress->state = LayerProgress::kFailed;
-        } else if (jobs[i].progress->state != LayerProgress::kCached) {
-          jobs[i].progress->state = LayerProgress::kDone;
-        }
-        if (!st.ok()) {
           fail(st);
           return;
+        }
+        if (jobs[i].progress->state != LayerProgress::kCached) {
+          jobs[i].progress->state = LayerProgress::kDone;  // not when another pull fetched it
         }
         if (log_) log_->Debug("layer " + jobs[i].descriptor.digest.ToString() + " ready");
       }
