@@ -83,11 +83,16 @@ Result<std::string> ReadFileToString(const std::string& path,
 
 Status WriteFileAtomic(const std::string& path, std::string_view content,
                        mode_t mode, bool durable) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // A name of its own per call: writers of one path in several threads of
+  // a process (or several processes) do not share a temporary file.
+  std::string tmp = path + ".tmp.XXXXXX";
   {
-    ASSIGN_OR_RETURN(UniqueFd fd,
-                     UniqueFd::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
-    Status st = WriteAll(fd.get(), content, tmp);
+    const int raw = ::mkostemp(tmp.data(), O_CLOEXEC);
+    if (raw < 0) return ErrnoStatus(errno, "create", tmp);
+    UniqueFd fd = UniqueFd::Adopt(raw);
+    Status st = Status::Ok();
+    if (::fchmod(fd.get(), mode) != 0) st = ErrnoStatus(errno, "chmod", tmp);
+    if (st.ok()) st = WriteAll(fd.get(), content, tmp);
     if (st.ok() && durable && ::fsync(fd.get()) != 0) {
       st = ErrnoStatus(errno, "fsync", tmp);
     }

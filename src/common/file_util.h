@@ -28,8 +28,9 @@ Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset,
 
 Result<std::string> ReadFileToString(const std::string& path,
                                      size_t max_bytes = 64 << 20);
-// Writes path.tmp.<pid>, fsyncs it when durable, then renames it to path: a
-// reader sees the old content or the whole new one, never a part.
+// Writes path.tmp.<unique> (mode `mode`), fsyncs it when durable, then
+// renames it to path: a reader sees the old content or the whole new one,
+// never a part. Concurrent writers of one path each rename a whole file.
 Status WriteFileAtomic(const std::string& path, std::string_view content,
                        mode_t mode = 0644, bool durable = true);
 

@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace syspgo {
@@ -43,6 +47,36 @@ TEST(FileUtilTest, WriteFileAtomicReplacesWhole) {
   auto listing = ListDir(dir->path());
   ASSERT_TRUE(listing.ok());
   EXPECT_EQ(listing->size(), 1u);  // no temp file left behind
+}
+
+// Threads of one process writing one path at once (concurrent pulls
+// recording the same reference): each write succeeds, one whole content
+// stays, no temporary file is left.
+TEST(FileUtilTest, WriteFileAtomicFromManyThreadsAtOnce) {
+  auto dir = TempDir::Create("/tmp", "fu-test-");
+  ASSERT_TRUE(dir.ok());
+  const std::string f = JoinPath(dir->path(), "f");
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        if (!WriteFileAtomic(f, std::string(1000, static_cast<char>('a' + t)), 0640).ok()) failures++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto text = ReadFileToString(f);
+  ASSERT_TRUE(text.ok());
+  ASSERT_EQ(text->size(), 1000u);
+  EXPECT_EQ(*text, std::string(1000, (*text)[0]));
+  struct stat st;
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  auto listing = ListDir(dir->path());
+  ASSERT_TRUE(listing.ok());
+  EXPECT_EQ(listing->size(), 1u);
 }
 
 TEST(FileUtilTest, ReadMissingFileNamesPath) {
