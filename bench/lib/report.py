@@ -169,11 +169,15 @@ def chart(profile, res):
     return "\n".join(svg)
 
 
+def link_order(results):
+    """The profiles, fastest link first, then the shorter round trip."""
+    return sorted(results, key=lambda p: (-results[p]["link_rate_bps"], results[p]["rtt_ms"]))
+
+
 def summary_table(results):
     """Every profile side by side: per workload and system, the Total and
     its ratio to rtimage's in the same profile."""
-    # Fastest link first, then the shorter round trip.
-    profiles = sorted(results, key=lambda p: (-results[p]["link_rate_bps"], results[p]["rtt_ms"]))
+    profiles = link_order(results)
     if len(profiles) < 2:
         return ""
     head = " | ".join(f"{p} ({results[p]['rtt_ms']} ms)" for p in profiles)
@@ -205,7 +209,7 @@ def rtt_table(results):
     """How each system's Total grows with the round trip: every profile
     RATE@MS against RATE (same link rate, the default round trip)."""
     lines = []
-    for profile in sorted(results, key=lambda p: (-results[p]["link_rate_bps"], results[p]["rtt_ms"])):
+    for profile in link_order(results):
         res = results[profile]
         base_name = profile.partition("@")[0]
         base = results.get(base_name)
