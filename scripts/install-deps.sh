@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev nlohmann-json3-dev
+  libtomlplusplus-dev  # containerd's hosts.toml (registry mirrors and certificates)
   libgtest-dev
   clang llvm libbpf-dev bpftool
   libelf-dev libdw-dev  # the profiler: build-ids, symbols, DWARF lines and inlining

@@ -17,6 +17,8 @@ namespace {
 const std::vector<OptionSpec> kCommonOptions = {
     {"root", true},              // store and state directory
     {"insecure-registry", true}, // plain HTTP allowed for this host
+    {"tls-verify", true},        // =false: TLS without certificate checks
+    {"certs-dir", true},         // certs.d directories (hosts.toml, ca.crt)
     {"authfile", true},          // docker config.json with credentials
     {"verbose", false, 'v'},
     {"help", false, 'h'},
@@ -75,7 +77,15 @@ Result<std::unique_ptr<RegistrySetup>> RegistrySetup::Make(const ParsedArgs& arg
   setup->log = Logger(args.Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
   ASSIGN_OR_RETURN(setup->credentials,
                    oci::CredentialStore::Load(args.Get("authfile").value_or("")));
-  setup->options.insecure_hosts = args.GetAll("insecure-registry");
+  setup->options.hosts.insecure_hosts = args.GetAll("insecure-registry");
+  setup->options.hosts.certs_dirs = args.GetAll("certs-dir");
+  setup->options.hosts.extra_ca_files = oci::CaFilesFromEnvironment();
+  if (auto v = args.Get("tls-verify")) {
+    if (*v != "true" && *v != "false") {
+      return InvalidArgument("--tls-verify takes true or false, not '" + *v + "'");
+    }
+    setup->options.hosts.tls_verify = *v == "true";
+  }
   setup->Wire(ctx.cancel);
   return setup;
 }
@@ -107,7 +117,10 @@ std::vector<std::string> MountServerArgs(const ParsedArgs& args, const std::stri
   for (const std::string& host : args.GetAll("insecure-registry")) {
     out.insert(out.end(), {"--insecure-registry", host});
   }
-  for (const char* name : {"authfile", "trust-policy", "fetch-timeout", "streams"}) {
+  for (const std::string& dir : args.GetAll("certs-dir")) {
+    out.insert(out.end(), {"--certs-dir", dir});
+  }
+  for (const char* name : {"authfile", "tls-verify", "trust-policy", "fetch-timeout", "streams"}) {
     if (auto v = args.Get(name)) out.insert(out.end(), {std::string("--") + name, *v});
   }
   if (args.Has("verbose")) out.push_back("-v");

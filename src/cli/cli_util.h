@@ -21,7 +21,8 @@
 
 namespace syspgo::cli {
 
-// --root, --insecure-registry, --authfile, -v, -h added to a command's own.
+// --root, --insecure-registry, --tls-verify, --certs-dir, --authfile, -v,
+// -h added to a command's own.
 std::vector<OptionSpec> WithCommon(std::vector<OptionSpec> specs);
 // --root, else $SYSPGO_ROOT, else /var/lib/syspgo; made private (0700):
 // one that others may enter is tightened (with a warning) when we own it,
@@ -33,7 +34,8 @@ int Fail(const Status& st);
 int Usage(const char* text, const Status& st = Status());
 
 // What every registry-facing command needs (node/image_source.h), from
-// --insecure-registry, --authfile and -v.
+// --insecure-registry, --tls-verify, --certs-dir, --authfile, -v, and
+// $SSL_CERT_FILE / $CURL_CA_BUNDLE (CAs trusted for every registry).
 struct RegistrySetup : node::RegistrySetup {
   static Result<std::unique_ptr<RegistrySetup>> Make(const ParsedArgs& args,
                                                      const CommandContext& ctx);

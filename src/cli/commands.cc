@@ -48,8 +48,14 @@ OPTIONS:
   --no-progress            no progress display even on a terminal
   --stats-json FILE        write pull statistics as JSON
   --root DIR               store directory (default /var/lib/syspgo, or $SYSPGO_ROOT)
-  --insecure-registry HOST allow plain HTTP to HOST (loopback always is)
-  --authfile FILE          docker config.json with registry credentials
+  --insecure-registry HOST allow plain HTTP to HOST (loopback is, unless
+                           a certs.d directory configures it)
+  --tls-verify=false       TLS without certificate checks (not plain HTTP)
+  --certs-dir DIR          certs.d directory: DIR/HOST/hosts.toml (mirrors,
+                           CAs, client keys) and DIR/HOST/*.crt; repeatable
+                           (default /etc/containerd/certs.d, /etc/docker/certs.d)
+  --authfile FILE          docker config.json: auths, credHelpers, credsStore
+                           (default $DOCKER_CONFIG or ~/.docker/config.json)
   -v, --verbose            log retries and progress details
 
 EXAMPLES:

@@ -64,15 +64,20 @@ Result<std::vector<std::string>> WithConfig(std::vector<std::string> argv) {
       {"address", "--address"},           {"root", "--root"},
       {"authfile", "--authfile"},         {"trust_policy", "--trust-policy"},
       {"mode", "--mode"},                 {"fetch_timeout", "--fetch-timeout"},
-      {"streams", "--streams"},           {"metrics_file", "--metrics-file"}};
+      {"streams", "--streams"},           {"metrics_file", "--metrics-file"},
+      {"tls_verify", "--tls-verify"}};
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
-    if (key == "insecure_registries") {
-      if (!it.value().is_array()) return InvalidArgument(path + ": insecure_registries must be a list");
-      if (given("--insecure-registry")) continue;
+    // Lists: one flag per entry.
+    const std::vector<std::pair<std::string, std::string>> lists = {
+        {"insecure_registries", "--insecure-registry"}, {"certs_dirs", "--certs-dir"}};
+    auto l = std::find_if(lists.begin(), lists.end(), [&](const auto& p) { return p.first == key; });
+    if (l != lists.end()) {
+      if (!it.value().is_array()) return InvalidArgument(path + ": " + key + " must be a list");
+      if (given(l->second)) continue;
       for (const auto& h : it.value()) {
-        if (!h.is_string()) return InvalidArgument(path + ": insecure_registries must be strings");
-        extra.insert(extra.end(), {"--insecure-registry", h.get<std::string>()});
+        if (!h.is_string()) return InvalidArgument(path + ": " + key + " must be strings");
+        extra.insert(extra.end(), {l->second, h.get<std::string>()});
       }
       continue;
     }

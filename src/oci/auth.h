@@ -7,6 +7,7 @@
 #define SYSPGO_OCI_AUTH_H_
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,29 +30,59 @@ Result<std::vector<AuthChallenge>> ParseWwwAuthenticate(std::string_view value);
 struct Credentials {
   std::string username;
   std::string password;  // or identity token when username is empty
+  // Where they came from, for messages: "the auths entry for HOST in FILE",
+  // "credential helper docker-credential-NAME (credHelpers in FILE)".
+  std::string source;
   bool empty() const { return username.empty() && password.empty(); }
 };
 
-// Credentials keyed by registry host, read from a docker config.json.
+// Credentials keyed by registry host, from a docker-style config.json:
+// "auths" entries, and the credential helpers it names ("credHelpers" per
+// host, "credsStore" for every other host), run as
+// `docker-credential-NAME get` with the server on stdin, as docker does.
 class CredentialStore {
  public:
-  CredentialStore() = default;
+  CredentialStore();
   // Parses the JSON text of a config.json ("auths" -> host -> "auth" as
   // base64 of "user:password", or "username"/"password" fields).
-  static Result<CredentialStore> FromConfigJson(std::string_view json);
+  // `origin` names the file in messages.
+  static Result<CredentialStore> FromConfigJson(std::string_view json,
+                                                const std::string& origin = "config.json");
   // Loads `path`; when path is empty, $DOCKER_CONFIG/config.json, then
-  // ~/.docker/config.json. A missing default file gives an empty store.
+  // ~/.docker/config.json. A default file that is missing, or that cannot
+  // be read because its directory is closed to us (a non-root user with
+  // HOME=/root), gives an empty store that says so in Describe().
   static Result<CredentialStore> Load(const std::string& path);
 
-  // For a registry as the user wrote it ("docker.io", "host:5000").
-  std::optional<Credentials> Lookup(std::string_view registry) const;
+  // For a registry as the user wrote it ("docker.io", "host:5000"). A
+  // helper that fails (other than "not found") is an error naming it.
+  // Helper answers are kept for five minutes.
+  Result<std::optional<Credentials>> Lookup(std::string_view registry) const;
+  // Where credentials for `registry` are (or would be) looked for, for
+  // messages: "no credentials for HOST in FILE (no auths entry, no helper)".
+  std::string Describe(std::string_view registry) const;
   void Add(std::string registry, Credentials c) {
     entries_[std::move(registry)] = std::move(c);
   }
+  // The directories searched for docker-credential-* programs; empty: $PATH.
+  void set_helper_path(std::string path) { helper_path_ = std::move(path); }
 
  private:
+  struct HelperCache;
+  std::optional<std::string> HelperFor(std::string_view registry) const;
+  std::string origin_ = "no docker config.json";
   std::map<std::string, Credentials> entries_;
+  std::map<std::string, std::string> helpers_;  // credHelpers: host -> name
+  std::string default_helper_;                   // credsStore
+  std::string helper_path_;
+  std::shared_ptr<HelperCache> cache_;  // thread-safe inside
 };
+
+// Runs `docker-credential-<helper> get` for `server` (PATH lookup in
+// `search_path` when set). nullopt when the helper has none for it.
+Result<std::optional<Credentials>> RunCredentialHelper(const std::string& helper,
+                                                       const std::string& server,
+                                                       const std::string& search_path);
 
 // Bearer tokens per (host, scope), shared by the threads of one pull.
 class TokenCache {

@@ -291,6 +291,20 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "syspgo/0.1");
+  if (const TlsSettings* tls = request.tls) {
+    if (!tls->ca_pem.empty()) {
+      // Besides the system's store (CURLOPT_CAPATH stays as built).
+      curl_blob blob{const_cast<char*>(tls->ca_pem.data()), tls->ca_pem.size(),
+                     CURL_BLOB_NOCOPY};
+      curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+    }
+    if (!tls->client_cert.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, tls->client_cert.c_str());
+    if (!tls->client_key.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, tls->client_key.c_str());
+    if (!tls->verify) {
+      curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+  }
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, HeaderCallback);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteCallback);
@@ -359,6 +373,10 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
                               ": the time limit has passed (" + why + ")");
     }
     impl_->last_failure = Classify(rc);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+      why += " (trust the registry's CA as its certs.d directory's ca.crt, e.g. "
+             "/etc/containerd/certs.d/<host>/ca.crt, or skip the check with --tls-verify=false)";
+    }
     return Unavailable(request.method + " " + request.url + ": " + why);
   }
   return response;

@@ -26,6 +26,14 @@ namespace syspgo::oci {
 // and is returned by Perform() as is.
 using BodySink = std::function<Status(std::span<const char>)>;
 
+// TLS for one request's host (oci/registry_hosts.h fills it).
+struct TlsSettings {
+  std::string ca_pem;       // PEM certificates trusted besides the system's
+  std::string client_cert;  // PEM file: a client certificate to present
+  std::string client_key;   // PEM file: its key
+  bool verify = true;       // false: no peer or host name check (still TLS)
+};
+
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
@@ -42,6 +50,7 @@ struct HttpRequest {
   int64_t body_size = 0;
   BodySink sink;  // if empty, the body is kept in HttpResponse::body
   size_t max_body = 64 << 20;  // limit for bodies kept in memory
+  const TlsSettings* tls = nullptr;  // null: the system's CAs, verified
 };
 
 struct HttpResponse {

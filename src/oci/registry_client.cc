@@ -84,6 +84,11 @@ void RegistryHealth::Answered(const std::string& host) {
 
 Status StatusFromReply(const std::string& what, const HttpResponse& r) {
   std::string text = RegistryErrorText(r.body);
+  if (text.empty() && r.status == 400 &&
+      r.body.find("HTTP request to an HTTPS server") != std::string::npos) {
+    text = "the registry speaks TLS: drop --insecure-registry for it (give its CA in "
+           "certs.d, or --tls-verify=false, instead)";
+  }
   std::string message = what + ": HTTP " + std::to_string(r.status) +
                         (text.empty() ? "" : " (" + text + ")");
   if (r.status == 404) return NotFound(message);
@@ -92,14 +97,17 @@ Status StatusFromReply(const std::string& what, const HttpResponse& r) {
   return Status(StatusCode::kInvalidArgument, message);
 }
 
-RegistryClient::RegistryClient(std::string registry, std::string base_url,
+RegistryClient::RegistryClient(std::string registry, std::vector<RegistryEndpoint> endpoints,
                                RegistryOptions options, HttpClient http,
                                TransferCounters* counters)
     : registry_(std::move(registry)),
-      base_url_(std::move(base_url)),
+      endpoints_(std::move(endpoints)),
       options_(std::move(options)),
       http_(std::move(http)),
-      counters_(counters) {}
+      counters_(counters),
+      basic_auth_(endpoints_.size(), false),
+      creds_(endpoints_.size()),
+      creds_looked_up_(endpoints_.size(), false) {}
 
 Result<RegistryClient> RegistryClient::Create(const std::string& registry,
                                               const RegistryOptions& options,
@@ -107,59 +115,91 @@ Result<RegistryClient> RegistryClient::Create(const std::string& registry,
   if (options.tokens == nullptr) {
     return InvalidArgument("registry client needs a token cache");
   }
-  ImageReference host_ref;
-  host_ref.registry = registry;
-  std::string host = host_ref.RegistryHost();
-  bool plain = IsLoopbackRegistry(host);
-  for (const std::string& h : options.insecure_hosts) plain |= (h == registry || h == host);
+  ASSIGN_OR_RETURN(std::vector<RegistryEndpoint> endpoints,
+                   ResolveRegistryEndpoints(registry, options.hosts));
   ASSIGN_OR_RETURN(HttpClient http, HttpClient::Create(options.http, options.cancel));
-  return RegistryClient(registry, (plain ? "http://" : "https://") + host,
-                        options, std::move(http), counters);
+  return RegistryClient(registry, std::move(endpoints), options, std::move(http), counters);
 }
 
-std::string RegistryClient::AuthHeader(const std::string& scope) const {
-  if (auto token = options_.tokens->Get(base_url_ + " " + scope)) {
+std::vector<size_t> RegistryClient::EndpointsFor(Use use) const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    const RegistryEndpoint& ep = endpoints_[i];
+    const bool serves = use == Use::kPull ? ep.pull : use == Use::kResolve ? ep.resolve : ep.push;
+    // The registry itself is always asked last, whatever hosts.toml says
+    // of its capabilities, so that a pull never has nowhere to go.
+    if (serves || i + 1 == endpoints_.size()) out.push_back(i);
+  }
+  return out;
+}
+
+std::string RegistryClient::AuthHeader(const std::string& scope, size_t ep) {
+  if (auto token = options_.tokens->Get(endpoints_[ep].origin + " " + scope)) {
     return "Authorization: Bearer " + *token;
   }
-  if (basic_auth_ && options_.credentials) {
-    if (auto c = options_.credentials->Lookup(registry_)) {
-      return "Authorization: Basic " +
-             Base64Encode(c->username + ":" + c->password);
-    }
+  if (basic_auth_[ep] && creds_[ep]) {
+    return "Authorization: Basic " + Base64Encode(creds_[ep]->username + ":" + creds_[ep]->password);
   }
   return "";
 }
 
-Status RegistryClient::Authenticate(const HttpResponse& reply,
-                                    const std::string& scope) {
+Status RegistryClient::Refused(const std::string& what, const HttpResponse& reply, size_t ep) {
+  const RegistryEndpoint& e = endpoints_[ep];
+  std::string who;
+  if (creds_[ep]) {
+    who = "credentials" + (creds_[ep]->username.empty() ? std::string(" (an identity token)")
+                                                       : " for user '" + creds_[ep]->username + "'") +
+          " from " + creds_[ep]->source;
+  } else if (options_.credentials) {
+    who = "no credentials: " + options_.credentials->Describe(e.host);
+  } else {
+    who = "no credentials";
+  }
+  const std::string verb = reply.status == 403 ? "refused access" : "rejected the login";
+  std::string text = RegistryErrorText(reply.body);
+  return PermissionDenied("registry " + e.host + " " + verb + " (HTTP " +
+                          std::to_string(reply.status) + (text.empty() ? "" : ", " + text) +
+                          ") to " + what + "; " + who);
+}
+
+Status RegistryClient::Authenticate(const HttpResponse& reply, const std::string& scope,
+                                    size_t ep) {
+  const RegistryEndpoint& e = endpoints_[ep];
   std::string header = reply.Header("www-authenticate");
   if (header.empty()) {
-    return PermissionDenied(base_url_ + " answered 401 without a challenge");
+    return PermissionDenied(e.origin + " answered 401 without a challenge");
   }
   ASSIGN_OR_RETURN(std::vector<AuthChallenge> challenges,
                    ParseWwwAuthenticate(header));
-  std::optional<Credentials> creds;
-  if (options_.credentials) creds = options_.credentials->Lookup(registry_);
+  if (!creds_looked_up_[ep] && options_.credentials) {
+    ASSIGN_OR_RETURN(creds_[ep], options_.credentials->Lookup(e.host));
+    if (!creds_[ep] && e.host != registry_ && !e.mirror) {
+      ASSIGN_OR_RETURN(creds_[ep], options_.credentials->Lookup(registry_));
+    }
+    creds_looked_up_[ep] = true;
+  }
+  const std::optional<Credentials>& creds = creds_[ep];
   for (const AuthChallenge& c : challenges) {
     if (c.scheme == "basic") {
       if (!creds) {
-        return PermissionDenied("registry " + registry_ +
-                                " requires a login and no credentials for it "
-                                "were found in the docker config.json");
+        return PermissionDenied(
+            "registry " + e.host + " requires a login and there are " +
+            (options_.credentials ? options_.credentials->Describe(e.host)
+                                  : std::string("no credentials")));
       }
-      basic_auth_ = true;
+      basic_auth_[ep] = true;
       return Status::Ok();
     }
     if (c.scheme != "bearer") continue;
     if (c.params.count("realm") == 0) {
-      return PermissionDenied("bearer challenge from " + base_url_ +
-                              " names no realm");
+      return PermissionDenied("bearer challenge from " + e.origin + " names no realm");
     }
     // The challenge's own scope wins when it names one.
     std::string want = scope;
     if (auto s = c.params.find("scope"); s != c.params.end()) want = s->second;
     HttpRequest token_req;
     token_req.url = TokenRequestUrl(c, want);
+    token_req.tls = &e.tls;
     if (creds) {
       token_req.headers.push_back(
           "Authorization: Basic " +
@@ -167,34 +207,45 @@ Status RegistryClient::Authenticate(const HttpResponse& reply,
     }
     if (counters_) counters_->requests++;
     ASSIGN_OR_RETURN(HttpResponse token_reply, http_.Perform(token_req));
+    if (token_reply.status == 401 || token_reply.status == 403) {
+      return Refused("a token from " + c.params.at("realm"), token_reply, ep);
+    }
     if (token_reply.status != 200) {
       return StatusFromReply("token request to " + c.params.at("realm"),
                              token_reply);
     }
     ASSIGN_OR_RETURN(std::string token, ParseTokenResponse(token_reply.body));
-    options_.tokens->Put(base_url_ + " " + scope, std::move(token));
+    options_.tokens->Put(e.origin + " " + scope, std::move(token));
     return Status::Ok();
   }
-  return PermissionDenied("registry " + registry_ +
+  return PermissionDenied("registry " + e.host +
                           " asked for an authentication scheme we do not "
                           "support: " + header);
 }
 
-Result<HttpResponse> RegistryClient::Send(HttpRequest request,
-                                          const std::string& scope) {
+Result<HttpResponse> RegistryClient::Send(HttpRequest request, const std::string& scope,
+                                          size_t ep) {
+  const RegistryEndpoint& e = endpoints_[ep];
+  const std::string path = request.url;
+  // An absolute URL (an upload's Location) is used as is.
+  if (path.rfind("http://", 0) != 0 && path.rfind("https://", 0) != 0) {
+    request.url = e.api_root + path;
+  }
+  request.tls = &e.tls;
+  request.headers.insert(request.headers.end(), e.headers.begin(), e.headers.end());
   const size_t base_headers = request.headers.size();
   for (int round = 0; round < 2; ++round) {
     last_failure_ = TransportFailure::kNone;
     quiet_ = false;
     if (options_.health) {
-      Status admitted = options_.health->Admit(base_url_);
+      Status admitted = options_.health->Admit(e.origin);
       if (!admitted.ok()) {
         quiet_ = true;
         return admitted;
       }
     }
     request.headers.resize(base_headers);
-    std::string auth = AuthHeader(scope);
+    std::string auth = AuthHeader(scope, ep);
     if (!auth.empty()) request.headers.push_back(auth);
     if (counters_) counters_->requests++;
     auto performed = http_.Perform(request);
@@ -202,12 +253,12 @@ Result<HttpResponse> RegistryClient::Send(HttpRequest request,
       last_failure_ = http_.last_failure();
       return performed.status();
     }
-    if (options_.health) options_.health->Answered(base_url_);
+    if (options_.health) options_.health->Answered(e.origin);
     HttpResponse reply = std::move(*performed);
     if (reply.status != 401 || round == 1) return reply;
     // The cached token may have expired: drop it and answer the challenge.
-    options_.tokens->Drop(base_url_ + " " + scope);
-    Status authenticated = Authenticate(reply, scope);
+    options_.tokens->Drop(e.origin + " " + scope);
+    Status authenticated = Authenticate(reply, scope, ep);
     if (!authenticated.ok()) {
       last_failure_ = http_.last_failure();  // of the token request, if it failed
       return authenticated;
@@ -226,7 +277,7 @@ bool RegistryClient::Sleep(int attempt) {
   return true;
 }
 
-bool RegistryClient::Retryable(const Status& failed, bool progressed) {
+bool RegistryClient::Retryable(const Status& failed, bool progressed, size_t ep) {
   if (failed.code() != StatusCode::kUnavailable || quiet_) return false;
   switch (last_failure_) {
     case TransportFailure::kPermanent:
@@ -235,7 +286,9 @@ bool RegistryClient::Retryable(const Status& failed, bool progressed) {
       // A registry that sends nothing will not start on a retry: it is left
       // alone for a while (by every client of the health record). One that
       // stalled mid-transfer may be resumed once more.
-      if (!progressed && options_.health) options_.health->Stalled(base_url_, failed.message());
+      if (!progressed && options_.health) {
+        options_.health->Stalled(endpoints_[ep].origin, failed.message());
+      }
       return progressed;
     case TransportFailure::kNone:  // a retryable reply (5xx from the token service)
       return true;
@@ -245,26 +298,30 @@ bool RegistryClient::Retryable(const Status& failed, bool progressed) {
   return true;
 }
 
-Result<HttpResponse> RegistryClient::SendWithRetry(const HttpRequest& request,
-                                                   const std::string& scope) {
+Result<HttpResponse> RegistryClient::SendWithRetryOn(const HttpRequest& request,
+                                                     const std::string& scope, size_t ep) {
   Status last;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     if (attempt > 0) {
       if (counters_) counters_->retries++;
       if (options_.log) {
-        options_.log->Info("retrying " + request.url + " (" + last.message() + ")");
+        options_.log->Info("retrying " + endpoints_[ep].api_root + request.url + " (" +
+                           last.message() + ")");
       }
       if (!Sleep(attempt - 1)) return Cancelled("cancelled");
     }
-    auto reply = Send(request, scope);
+    auto reply = Send(request, scope, ep);
     if (!reply.ok()) {
-      if (!Retryable(reply.status(), /*progressed=*/false)) return reply.status();
+      if (!Retryable(reply.status(), /*progressed=*/false, ep)) return reply.status();
       last = reply.status();
       continue;
     }
     if (IsRetryableStatus(reply->status)) {
-      last = StatusFromReply(request.method + " " + request.url, *reply);
+      last = StatusFromReply(request.method + " " + endpoints_[ep].api_root + request.url, *reply);
       continue;
+    }
+    if (reply->status == 401 || reply->status == 403) {
+      return Refused(request.method + " " + request.url, *reply, ep);
     }
     return reply;
   }
@@ -272,14 +329,39 @@ Result<HttpResponse> RegistryClient::SendWithRetry(const HttpRequest& request,
                           std::to_string(options_.max_attempts) + " attempts");
 }
 
+Result<HttpResponse> RegistryClient::SendWithRetry(const HttpRequest& request,
+                                                   const std::string& scope, Use use) {
+  const std::vector<size_t> eps = EndpointsFor(use);
+  for (size_t k = 0; k < eps.size(); ++k) {
+    const size_t ep = eps[k];
+    auto reply = SendWithRetryOn(request, scope, ep);
+    if (k + 1 == eps.size()) return reply;
+    // A mirror hands over when it fails, lacks the object or refuses us;
+    // never when we were cancelled or ran out of time.
+    if (reply.ok() && (reply->status < 400 || reply->status == 416)) return reply;
+    if (!reply.ok() && (reply.status().code() == StatusCode::kCancelled ||
+                        reply.status().code() == StatusCode::kDeadlineExceeded)) {
+      return reply;
+    }
+    if (options_.log) {
+      options_.log->Info("mirror " + endpoints_[ep].origin + " did not serve " + request.url +
+                         " (" + (reply.ok() ? "HTTP " + std::to_string(reply->status)
+                                            : reply.status().message()) +
+                         "); asking the next");
+    }
+  }
+  return Internal("no endpoint");  // EndpointsFor is never empty
+}
+
 Result<FetchedManifest> RegistryClient::GetManifest(
     const std::string& repository, const std::string& reference) {
   HttpRequest req;
-  req.url = base_url_ + "/v2/" + repository + "/manifests/" + reference;
+  req.url = "/" + repository + "/manifests/" + reference;
   req.headers.push_back("Accept: " + ManifestAcceptHeader());
   req.max_body = 4 << 20;  // the distribution spec's manifest size limit
+  const Use use = reference.rfind("sha256:", 0) == 0 ? Use::kPull : Use::kResolve;
   ASSIGN_OR_RETURN(HttpResponse reply,
-                   SendWithRetry(req, RepositoryScope(repository, false)));
+                   SendWithRetry(req, RepositoryScope(repository, false), use));
   if (reply.status != 200) {
     return StatusFromReply("manifest " + registry_ + "/" + repository + ":" +
                                reference, reply);
@@ -308,14 +390,14 @@ Result<std::optional<ImageIndex>> RegistryClient::GetReferrers(
     const std::string& repository, const Digest& subject,
     const std::string& artifact_type) {
   HttpRequest req;
-  req.url = base_url_ + "/v2/" + repository + "/referrers/" + subject.ToString();
+  req.url = "/" + repository + "/referrers/" + subject.ToString();
   if (!artifact_type.empty()) {
     req.url += "?artifactType=" + QueryEscape(artifact_type);
   }
   req.headers.push_back("Accept: " + std::string(media_type::kOciIndex));
   req.max_body = 4 << 20;
   ASSIGN_OR_RETURN(HttpResponse reply,
-                   SendWithRetry(req, RepositoryScope(repository, false)));
+                   SendWithRetry(req, RepositoryScope(repository, false), Use::kPull));
   // A registry without the API answers 404 (or 405 / 400 from its router).
   if (reply.status == 404 || reply.status == 405 || reply.status == 400) {
     return std::optional<ImageIndex>();
@@ -335,7 +417,7 @@ Status RegistryClient::FetchBlob(const std::string& repository,
   const bool bounded = length > 0;
   int64_t delivered = 0;
   HttpRequest req;
-  req.url = base_url_ + "/v2/" + repository + "/blobs/" + digest.ToString();
+  req.url = "/" + repository + "/blobs/" + digest.ToString();
   if (bounded) req.range_end = offset + length - 1;
   req.sink = [&](std::span<const char> chunk) -> Status {
     // A server that ignores range_end sends more: keep what was asked and
@@ -350,6 +432,30 @@ Status RegistryClient::FetchBlob(const std::string& repository,
     return Status::Ok();
   };
   const std::string scope = RepositoryScope(repository, false);
+  const std::vector<size_t> eps = EndpointsFor(Use::kPull);
+  Status last;
+  for (size_t k = 0; k < eps.size(); ++k) {
+    const size_t ep = eps[k];
+    last = FetchBlobFrom(ep, req, digest, offset, bounded, length, delivered, scope);
+    if (last.ok() || k + 1 == eps.size()) return last;
+    // A mirror hands over (at the first byte not yet delivered) when it
+    // fails, lacks the blob or refuses us.
+    const StatusCode code = last.code();
+    if (code != StatusCode::kUnavailable && code != StatusCode::kNotFound &&
+        code != StatusCode::kPermissionDenied && code != StatusCode::kInvalidArgument) {
+      return last;
+    }
+    if (options_.log) {
+      options_.log->Info("mirror " + endpoints_[ep].origin + " did not serve " +
+                         digest.ToString() + " (" + last.message() + "); asking the next");
+    }
+  }
+  return last;
+}
+
+Status RegistryClient::FetchBlobFrom(size_t ep, HttpRequest& req, const Digest& digest,
+                                     int64_t offset, bool bounded, int64_t length,
+                                     int64_t& delivered, const std::string& scope) {
   Status last;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     if (attempt > 0) {
@@ -368,10 +474,10 @@ Status RegistryClient::FetchBlob(const std::string& repository,
       req.range_start.reset();
     }
     int64_t before = delivered;
-    auto reply = Send(req, scope);
+    auto reply = Send(req, scope, ep);
     if (bounded && delivered == length) return Status::Ok();
     if (!reply.ok()) {
-      if (!Retryable(reply.status(), delivered > before)) return reply.status();
+      if (!Retryable(reply.status(), delivered > before, ep)) return reply.status();
       last = reply.status();
       if (delivered > before) attempt = 0;  // progress made: fresh budget
       continue;
@@ -387,8 +493,10 @@ Status RegistryClient::FetchBlob(const std::string& repository,
                         " is shorter than expected (range from " +
                         std::to_string(start) + " not satisfiable)");
     }
-    Status st = StatusFromReply("blob " + registry_ + "/" + repository + "@" +
-                                    digest.ToString(), *reply);
+    if (reply->status == 401 || reply->status == 403) {
+      return Refused("blob " + digest.ToString(), *reply, ep);
+    }
+    Status st = StatusFromReply("blob " + endpoints_[ep].host + "/" + req.url.substr(1), *reply);
     if (!IsRetryableStatus(reply->status)) return st;
     last = st;
   }
@@ -446,9 +554,9 @@ Result<bool> RegistryClient::HasBlob(const std::string& repository,
                                      const Digest& digest) {
   HttpRequest req;
   req.method = "HEAD";
-  req.url = base_url_ + "/v2/" + repository + "/blobs/" + digest.ToString();
+  req.url = "/" + repository + "/blobs/" + digest.ToString();
   ASSIGN_OR_RETURN(HttpResponse reply,
-                   SendWithRetry(req, RepositoryScope(repository, true)));
+                   SendWithRetry(req, RepositoryScope(repository, true), Use::kPush));
   if (reply.status == 200) return true;
   if (reply.status == 404) return false;
   return StatusFromReply("HEAD blob " + digest.ToString(), reply);
@@ -459,8 +567,9 @@ Status RegistryClient::Upload(const std::string& repository,
   const std::string scope = RepositoryScope(repository, true);
   HttpRequest post;
   post.method = "POST";
-  post.url = base_url_ + "/v2/" + repository + "/blobs/uploads/";
-  ASSIGN_OR_RETURN(HttpResponse started, SendWithRetry(post, scope));
+  post.url = "/" + repository + "/blobs/uploads/";
+  const size_t ep = EndpointsFor(Use::kPush).front();
+  ASSIGN_OR_RETURN(HttpResponse started, SendWithRetryOn(post, scope, ep));
   if (started.status != 202) {
     return StatusFromReply("start upload to " + repository, started);
   }
@@ -469,13 +578,13 @@ Status RegistryClient::Upload(const std::string& repository,
     return Corruption("upload to " + repository + ": no Location in reply");
   }
   if (location.rfind("http://", 0) != 0 && location.rfind("https://", 0) != 0) {
-    location = base_url_ + location;
+    location = endpoints_[ep].origin + location;
   }
   put.method = "PUT";
   put.url = location + (location.find('?') == std::string::npos ? "?" : "&") +
             "digest=" + digest.ToString();
   put.headers.push_back("Content-Type: application/octet-stream");
-  ASSIGN_OR_RETURN(HttpResponse done, Send(put, scope));
+  ASSIGN_OR_RETURN(HttpResponse done, Send(put, scope, ep));
   if (done.status != 201) {
     return StatusFromReply("upload blob " + digest.ToString(), done);
   }
@@ -511,11 +620,11 @@ Result<Digest> RegistryClient::PushManifest(const std::string& repository,
                                             std::string* oci_subject) {
   HttpRequest put;
   put.method = "PUT";
-  put.url = base_url_ + "/v2/" + repository + "/manifests/" + reference;
+  put.url = "/" + repository + "/manifests/" + reference;
   put.headers.push_back("Content-Type: " + std::string(media_type));
   put.body = body;
   ASSIGN_OR_RETURN(HttpResponse reply,
-                   SendWithRetry(put, RepositoryScope(repository, true)));
+                   SendWithRetry(put, RepositoryScope(repository, true), Use::kPush));
   if (reply.status != 201) {
     return StatusFromReply("push manifest " + repository + ":" + reference, reply);
   }

@@ -32,6 +32,7 @@
 #include "oci/http.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
+#include "oci/registry_hosts.h"
 
 namespace syspgo::oci {
 
@@ -64,8 +65,8 @@ class RegistryHealth {
 };
 
 struct RegistryOptions {
-  // Hosts the user allows over plain HTTP (loopback always is).
-  std::vector<std::string> insecure_hosts;
+  // Plain-HTTP hosts, certs.d directories, --tls-verify (oci/registry_hosts.h).
+  RegistryHostsOptions hosts;
   const CredentialStore* credentials = nullptr;  // may be null
   TokenCache* tokens = nullptr;                   // required
   const CancelToken* cancel = nullptr;            // may be null
@@ -138,35 +139,55 @@ class RegistryClient {
       const std::string& repository, const Digest& subject,
       const std::string& artifact_type);
 
-  const std::string& base_url() const { return base_url_; }
+  // The registry's own endpoint (after its mirrors): "https://host".
+  const std::string& base_url() const { return endpoints_.back().origin; }
+  const std::vector<RegistryEndpoint>& endpoints() const { return endpoints_; }
 
  private:
-  RegistryClient(std::string registry, std::string base_url,
+  enum class Use { kPull, kResolve, kPush };
+  RegistryClient(std::string registry, std::vector<RegistryEndpoint> endpoints,
                  RegistryOptions options, HttpClient http,
                  TransferCounters* counters);
 
-  // Performs a request with authentication: adds a cached credential and
-  // answers one 401 challenge. `scope` is the token scope to ask for.
-  Result<HttpResponse> Send(HttpRequest request, const std::string& scope);
-  // Send() with retries for transport failures and retryable statuses.
-  Result<HttpResponse> SendWithRetry(const HttpRequest& request,
-                                     const std::string& scope);
+  // Performs a request with authentication on endpoint `ep`: adds a cached
+  // credential and answers one 401 challenge. request.url is the path
+  // below the endpoint's API root ("/<repo>/blobs/<digest>"). `scope` is
+  // the token scope to ask for.
+  Result<HttpResponse> Send(HttpRequest request, const std::string& scope, size_t ep);
+  // Send() with retries for transport failures and retryable statuses, on
+  // the endpoints that serve `use` in order (mirrors first): a mirror that
+  // fails or lacks the object hands over to the next.
+  Result<HttpResponse> SendWithRetry(const HttpRequest& request, const std::string& scope,
+                                     Use use);
+  Result<HttpResponse> SendWithRetryOn(const HttpRequest& request, const std::string& scope,
+                                       size_t ep);
+  std::vector<size_t> EndpointsFor(Use use) const;
   Status Authenticate(const HttpResponse& challenge_response,
-                      const std::string& scope);
-  std::string AuthHeader(const std::string& scope) const;
+                      const std::string& scope, size_t ep);
+  std::string AuthHeader(const std::string& scope, size_t ep);
+  // A 401/403 after the credentials were offered (or none were found),
+  // naming the registry and where the credentials came from.
+  Status Refused(const std::string& what, const HttpResponse& reply, size_t ep);
   bool Sleep(int attempt);
   // Send() once more after `failed`? A stall without progress is reported
   // to the health record.
-  bool Retryable(const Status& failed, bool progressed);
+  bool Retryable(const Status& failed, bool progressed, size_t ep);
+  // FetchBlob's attempts on one endpoint; `delivered` carries across.
+  Status FetchBlobFrom(size_t ep, HttpRequest& req, const Digest& digest, int64_t offset,
+                       bool bounded, int64_t length, int64_t& delivered,
+                       const std::string& scope);
   Status Upload(const std::string& repository, const Digest& digest,
                 HttpRequest put);
 
   std::string registry_;
-  std::string base_url_;  // "https://host" or "http://host"
+  std::vector<RegistryEndpoint> endpoints_;  // mirrors, then the registry; never empty
   RegistryOptions options_;
   HttpClient http_;
   TransferCounters* counters_;
-  bool basic_auth_ = false;  // the registry asked for basic auth
+  std::vector<bool> basic_auth_;  // per endpoint: it asked for basic auth
+  // Per endpoint: the credentials offered (looked up at the first challenge).
+  std::vector<std::optional<Credentials>> creds_;
+  std::vector<bool> creds_looked_up_;
   TransportFailure last_failure_ = TransportFailure::kNone;  // of Send()
   bool quiet_ = false;  // Send() was refused: the registry is quiet (RegistryHealth)
 };

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <crypt.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -34,7 +35,31 @@ std::string RegistryFixture::UnavailableReason() {
   return "";
 }
 
-Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start() {
+namespace {
+
+// A CA, and a certificate for 127.0.0.1 it signed, as an operator makes them.
+Status MakeCertificates(const std::string& dir) {
+  const std::string ext = JoinPath(dir, "server.ext");
+  RETURN_IF_ERROR(WriteFileAtomic(ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+                                  0600, false));
+  const std::string ec = "ec", curve = "ec_paramgen_curve:prime256v1";
+  RETURN_IF_ERROR(RunCommandOk({"openssl", "req", "-x509", "-newkey", ec, "-pkeyopt", curve,
+                                "-nodes", "-keyout", JoinPath(dir, "ca.key"), "-out",
+                                JoinPath(dir, "ca.crt"), "-days", "2", "-subj",
+                                "/CN=syspgo test CA"}));
+  RETURN_IF_ERROR(RunCommandOk({"openssl", "req", "-newkey", ec, "-pkeyopt", curve, "-nodes",
+                                "-keyout", JoinPath(dir, "server.key"), "-out",
+                                JoinPath(dir, "server.csr"), "-subj", "/CN=127.0.0.1"}));
+  return RunCommandOk({"openssl", "x509", "-req", "-in", JoinPath(dir, "server.csr"), "-CA",
+                       JoinPath(dir, "ca.crt"), "-CAkey", JoinPath(dir, "ca.key"),
+                       "-CAcreateserial", "-out", JoinPath(dir, "server.crt"), "-days", "2",
+                       "-extfile", ext});
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(
+    const RegistryFixtureOptions& opts) {
   std::unique_ptr<RegistryFixture> f(new RegistryFixture());
   ASSIGN_OR_RETURN(f->dir_, TempDir::Create("/tmp", "syspgo-registry-"));
   f->port_ = FreeLocalPort();
@@ -44,6 +69,24 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start() {
                        JoinPath(f->dir_.path(), "data") +
                        "\n  delete:\n    enabled: true\n"
                        "http:\n  addr: 127.0.0.1:" + std::to_string(f->port_) + "\n";
+  if (opts.tls) {
+    RETURN_IF_ERROR(MakeCertificates(f->dir_.path()));
+    config += "  tls:\n    certificate: " + JoinPath(f->dir_.path(), "server.crt") +
+              "\n    key: " + JoinPath(f->dir_.path(), "server.key") + "\n";
+  }
+  if (!opts.user.empty()) {
+    // bcrypt, the only scheme docker-registry's htpasswd accepts.
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    if (::crypt_gensalt_rn("$2b$", 8, nullptr, 0, salt, sizeof(salt)) == nullptr) {
+      return Internal("crypt_gensalt for bcrypt failed");
+    }
+    struct crypt_data data {};
+    const char* hash = ::crypt_r(opts.password.c_str(), salt, &data);
+    if (hash == nullptr || hash[0] == '*') return Internal("bcrypt of the test password failed");
+    const std::string htpasswd = JoinPath(f->dir_.path(), "htpasswd");
+    RETURN_IF_ERROR(WriteFileAtomic(htpasswd, opts.user + ":" + hash + "\n", 0600, false));
+    config += "auth:\n  htpasswd:\n    realm: syspgo-test\n    path: " + htpasswd + "\n";
+  }
   std::string config_path = JoinPath(f->dir_.path(), "config.yml");
   RETURN_IF_ERROR(WriteFileAtomic(config_path, config, 0644, false));
   ASSIGN_OR_RETURN(UniqueFd log, UniqueFd::Open(JoinPath(f->dir_.path(), "registry.log"),

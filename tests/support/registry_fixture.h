@@ -15,14 +15,25 @@
 
 namespace syspgo::testing {
 
+struct RegistryFixtureOptions {
+  // Serve TLS with a certificate for 127.0.0.1 signed by a CA made for the
+  // registry (openssl); ca_path() is that CA.
+  bool tls = false;
+  // htpasswd authentication (bcrypt) for this one user, when set.
+  std::string user;
+  std::string password;
+};
+
 class RegistryFixture {
  public:
   // Why the fixture cannot run here ("" when it can).
   static std::string UnavailableReason();
-  static Result<std::unique_ptr<RegistryFixture>> Start();
+  static Result<std::unique_ptr<RegistryFixture>> Start(const RegistryFixtureOptions& options = {});
   ~RegistryFixture();
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The CA that signed the registry's certificate (with options.tls).
+  std::string ca_path() const { return JoinPath(dir_.path(), "ca.crt"); }
   // Where the registry keeps a blob's bytes on disk.
   std::string BlobDataPath(const oci::Digest& digest) const;
   void Stop();

@@ -176,7 +176,7 @@ TEST(RegistryClientTest, RefusedConnectionAndUnknownHostAreNotRetried) {
   EXPECT_EQ(client.counters.requests, 1);
   EXPECT_EQ(client.counters.retries, 0);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(400));
-  client.options.insecure_hosts = {"no-such-host.invalid:5000"};
+  client.options.hosts.insecure_hosts = {"no-such-host.invalid:5000"};
   RegistryClient unknown = client.Make("no-such-host.invalid:5000");
   auto u = unknown.GetManifest("repo", "tag");
   EXPECT_EQ(u.status().code(), StatusCode::kUnavailable) << u.status().ToString();
@@ -361,12 +361,88 @@ TEST(RegistryClientTest, ManifestDigestIsChecked) {
   EXPECT_NE(by_tag.status().message().find("digest mismatch"), std::string::npos);
 }
 
+// hosts.toml mirrors: asked first, in order; one that lacks the blob or
+// dies mid-transfer hands over to the next at the first byte not yet
+// delivered; the registry itself is asked last; pushes skip mirrors.
+TEST(RegistryClientTest, MirrorsAreAskedFirstAndHandOverExactly) {
+  const std::string blob = Blob(400000);
+  const std::string digest = Digest::Of(blob).ToString();
+  std::mutex mu;
+  std::vector<std::string> log;  // "who method target range", guarded by mu
+  auto record = [&](const char* who, const TestRequest& req) {
+    std::lock_guard<std::mutex> lock(mu);
+    log.push_back(std::string(who) + " " + req.method + " " + req.target + " " +
+                  req.Header("range") + " " + req.Header("x-mirror-token"));
+  };
+  HttpTestServer empty([&](const TestRequest& req) {
+    record("empty", req);
+    TestResponse r;
+    r.status = 404;
+    return r;
+  });
+  std::atomic<int> dying_calls{0};
+  HttpTestServer dying([&](const TestRequest& req) {
+    record("dying", req);
+    TestResponse r = ServeRange(req, blob);
+    // 100000 bytes, then it dies for good (every later reply is cut at once).
+    r.drop_after = dying_calls++ == 0 ? 100000 : 0;
+    return r;
+  });
+  HttpTestServer origin([&](const TestRequest& req) {
+    record("origin", req);
+    if (req.method == "HEAD") {
+      TestResponse r;
+      r.status = 200;
+      return r;
+    }
+    return ServeRange(req, blob);
+  });
+  auto made = TempDir::Create("/tmp", "syspgo-mirrors-");
+  ASSERT_TRUE(made.ok());
+  TempDir certs = std::move(*made);
+  const std::string host = origin.address();
+  ASSERT_TRUE(MakeDirs(JoinPath(certs.path(), host)).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(certs.path(), host + "/hosts.toml"),
+                              "server = \"http://" + host + "\"\n"
+                              "[host.\"http://" + empty.address() + "\"]\n"
+                              "  capabilities = [\"pull\", \"resolve\"]\n"
+                              "  [host.\"http://" + empty.address() + "\".header]\n"
+                              "    x-mirror-token = \"t1\"\n"
+                              "[host.\"http://" + dying.address() + "/prefix\"]\n"
+                              "  capabilities = [\"pull\"]\n",
+                              0644)
+                  .ok());
+  Client client(2);
+  client.options.hosts.certs_dirs = {certs.path()};
+  RegistryClient c = client.Make(host);
+  ASSERT_EQ(c.endpoints().size(), 3u);
+  std::string got;
+  Status st = Fetch(c, digest, &got);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(got, blob);
+  const std::string path = "/v2/repo/blobs/" + digest;
+  // The empty mirror once (a 404 is not retried); the dying one: the first
+  // request, and (its budget of 2 renewed by that progress) one resume that
+  // brings nothing; then the registry, from the first byte not yet had.
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_EQ(log[0], "empty GET " + path + "  t1");
+  EXPECT_EQ(log[1], "dying GET /prefix" + path + "  ");
+  EXPECT_EQ(log[2], "dying GET /prefix" + path + " bytes=100000- ");
+  EXPECT_EQ(log[3], "origin GET " + path + " bytes=100000- ");
+  // A push goes to the registry only.
+  log.clear();
+  auto has = c.HasBlob("repo", *Digest::Parse(digest));
+  ASSERT_TRUE(has.ok()) << has.status().ToString();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].rfind("origin HEAD ", 0), 0u);
+}
+
 TEST(RegistryClientTest, PlainHttpOnlyForLoopbackOrInsecure) {
   Client client;
   auto remote = RegistryClient::Create("registry.example.com", client.options);
   ASSERT_TRUE(remote.ok());
   EXPECT_EQ(remote->base_url(), "https://registry.example.com");
-  client.options.insecure_hosts = {"registry.example.com"};
+  client.options.hosts.insecure_hosts = {"registry.example.com"};
   auto insecure = RegistryClient::Create("registry.example.com", client.options);
   EXPECT_EQ(insecure->base_url(), "http://registry.example.com");
   EXPECT_EQ(RegistryClient::Create("127.0.0.1:5000", client.options)->base_url(),
