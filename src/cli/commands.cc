@@ -321,6 +321,10 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
                   "; starting from the full image");
     }
   }
+  // Held from here until the container's root is mounted: what it takes
+  // from the store is then visibly in use (syspgo gc).
+  auto gc_hold = oci::LayerStore::HoldAgainstGc(root, ctx.cancel);
+  if (!gc_hold.ok()) return Fail(gc_hold.status());
   // Destroyed in reverse: the container, then the lazy mount, then its dir.
   fs::MountDir mount_dir;
   std::unique_ptr<fs::MountedImage> mounted;
@@ -351,6 +355,7 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   }
   auto container = run::Container::Prepare(copts, *image, &log);
   if (!container.ok()) return Fail(container.status());
+  gc_hold->Reset();
   const double deploy = SecondsSince(t0);
   const std::string mode_label = lazy_mode ? std::string(fs::LazyModeName(*lazy_mode)) : "full";
 

@@ -27,6 +27,9 @@ int UmountCommand(const std::vector<std::string>& args, const CommandContext& ct
 int CleanupCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int ProfileCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int SchedCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int ImagesCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int RmiCommand(const std::vector<std::string>& args, const CommandContext& ctx);
+int GcCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 int SnapshotterCommand(const std::vector<std::string>& args, const CommandContext& ctx);
 // `syspgo snapshotter`: replaces this process with syspgo-snapshotter (the
 // binary beside this one), which runs SnapshotterCommand.

@@ -36,8 +36,11 @@ COMMANDS:
   profile       CPU profiles of a process tree, a cgroup or the machine (eBPF)
   sched         scheduling tags, run-queue observation, the policy agent (eBPF)
   snapshotter   containerd's remote snapshotter (a daemon; docs/containerd.md)
+  images        list the images in the store and the caches' sizes
+  rmi           remove images from the store
+  gc            remove what nothing uses from the store (--max-size)
   cleanup       remove containers and temporary files left by killed runs
-  version       print the version
+  version       print the version (also --version)
 
 Run `syspgo COMMAND --help` for a command's options.
 )";
@@ -68,11 +71,14 @@ int main(int argc, char** argv) {
   if (command == "image") return syspgo::cli::ImageCommand(args, ctx);
   if (command == "mount") return syspgo::cli::MountCommand(args, ctx);
   if (command == "umount") return syspgo::cli::UmountCommand(args, ctx);
+  if (command == "images") return syspgo::cli::ImagesCommand(args, ctx);
+  if (command == "rmi") return syspgo::cli::RmiCommand(args, ctx);
+  if (command == "gc") return syspgo::cli::GcCommand(args, ctx);
   if (command == "cleanup") return syspgo::cli::CleanupCommand(args, ctx);
   if (command == "profile") return syspgo::cli::ProfileCommand(args, ctx);
   if (command == "sched") return syspgo::cli::SchedCommand(args, ctx);
   if (command == "snapshotter") return syspgo::cli::ExecSnapshotter(args);
-  if (command == "version") {
+  if (command == "version" || command == "--version") {
     std::printf("syspgo 0.1.0\n");
     return 0;
   }

@@ -254,6 +254,9 @@ nlohmann::json MountStats::ToJson() const {
 Result<std::unique_ptr<SharedMountServer>> SharedMountServer::Start(
     const std::string& root, LazyImage& lazy, fs::LazyMode mode, const LazyOptions& options,
     const RegistrySetup& setup, bool exit_unreferenced) {
+  // Until the mount and its directory are in place, the store's garbage
+  // collector waits (the caches it fills are then visibly in use).
+  ASSIGN_OR_RETURN(UniqueFd gc_hold, oci::LayerStore::HoldAgainstGc(root, nullptr));
   std::unique_ptr<SharedMountServer> s(new SharedMountServer());
   s->root_ = root;
   s->key_ = lazy.image.manifest_digest.hex;

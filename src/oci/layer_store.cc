@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -130,17 +131,79 @@ Status LayerStore::CommitLayer(TempDir dir, const Digest& diff_id) {
   return Status::Ok();
 }
 
-Result<UniqueFd> LayerStore::LockLayer(const Digest& diff_id, const CancelToken* cancel) const {
-  const std::string path = JoinPath(root_, "locks/layers/" + diff_id.hex);
+namespace {
+
+// Opens (creating) a lock file and flocks it with `op` (LOCK_EX or
+// LOCK_SH), polling every 5 ms so that `cancel` is heard.
+Result<UniqueFd> WaitForLock(const std::string& path, int op, const CancelToken* cancel,
+                             const std::string& waiting_for) {
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDWR | O_CREAT, 0600));
-  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+  while (::flock(fd.get(), op | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) return ErrnoStatus(errno, "lock", path);
-    if (cancel != nullptr && cancel->cancelled()) {
-      return Cancelled("waiting for another fetch of layer " + diff_id.ToString());
-    }
+    if (cancel != nullptr && cancel->cancelled()) return Cancelled("waiting for " + waiting_for);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return fd;
+}
+
+std::string UnescapeRef(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '%' && i + 2 < name.size()) {
+      out += static_cast<char>(std::stoi(name.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += name[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<UniqueFd> LayerStore::LockLayer(const Digest& diff_id, const CancelToken* cancel) const {
+  return WaitForLock(JoinPath(root_, "locks/layers/" + diff_id.hex), LOCK_EX, cancel,
+                     "another fetch of layer " + diff_id.ToString());
+}
+
+Result<UniqueFd> LayerStore::HoldAgainstGc(const std::string& root, const CancelToken* cancel) {
+  RETURN_IF_ERROR(MakeDirs(JoinPath(root, "locks"), 0700));
+  return WaitForLock(JoinPath(root, "locks/gc"), LOCK_SH, cancel,
+                     "the store's garbage collection to finish");
+}
+
+Result<UniqueFd> LayerStore::LockForGc(const std::string& root, const CancelToken* cancel) {
+  RETURN_IF_ERROR(MakeDirs(JoinPath(root, "locks"), 0700));
+  return WaitForLock(JoinPath(root, "locks/gc"), LOCK_EX, cancel,
+                     "the store's users to take their images into use");
+}
+
+Result<std::vector<LayerStore::RefEntry>> LayerStore::ListRefs() const {
+  std::vector<RefEntry> out;
+  const std::string dir = JoinPath(root_, "refs");
+  if (!PathExists(dir)) return out;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
+  for (const std::string& name : names) {
+    if (name.find(".tmp") != std::string::npos) continue;  // a write in progress
+    RefEntry e;
+    e.reference = UnescapeRef(name);
+    auto digest = GetRef(e.reference);
+    if (!digest.ok()) continue;  // removed meanwhile
+    e.manifest = *digest;
+    struct stat st;
+    if (::stat(JoinPath(dir, name).c_str(), &st) == 0) e.mtime = st.st_mtim.tv_sec;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status LayerStore::RemoveRef(const std::string& reference) {
+  const std::string path = JoinPath(root_, "refs/" + EscapeRef(reference));
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return NotFound("image " + reference + " is not in the local store");
+    return ErrnoStatus(errno, "remove", path);
+  }
+  return Status::Ok();
 }
 
 Result<TempDir> LayerStore::NewTempDir(std::string_view prefix) const {

@@ -7,6 +7,8 @@
 //   refs/<escaped ref>       image reference -> manifest digest
 //   locks/layers/<hex>       flock'd while one user fetches that layer
 //   locks/sessions           flock'd while a session is made or stale ones removed
+//   locks/gc                 shared by users while they take objects into use,
+//                            exclusive while the garbage collector runs
 //   tmp/session-*/           work in progress of one process
 // Everything appears under its final name by rename(2) only when complete
 // and verified, so a kill at any moment leaves no half-written blob or layer
@@ -18,6 +20,7 @@
 #define SYSPGO_OCI_LAYER_STORE_H_
 
 #include <string>
+#include <vector>
 
 #include "common/cancel.h"
 #include "common/file_util.h"
@@ -60,11 +63,29 @@ class LayerStore {
   // one that disappeared could be held by two users on two inodes.
   Result<UniqueFd> LockLayer(const Digest& diff_id, const CancelToken* cancel) const;
 
+  // The garbage collector's lock. A user holds it shared (HoldAgainstGc)
+  // from the moment it decides to use stored objects until that use is
+  // visible to the collector: a ref written (a pull), an overlay mounted (a
+  // run), a shared mount's directory written (a mount server). The
+  // collector holds it exclusive (LockForGc) while it decides and removes.
+  // Both wait, checking `cancel` (may be null).
+  static Result<UniqueFd> HoldAgainstGc(const std::string& root, const CancelToken* cancel);
+  static Result<UniqueFd> LockForGc(const std::string& root, const CancelToken* cancel);
+
   // A new directory inside this process's session directory.
   Result<TempDir> NewTempDir(std::string_view prefix) const;
 
   Status SetRef(const std::string& reference, const Digest& manifest);
   Result<Digest> GetRef(const std::string& reference) const;
+  // Every reference in the store with its manifest digest.
+  struct RefEntry {
+    std::string reference;
+    Digest manifest;
+    int64_t mtime = 0;  // when it was last set (a pull or a start), seconds
+  };
+  Result<std::vector<RefEntry>> ListRefs() const;
+  // NotFound when the store has no such reference.
+  Status RemoveRef(const std::string& reference);
 
  private:
   LayerStore(std::string root, std::string session, UniqueFd session_lock)

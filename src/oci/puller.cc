@@ -145,6 +145,9 @@ Status Puller::FetchLayerBlobs(const LocalImage& image) {
 Result<LocalImage> Puller::Pull(const ImageReference& ref,
                                 const PullOptions& options, PullStats* stats) {
   const auto start = SteadyClock::now();
+  // Layers found stored are ours once the ref is set; until then the
+  // garbage collector must not decide they are unused.
+  ASSIGN_OR_RETURN(UniqueFd gc_hold, LayerStore::HoldAgainstGc(store_->root(), registry_.cancel));
   TransferCounters counters;
   ASSIGN_OR_RETURN(RegistryClient client,
                    RegistryClient::Create(ref.registry, registry_, &counters));
