@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -66,9 +67,25 @@ int Fail(const Status& st) {
 }
 
 int Usage(const char* text, const Status& st) {
-  if (!st.ok()) std::fprintf(stderr, "syspgo: %s\n\n", st.message().c_str());
-  std::fputs(text, st.ok() ? stdout : stderr);
-  return st.ok() ? 0 : kExitUsage;
+  if (st.ok()) {
+    std::fputs(text, stdout);
+    return 0;
+  }
+  // The error, the synopsis (up to the first blank line) and where the rest
+  // is: a usage error stays on the screen, not above a full page of help.
+  const std::string_view page(text);
+  const size_t blank = page.find("\n\n");
+  const std::string_view synopsis = page.substr(0, blank == std::string_view::npos ? page.size() : blank + 1);
+  std::string command;  // "syspgo image build": the synopsis' leading words
+  std::string_view first = synopsis.substr(0, synopsis.find('\n'));
+  if (first.starts_with("USAGE: ")) first.remove_prefix(7);
+  for (std::string_view word : Split(first, ' ', false)) {
+    if (word.empty() || !std::islower(static_cast<unsigned char>(word[0]))) break;
+    command += (command.empty() ? "" : " ") + std::string(word);
+  }
+  std::fprintf(stderr, "syspgo: %s\n\n%.*sRun '%s --help' for every option.\n", st.message().c_str(),
+               static_cast<int>(synopsis.size()), synopsis.data(), command.c_str());
+  return kExitUsage;
 }
 
 Result<std::unique_ptr<RegistrySetup>> RegistrySetup::Make(const ParsedArgs& args,

@@ -198,7 +198,7 @@ OPTIONS:
   --sched-tag TAG     tag the container's processes for `syspgo sched` (default:
                       the image's io.syspgo.sched.tag label, if any)
   --root DIR          store and state directory (default /var/lib/syspgo)
-  --insecure-registry HOST, --authfile FILE, -v: as for pull
+  --insecure-registry, --tls-verify, --certs-dir, --authfile, -v: as for pull
 
 EXAMPLES:
   syspgo run 127.0.0.1:5000/busybox:test -- sh -c 'echo hello'
@@ -361,7 +361,14 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
 
   // Running: runc create + start.
   const auto t1 = SteadyClock::now();
-  if (Status st = (*container)->Create(); !st.ok()) return Fail(st);
+  if (Status st = (*container)->Create(); !st.ok()) {
+    Fail(st);
+    // As docker: 127 for a command the image does not have, 126 for one it
+    // cannot execute.
+    if (st.code() == StatusCode::kNotFound) return 127;
+    if (st.code() == StatusCode::kPermissionDenied) return 126;
+    return kExitFailure;
+  }
   // Tagged before it starts, so that everything it runs carries the tag.
   std::string sched_tag = args->Get("sched-tag").value_or("");
   if (sched_tag.empty()) {
@@ -498,7 +505,9 @@ OPTIONS:
   --workdir DIR
   --user USER
   --expose PORT/PROTO  (repeatable)
-  --insecure-registry HOST, --authfile FILE, -v: as for pull
+  -q, --quiet          no step lines on stderr (each layer's archiving and
+                       push, with its size and time)
+  --insecure-registry, --tls-verify, --certs-dir, --authfile, -v: as for pull
 
 EXAMPLES:
   syspgo build-image --layer ./rootfs --cmd '["sh"]' 127.0.0.1:5000/busybox:test
@@ -532,7 +541,8 @@ int BuildImageCommand(const std::vector<std::string>& argv, const CommandContext
                                           {"env", true},
                                           {"workdir", true},
                                           {"user", true},
-                                          {"expose", true}}));
+                                          {"expose", true},
+                                          {"quiet", false, 'q'}}));
   if (!args.ok()) return Usage(kBuildUsage, args.status());
   if (args->Has("help")) return Usage(kBuildUsage);
   if (args->positional.size() != 1 || args->GetAll("layer").empty()) {
@@ -574,6 +584,9 @@ int BuildImageCommand(const std::vector<std::string>& argv, const CommandContext
   auto setup = RegistrySetup::Make(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   const auto start = SteadyClock::now();
+  if (!args->Has("quiet")) {
+    options.on_step = [](const std::string& step) { std::fprintf(stderr, "syspgo: %s\n", step.c_str()); };
+  }
   auto built = oci::BuildAndPushImage(*ref, options, (*setup)->options);
   if (!built.ok()) return Fail(built.status());
   int64_t bytes = 0;
@@ -597,9 +610,25 @@ int ExecSnapshotter(const std::vector<std::string>& args) {
   return Fail(ErrnoStatus(errno, "execute", binary));
 }
 
+constexpr char kCleanupUsage[] = R"(USAGE: syspgo cleanup [OPTIONS]
+
+Removes what killed runs left behind: runc containers and their state
+directories, mounts whose server died, stale shared-mount directories and
+temporary download sessions. Never what a live run or mount uses. Every
+start does the same for itself; run this after a crash, or from a timer.
+(Stored images and caches: `syspgo gc`.)
+
+OPTIONS:
+  --root DIR   store directory (default /var/lib/syspgo, or $SYSPGO_ROOT)
+  --runc PATH  runc binary (default runc)
+  -v           say what is removed
+)";
+
 int CleanupCommand(const std::vector<std::string>& argv, const CommandContext&) {
   auto args = ParseArgs(argv, WithCommon({{"runc", true}}));
-  if (!args.ok()) return Fail(args.status());
+  if (!args.ok()) return Usage(kCleanupUsage, args.status());
+  if (args->Has("help")) return Usage(kCleanupUsage);
+  if (!args->positional.empty()) return Usage(kCleanupUsage, InvalidArgument("cleanup takes no arguments"));
   Logger log(LogLevel::kInfo);
   auto private_root = StoreRoot(*args);
   if (!private_root.ok()) return Fail(private_root.status());

@@ -84,6 +84,106 @@ EXAMPLES:
 
 int ImageUsage(const Status& st) { return Usage(kImageUsage, st); }
 
+// `syspgo image SUB --help`: that subcommand's page.
+struct SubPage {
+  const char* sub;
+  const char* text;
+};
+constexpr SubPage kSubPages[] = {
+    {"build", R"(USAGE: syspgo image build [OPTIONS] IMAGE --trace FILE [--trace FILE...] -o DIR
+
+Reads IMAGE's layers from the store (pulled if missing) and one or more
+traces of its start (`syspgo trace IMAGE`), and writes the runtime image to
+DIR (docs/runtime-image.md).
+
+OPTIONS:
+  --trace FILE        a trace of IMAGE; repeat to merge several
+  -o, --output DIR    the runtime image directory to write
+  --no-trace          metadata and index only: no blob data (lazy starts)
+  --chunk-span BYTES  the chunk grid (default 262144)
+  --chunk-compression LEVEL
+                      zstd level for the chunks, 1-19, each kept compressed
+                      where it saves an eighth; 0 stores them as they are
+                      (default 9)
+  --pull POLICY       always, missing (default), never
+  --root, --insecure-registry, --tls-verify, --certs-dir, --authfile, -v:
+                      as for `syspgo pull`
+)"},
+    {"push", R"(USAGE: syspgo image push [OPTIONS] IMAGE DIR
+
+Stores the runtime image in DIR in IMAGE's registry as an OCI artifact whose
+subject is IMAGE (the referrers API, or the tag schema where the registry
+has none). IMAGE itself is not changed.
+
+OPTIONS:
+  --sign-key KEY      also sign it with KEY (unencrypted PEM, Ed25519 or
+                      ECDSA P-256; openssl genpkey -algorithm ed25519 -out KEY)
+  --root, --insecure-registry, --tls-verify, --certs-dir, --authfile, -v:
+                      as for `syspgo pull`
+)"},
+    {"optimize", R"(USAGE: syspgo image optimize [OPTIONS] IMAGE [-- CMD ARGS...]
+
+Traces a cold start of IMAGE (its own command, or CMD) until it is ready,
+builds its runtime image and pushes it, in one go. It drops the page cache
+and turns readahead off while tracing: run it in CI, not on a serving node
+(docs/operating.md).
+
+OPTIONS:
+  --ready COND        readiness, as for `syspgo run` (default: the exit)
+  --timeout SECS      give up when not ready (default 300)
+  --after-ready MS    keep tracing this long after readiness
+  -o, --output DIR    also keep the runtime image in DIR
+  --chunk-compression LEVEL  as for `image build`
+  --sign-key KEY      sign the pushed runtime image (see `image push`)
+  --pull POLICY       always (default), missing, never
+  --keep-readahead    leave readahead on while tracing
+  --root, --insecure-registry, --tls-verify, --certs-dir, --authfile,
+  --runc, -v:         as for `syspgo run`
+
+EXAMPLE:
+  syspgo image optimize --sign-key ci.key 127.0.0.1:5000/py:1 -- python3 -c 'import numpy'
+)"},
+    {"sign", R"(USAGE: syspgo image sign --sign-key KEY [OPTIONS] IMAGE
+
+Signs IMAGE's runtime image (cosign's format) after checking that it belongs
+to IMAGE; nodes whose trust policy names the public key then use it.
+
+OPTIONS:
+  --sign-key KEY      unencrypted PEM private key, Ed25519 or ECDSA P-256
+  --root, --insecure-registry, --tls-verify, --certs-dir, --authfile, -v:
+                      as for `syspgo pull`
+)"},
+    {"inspect", R"(USAGE: syspgo image inspect [OPTIONS] IMAGE|DIR
+
+Says whether IMAGE has a runtime image, what it holds, who signed it and
+whether this node's trust policy accepts it (or what the directory DIR
+holds).
+
+OPTIONS:
+  --json              machine-readable output
+  --trust-policy FILE as for `syspgo run`
+  --root, --insecure-registry, --tls-verify, --certs-dir, --authfile, -v:
+                      as for `syspgo pull`
+)"},
+    {"fetch", R"(USAGE: syspgo image fetch [OPTIONS] IMAGE
+
+Fetches IMAGE's runtime image chunks into the node's chunk store ahead of a
+start (chunks another runtime image brought are not fetched again).
+
+OPTIONS:
+  --trust-policy FILE as for `syspgo run`
+  --root, --insecure-registry, --tls-verify, --certs-dir, --authfile, -v:
+                      as for `syspgo pull`
+)"},
+};
+
+const char* SubUsage(const std::string& sub) {
+  for (const SubPage& p : kSubPages) {
+    if (sub == p.sub) return p.text;
+  }
+  return kImageUsage;
+}
+
 std::string Bytes(uint64_t n) { return oci::HumanBytes(static_cast<double>(n)); }
 
 // A trace of the image as the builder wants it. Files of other images'
@@ -285,23 +385,23 @@ Result<rtimage::PushedRuntimeImage> Push(ImageSession& s, const oci::LocalImage&
 }
 
 int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("build takes one IMAGE"));
+  if (args.positional.size() != 1) return Usage(SubUsage("build"), InvalidArgument("build takes one IMAGE"));
   if (args.Has("sign-key")) {
     // A signature names the pushed artifact, which exists once pushed.
-    return ImageUsage(InvalidArgument(
+    return Usage(SubUsage("build"), InvalidArgument(
         "build writes a directory; sign when pushing it: syspgo image push --sign-key KEY IMAGE DIR"));
   }
   auto output = args.Get("output");
-  if (!output) return ImageUsage(InvalidArgument("build needs -o DIR"));
+  if (!output) return Usage(SubUsage("build"), InvalidArgument("build needs -o DIR"));
   std::vector<std::string> traces = args.GetAll("trace");
   if (traces.empty() && !args.Has("no-trace")) {
-    return ImageUsage(InvalidArgument("build needs --trace FILE (or --no-trace)"));
+    return Usage(SubUsage("build"), InvalidArgument("build needs --trace FILE (or --no-trace)"));
   }
   auto span = args.GetInt("chunk-span", static_cast<int>(rtimage::kDefaultChunkSpan), 4096,
                           static_cast<int>(rtimage::kMaxChunkSpan));
-  if (!span.ok()) return ImageUsage(span.status());
+  if (!span.ok()) return Usage(SubUsage("build"), span.status());
   auto level = args.GetInt("chunk-compression", rtimage::kDefaultChunkCompressionLevel, 0, 19);
-  if (!level.ok()) return ImageUsage(level.status());
+  if (!level.ok()) return Usage(SubUsage("build"), level.status());
   auto opened = OpenSessionImage(args, ctx, "missing");
   if (!opened.ok()) return Fail(opened.status());
   ImageSession* s = &opened->session;
@@ -326,7 +426,7 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
 }
 
 int PushCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 2) return ImageUsage(InvalidArgument("push takes IMAGE DIR"));
+  if (args.positional.size() != 2) return Usage(SubUsage("push"), InvalidArgument("push takes IMAGE DIR"));
   auto key = SigningKeyOf(args);
   if (!key.ok()) return Fail(key.status());
   auto opened = OpenSessionImage(args, ctx, "always");
@@ -337,10 +437,10 @@ int PushCommand(const ParsedArgs& args, const CommandContext& ctx) {
 }
 
 int SignCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("sign takes one IMAGE"));
+  if (args.positional.size() != 1) return Usage(SubUsage("sign"), InvalidArgument("sign takes one IMAGE"));
   auto key = SigningKeyOf(args);
   if (!key.ok()) return Fail(key.status());
-  if (!*key) return ImageUsage(InvalidArgument("sign needs --sign-key KEY"));
+  if (!*key) return Usage(SubUsage("sign"), InvalidArgument("sign needs --sign-key KEY"));
   auto remote = LocateRuntimeImage(args, ctx, args.positional[0]);
   if (!remote.ok()) return Fail(remote.status());
   if (!remote->found) return Fail(NotFound(remote->ref.ToString() + " has no runtime image"));
@@ -354,15 +454,15 @@ int SignCommand(const ParsedArgs& args, const CommandContext& ctx) {
 }
 
 int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("optimize takes one IMAGE"));
+  if (args.positional.size() != 1) return Usage(SubUsage("optimize"), InvalidArgument("optimize takes one IMAGE"));
   auto key = SigningKeyOf(args);
   if (!key.ok()) return Fail(key.status());
   auto ready = run::ReadyCondition::Parse(args.Get("ready").value_or("exit"));
-  if (!ready.ok()) return ImageUsage(ready.status());
+  if (!ready.ok()) return Usage(SubUsage("optimize"), ready.status());
   auto timeout = args.GetInt("timeout", 300, 1, 24 * 3600);
-  if (!timeout.ok()) return ImageUsage(timeout.status());
+  if (!timeout.ok()) return Usage(SubUsage("optimize"), timeout.status());
   auto level = args.GetInt("chunk-compression", rtimage::kDefaultChunkCompressionLevel, 0, 19);
-  if (!level.ok()) return ImageUsage(level.status());
+  if (!level.ok()) return Usage(SubUsage("optimize"), level.status());
   auto traced = TraceImageStart(args, args.positional[0], *ready, *timeout, ctx);
   if (!traced.ok()) return Fail(traced.status());
   std::printf("traced %s: %zu files, ready (%s) after %.3f s\n",
@@ -473,7 +573,7 @@ void PrintSummary(const nlohmann::json& j) {
 }
 
 int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("inspect takes IMAGE or DIR"));
+  if (args.positional.size() != 1) return Usage(SubUsage("inspect"), InvalidArgument("inspect takes IMAGE or DIR"));
   const std::string& target = args.positional[0];
   const bool json = args.Has("json");
   if (PathExists(JoinPath(target, rtimage::kMetadataFile))) {
@@ -525,7 +625,7 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
 }
 
 int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return ImageUsage(InvalidArgument("fetch takes one IMAGE"));
+  if (args.positional.size() != 1) return Usage(SubUsage("fetch"), InvalidArgument("fetch takes one IMAGE"));
   auto policy = LoadTrustPolicy(args);
   if (!policy.ok()) return Fail(policy.status());
   oci::TransferCounters counters;
@@ -585,11 +685,8 @@ int ImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                     {"sign-key", true},
                                     {"trust-policy", true}}),
                         /*stop_after_positionals=*/sub == "optimize" ? 1 : 0);
-  if (!args.ok()) return ImageUsage(args.status());
-  if (args->Has("help")) {
-    std::fputs(kImageUsage, stdout);
-    return 0;
-  }
+  if (!args.ok()) return Usage(SubUsage(sub), args.status());
+  if (args->Has("help")) return Usage(SubUsage(sub));
   if (sub == "build") return BuildCommand(*args, ctx);
   if (sub == "push") return PushCommand(*args, ctx);
   if (sub == "optimize") return OptimizeCommand(*args, ctx);

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include <sys/stat.h>
+
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "node/image_source.h"
@@ -43,7 +45,8 @@ OPTIONS:
                        `syspgo run --help`
   --trust-policy FILE  which runtime images to use (see `syspgo run --help`)
   --stats-json FILE    write the counters as JSON when unmounted
-  --root DIR, --insecure-registry HOST, --authfile FILE, -v: as for pull
+  --root, --insecure-registry, --tls-verify, --certs-dir, --authfile, -v:
+                           as for pull
 
 EXAMPLES:
   syspgo mount 127.0.0.1:5000/python:numpy /mnt/numpy &
@@ -93,6 +96,13 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     mode = *parsed;
   }
   if (::geteuid() != 0) return fail(PermissionDenied("mount needs root; try sudo"));
+  if (!shared) {
+    // The mount point first: a missing one is not a FUSE problem.
+    struct stat st;
+    const std::string& dir = args->positional[1];
+    if (::stat(dir.c_str(), &st) != 0) return fail(ErrnoStatus(errno, "mount point", dir));
+    if (!S_ISDIR(st.st_mode)) return fail(InvalidArgument("mount point " + dir + " is not a directory"));
+  }
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return fail(ref.status());
   auto setup = RegistrySetup::Make(*args, ctx);

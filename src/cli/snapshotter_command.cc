@@ -37,7 +37,8 @@ OPTIONS:
   --mode MODE          rtimage or lazy for images with a runtime image
                        (default: rtimage when it holds data, else lazy)
   --fetch-timeout S, --streams N, --trust-policy FILE: as for `syspgo run`
-  --root DIR, --insecure-registry HOST, --authfile FILE, -v: as for pull
+  --root, --insecure-registry, --tls-verify, --certs-dir, --authfile, -v:
+                           as for pull
 
 EXAMPLES:
   syspgo snapshotter --address /run/syspgo/snapshotter.sock

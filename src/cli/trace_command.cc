@@ -230,9 +230,12 @@ Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& im
   ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(root));
   oci::Puller puller(&store, setup->options, &log);
   ImageTrace out;
+  // Until the container's root is mounted (syspgo gc sees it from then on).
+  ASSIGN_OR_RETURN(UniqueFd gc_hold, oci::LayerStore::HoldAgainstGc(root, ctx.cancel));
   ASSIGN_OR_RETURN(out.image, ObtainImage(puller, ref, args.Get("pull").value_or("always"), 4, log));
   ASSIGN_OR_RETURN(std::unique_ptr<run::Container> container,
                    run::Container::Prepare(copts, out.image, &log));
+  gc_hold.Reset();
   // Readahead off on the layer store's device while tracing (restored when
   // the guard goes, or by the next syspgo start if we are killed).
   trace::ReadaheadGuard readahead;
@@ -321,12 +324,29 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
   return 0;
 }
 
+constexpr char kShowUsage[] = R"(USAGE: syspgo trace show [--ranges] FILE
+
+Summarises a trace file (docs/trace-format.md): files, pages, bytes, layers,
+duration and readiness.
+
+OPTIONS:
+  --ranges   also every page range of every file
+)";
+
+Status CheckWritableOutput(const std::string& path) {
+  const std::string dir = DirName(path).empty() ? "." : DirName(path);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, "cannot write the trace: stat", dir);
+  if (!S_ISDIR(st.st_mode)) return InvalidArgument("cannot write the trace: " + dir + " is not a directory");
+  if (::access(dir.c_str(), W_OK) != 0) return ErrnoStatus(errno, "cannot write the trace into", dir);
+  return Status::Ok();
+}
+
 int ShowCommand(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"ranges", false}, {"help", false, 'h'}});
-  if (!args.ok() || args->positional.size() != 1) {
-    std::fputs(kTraceUsage, stderr);
-    return kExitUsage;
-  }
+  if (!args.ok()) return Usage(kShowUsage, args.status());
+  if (args->Has("help")) return Usage(kShowUsage);
+  if (args->positional.size() != 1) return Usage(kShowUsage, InvalidArgument("show takes one FILE"));
   auto t = trace::ReadTraceFile(args->positional[0]);
   if (!t.ok()) return Fail(t.status());
   PrintTrace(*t, args->Has("ranges"));
@@ -351,10 +371,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                     {"runc", true},
                                     {"timing-json", true}}),
                         /*stop_after_positionals=*/1);
-  auto usage = [](const Status& st) {
-    std::fprintf(stderr, "syspgo: %s\n\n%s", st.message().c_str(), kTraceUsage);
-    return kExitUsage;
-  };
+  auto usage = [](const Status& st) { return Usage(kTraceUsage, st); };
   if (!args.ok()) return usage(args.status());
   if (args->Has("help")) {
     std::fputs(kTraceUsage, stdout);
@@ -362,6 +379,8 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   }
   auto output = args->Get("output");
   if (!output) return usage(InvalidArgument("trace needs -o FILE"));
+  // Before the trace, not after it: a directory we cannot write to.
+  if (Status st = CheckWritableOutput(*output); !st.ok()) return Fail(st);
   auto pid_arg = args->GetInt("pid", 0, 1, INT32_MAX);
   if (!pid_arg.ok()) return usage(pid_arg.status());
   const bool by_pid = args->Has("pid");

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "oci/image_builder.h"
 
+#include <chrono>
+#include <cstdio>
+
+#include "oci/progress.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -193,14 +198,29 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
       return InvalidArgument("layer " + std::to_string(i) +
                              ": give a directory or a tar stream");
     }
+    const std::string label = "layer " + std::to_string(i + 1) + "/" +
+                              std::to_string(options.layers.size()) +
+                              (input.directory.empty() ? "" : " (" + input.directory + ")");
+    auto say = [&](const std::string& what) {
+      if (options.on_step) options.on_step(label + ": " + what);
+    };
+    say("archiving and compressing");
     auto staged = StageLayer(input, options, work.path(), i);
     if (!staged.ok()) {
       return staged.status().WithContext("layer " + (input.directory.empty()
                                                          ? std::to_string(i)
                                                          : input.directory));
     }
+    say("pushing " + HumanBytes(static_cast<double>(staged->descriptor.size)) + " (" +
+        staged->descriptor.digest.ToString().substr(0, 19) + ")");
+    const auto push_start = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(client.PushBlobFromFile(ref.repository, staged->descriptor.digest,
                                             staged->descriptor.size, staged->file));
+    char took[32];
+    std::snprintf(took, sizeof(took), "%.1f s", std::chrono::duration<double>(
+                                                    std::chrono::steady_clock::now() - push_start)
+                                                    .count());
+    say(std::string("pushed in ") + took);
     ::unlink(staged->file.c_str());
     config.diff_ids.push_back(staged->diff_id);
     built.diff_ids.push_back(staged->diff_id);
@@ -215,6 +235,7 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
   manifest.config.digest = Digest::Of(config_json);
   manifest.config.size = static_cast<int64_t>(config_json.size());
   manifest.layers = built.layers;
+  if (options.on_step) options.on_step("pushing the config and the manifest");
   RETURN_IF_ERROR(client.PushBlob(ref.repository, manifest.config.digest, config_json));
   built.manifest = SerializeImageManifest(manifest);
   ASSIGN_OR_RETURN(built.manifest_digest,

@@ -8,6 +8,7 @@
 #ifndef SYSPGO_OCI_IMAGE_BUILDER_H_
 #define SYSPGO_OCI_IMAGE_BUILDER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct BuildOptions {
   bool docker_media_types = false; // Docker v2 schema 2 instead of OCI
   ImageConfig config;              // diff_ids are filled in
   std::string work_dir = "/tmp";   // where layer files are staged
+  // Told of each step as it starts and ends ("layer 2/3 ...: pushing
+  // 315.2 MB"), for a command to show; may be empty.
+  std::function<void(const std::string&)> on_step;
 };
 
 struct BuiltImage {

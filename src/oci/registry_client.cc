@@ -38,6 +38,11 @@ std::string RegistryErrorText(const std::string& body) {
   return out;
 }
 
+// "repo:tag" or "repo@sha256:..." as references are written.
+std::string RefText(const std::string& repository, const std::string& reference) {
+  return repository + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
+}
+
 }  // namespace
 
 // Percent-encodes all but RFC 3986 unreserved characters and '/'.
@@ -363,8 +368,8 @@ Result<FetchedManifest> RegistryClient::GetManifest(
   ASSIGN_OR_RETURN(HttpResponse reply,
                    SendWithRetry(req, RepositoryScope(repository, false), use));
   if (reply.status != 200) {
-    return StatusFromReply("manifest " + registry_ + "/" + repository + ":" +
-                               reference, reply);
+    return StatusFromReply("manifest " + registry_ + "/" + RefText(repository, reference),
+                           reply);
   }
   FetchedManifest out;
   out.media_type = reply.Header("content-type");
@@ -378,7 +383,7 @@ Result<FetchedManifest> RegistryClient::GetManifest(
   std::string claimed = reply.Header("docker-content-digest");
   if (!claimed.empty() && claimed != out.digest.ToString() &&
       claimed.rfind("sha256:", 0) == 0) {
-    return Corruption("manifest " + repository + ":" + reference +
+    return Corruption("manifest " + RefText(repository, reference) +
                       ": digest mismatch, server says " + claimed +
                       " but content hashes to " + out.digest.ToString());
   }
@@ -626,7 +631,7 @@ Result<Digest> RegistryClient::PushManifest(const std::string& repository,
   ASSIGN_OR_RETURN(HttpResponse reply,
                    SendWithRetry(put, RepositoryScope(repository, true), Use::kPush));
   if (reply.status != 201) {
-    return StatusFromReply("push manifest " + repository + ":" + reference, reply);
+    return StatusFromReply("push manifest " + RefText(repository, reference), reply);
   }
   Digest digest = Digest::Of(body);
   std::string claimed = reply.Header("docker-content-digest");

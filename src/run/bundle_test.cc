@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "run/bundle.h"
+#include "run/runc.h"
 
 #include <nlohmann/json.hpp>
 
@@ -82,6 +83,33 @@ TEST_F(BundleTest, RuntimeSpecIsValidJsonWithHostNetwork) {
   EXPECT_EQ(j["root"]["path"], "rootfs");
   EXPECT_EQ(j["linux"]["cgroupsPath"], "/syspgo/x");
   for (const auto& ns : j["linux"]["namespaces"]) EXPECT_NE(ns["type"], "network");
+}
+
+}  // namespace
+}  // namespace syspgo::run
+
+namespace syspgo::run {
+namespace {
+
+TEST(RuncCreateFailureTest, TheCommandsOwnFailureIsNamed) {
+  ExitInfo failed;
+  failed.exit_code = 1;
+  const std::string missing =
+      R"({"level":"warning","msg":"something else","time":"t"})"
+      "\n"
+      R"({"level":"error","msg":"runc create failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH","time":"t"})"
+      "\n";
+  Status st = CreateFailure(failed, missing);
+  EXPECT_EQ(st.code(), StatusCode::kNotFound);
+  EXPECT_EQ(st.message(), "the container's command is not in the image: \"nosuch\": "
+                          "executable file not found in $PATH");
+  Status denied = CreateFailure(
+      failed, R"({"level":"error","msg":"exec: \"/etc/passwd\": permission denied"})");
+  EXPECT_EQ(denied.code(), StatusCode::kPermissionDenied);
+  Status other = CreateFailure(failed, R"({"level":"error","msg":"cgroup: no space"})");
+  EXPECT_EQ(other.code(), StatusCode::kInternal);
+  EXPECT_NE(other.message().find("cgroup: no space"), std::string::npos);
+  EXPECT_EQ(other.message().find("level"), std::string::npos) << "the raw JSON was shown";
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "run/runc.h"
 
+#include <nlohmann/json.hpp>
+
 #include <csignal>
 #include <cstring>
 
@@ -10,6 +12,31 @@ namespace syspgo::run {
 
 std::vector<std::string> Runc::Base() const {
   return {binary_, "--root", state_root_};
+}
+
+Status CreateFailure(const ExitInfo& exit, const std::string& log) {
+  // runc logs JSON lines; the error's "msg" is what to show.
+  std::string msg;
+  for (std::string_view line : SplitLines(log)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("level", "") == "error") msg = j.value("msg", "");
+  }
+  if (msg.empty()) msg = log;
+  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  // The command itself: docker's exit codes 127 (not found) and 126 (not
+  // executable) come from these.
+  const size_t exec = msg.find("exec: ");
+  if (exec != std::string::npos) {
+    const std::string what = msg.substr(exec + 6);
+    if (what.find("executable file not found") != std::string::npos ||
+        what.find("no such file or directory") != std::string::npos) {
+      return NotFound("the container's command is not in the image: " + what);
+    }
+    if (what.find("permission denied") != std::string::npos) {
+      return PermissionDenied("the container's command cannot be executed: " + what);
+    }
+  }
+  return Internal("runc create failed (" + exit.ToString() + "): " + msg);
 }
 
 Result<pid_t> Runc::Create(const std::string& id, const std::string& bundle,
@@ -32,8 +59,7 @@ Result<pid_t> Runc::Create(const std::string& id, const std::string& bundle,
   ASSIGN_OR_RETURN(ExitInfo exit, child.Wait());
   if (!exit.success()) {
     auto log = ReadFileToString(log_file);
-    return Internal("runc create failed (" + exit.ToString() + ")" +
-                    (log.ok() ? ": " + *log : ""));
+    return CreateFailure(exit, log.ok() ? *log : "");
   }
   ASSIGN_OR_RETURN(std::string pid_text, ReadFileToString(pid_file));
   long pid = std::strtol(pid_text.c_str(), nullptr, 10);

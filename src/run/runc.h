@@ -13,6 +13,11 @@
 
 namespace syspgo::run {
 
+// A failed `runc create` as a status: NotFound when the command is not in
+// the image, PermissionDenied when it cannot be executed, else Internal
+// with runc's error message (from its JSON log).
+Status CreateFailure(const ExitInfo& exit, const std::string& log);
+
 class Runc {
  public:
   Runc(std::string binary, std::string state_root)

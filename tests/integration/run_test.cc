@@ -95,6 +95,14 @@ TEST_F(RunTest, ExitCodeEnvUserAndWorkdirPassThrough) {
   EXPECT_NE(out->output.find("hi there\n0\n/\n"), std::string::npos) << out->output;
 }
 
+TEST_F(RunTest, ACommandTheImageLacksExits127AndSaysSo) {
+  auto out = Run({"run", image_, "--", "no-such-command"});
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->exit.exit_code, 127) << out->output;
+  EXPECT_NE(out->output.find("the container's command is not in the image"), std::string::npos)
+      << out->output;
+}
+
 TEST_F(RunTest, TcpReadinessReturnsOnceThePortAnswers) {
   int port = FreeLocalPort();
   std::string json = JoinPath(dir_.path(), "timing.json");
