@@ -46,7 +46,13 @@ clean:
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit -j $(JOBS)
 
-demo: build
+# Only what the demo runs (syspgo and the link relay), after saying what it
+# will cost here.
+demo: deps
+	@scripts/demo.sh --estimate $(BUILD)
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja $(CMAKE_ARGS) > /dev/null
+	@echo "== building syspgo and syspgo-delay-relay"
+	@ninja -C $(BUILD) -j $(JOBS) syspgo syspgo-delay-relay
 	@scripts/demo.sh $(BUILD)/bin/syspgo
 
 bench: build

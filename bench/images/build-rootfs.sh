@@ -35,12 +35,26 @@ command -v debootstrap >/dev/null || { echo "build-rootfs.sh: debootstrap is not
 
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
+echo "   debootstrap $suite ($packages) from $mirror: a few minutes; progress every 15 s" >&2
 debootstrap --variant=minbase --include="$packages" "$suite" "$out.tmp/rootfs" "$mirror" \
-  > "$out.tmp/debootstrap.log" 2>&1 || {
+  > "$out.tmp/debootstrap.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+start=$SECONDS
+# A line every 15 s: time so far, size so far, and debootstrap's last step.
+while kill -0 "$pid" 2>/dev/null; do
+  for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null && sleep 0.5; done
+  kill -0 "$pid" 2>/dev/null || break
+  step=$(grep -E '^I: ' "$out.tmp/debootstrap.log" 2>/dev/null | tail -n1 | cut -c4-70)
+  size=$(du -sm "$out.tmp/rootfs" 2>/dev/null | cut -f1)
+  printf '   debootstrap: %d s, %s MB, %s\n' $((SECONDS - start)) "${size:-0}" "${step:-starting}" >&2
+done
+if ! wait "$pid"; then
   echo "build-rootfs.sh: debootstrap failed; last lines of $out.tmp/debootstrap.log:" >&2
   tail -n 20 "$out.tmp/debootstrap.log" >&2
   exit 1
-}
+fi
+trap - EXIT
 # Package caches and lists are not part of a lean image.
 rm -rf "$out.tmp/rootfs/var/cache/apt/archives/"*.deb "$out.tmp/rootfs/var/lib/apt/lists/"*
 rm -rf "$out"
