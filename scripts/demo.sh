@@ -23,8 +23,8 @@ if [ "${1:-}" = "--estimate" ]; then
   if [ -x "$build/bin/syspgo" ] && [ -x "$build/bin/syspgo-delay-relay" ]; then
     echo "   build:     syspgo is built in $build/ (only what changed is rebuilt)"
   else
-    echo "   build:     syspgo and the link relay only (no tests): about 10 min on 2 cores"
-    minutes=$((minutes + 10)) disk+="900 MB in $build/, "
+    echo "   build:     syspgo and the link relay only (no tests): about 5 min on 2 cores"
+    minutes=$((minutes + 5)) disk+="750 MB in $build/, "
   fi
   missing=$(for p in debootstrap bc iproute2 curl time valgrind redis-server redis-tools \
                      golang-github-containerd-stargz-snapshotter-dev; do
@@ -42,8 +42,8 @@ if [ "${1:-}" = "--estimate" ]; then
     echo "              mirror, 228 MB kept in $cache/python-numpy for the next run"
     minutes=$((minutes + 6)) network+="about 60 MB from the Debian mirror, " disk+="228 MB in $cache, "
   fi
-  echo "   benchmark: registry, image build and push, a traced start, 3 warm and 3 cold starts: about 2 min"
-  minutes=$((minutes + 2))
+  echo "   benchmark: registry, image build and push, a traced start, 3 warm and 3 cold starts: about 1 min"
+  minutes=$((minutes + 1))
   disk+="about 600 MB in /tmp while it runs (removed at the end)"
   echo "   in all:    about $minutes min; disk: $disk; network: ${network:-none}"
   echo "   (Ctrl-C stops it and removes what it started)"

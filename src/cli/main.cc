@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   if (command == "sched") return syspgo::cli::SchedCommand(args, ctx);
   if (command == "snapshotter") return syspgo::cli::ExecSnapshotter(args);
   if (command == "version" || command == "--version") {
-    std::printf("syspgo 0.1.0\n");
+    std::printf("syspgo %s\n", SYSPGO_VERSION);
     return 0;
   }
   std::fprintf(stderr, "syspgo: unknown command '%s'\n\n%s", command.c_str(), kUsage);

@@ -155,6 +155,8 @@ Status RegistryClient::Refused(const std::string& what, const HttpResponse& repl
     who = "credentials" + (creds_[ep]->username.empty() ? std::string(" (an identity token)")
                                                        : " for user '" + creds_[ep]->username + "'") +
           " from " + creds_[ep]->source;
+  } else if (!creds_looked_up_[ep]) {
+    who = "sent without credentials (the registry had not asked for a login)";
   } else if (options_.credentials) {
     who = "no credentials: " + options_.credentials->Describe(e.host);
   } else {

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* File: trace/iotrace.bpf.c
  *
  * Page-level file access tracing of one process tree or one mount namespace.
@@ -15,7 +15,7 @@
 #define TASK_FILTER_MAX_PIDS IOTRACE_MAX_PIDS
 #include "bpf/task_filter.bpf.h"
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TCP_LISTEN_STATE 10
 
