@@ -668,7 +668,7 @@ int ImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   if (argv.empty() || argv[0] == "-h" || argv[0] == "--help") {
     return Usage(kImageUsage, argv.empty() ? InvalidArgument("image needs a subcommand") : Status());
   }
-  const std::string sub = argv[0];
+  const std::string& sub = argv[0];
   auto args = ParseArgs({argv.begin() + 1, argv.end()},
                         WithCommon({{"trace", true},
                                     {"output", true, 'o'},

@@ -125,7 +125,7 @@ int TagCommand(const std::vector<std::string>& argv) {
   if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
     return argv.empty() ? Usage(kUsage, InvalidArgument("tag needs set, rm, get or ls")) : Usage(kUsage);
   }
-  const std::string sub = argv[0];
+  const std::string& sub = argv[0];
   auto args = ParseArgs({argv.begin() + 1, argv.end()}, WithCommon({{"pid", true}, {"tid", true}, {"cgroup", true}}));
   if (!args.ok()) return Usage(kUsage, args.status());
   if (args->Has("help")) return Usage(kUsage);

@@ -299,6 +299,9 @@ Status LayerFetcher::VerifyPiece(uint32_t content, uint64_t piece, std::string_v
                          " of file content " + rtimage::DigestString(c.digest) + " from layer " +
                          metadata_->layers[c.layer].digest +
                          " do not match their digest; they are not served");
+  // Said once per piece, where an operator looks: a registry, a mirror or
+  // a disk served bytes that are not the image's.
+  if (log_) log_->Warning("lazy root file system: " + st.message());
   std::lock_guard<std::mutex> lock(pieces_mu_);
   failed_.emplace(PieceKey{content, piece}, st);
   return st;
@@ -488,7 +491,7 @@ Status RuntimePageCache::Start() {
   }
   for (auto& runs : parts) {
     if (runs.empty()) continue;
-    streams_.emplace_back([this, runs = std::move(runs)]() mutable { StreamLoop(std::move(runs)); });
+    streams_.emplace_back([this, runs = std::move(runs)] { StreamLoop(runs); });
   }
   storer_ = std::thread([this] { StoreLoop(); });
   return Status::Ok();
@@ -500,7 +503,7 @@ void RuntimePageCache::StartPushing() {
   pusher_ = std::thread([this] { PushLoop(); });
 }
 
-void RuntimePageCache::StreamLoop(std::vector<std::pair<uint32_t, uint32_t>> runs) {
+void RuntimePageCache::StreamLoop(const std::vector<std::pair<uint32_t, uint32_t>>& runs) {
   for (const auto& [first, last] : runs) {
     Status st = StreamRun(first, last);
     if (!st.ok()) {

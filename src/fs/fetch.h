@@ -310,7 +310,7 @@ class RuntimePageCache {
  private:
   enum class State : uint8_t { kMissing, kInMemory, kStored, kFailed };
   // Fetches runs of chunks (first, last index), in order.
-  void StreamLoop(std::vector<std::pair<uint32_t, uint32_t>> runs);
+  void StreamLoop(const std::vector<std::pair<uint32_t, uint32_t>>& runs);
   Status StreamRun(uint32_t first, uint32_t last);
   // A chunk's bytes arrived from a stream: verified, then kept for the
   // pusher, or failed.

@@ -27,6 +27,7 @@ struct Digest {
   std::string ToString() const { return algorithm + ":" + hex; }
   bool empty() const { return hex.empty(); }
   bool operator==(const Digest&) const = default;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
   auto operator<=>(const Digest&) const = default;
 };
 

@@ -85,7 +85,7 @@ struct Symbolizer::Module {
   std::unordered_map<uint64_t, InlineChain> cache;
 };
 
-Symbolizer::Symbolizer(std::vector<std::string> debug_dirs) {
+Symbolizer::Symbolizer(const std::vector<std::string>& debug_dirs) {
   // "-": no CRC checks (build-ids are); "": beside the binary; ".debug";
   // then absolute directories (searched by build-id and by name).
   debuginfo_path_ = "-:.debug:/usr/lib/debug";

@@ -50,7 +50,7 @@ class Symbolizer {
  public:
   // `debug_dirs`: more directories holding debug files (as
   // /usr/lib/debug: .build-id/xx/yyyy.debug, or by debuglink name).
-  explicit Symbolizer(std::vector<std::string> debug_dirs = {});
+  explicit Symbolizer(const std::vector<std::string>& debug_dirs = {});
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;

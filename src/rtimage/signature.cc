@@ -101,7 +101,7 @@ Result<SigningKey> SigningKey::Load(const std::string& path) {
   return Parse(pem, path);
 }
 
-Result<SigningKey> SigningKey::Parse(std::string_view pem, std::string name) {
+Result<SigningKey> SigningKey::Parse(std::string_view pem, const std::string& name) {
   BioPtr bio = MemoryBio(pem);
   EVP_PKEY* pkey = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr)
                        : nullptr;

@@ -60,7 +60,7 @@ using KeyPtr = std::unique_ptr<KeyHandle, KeyHandleDeleter>;
 class SigningKey {
  public:
   static Result<SigningKey> Load(const std::string& path);
-  static Result<SigningKey> Parse(std::string_view pem, std::string name);
+  static Result<SigningKey> Parse(std::string_view pem, const std::string& name);
   // The signature of payload (Ed25519: 64 bytes; ECDSA: DER over SHA-256).
   Result<std::string> Sign(std::string_view payload) const;
   // "sha256:<hex>" of the public key (DER SubjectPublicKeyInfo).

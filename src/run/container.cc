@@ -39,7 +39,7 @@ std::string RuncRoot(const std::string& state_root) {
 }  // namespace
 
 Container::Container(std::string id, std::string dir, std::string runc,
-                     std::string state_root, const Logger* log)
+                     const std::string& state_root, const Logger* log)
     : id_(std::move(id)),
       dir_(std::move(dir)),
       rootfs_(JoinPath(dir_, "rootfs")),

@@ -93,7 +93,7 @@ class Container {
   Status Destroy();
 
  private:
-  Container(std::string id, std::string dir, std::string runc, std::string state_root,
+  Container(std::string id, std::string dir, std::string runc, const std::string& state_root,
             const Logger* log);
   Result<std::optional<ExitInfo>> PollExit();
   Status Forward(int from, int to, LineMatcher* matcher, bool* eof, bool* matched);

@@ -323,7 +323,7 @@ TEST_F(ContainerdTest, ImageWithoutRuntimeImageIsUnpacked) {
   ASSERT_TRUE(run.exit.success()) << run.output;
   EXPECT_NE(run.output.find(Sha256Of(big_)), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
-  EXPECT_NE(run.output.find("y"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find('y'), std::string::npos) << run.output;
   EXPECT_TRUE(FuseMountsUnder(root_).empty()) << "no lazy mount for it";
   ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
   EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), 0);

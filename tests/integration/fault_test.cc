@@ -171,7 +171,7 @@ class FaultTest : public LazyFsTest {
   }
   // Every mode against the same (tampered) registry.
   std::vector<Cell> EveryMode(const std::string& ref, const std::string& name,
-                              std::vector<std::string> extra = {}) {
+                              const std::vector<std::string>& extra = {}) {
     std::vector<Cell> cells;
     for (const std::string& mode : kModes) {
       cells.push_back(Start(ref, mode, Root(name + "-" + mode), When::kBefore, {}, extra));

@@ -69,11 +69,11 @@ TEST_F(StoreGcTest, GcShrinksTheStoreToTheRunningImageWhileItsContainerKeepsWork
   options.stdout_fd = out.write_end.get();
   options.stderr_fd = out.write_end.get();
   options.null_stdin = true;
-  auto run = Subprocess::Spawn(
-      Argv({"run", "--pull", "never", refs_[0], "--", "sh", "-c",
-            "while [ ! -e /tmp/go ]; do sleep 0.05; done; wc -c < /payload/data.bin; "
-            "ls /bin | wc -l; echo done"}),
-      options);
+  const std::string script =
+      "while [ ! -e /tmp/go ]; do sleep 0.05; done; wc -c < /payload/data.bin; ls /bin | wc -l; "
+      "echo done";
+  auto run = Subprocess::Spawn(Argv({"run", "--pull", "never", refs_[0], "--", "sh", "-c", script}),
+                               options);
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   out.write_end.Reset();
   // Until its root is mounted on the store's layers.

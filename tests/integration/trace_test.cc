@@ -67,7 +67,7 @@ class TraceTest : public ::testing::Test {
     }
     return n;
   }
-  static bool Covers(const trace::TracedFile& f, std::vector<trace::AccessKind> kinds,
+  static bool Covers(const trace::TracedFile& f, const std::vector<trace::AccessKind>& kinds,
                      uint64_t offset, uint64_t length) {
     for (uint64_t p = offset / kPage; p <= (offset + length - 1) / kPage; ++p) {
       bool hit = false;
