@@ -72,7 +72,11 @@ demo: deps
 	@scripts/demo.sh $(BUILD)/bin/syspgo
 
 # Style (.clang-format) and static checks (.clang-tidy); the code passes both.
-SOURCES = git ls-files '*.cc' '*.h' '*.c' | grep -v '^build'
+# The BPF programs and their ABI headers keep the kernel's style (tabs), as
+# libbpf-tools' do.
+BPF_ABI = src/trace/iotrace.h src/profile/profile.h src/sched/sched.h
+SOURCES = git ls-files '*.cc' '*.h' '*.c' | grep -v -e '^build' -e '\.bpf\.[ch]$$' \
+          $(foreach f,$(BPF_ABI),-e '^$(f)$$')
 format:
 	@$(SOURCES) | xargs clang-format-14 -i
 

@@ -28,8 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
 std::vector<std::string> BuiltInSeeds() {
   const std::string d = "sha256:" + std::string(64, 'a');
-  return {R"([{"mediaType":"application/vnd.syspgo.runtime-image.metadata.v1+zstd","digest":")" +
-              d + R"(","size":1234},{"mediaType":"application/vnd.syspgo.runtime-image.blob.v1","digest":")" +
-              d + R"(","size":0,"annotations":{"a":"b"}}])",
-          "[]"};
+  return {
+      R"([{"mediaType":"application/vnd.syspgo.runtime-image.metadata.v1+zstd","digest":")" + d +
+          R"(","size":1234},{"mediaType":"application/vnd.syspgo.runtime-image.blob.v1","digest":")" +
+          d + R"(","size":0,"annotations":{"a":"b"}}])",
+      "[]"};
 }

@@ -26,11 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (uint64_t off : {uint64_t{0}, l.uncompressed_size / 2, l.uncompressed_size}) {
           auto plan = PlanRange(l, off, std::min<uint64_t>(4096, l.uncompressed_size - off));
           if (!plan.ok()) continue;
-          if (plan->compressed_end > input.size() || plan->compressed_end - plan->compressed_begin > (1 << 20)) continue;
-          (void)ExtractRange(l, *plan,
-                             std::string_view(input).substr(plan->compressed_begin,
-                                                            plan->compressed_end - plan->compressed_begin),
-                             off, std::min<uint64_t>(4096, l.uncompressed_size - off));
+          if (plan->compressed_end > input.size() ||
+              plan->compressed_end - plan->compressed_begin > (1 << 20))
+            continue;
+          (void)ExtractRange(
+              l, *plan,
+              std::string_view(input).substr(plan->compressed_begin,
+                                             plan->compressed_end - plan->compressed_begin),
+              off, std::min<uint64_t>(4096, l.uncompressed_size - off));
         }
       }
     }

@@ -67,7 +67,8 @@ std::string MetadataSeed() {
 
 std::string IndexSeed() {
   std::string plain;
-  for (int i = 0; plain.size() < 200000; ++i) plain += "record " + std::to_string(i * 7919 % 1000) + "\n";
+  for (int i = 0; plain.size() < 200000; ++i)
+    plain += "record " + std::to_string(i * 7919 % 1000) + "\n";
   std::string gz = Gzip(plain) + Gzip(plain.substr(0, 5000));
   syspgo::StringReader source(gz);
   auto reader = IndexingReader::Create(StreamCompression::kGzip, &source, 16384);

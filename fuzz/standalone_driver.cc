@@ -49,8 +49,9 @@ int main(int argc, char** argv) {
         case 1:
           if (!s.empty()) s[rng() % s.size()] = static_cast<char>(rng());
           break;
-        case 2: s.insert(s.begin() + static_cast<long>(s.empty() ? 0 : rng() % s.size()),
-                         static_cast<char>(rng()));
+        case 2:
+          s.insert(s.begin() + static_cast<long>(s.empty() ? 0 : rng() % s.size()),
+                   static_cast<char>(rng()));
           break;
         case 3:
           if (!s.empty()) s.resize(rng() % s.size());

@@ -37,8 +37,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return PublicKey::Parse(kKey, path);
   });
   if (policy.ok()) {
-    for (const char* ref : {"a.io/b:1", "a.io/b/c@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-                            "127.0.0.1:5000/x:y"}) {
+    for (const char* ref :
+         {"a.io/b:1",
+          "a.io/b/c@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+          "127.0.0.1:5000/x:y"}) {
       auto d = policy->Decide(*syspgo::oci::ImageReference::Parse(ref));
       if (d.accept == Acceptance::kSigned && d.keys.empty()) __builtin_trap();
     }

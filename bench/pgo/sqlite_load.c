@@ -51,9 +51,9 @@ static uint64_t query(sqlite3* db, const char* sql) {
   return sum;
 }
 
-static const char* const kWords[] = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot",
-                                     "golf", "hotel", "india", "juliet", "kilo", "lima",
-                                     "mike", "november", "oscar", "papa", "quebec", "romeo"};
+static const char* const kWords[] = {"alpha", "bravo",    "charlie", "delta",  "echo",   "foxtrot",
+                                     "golf",  "hotel",    "india",   "juliet", "kilo",   "lima",
+                                     "mike",  "november", "oscar",   "papa",   "quebec", "romeo"};
 enum { kWordCount = sizeof(kWords) / sizeof(kWords[0]) };
 
 int main(int argc, char** argv) {
@@ -72,9 +72,11 @@ int main(int argc, char** argv) {
        " price REAL, note TEXT)");
   sqlite3_stmt* ins_c;
   sqlite3_stmt* ins_o;
-  check(sqlite3_prepare_v2(db, "INSERT INTO customer(name, city, score) VALUES(?,?,?)", -1, &ins_c, NULL),
+  check(sqlite3_prepare_v2(db, "INSERT INTO customer(name, city, score) VALUES(?,?,?)", -1, &ins_c,
+                           NULL),
         db, "prepare");
-  check(sqlite3_prepare_v2(db, "INSERT INTO orders(customer, item, qty, price, note) VALUES(?,?,?,?,?)",
+  check(sqlite3_prepare_v2(db,
+                           "INSERT INTO orders(customer, item, qty, price, note) VALUES(?,?,?,?,?)",
                            -1, &ins_o, NULL),
         db, "prepare");
   const long customers = rows / 8 + 1;
@@ -94,7 +96,8 @@ int main(int argc, char** argv) {
     sqlite3_bind_text(ins_o, 2, kWords[next_random() % kWordCount], -1, SQLITE_STATIC);
     sqlite3_bind_int(ins_o, 3, (int)(next_random() % 20) + 1);
     sqlite3_bind_double(ins_o, 4, (double)(next_random() % 100000) / 100.0);
-    snprintf(buf, sizeof(buf), "note %lu %s", (unsigned long)next_random(), kWords[next_random() % kWordCount]);
+    snprintf(buf, sizeof(buf), "note %lu %s", (unsigned long)next_random(),
+             kWords[next_random() % kWordCount]);
     sqlite3_bind_text(ins_o, 5, buf, -1, SQLITE_TRANSIENT);
     check(sqlite3_step(ins_o), db, "insert order");
     sqlite3_reset(ins_o);
@@ -102,26 +105,34 @@ int main(int argc, char** argv) {
   exec(db, "COMMIT");
   sqlite3_finalize(ins_c);
   sqlite3_finalize(ins_o);
-  exec(db, "CREATE INDEX orders_customer ON orders(customer); CREATE INDEX customer_city ON customer(city)");
+  exec(db,
+       "CREATE INDEX orders_customer ON orders(customer); CREATE INDEX customer_city ON "
+       "customer(city)");
   uint64_t sum = 0;
-  sum += query(db, "SELECT city, count(*), sum(o.qty * o.price) FROM customer c JOIN orders o"
-                   " ON o.customer = c.id GROUP BY city ORDER BY 3 DESC");
-  sum += query(db, "SELECT item, avg(price), max(qty) FROM orders WHERE note LIKE '%echo%' GROUP BY item");
+  sum += query(db,
+               "SELECT city, count(*), sum(o.qty * o.price) FROM customer c JOIN orders o"
+               " ON o.customer = c.id GROUP BY city ORDER BY 3 DESC");
+  sum += query(
+      db, "SELECT item, avg(price), max(qty) FROM orders WHERE note LIKE '%echo%' GROUP BY item");
   sum += query(db, "SELECT name, score FROM customer WHERE score > 50 ORDER BY name LIMIT 200");
-  sum += query(db, "SELECT c.name, o.item FROM customer c, orders o WHERE o.customer = c.id AND"
-                   " c.city = 'delta' AND o.qty > 15 ORDER BY o.price");
-  sum += query(db, "SELECT substr(note, 6, 4), count(*) FROM orders GROUP BY 1 ORDER BY 2 DESC LIMIT 50");
+  sum += query(db,
+               "SELECT c.name, o.item FROM customer c, orders o WHERE o.customer = c.id AND"
+               " c.city = 'delta' AND o.qty > 15 ORDER BY o.price");
+  sum += query(
+      db, "SELECT substr(note, 6, 4), count(*) FROM orders GROUP BY 1 ORDER BY 2 DESC LIMIT 50");
   sqlite3_stmt* point;
-  check(sqlite3_prepare_v2(db, "SELECT sum(price) FROM orders WHERE customer = ?", -1, &point, NULL), db,
-        "prepare");
+  check(
+      sqlite3_prepare_v2(db, "SELECT sum(price) FROM orders WHERE customer = ?", -1, &point, NULL),
+      db, "prepare");
   for (long i = 0; i < rows / 4; ++i) {
     sqlite3_bind_int64(point, 1, (sqlite3_int64)(next_random() % customers) + 1);
     while (sqlite3_step(point) == SQLITE_ROW) sum += (uint64_t)sqlite3_column_double(point, 0);
     sqlite3_reset(point);
   }
   sqlite3_finalize(point);
-  exec(db, "BEGIN; UPDATE orders SET qty = qty + 1 WHERE item IN ('alpha', 'kilo');"
-           " DELETE FROM orders WHERE price < 100; COMMIT");
+  exec(db,
+       "BEGIN; UPDATE orders SET qty = qty + 1 WHERE item IN ('alpha', 'kilo');"
+       " DELETE FROM orders WHERE price < 100; COMMIT");
   sum += query(db, "SELECT count(*), sum(qty) FROM orders");
   sqlite3_close(db);
   printf("%llu\n", (unsigned long long)sum);

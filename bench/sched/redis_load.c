@@ -25,7 +25,7 @@ struct client {
   int fd;
   double interval_ns;
   uint64_t start_ns, warm_ns, end_ns;
-  uint64_t *lat;
+  uint64_t* lat;
   size_t n, cap;
   uint64_t errors;
 };
@@ -37,7 +37,8 @@ static uint64_t now_ns(void) {
 }
 
 static void sleep_until(uint64_t t) {
-  struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull), .tv_nsec = (long)(t % 1000000000ull)};
+  struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull),
+                        .tv_nsec = (long)(t % 1000000000ull)};
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
   }
 }
@@ -52,7 +53,7 @@ static int read_reply(int fd) {
     if (r <= 0) return -1;
     have += (size_t)r;
     if (need < 0) {
-      char *crlf = memmem(buf, have, "\r\n", 2);
+      char* crlf = memmem(buf, have, "\r\n", 2);
       if (!crlf) continue;
       if (buf[0] != '$') return -1;
       long len = strtol(buf + 1, NULL, 10);
@@ -64,8 +65,8 @@ static int read_reply(int fd) {
   }
 }
 
-static void *run(void *arg) {
-  struct client *c = arg;
+static void* run(void* arg) {
+  struct client* c = arg;
   static const char req[] = "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n";
   double due = (double)c->start_ns;
   for (;;) {
@@ -73,7 +74,8 @@ static void *run(void *arg) {
     uint64_t t = (uint64_t)due;
     if (t >= c->end_ns) break;
     sleep_until(t);
-    if (write(c->fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1) || read_reply(c->fd) != 0) {
+    if (write(c->fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1) ||
+        read_reply(c->fd) != 0) {
       c->errors++;
       break;
     }
@@ -88,16 +90,16 @@ static void *run(void *arg) {
   return NULL;
 }
 
-static int cmp(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+static int cmp(const void* a, const void* b) {
+  uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
   return x < y ? -1 : x > y;
 }
 
-static int connect_to(const char *host, int port) {
+static int connect_to(const char* host, int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, host, &a.sin_addr);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+  if (fd < 0 || connect(fd, (struct sockaddr*)&a, sizeof(a)) != 0) {
     perror("connect");
     exit(1);
   }
@@ -106,23 +108,26 @@ static int connect_to(const char *host, int port) {
   return fd;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 7) {
     fprintf(stderr, "usage: redis_load HOST PORT CLIENTS RATE SECONDS WARMUP\n");
     return 2;
   }
-  const char *host = argv[1];
+  const char* host = argv[1];
   int port = atoi(argv[2]), clients = atoi(argv[3]);
   double rate = atof(argv[4]), seconds = atof(argv[5]), warmup = atof(argv[6]);
   if (clients < 1 || clients > 1024 || rate <= 0 || seconds <= 0 || warmup < 0) return 2;
   // The key, 64 bytes.
   int fd0 = connect_to(host, port);
-  static const char set[] = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$64\r\n"
-                            "0123456789012345678901234567890123456789012345678901234567890123\r\n";
+  static const char set[] =
+      "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$64\r\n"
+      "0123456789012345678901234567890123456789012345678901234567890123\r\n";
   char ok[16];
-  if (write(fd0, set, sizeof(set) - 1) != (ssize_t)(sizeof(set) - 1) || read(fd0, ok, sizeof(ok)) <= 0) return 1;
+  if (write(fd0, set, sizeof(set) - 1) != (ssize_t)(sizeof(set) - 1) ||
+      read(fd0, ok, sizeof(ok)) <= 0)
+    return 1;
   close(fd0);
-  struct client *cs = calloc((size_t)clients, sizeof(*cs));
+  struct client* cs = calloc((size_t)clients, sizeof(*cs));
   uint64_t start = now_ns() + 20000000ull;
   for (int i = 0; i < clients; i++) {
     cs[i].fd = connect_to(host, port);
@@ -140,7 +145,7 @@ int main(int argc, char **argv) {
     total += cs[i].n;
     errors += cs[i].errors;
   }
-  uint64_t *all = malloc((total ? total : 1) * sizeof(uint64_t));
+  uint64_t* all = malloc((total ? total : 1) * sizeof(uint64_t));
   size_t k = 0;
   for (int i = 0; i < clients; i++) {
     memcpy(all + k, cs[i].lat, cs[i].n * sizeof(uint64_t));
@@ -148,8 +153,9 @@ int main(int argc, char **argv) {
   }
   qsort(all, total, sizeof(uint64_t), cmp);
 #define Q(q) (total ? all[(size_t)((q) * (double)(total - 1))] / 1e3 : 0)
-  printf("{\"requests\": %zu, \"errors\": %llu, \"rate\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
-         "\"p999_us\": %.1f, \"max_us\": %.1f}\n",
-         total, (unsigned long long)errors, total / seconds, Q(0.5), Q(0.99), Q(0.999), Q(1.0));
+  printf(
+      "{\"requests\": %zu, \"errors\": %llu, \"rate\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
+      "\"p999_us\": %.1f, \"max_us\": %.1f}\n",
+      total, (unsigned long long)errors, total / seconds, Q(0.5), Q(0.99), Q(0.999), Q(1.0));
   return errors ? 1 : 0;
 }

@@ -189,7 +189,8 @@ void Serve(int client, sockaddr_in target, Clock::duration one_way, size_t max_w
   // half an RTT late: its first byte is due an RTT after we accepted.
   const Clock::time_point open_at = Clock::now() + 2 * one_way;
   int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (upstream < 0 || ::connect(upstream, reinterpret_cast<sockaddr*>(&target), sizeof(target)) != 0) {
+  if (upstream < 0 ||
+      ::connect(upstream, reinterpret_cast<sockaddr*>(&target), sizeof(target)) != 0) {
     std::perror("delay-relay: connect to target");
     ::close(client);
     if (upstream >= 0) ::close(upstream);
@@ -215,16 +216,21 @@ int main(int argc, char** argv) {
   long window_kb = 4096;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--listen") listen_at = argv[i + 1];
-    else if (flag == "--target") target_at = argv[i + 1];
-    else if (flag == "--rtt-ms") rtt_ms = std::atof(argv[i + 1]);
-    else if (flag == "--window-kb") window_kb = std::atol(argv[i + 1]);
+    if (flag == "--listen")
+      listen_at = argv[i + 1];
+    else if (flag == "--target")
+      target_at = argv[i + 1];
+    else if (flag == "--rtt-ms")
+      rtt_ms = std::atof(argv[i + 1]);
+    else if (flag == "--window-kb")
+      window_kb = std::atol(argv[i + 1]);
   }
   sockaddr_in listen_addr, target;
   if (!ParseAddress(listen_at, &listen_addr) || !ParseAddress(target_at, &target) || rtt_ms < 0 ||
       window_kb < 16) {
     std::fprintf(stderr,
-                 "usage: syspgo-delay-relay --listen ADDR:PORT --target ADDR:PORT [--rtt-ms MS] [--window-kb KB]\n");
+                 "usage: syspgo-delay-relay --listen ADDR:PORT --target ADDR:PORT [--rtt-ms MS] "
+                 "[--window-kb KB]\n");
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
@@ -242,8 +248,8 @@ int main(int argc, char** argv) {
   }
   const auto one_way = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double, std::milli>(rtt_ms / 2));
-  std::fprintf(stderr, "delay-relay: %s -> %s, rtt %.3f ms, window up to %ld KiB\n", listen_at.c_str(),
-               target_at.c_str(), rtt_ms, window_kb);
+  std::fprintf(stderr, "delay-relay: %s -> %s, rtt %.3f ms, window up to %ld KiB\n",
+               listen_at.c_str(), target_at.c_str(), rtt_ms, window_kb);
   while (!g_stop) {
     pollfd p{server, POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) continue;

@@ -32,7 +32,8 @@ Result<std::vector<std::string>> DisableMissingTracepoints(
     const std::vector<OptionalProgram>& programs) {
   struct btf* vmlinux = btf__load_vmlinux_btf();
   if (!vmlinux) {
-    return Unimplemented("this kernel has no BTF (/sys/kernel/btf/vmlinux); syspgo's BPF programs need it");
+    return Unimplemented(
+        "this kernel has no BTF (/sys/kernel/btf/vmlinux); syspgo's BPF programs need it");
   }
   std::vector<std::string> missing;
   for (const OptionalProgram& p : programs) {

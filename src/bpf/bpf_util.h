@@ -56,7 +56,8 @@ struct OptionalProgram {
 // Before load: programs whose tracepoint this kernel's BTF lacks are not
 // loaded (autoload off). Returns their tracepoint names; kUnimplemented when
 // the kernel has no BTF.
-Result<std::vector<std::string>> DisableMissingTracepoints(const std::vector<OptionalProgram>& programs);
+Result<std::vector<std::string>> DisableMissingTracepoints(
+    const std::vector<OptionalProgram>& programs);
 
 // A BPF ring buffer map's consumer. The callback gets each record (its
 // return value, when negative, stops the poll: libbpf's convention).

@@ -18,22 +18,20 @@ std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
   return out;
 }
 
-Result<int> ParsedArgs::GetInt(const std::string& name, int fallback, int min,
-                               int max) const {
+Result<int> ParsedArgs::GetInt(const std::string& name, int fallback, int min, int max) const {
   auto v = Get(name);
   if (!v) return fallback;
   char* end = nullptr;
   long n = std::strtol(v->c_str(), &end, 10);
   if (v->empty() || *end != '\0' || n < min || n > max) {
-    return InvalidArgument("--" + name + " needs a number from " + std::to_string(min) +
-                           " to " + std::to_string(max) + ", got '" + *v + "'");
+    return InvalidArgument("--" + name + " needs a number from " + std::to_string(min) + " to " +
+                           std::to_string(max) + ", got '" + *v + "'");
   }
   return static_cast<int>(n);
 }
 
 Result<ParsedArgs> ParseArgs(const std::vector<std::string>& args,
-                             const std::vector<OptionSpec>& specs,
-                             size_t stop_after_positionals) {
+                             const std::vector<OptionSpec>& specs, size_t stop_after_positionals) {
   ParsedArgs out;
   auto find = [&](const std::string& name) -> const OptionSpec* {
     for (const auto& s : specs) {

@@ -17,7 +17,7 @@
 namespace syspgo::cli {
 
 struct OptionSpec {
-  std::string name;   // without dashes
+  std::string name;  // without dashes
   bool takes_value = true;
   char short_name = 0;
 };

@@ -10,9 +10,9 @@ const std::vector<OptionSpec> kSpecs = {
     {"ready", true}, {"env", true}, {"verbose", false, 'v'}, {"jobs", true}};
 
 TEST(ArgsTest, OptionsPositionalsAndRest) {
-  auto a = ParseArgs({"--ready", "tcp:80", "-v", "--env=A=1", "--env", "B=2", "img", "sh",
-                      "-c", "echo --ready"},
-                     kSpecs, 1);
+  auto a = ParseArgs(
+      {"--ready", "tcp:80", "-v", "--env=A=1", "--env", "B=2", "img", "sh", "-c", "echo --ready"},
+      kSpecs, 1);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(*a->Get("ready"), "tcp:80");
   EXPECT_TRUE(a->Has("verbose"));

@@ -16,11 +16,11 @@ namespace syspgo::cli {
 namespace {
 
 const std::vector<OptionSpec> kCommonOptions = {
-    {"root", true},              // store and state directory
-    {"insecure-registry", true}, // plain HTTP allowed for this host
-    {"tls-verify", true},        // =false: TLS without certificate checks
-    {"certs-dir", true},         // certs.d directories (hosts.toml, ca.crt)
-    {"authfile", true},          // docker config.json with credentials
+    {"root", true},               // store and state directory
+    {"insecure-registry", true},  // plain HTTP allowed for this host
+    {"tls-verify", true},         // =false: TLS without certificate checks
+    {"certs-dir", true},          // certs.d directories (hosts.toml, ca.crt)
+    {"authfile", true},           // docker config.json with credentials
     {"verbose", false, 'v'},
     {"help", false, 'h'},
 };
@@ -75,7 +75,8 @@ int Usage(const char* text, const Status& st) {
   // is: a usage error stays on the screen, not above a full page of help.
   const std::string_view page(text);
   const size_t blank = page.find("\n\n");
-  const std::string_view synopsis = page.substr(0, blank == std::string_view::npos ? page.size() : blank + 1);
+  const std::string_view synopsis =
+      page.substr(0, blank == std::string_view::npos ? page.size() : blank + 1);
   std::string command;  // "syspgo image build": the synopsis' leading words
   std::string_view first = synopsis.substr(0, synopsis.find('\n'));
   if (first.starts_with("USAGE: ")) first.remove_prefix(7);
@@ -83,13 +84,14 @@ int Usage(const char* text, const Status& st) {
     if (word.empty() || !std::islower(static_cast<unsigned char>(word[0]))) break;
     command += (command.empty() ? "" : " ") + std::string(word);
   }
-  std::fprintf(stderr, "syspgo: %s\n\n%.*sRun '%s --help' for every option.\n", st.message().c_str(),
-               static_cast<int>(synopsis.size()), synopsis.data(), command.c_str());
+  std::fprintf(stderr, "syspgo: %s\n\n%.*sRun '%s --help' for every option.\n",
+               st.message().c_str(), static_cast<int>(synopsis.size()), synopsis.data(),
+               command.c_str());
   return kExitUsage;
 }
 
 Result<std::unique_ptr<RegistrySetup>> RegistrySetup::Make(const ParsedArgs& args,
-                                                          const CommandContext& ctx) {
+                                                           const CommandContext& ctx) {
   auto setup = std::make_unique<RegistrySetup>();
   setup->log = Logger(args.Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
   ASSIGN_OR_RETURN(setup->credentials,
@@ -158,8 +160,7 @@ Result<rtimage::TrustPolicy> LoadTrustPolicy(const ParsedArgs& args) {
 }
 
 Result<oci::LocalImage> ObtainImage(oci::Puller& puller, const oci::ImageReference& ref,
-                                    const std::string& policy, int jobs,
-                                    const Logger& log) {
+                                    const std::string& policy, int jobs, const Logger& log) {
   if (policy == "never") return puller.LoadLocal(ref);
   if (policy == "missing") {
     auto local = puller.LoadLocal(ref);
@@ -171,10 +172,9 @@ Result<oci::LocalImage> ObtainImage(oci::Puller& puller, const oci::ImageReferen
   if (pulled.ok() || pulled.status().code() != StatusCode::kUnavailable) return pulled;
   auto local = puller.LoadLocal(ref);
   if (!local.ok()) return pulled.status();
-  log.Warning("registry unreachable (" + pulled.status().message() +
-              "); using the local copy of " + ref.ToString());
+  log.Warning("registry unreachable (" + pulled.status().message() + "); using the local copy of " +
+              ref.ToString());
   return local;
 }
-
 
 }  // namespace syspgo::cli

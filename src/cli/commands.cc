@@ -76,9 +76,12 @@ int PullIntoContainerd(const ParsedArgs& args, const std::string& address) {
     return Fail(NotFound(helper + " is missing (it is built with syspgo when Go is installed)"));
   }
   std::vector<std::string> cmd = {helper,
-                                  "--address", address,
-                                  "--namespace", args.Get("namespace").value_or("default"),
-                                  "--snapshotter", args.Get("snapshotter").value_or("syspgo")};
+                                  "--address",
+                                  address,
+                                  "--namespace",
+                                  args.Get("namespace").value_or("default"),
+                                  "--snapshotter",
+                                  args.Get("snapshotter").value_or("syspgo")};
   for (const std::string& host : args.GetAll("insecure-registry")) {
     cmd.insert(cmd.end(), {"--plain-http", host});
   }
@@ -130,8 +133,7 @@ int PullCommand(const std::vector<std::string>& argv, const CommandContext& ctx)
   std::fprintf(stderr, "syspgo: pulled %s (%s): %d layers, %d fetched, %s in %.3f s\n",
                ref->ToString().c_str(), image->manifest_digest.ToString().c_str(),
                stats.layers_total, stats.layers_fetched,
-               oci::HumanBytes(static_cast<double>(stats.bytes_fetched)).c_str(),
-               stats.seconds);
+               oci::HumanBytes(static_cast<double>(stats.bytes_fetched)).c_str(), stats.seconds);
   if (auto path = args->Get("stats-json")) {
     nlohmann::json j = {{"image", ref->ToString()},
                         {"manifest_digest", image->manifest_digest.ToString()},
@@ -242,15 +244,15 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   if (mode_name != "auto" && mode_name != "full") {
     auto m = fs::ParseLazyMode(mode_name);
     if (!m.ok()) {
-      return Usage(kRunUsage, InvalidArgument("--mode must be auto, full, lazy, prefetch or rtimage"));
+      return Usage(kRunUsage,
+                   InvalidArgument("--mode must be auto, full, lazy, prefetch or rtimage"));
     }
     forced_lazy = *m;
   }
   auto lazy_options = ParseLazyOptions(*args);
   if (!lazy_options.ok()) return Usage(kRunUsage, lazy_options.status());
   if (::geteuid() != 0) {
-    return Fail(PermissionDenied(
-        "run needs root (it mounts overlayfs and starts runc); try sudo"));
+    return Fail(PermissionDenied("run needs root (it mounts overlayfs and starts runc); try sudo"));
   }
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return Fail(ref.status());
@@ -300,9 +302,9 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
     ao.binary = SelfBinary();
     ao.server_args = MountServerArgs(*args, root);
     ao.mode = forced_lazy;
-    ao.timeout = std::max(std::chrono::milliseconds(1),
-                          std::chrono::duration_cast<std::chrono::milliseconds>(
-                              deadline - SteadyClock::now()));
+    ao.timeout = std::max(
+        std::chrono::milliseconds(1),
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()));
     ao.server_log = MountServerLog(root);
     auto acquired = shared_mounts.Acquire(*ref, decision, ao, &shared_counters);
     mount_s = SecondsSince(t0);
@@ -376,7 +378,8 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
     if (label != image->config.labels.end()) sched_tag = label->second;
   }
   if (!sched_tag.empty()) {
-    Status st = sched::TagProcess(sched::kDefaultStateDir, sched::kDefaultPinRoot, (*container)->init_pid(), sched_tag);
+    Status st = sched::TagProcess(sched::kDefaultStateDir, sched::kDefaultPinRoot,
+                                  (*container)->init_pid(), sched_tag);
     if (!st.ok()) return Fail(st.WithContext("tag the container " + sched_tag));
     log.Info("container tagged " + sched_tag + " (syspgo sched)");
   }
@@ -386,9 +389,9 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   // Ready.
   run::WaitOptions wopts;
   wopts.condition = *ready;
-  wopts.timeout = std::max(std::chrono::milliseconds(1),
-                           std::chrono::duration_cast<std::chrono::milliseconds>(
-                               deadline - SteadyClock::now()));
+  wopts.timeout = std::max(
+      std::chrono::milliseconds(1),
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()));
   wopts.keep_running = args->Has("keep-running");
   auto outcome = (*container)->Wait(wopts, *ctx.cancel);
   nlohmann::json fs_stats;
@@ -414,7 +417,8 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   if (outcome->ready) {
     std::string how = ready->ToString();
     if (lazy_mode) how += "; mode " + mode_label;
-    if (!shared.mnt().empty()) how += shared.started() ? ", shared mount (started)" : ", shared mount";
+    if (!shared.mnt().empty())
+      how += shared.started() ? ", shared mount (started)" : ", shared mount";
     std::fprintf(stderr,
                  "syspgo: deploy %.3f s | running %.3f s | ready %.3f s | total %.3f s (%s)\n",
                  deploy, running, ready_s, total, how.c_str());
@@ -457,9 +461,8 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
     if (outcome->exit) j["exit_code"] = outcome->exit->ShellCode();
     if (lazy && lazy->signature) j["runtime_image_signed_by"] = lazy->signature->key_id;
     if (mounted) {
-      j["deploy_parts"] = {{"locate_s", locate_s},
-                           {"mount_s", mount_s},
-                           {"prepare_s", deploy - locate_s - mount_s}};
+      j["deploy_parts"] = {
+          {"locate_s", locate_s}, {"mount_s", mount_s}, {"prepare_s", deploy - locate_s - mount_s}};
       const int64_t located = lazy->counters.requests.load();
       const int64_t located_bytes = lazy->counters.bytes.load();
       int64_t requests = located + fs_stats["fallback"]["requests"].get<int64_t>();
@@ -489,7 +492,8 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
 
 namespace {
 
-constexpr char kBuildUsage[] = R"(USAGE: syspgo build-image [OPTIONS] --layer DIR [--layer DIR...] IMAGE
+constexpr char kBuildUsage[] =
+    R"(USAGE: syspgo build-image [OPTIONS] --layer DIR [--layer DIR...] IMAGE
 
 Builds an OCI image whose layers are the given directory trees (bottom
 first) and pushes it to IMAGE's registry.
@@ -513,8 +517,7 @@ EXAMPLES:
   syspgo build-image --layer ./rootfs --cmd '["sh"]' 127.0.0.1:5000/busybox:test
 )";
 
-Result<std::vector<std::string>> JsonStringArray(const std::string& text,
-                                                 const char* what) {
+Result<std::vector<std::string>> JsonStringArray(const std::string& text, const char* what) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_array()) {
     return InvalidArgument(std::string(what) + " must be a JSON array of strings");
@@ -585,16 +588,17 @@ int BuildImageCommand(const std::vector<std::string>& argv, const CommandContext
   if (!setup.ok()) return Fail(setup.status());
   const auto start = SteadyClock::now();
   if (!args->Has("quiet")) {
-    options.on_step = [](const std::string& step) { std::fprintf(stderr, "syspgo: %s\n", step.c_str()); };
+    options.on_step = [](const std::string& step) {
+      std::fprintf(stderr, "syspgo: %s\n", step.c_str());
+    };
   }
   auto built = oci::BuildAndPushImage(*ref, options, (*setup)->options);
   if (!built.ok()) return Fail(built.status());
   int64_t bytes = 0;
   for (const auto& l : built->layers) bytes += l.size;
-  std::fprintf(stderr, "syspgo: pushed %s@%s (%zu layers, %s) in %.2f s\n",
-               ref->ToString().c_str(), built->manifest_digest.ToString().c_str(),
-               built->layers.size(), oci::HumanBytes(static_cast<double>(bytes)).c_str(),
-               SecondsSince(start));
+  std::fprintf(stderr, "syspgo: pushed %s@%s (%zu layers, %s) in %.2f s\n", ref->ToString().c_str(),
+               built->manifest_digest.ToString().c_str(), built->layers.size(),
+               oci::HumanBytes(static_cast<double>(bytes)).c_str(), SecondsSince(start));
   std::printf("%s\n", built->manifest_digest.ToString().c_str());
   return 0;
 }
@@ -628,7 +632,8 @@ int CleanupCommand(const std::vector<std::string>& argv, const CommandContext&) 
   auto args = ParseArgs(argv, WithCommon({{"runc", true}}));
   if (!args.ok()) return Usage(kCleanupUsage, args.status());
   if (args->Has("help")) return Usage(kCleanupUsage);
-  if (!args->positional.empty()) return Usage(kCleanupUsage, InvalidArgument("cleanup takes no arguments"));
+  if (!args->positional.empty())
+    return Usage(kCleanupUsage, InvalidArgument("cleanup takes no arguments"));
   Logger log(LogLevel::kInfo);
   auto private_root = StoreRoot(*args);
   if (!private_root.ok()) return Fail(private_root.status());

@@ -27,7 +27,8 @@
 namespace syspgo::cli {
 namespace {
 
-constexpr char kImageUsage[] = R"(USAGE: syspgo image build [OPTIONS] IMAGE --trace FILE [--trace FILE...] -o DIR
+constexpr char kImageUsage[] =
+    R"(USAGE: syspgo image build [OPTIONS] IMAGE --trace FILE [--trace FILE...] -o DIR
        syspgo image push [OPTIONS] IMAGE DIR
        syspgo image optimize [OPTIONS] IMAGE [-- CMD ARGS...]
        syspgo image sign --sign-key KEY [OPTIONS] IMAGE
@@ -249,9 +250,9 @@ Result<SessionImage> OpenSessionImage(const ParsedArgs& args, const CommandConte
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(args.positional[0]));
   SessionImage out;
   ASSIGN_OR_RETURN(out.session, OpenSession(args, ctx));
-  ASSIGN_OR_RETURN(out.image, ObtainImage(*out.session.puller, ref,
-                                          args.Get("pull").value_or(default_pull), 4,
-                                          out.session.setup->log));
+  ASSIGN_OR_RETURN(out.image,
+                   ObtainImage(*out.session.puller, ref, args.Get("pull").value_or(default_pull), 4,
+                               out.session.setup->log));
   return out;
 }
 
@@ -324,7 +325,8 @@ oci::Descriptor SubjectOf(const oci::LocalImage& image) {
 // Builds from the image's compressed layers, fetching those the store lacks.
 Result<rtimage::BuildReport> Build(const oci::LocalImage& image, ImageSession& session,
                                    std::vector<rtimage::AccessProfile> profiles,
-                                   const std::string& output, uint32_t chunk_span, int compression_level) {
+                                   const std::string& output, uint32_t chunk_span,
+                                   int compression_level) {
   RETURN_IF_ERROR(session.puller->FetchLayerBlobs(image));
   const oci::LayerStore& store = *session.store;
   const Logger* log = &session.setup->log;
@@ -368,9 +370,9 @@ Result<rtimage::PushedRuntimeImage> Push(ImageSession& s, const oci::LocalImage&
                                          const std::optional<rtimage::SigningKey>& key) {
   ASSIGN_OR_RETURN(oci::RegistryClient client,
                    oci::RegistryClient::Create(image.reference.registry, s.setup->options));
-  ASSIGN_OR_RETURN(rtimage::PushedRuntimeImage pushed,
-                   rtimage::PushRuntimeImage(client, image.reference.repository,
-                                             SubjectOf(image), dir));
+  ASSIGN_OR_RETURN(
+      rtimage::PushedRuntimeImage pushed,
+      rtimage::PushRuntimeImage(client, image.reference.repository, SubjectOf(image), dir));
   std::printf("pushed runtime image %s for %s@%s (%s)\n", pushed.artifact.ToString().c_str(),
               image.reference.ToString().c_str(), image.manifest_digest.ToString().c_str(),
               pushed.referrers_api ? "indexed by the registry's referrers API"
@@ -385,11 +387,13 @@ Result<rtimage::PushedRuntimeImage> Push(ImageSession& s, const oci::LocalImage&
 }
 
 int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return Usage(SubUsage("build"), InvalidArgument("build takes one IMAGE"));
+  if (args.positional.size() != 1)
+    return Usage(SubUsage("build"), InvalidArgument("build takes one IMAGE"));
   if (args.Has("sign-key")) {
     // A signature names the pushed artifact, which exists once pushed.
-    return Usage(SubUsage("build"), InvalidArgument(
-        "build writes a directory; sign when pushing it: syspgo image push --sign-key KEY IMAGE DIR"));
+    return Usage(SubUsage("build"),
+                 InvalidArgument("build writes a directory; sign when pushing it: syspgo image "
+                                 "push --sign-key KEY IMAGE DIR"));
   }
   auto output = args.Get("output");
   if (!output) return Usage(SubUsage("build"), InvalidArgument("build needs -o DIR"));
@@ -417,7 +421,8 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
                             " traced files are in layers of another image; left out");
     }
   }
-  auto report = Build(*image, *s, std::move(profiles), *output, static_cast<uint32_t>(*span), *level);
+  auto report =
+      Build(*image, *s, std::move(profiles), *output, static_cast<uint32_t>(*span), *level);
   if (!report.ok()) return Fail(report.status());
   std::printf("runtime image for %s@%s in %s\n%s", image->reference.ToString().c_str(),
               image->manifest_digest.ToString().c_str(), output->c_str(),
@@ -426,7 +431,8 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
 }
 
 int PushCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 2) return Usage(SubUsage("push"), InvalidArgument("push takes IMAGE DIR"));
+  if (args.positional.size() != 2)
+    return Usage(SubUsage("push"), InvalidArgument("push takes IMAGE DIR"));
   auto key = SigningKeyOf(args);
   if (!key.ok()) return Fail(key.status());
   auto opened = OpenSessionImage(args, ctx, "always");
@@ -437,7 +443,8 @@ int PushCommand(const ParsedArgs& args, const CommandContext& ctx) {
 }
 
 int SignCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return Usage(SubUsage("sign"), InvalidArgument("sign takes one IMAGE"));
+  if (args.positional.size() != 1)
+    return Usage(SubUsage("sign"), InvalidArgument("sign takes one IMAGE"));
   auto key = SigningKeyOf(args);
   if (!key.ok()) return Fail(key.status());
   if (!*key) return Usage(SubUsage("sign"), InvalidArgument("sign needs --sign-key KEY"));
@@ -454,7 +461,8 @@ int SignCommand(const ParsedArgs& args, const CommandContext& ctx) {
 }
 
 int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return Usage(SubUsage("optimize"), InvalidArgument("optimize takes one IMAGE"));
+  if (args.positional.size() != 1)
+    return Usage(SubUsage("optimize"), InvalidArgument("optimize takes one IMAGE"));
   auto key = SigningKeyOf(args);
   if (!key.ok()) return Fail(key.status());
   auto ready = run::ReadyCondition::Parse(args.Get("ready").value_or("exit"));
@@ -481,8 +489,8 @@ int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
     dir = temp->path();
   }
   uint64_t foreign = 0;
-  auto report = Build(traced->image, *s, {ProfileOf(traced->trace, traced->image, &foreign)},
-                      dir, rtimage::kDefaultChunkSpan, *level);
+  auto report = Build(traced->image, *s, {ProfileOf(traced->trace, traced->image, &foreign)}, dir,
+                      rtimage::kDefaultChunkSpan, *level);
   if (!report.ok()) return Fail(report.status());
   std::printf("%s", rtimage::FormatBuildReport(*report).c_str());
   auto pushed = Push(*s, traced->image, dir, *key);
@@ -511,13 +519,12 @@ nlohmann::json Summary(const rtimage::Metadata& m, const std::string& index_byte
   auto indexes = rtimage::DecodeLayerIndexes(index_bytes);
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const rtimage::LayerInfo& l = m.layers[i];
-    layers.push_back({{"digest", l.digest},
-                      {"compressed_bytes", l.compressed_size},
-                      {"uncompressed_bytes", l.uncompressed_size},
-                      {"access", rtimage::LayerAccessName(l.access)},
-                      {"access_points", indexes.ok() && i < indexes->size()
-                                            ? (*indexes)[i].points.size()
-                                            : 0}});
+    layers.push_back(
+        {{"digest", l.digest},
+         {"compressed_bytes", l.compressed_size},
+         {"uncompressed_bytes", l.uncompressed_size},
+         {"access", rtimage::LayerAccessName(l.access)},
+         {"access_points", indexes.ok() && i < indexes->size() ? (*indexes)[i].points.size() : 0}});
   }
   return {{"image_digest", m.image_digest},
           {"image_reference", m.image_reference},
@@ -542,7 +549,8 @@ nlohmann::json Summary(const rtimage::Metadata& m, const std::string& index_byte
 void PrintSummary(const nlohmann::json& j) {
   std::printf("image:           %s@%s\n", j["image_reference"].get<std::string>().c_str(),
               j["image_digest"].get<std::string>().c_str());
-  for (const auto& src : j["sources"]) std::printf("built from:      %s\n", src.get<std::string>().c_str());
+  for (const auto& src : j["sources"])
+    std::printf("built from:      %s\n", src.get<std::string>().c_str());
   std::string types;
   for (const auto& [name, n] : j["entry_types"].items()) {
     types += (types.empty() ? "" : ", ") + std::to_string(n.get<uint64_t>()) + " " + name;
@@ -553,11 +561,13 @@ void PrintSummary(const nlohmann::json& j) {
   std::printf("file bytes:      %s\n", Bytes(image_bytes).c_str());
   std::printf("traced:          %" PRIu64 " files, %s\n", j["traced_files"].get<uint64_t>(),
               Bytes(j["traced_bytes"].get<uint64_t>()).c_str());
-  std::printf("blob:            %s in %" PRIu64 " chunks, %" PRIu64 " extents (%.1f%% of the file bytes)\n",
-              Bytes(blob).c_str(), j["chunks"].get<uint64_t>(), j["extents"].get<uint64_t>(),
-              image_bytes ? 100.0 * static_cast<double>(blob) / static_cast<double>(image_bytes) : 0.0);
+  std::printf(
+      "blob:            %s in %" PRIu64 " chunks, %" PRIu64 " extents (%.1f%% of the file bytes)\n",
+      Bytes(blob).c_str(), j["chunks"].get<uint64_t>(), j["extents"].get<uint64_t>(),
+      image_bytes ? 100.0 * static_cast<double>(blob) / static_cast<double>(image_bytes) : 0.0);
   const uint64_t chunk_bytes = j["chunk_bytes"].get<uint64_t>();
-  std::printf("chunks:          %s of data, %" PRIu64 " of them zstd-compressed (blob %.2fx smaller)\n",
+  std::printf("chunks:          %s of data, %" PRIu64
+              " of them zstd-compressed (blob %.2fx smaller)\n",
               Bytes(chunk_bytes).c_str(), j["compressed_chunks"].get<uint64_t>(),
               blob ? static_cast<double>(chunk_bytes) / static_cast<double>(blob) : 1.0);
   std::printf("metadata:        %s\n", Bytes(j["metadata_bytes"].get<uint64_t>()).c_str());
@@ -573,7 +583,8 @@ void PrintSummary(const nlohmann::json& j) {
 }
 
 int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return Usage(SubUsage("inspect"), InvalidArgument("inspect takes IMAGE or DIR"));
+  if (args.positional.size() != 1)
+    return Usage(SubUsage("inspect"), InvalidArgument("inspect takes IMAGE or DIR"));
   const std::string& target = args.positional[0];
   const bool json = args.Has("json");
   if (PathExists(JoinPath(target, rtimage::kMetadataFile))) {
@@ -597,8 +608,9 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (!remote->found) {
     const std::string image = remote->image.ToString();
     if (json) {
-      std::printf("%s\n", nlohmann::json({{"image_digest", image}, {"runtime_image", nullptr}})
-                              .dump(2).c_str());
+      std::printf(
+          "%s\n",
+          nlohmann::json({{"image_digest", image}, {"runtime_image", nullptr}}).dump(2).c_str());
     } else {
       std::printf("%s@%s has no runtime image\n", remote->ref.ToString().c_str(), image.c_str());
     }
@@ -606,7 +618,8 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
   }
   const rtimage::FetchedMetadata* fetched = &remote->fetched;
   const rtimage::FoundRuntimeImage* found = &*remote->found;
-  nlohmann::json j = Summary(fetched->metadata, fetched->index_bytes, fetched->metadata_bytes.size());
+  nlohmann::json j =
+      Summary(fetched->metadata, fetched->index_bytes, fetched->metadata_bytes.size());
   j["runtime_image"] = found->artifact.ToString();
   j["found_via"] = found->referrers_api ? "referrers API" : "referrers tag schema";
   j["trust"] = TrustVerdict(*remote, *policy);
@@ -625,7 +638,8 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
 }
 
 int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
-  if (args.positional.size() != 1) return Usage(SubUsage("fetch"), InvalidArgument("fetch takes one IMAGE"));
+  if (args.positional.size() != 1)
+    return Usage(SubUsage("fetch"), InvalidArgument("fetch takes one IMAGE"));
   auto policy = LoadTrustPolicy(args);
   if (!policy.ok()) return Fail(policy.status());
   oci::TransferCounters counters;
@@ -652,7 +666,8 @@ int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (Status st = MakeDirs(dir, 0700); !st.ok()) return Fail(st);
   for (const auto& [name, bytes] : {std::pair{rtimage::kMetadataFile, &fetched->metadata_bytes},
                                     std::pair{rtimage::kIndexFile, &fetched->index_bytes}}) {
-    if (Status st = WriteFileAtomic(JoinPath(dir, name), *bytes, 0600, false); !st.ok()) return Fail(st);
+    if (Status st = WriteFileAtomic(JoinPath(dir, name), *bytes, 0600, false); !st.ok())
+      return Fail(st);
   }
   std::printf("runtime image %s: %" PRIu64 " chunks, %" PRIu64 " already local, %" PRIu64
               " fetched (%s in %" PRIu64 " range requests; %" PRId64 " requests in all)\n",
@@ -666,7 +681,8 @@ int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
 
 int ImageCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
   if (argv.empty() || argv[0] == "-h" || argv[0] == "--help") {
-    return Usage(kImageUsage, argv.empty() ? InvalidArgument("image needs a subcommand") : Status());
+    return Usage(kImageUsage,
+                 argv.empty() ? InvalidArgument("image needs a subcommand") : Status());
   }
   const std::string& sub = argv[0];
   auto args = ParseArgs({argv.begin() + 1, argv.end()},

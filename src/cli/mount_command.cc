@@ -101,7 +101,8 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     struct stat st;
     const std::string& dir = args->positional[1];
     if (::stat(dir.c_str(), &st) != 0) return fail(ErrnoStatus(errno, "mount point", dir));
-    if (!S_ISDIR(st.st_mode)) return fail(InvalidArgument("mount point " + dir + " is not a directory"));
+    if (!S_ISDIR(st.st_mode))
+      return fail(InvalidArgument("mount point " + dir + " is not a directory"));
   }
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return fail(ref.status());
@@ -112,8 +113,8 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   auto private_root = StoreRoot(*args);
   if (!private_root.ok()) return fail(private_root.status());
   const std::string& root = *private_root;
-  auto lazy = node::LocateLazyImage(*ref, **setup, *policy,
-                                    mode && *mode != fs::LazyMode::kRuntimeImage);
+  auto lazy =
+      node::LocateLazyImage(*ref, **setup, *policy, mode && *mode != fs::LazyMode::kRuntimeImage);
   if (!lazy.ok()) return fail(lazy.status());
   if (auto expect = args->Get("expect-digest");
       expect && *expect != (*lazy)->image.manifest_digest.ToString()) {
@@ -131,8 +132,8 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   };
   if (shared) {
     node::SharedMounts(root, setup->get()).CleanupStale(&(*setup)->log);
-    auto server = node::SharedMountServer::Start(root, **lazy, *mode, *options, **setup,
-                                                 node_server);
+    auto server =
+        node::SharedMountServer::Start(root, **lazy, *mode, *options, **setup, node_server);
     if (!server.ok()) return fail(server.status());
     std::printf("mounted %s at %s (mode %s)\n", ref->ToString().c_str(), (*server)->mnt().c_str(),
                 std::string(fs::LazyModeName(*mode)).c_str());

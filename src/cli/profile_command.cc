@@ -130,12 +130,14 @@ int MergeCommand(const std::vector<std::string>& argv) {
   if (args->Has("help")) return Usage(kMergeUsage);
   auto out = args->Get("output");
   if (!out) return Usage(kMergeUsage, InvalidArgument("say where the merged profiles go (-o OUT)"));
-  if (args->positional.empty()) return Usage(kMergeUsage, InvalidArgument("name the profile directories to merge"));
+  if (args->positional.empty())
+    return Usage(kMergeUsage, InvalidArgument("name the profile directories to merge"));
   profile::MergeOptions options;
   options.by_name = args->Has("by-name");
   auto summary = profile::MergeProfiles(args->positional, *out, options);
   if (!summary.ok()) return Fail(summary.status());
-  std::fprintf(stderr, "syspgo: %d profile directories merged: %d profiles, %" PRIu64 " samples, in %s\n",
+  std::fprintf(stderr,
+               "syspgo: %d profile directories merged: %d profiles, %" PRIu64 " samples, in %s\n",
                summary->inputs, summary->profiles, summary->samples, out->c_str());
   return 0;
 }
@@ -145,9 +147,11 @@ Result<node::ImageIdentity> IdentityOf(const ParsedArgs& args, const CommandCont
                                        const std::string& reference) {
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));
   ASSIGN_OR_RETURN(auto setup, RegistrySetup::Make(args, ctx));
-  ASSIGN_OR_RETURN(oci::RegistryClient client, oci::RegistryClient::Create(ref.registry, setup->options));
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(ref.registry, setup->options));
   ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
-  ASSIGN_OR_RETURN(std::string config, client.FetchSmallBlob(ref.repository, resolved.manifest.config));
+  ASSIGN_OR_RETURN(std::string config,
+                   client.FetchSmallBlob(ref.repository, resolved.manifest.config));
   ASSIGN_OR_RETURN(oci::ImageConfig parsed, oci::ParseImageConfig(config));
   node::ImageIdentity id;
   id.manifest = resolved.descriptor.digest;
@@ -156,12 +160,14 @@ Result<node::ImageIdentity> IdentityOf(const ParsedArgs& args, const CommandCont
 }
 
 // push and pull: IMAGE DIR against the image's registry.
-int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv, const CommandContext& ctx) {
+int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv,
+                    const CommandContext& ctx) {
   const char* usage = sub == "push" ? kPushUsage : kPullUsage;
   auto args = ParseArgs(argv, WithCommon({}));
   if (!args.ok()) return Usage(usage, args.status());
   if (args->Has("help")) return Usage(usage);
-  if (args->positional.size() != 2) return Usage(usage, InvalidArgument(sub + " takes IMAGE and DIR"));
+  if (args->positional.size() != 2)
+    return Usage(usage, InvalidArgument(sub + " takes IMAGE and DIR"));
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return Usage(usage, ref.status());
   auto setup = RegistrySetup::Make(*args, ctx);
@@ -184,7 +190,8 @@ int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv
   auto pulled = profile::PullProfiles(*client, ref->repository, resolved->descriptor.digest, dir);
   if (!pulled.ok()) return Fail(pulled.status());
   std::printf("pulled %d profile artifacts of %s: %d profiles, %" PRIu64 " samples, merged in %s\n",
-              pulled->artifacts, ref->ToString().c_str(), pulled->profiles, pulled->samples, dir.c_str());
+              pulled->artifacts, ref->ToString().c_str(), pulled->profiles, pulled->samples,
+              dir.c_str());
   return 0;
 }
 
@@ -197,7 +204,8 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   }
   if (argv.empty() || argv[0] != "record") {
     if (!argv.empty() && (argv[0] == "--help" || argv[0] == "-h")) return Usage(kProfileUsage);
-    return Usage(kProfileUsage, InvalidArgument("profile needs a subcommand: record, merge, push or pull"));
+    return Usage(kProfileUsage,
+                 InvalidArgument("profile needs a subcommand: record, merge, push or pull"));
   }
   std::vector<std::string> rest(argv.begin() + 1, argv.end());
   auto args = ParseArgs(rest,
@@ -217,16 +225,20 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   if (!args.ok()) return Usage(kUsage, args.status());
   if (args->Has("help")) return Usage(kUsage);
   const bool has_cmd = !args->rest.empty() || !args->positional.empty();
-  const int targets = (has_cmd ? 1 : 0) + (args->Has("pid") ? 1 : 0) + (args->Has("cgroup") ? 1 : 0) +
-                      (args->Has("all") ? 1 : 0) + (args->Has("image") ? 1 : 0);
+  const int targets = (has_cmd ? 1 : 0) + (args->Has("pid") ? 1 : 0) +
+                      (args->Has("cgroup") ? 1 : 0) + (args->Has("all") ? 1 : 0) +
+                      (args->Has("image") ? 1 : 0);
   if (targets != 1) {
-    return Usage(kUsage, InvalidArgument("say what to sample: -- CMD, --pid, --cgroup, --image or --all (one)"));
+    return Usage(
+        kUsage,
+        InvalidArgument("say what to sample: -- CMD, --pid, --cgroup, --image or --all (one)"));
   }
   auto freq = args->GetInt("freq", 99, 1, 10000);
   if (!freq.ok()) return Usage(kUsage, freq.status());
   auto duration = args->GetInt("duration", has_cmd ? 24 * 3600 : 10, 1, 24 * 3600);
   if (!duration.ok()) return Usage(kUsage, duration.status());
-  if (::geteuid() != 0) return Fail(PermissionDenied("profiling needs root (BPF, perf events); try sudo"));
+  if (::geteuid() != 0)
+    return Fail(PermissionDenied("profiling needs root (BPF, perf events); try sudo"));
   Logger log(args->Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
   profile::RecordOptions options;
   options.frequency = *freq;
@@ -249,7 +261,8 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
     char* end = nullptr;
     const long p = std::strtol(pid->c_str(), &end, 10);
     if (p <= 0 || *end) return Usage(kUsage, InvalidArgument("--pid needs a process id"));
-    if (::kill(static_cast<pid_t>(p), 0) != 0) return Fail(ErrnoStatus(errno, "find process", *pid));
+    if (::kill(static_cast<pid_t>(p), 0) != 0)
+      return Fail(ErrnoStatus(errno, "find process", *pid));
     if (Status st = (*recorder)->TrackProcess(static_cast<pid_t>(p)); !st.ok()) return Fail(st);
   } else if (auto cg = args->Get("cgroup")) {
     if (Status st = (*recorder)->TrackCgroup(*cg); !st.ok()) return Fail(st);
@@ -260,7 +273,8 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
     for (pid_t p : node::ProcessesOfImage(*image)) {
       if ((*recorder)->TrackProcess(p).ok()) tracked.insert(p);
     }
-    if (tracked.empty()) return Fail(NotFound("no container of " + *image_ref + " runs on this node"));
+    if (tracked.empty())
+      return Fail(NotFound("no container of " + *image_ref + " runs on this node"));
   } else {
     (*recorder)->TrackAll();
   }

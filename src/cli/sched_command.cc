@@ -101,7 +101,8 @@ std::vector<OptionSpec> WithCommon(std::vector<OptionSpec> specs) {
 Result<pid_t> ParsePid(const std::string& s) {
   char* end = nullptr;
   const long v = std::strtol(s.c_str(), &end, 10);
-  if (s.empty() || *end || v <= 0 || v > (1 << 22)) return InvalidArgument("'" + s + "' is not a pid");
+  if (s.empty() || *end || v <= 0 || v > (1 << 22))
+    return InvalidArgument("'" + s + "' is not a pid");
   return static_cast<pid_t>(v);
 }
 
@@ -123,10 +124,12 @@ Result<sched::Target> TargetOf(const ParsedArgs& a) {
 
 int TagCommand(const std::vector<std::string>& argv) {
   if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
-    return argv.empty() ? Usage(kUsage, InvalidArgument("tag needs set, rm, get or ls")) : Usage(kUsage);
+    return argv.empty() ? Usage(kUsage, InvalidArgument("tag needs set, rm, get or ls"))
+                        : Usage(kUsage);
   }
   const std::string& sub = argv[0];
-  auto args = ParseArgs({argv.begin() + 1, argv.end()}, WithCommon({{"pid", true}, {"tid", true}, {"cgroup", true}}));
+  auto args = ParseArgs({argv.begin() + 1, argv.end()},
+                        WithCommon({{"pid", true}, {"tid", true}, {"cgroup", true}}));
   if (!args.ok()) return Usage(kUsage, args.status());
   if (args->Has("help")) return Usage(kUsage);
   const Common c = CommonOf(*args);
@@ -135,23 +138,30 @@ int TagCommand(const std::vector<std::string>& argv) {
     if (!store.ok()) return Fail(store.status());
     std::printf("%-8s %-10s %-24s %s\n", "KIND", "ID", "TAG", "ALIVE");
     for (const sched::TagEntry& e : store->entries()) {
-      const std::string id = e.target.kind == sched::TargetKind::kCgroup ? e.target.cgroup : std::to_string(e.target.id);
-      std::printf("%-8s %-10s %-24s %s\n", std::string(sched::TargetKindName(e.target.kind)).c_str(), id.c_str(),
+      const std::string id = e.target.kind == sched::TargetKind::kCgroup
+                                 ? e.target.cgroup
+                                 : std::to_string(e.target.id);
+      std::printf("%-8s %-10s %-24s %s\n",
+                  std::string(sched::TargetKindName(e.target.kind)).c_str(), id.c_str(),
                   e.tag.c_str(), sched::TargetAlive(e.target) ? "yes" : "no");
     }
     auto maps = sched::TagMaps::OpenPinned(c.pin_root);
-    if (maps.ok()) std::printf("(%zu more tasks carry a tag inherited at fork)\n", maps->InheritedCount());
+    if (maps.ok())
+      std::printf("(%zu more tasks carry a tag inherited at fork)\n", maps->InheritedCount());
     return 0;
   }
   auto target = TargetOf(*args);
   if (!target.ok()) return Usage(kUsage, target.status());
   if (sub == "set") {
-    if (args->positional.size() != 1) return Usage(kUsage, InvalidArgument("tag set needs one TAG"));
+    if (args->positional.size() != 1)
+      return Usage(kUsage, InvalidArgument("tag set needs one TAG"));
     if (Status st = sched::ValidateTagName(args->positional[0]); !st.ok()) return Usage(kUsage, st);
-    if (Status st = sched::SetTag(c.state_dir, c.pin_root, *target, args->positional[0]); !st.ok()) return Fail(st);
+    if (Status st = sched::SetTag(c.state_dir, c.pin_root, *target, args->positional[0]); !st.ok())
+      return Fail(st);
     return 0;
   }
-  if (!args->positional.empty()) return Usage(kUsage, InvalidArgument("unexpected '" + args->positional[0] + "'"));
+  if (!args->positional.empty())
+    return Usage(kUsage, InvalidArgument("unexpected '" + args->positional[0] + "'"));
   if (sub == "rm") {
     if (Status st = sched::SetTag(c.state_dir, c.pin_root, *target, ""); !st.ok()) return Fail(st);
     return 0;
@@ -193,12 +203,16 @@ int TagCommand(const std::vector<std::string>& argv) {
 }
 
 int TopCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
-  auto args = ParseArgs(argv, WithCommon({{"interval", true}, {"count", true}, {"cgroups", true}, {"prometheus", false}}));
+  auto args = ParseArgs(
+      argv,
+      WithCommon({{"interval", true}, {"count", true}, {"cgroups", true}, {"prometheus", false}}));
   if (!args.ok()) return Usage(kTopUsage, args.status());
   if (args->Has("help")) return Usage(kTopUsage);
   uint64_t interval_ns = 1'000'000'000;
-  if (auto v = args->Get("interval"); v && (!sched::ParseDurationNs(*v, &interval_ns) || interval_ns < 10'000'000)) {
-    return Usage(kTopUsage, InvalidArgument("--interval: a duration of at least 10ms (e.g. 500ms, 2s)"));
+  if (auto v = args->Get("interval");
+      v && (!sched::ParseDurationNs(*v, &interval_ns) || interval_ns < 10'000'000)) {
+    return Usage(kTopUsage,
+                 InvalidArgument("--interval: a duration of at least 10ms (e.g. 500ms, 2s)"));
   }
   auto count = args->GetInt("count", 0, 0, 1 << 30);
   if (!count.ok()) return Usage(kTopUsage, count.status());
@@ -214,18 +228,22 @@ int TopCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   for (int n = 0; *count == 0 || n < *count; ++n) {
     const uint64_t until = prev.at_ns + interval_ns;
     while (!ctx.cancel->cancelled() && MonotonicNs() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<uint64_t>(50, (until - std::min(until, MonotonicNs())) / 1000000 + 1)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          std::min<uint64_t>(50, (until - std::min(until, MonotonicNs())) / 1000000 + 1)));
     }
     if (ctx.cancel->cancelled()) break;
     if (Status st = (*observer)->SyncTags(); !st.ok()) log.Warning(st.ToString());
     const sched::Snapshot now = (*observer)->Read();
     const auto paths = sched::CgroupPaths();
-    std::string text = args->Has("prometheus")
-                           ? sched::PrometheusText(now, (*observer)->store(), paths)
-                           : sched::TopTable(now.Minus(prev), now.at_ns - prev.at_ns, (*observer)->store(), paths,
-                                             static_cast<size_t>(*cgroups));
-    if (tty) text = "\x1b[H\x1b[2J" + text;
-    else if (!args->Has("prometheus")) text += "\n";
+    std::string text =
+        args->Has("prometheus")
+            ? sched::PrometheusText(now, (*observer)->store(), paths)
+            : sched::TopTable(now.Minus(prev), now.at_ns - prev.at_ns, (*observer)->store(), paths,
+                              static_cast<size_t>(*cgroups));
+    if (tty)
+      text = "\x1b[H\x1b[2J" + text;
+    else if (!args->Has("prometheus"))
+      text += "\n";
     std::fputs(text.c_str(), stdout);
     std::fflush(stdout);
     prev = now;
@@ -234,7 +252,9 @@ int TopCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
 }
 
 int AgentCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
-  auto args = ParseArgs(argv, WithCommon({{"policy", true}, {"metrics-file", true}, {"backend", true}, {"check", false}}));
+  auto args = ParseArgs(
+      argv,
+      WithCommon({{"policy", true}, {"metrics-file", true}, {"backend", true}, {"check", false}}));
   if (!args.ok()) return Usage(kAgentUsage, args.status());
   if (args->Has("help")) return Usage(kAgentUsage);
   if (!args->Has("policy")) return Usage(kAgentUsage, InvalidArgument("--policy FILE is needed"));
@@ -247,13 +267,18 @@ int AgentCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   const std::string backend = args->Get("backend").value_or("classes");
   if (backend == "sched_ext") {
     if (!PathExists("/sys/kernel/sched_ext")) {
-      return Fail(Unimplemented("this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT: /sys/kernel/sched_ext is "
-                                "missing); use --backend classes"));
+      return Fail(Unimplemented(
+          "this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT: /sys/kernel/sched_ext is "
+          "missing); use --backend classes"));
     }
-    return Fail(Unimplemented("the sched_ext backend is not built in this version (docs/sched.md); use --backend classes"));
+    return Fail(
+        Unimplemented("the sched_ext backend is not built in this version (docs/sched.md); use "
+                      "--backend classes"));
   }
-  if (backend != "classes") return Usage(kAgentUsage, InvalidArgument("--backend: classes or sched_ext"));
-  if (::geteuid() != 0) return Fail(PermissionDenied("the agent needs root (BPF, scheduling policies, cgroups)"));
+  if (backend != "classes")
+    return Usage(kAgentUsage, InvalidArgument("--backend: classes or sched_ext"));
+  if (::geteuid() != 0)
+    return Fail(PermissionDenied("the agent needs root (BPF, scheduling policies, cgroups)"));
   Logger log(args->Has("verbose") ? LogLevel::kDebug : LogLevel::kInfo);
   const Common c = CommonOf(*args);
   sched::AgentOptions options;
@@ -261,7 +286,8 @@ int AgentCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   options.metrics_file = args->Get("metrics-file").value_or("");
   auto agent = sched::Agent::Start(*policy, options, &log);
   if (!agent.ok()) return Fail(agent.status());
-  log.Info("agent running (" + std::to_string(policy->rules.size()) + " rules); SIGINT or SIGTERM to stop");
+  log.Info("agent running (" + std::to_string(policy->rules.size()) +
+           " rules); SIGINT or SIGTERM to stop");
   Status st = (*agent)->Run(*ctx.cancel);
   if (!st.ok()) return Fail(st);
   return 0;
@@ -275,22 +301,29 @@ int StatusCommand(const std::vector<std::string>& argv) {
   const std::string cpu_root = sched::CpuControllerRoot(&v2cpu);
   const std::string v2 = sched::CgroupV2Root();
   std::printf("cgroup v2:      %s\n", v2.empty() ? "not mounted" : v2.c_str());
-  std::printf("cpu controller: %s\n", cpu_root.empty() ? "none (cpu.idle action unavailable)"
-                                                       : (cpu_root + (v2cpu ? " (v2)" : " (v1)")).c_str());
-  std::printf("sched_ext:      %s\n", PathExists("/sys/kernel/sched_ext") ? "available (backend not built)"
-                                                                           : "not in this kernel");
-  std::printf("tag maps:       %s\n", sched::TagMaps::OpenPinned(c.pin_root).ok() ? ("pinned in " + c.pin_root).c_str()
-                                                                                 : "not pinned (no observer has run)");
+  std::printf("cpu controller: %s\n", cpu_root.empty()
+                                          ? "none (cpu.idle action unavailable)"
+                                          : (cpu_root + (v2cpu ? " (v2)" : " (v1)")).c_str());
+  std::printf("sched_ext:      %s\n", PathExists("/sys/kernel/sched_ext")
+                                          ? "available (backend not built)"
+                                          : "not in this kernel");
+  std::printf("tag maps:       %s\n", sched::TagMaps::OpenPinned(c.pin_root).ok()
+                                          ? ("pinned in " + c.pin_root).c_str()
+                                          : "not pinned (no observer has run)");
   const std::string journal = JoinPath(c.state_dir, "journal");
   auto text = ReadFileToString(journal, 1 << 20);
-  std::printf("agent journal:  %s\n", !text.ok() ? "none" : (std::to_string(SplitLines(*text).size()) + " changes in " + journal).c_str());
+  std::printf("agent journal:  %s\n",
+              !text.ok()
+                  ? "none"
+                  : (std::to_string(SplitLines(*text).size()) + " changes in " + journal).c_str());
   return 0;
 }
 
 }  // namespace
 
 int SchedCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
-  if (argv.empty()) return Usage(kUsage, InvalidArgument("sched needs a command: tag, top, agent or status"));
+  if (argv.empty())
+    return Usage(kUsage, InvalidArgument("sched needs a command: tag, top, agent or status"));
   const std::vector<std::string> rest(argv.begin() + 1, argv.end());
   if (argv[0] == "--help" || argv[0] == "-h") return Usage(kUsage);
   if (argv[0] == "tag") return TagCommand(rest);

@@ -62,17 +62,22 @@ Result<std::vector<std::string>> WithConfig(std::vector<std::string> argv) {
   };
   std::vector<std::string> extra;
   const std::vector<std::pair<std::string, std::string>> scalars = {
-      {"address", "--address"},           {"root", "--root"},
-      {"authfile", "--authfile"},         {"trust_policy", "--trust-policy"},
-      {"mode", "--mode"},                 {"fetch_timeout", "--fetch-timeout"},
-      {"streams", "--streams"},           {"metrics_file", "--metrics-file"},
+      {"address", "--address"},
+      {"root", "--root"},
+      {"authfile", "--authfile"},
+      {"trust_policy", "--trust-policy"},
+      {"mode", "--mode"},
+      {"fetch_timeout", "--fetch-timeout"},
+      {"streams", "--streams"},
+      {"metrics_file", "--metrics-file"},
       {"tls_verify", "--tls-verify"}};
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     // Lists: one flag per entry.
     const std::vector<std::pair<std::string, std::string>> lists = {
         {"insecure_registries", "--insecure-registry"}, {"certs_dirs", "--certs-dir"}};
-    auto l = std::find_if(lists.begin(), lists.end(), [&](const auto& p) { return p.first == key; });
+    auto l =
+        std::find_if(lists.begin(), lists.end(), [&](const auto& p) { return p.first == key; });
     if (l != lists.end()) {
       if (!it.value().is_array()) return InvalidArgument(path + ": " + key + " must be a list");
       if (given(l->second)) continue;
@@ -82,7 +87,8 @@ Result<std::vector<std::string>> WithConfig(std::vector<std::string> argv) {
       }
       continue;
     }
-    auto s = std::find_if(scalars.begin(), scalars.end(), [&](const auto& p) { return p.first == key; });
+    auto s =
+        std::find_if(scalars.begin(), scalars.end(), [&](const auto& p) { return p.first == key; });
     if (s == scalars.end()) return InvalidArgument(path + ": unknown setting \"" + key + "\"");
     if (given(s->second)) continue;
     std::string value = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
@@ -97,13 +103,13 @@ Result<std::vector<std::string>> WithConfig(std::vector<std::string> argv) {
 int SnapshotterCommand(const std::vector<std::string>& raw, const CommandContext& ctx) {
   auto argv = WithConfig(raw);
   if (!argv.ok()) return Usage(kUsage, argv.status());
-  auto args = ParseArgs(*argv, WithCommon(WithLazyOptions({{"address", true},
-                                                           {"config", true},
-                                                           {"metrics-file", true},
-                                                           {"mode", true}})));
+  auto args = ParseArgs(
+      *argv, WithCommon(WithLazyOptions(
+                 {{"address", true}, {"config", true}, {"metrics-file", true}, {"mode", true}})));
   if (!args.ok()) return Usage(kUsage, args.status());
   if (args->Has("help")) return Usage(kUsage);
-  if (!args->positional.empty()) return Usage(kUsage, InvalidArgument("snapshotter takes no arguments"));
+  if (!args->positional.empty())
+    return Usage(kUsage, InvalidArgument("snapshotter takes no arguments"));
   auto lazy_options = ParseLazyOptions(*args);
   if (!lazy_options.ok()) return Usage(kUsage, lazy_options.status());
   snapshotter::SnapshotterOptions options;

@@ -79,7 +79,8 @@ void PrintGc(const node::GcResult& r, bool dry_run) {
     for (const std::string& ref : r.images_removed) std::printf(" %s", ref.c_str());
   }
   std::printf("\nstore: %s -> %s", Bytes(r.bytes_before).c_str(), Bytes(r.bytes_after).c_str());
-  if (r.bytes_in_use > 0) std::printf(" (%s held by running containers)", Bytes(r.bytes_in_use).c_str());
+  if (r.bytes_in_use > 0)
+    std::printf(" (%s held by running containers)", Bytes(r.bytes_in_use).c_str());
   std::printf("\n");
   for (const std::string& note : r.notes) std::printf("note: %s\n", note.c_str());
 }
@@ -96,7 +97,8 @@ int ImagesCommand(const std::vector<std::string>& argv, const CommandContext&) {
   auto args = ParseArgs(argv, {{"json", false}, {"root", true}, {"help", false, 'h'}});
   if (!args.ok()) return Usage(kImagesUsage, args.status());
   if (args->Has("help")) return Usage(kImagesUsage);
-  if (!args->positional.empty()) return Usage(kImagesUsage, InvalidArgument("images takes no IMAGE"));
+  if (!args->positional.empty())
+    return Usage(kImagesUsage, InvalidArgument("images takes no IMAGE"));
   auto root = StoreRoot(*args);
   if (!root.ok()) return Fail(root.status());
   auto usage = node::InspectStore(*root);
@@ -126,17 +128,19 @@ int ImagesCommand(const std::vector<std::string>& argv, const CommandContext&) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("%-50s %-19s %6s %10s %10s %-14s %s\n", "IMAGE", "DIGEST", "LAYERS", "SIZE",
-              "OWN", "LAST USED", "CONTAINERS");
+  std::printf("%-50s %-19s %6s %10s %10s %-14s %s\n", "IMAGE", "DIGEST", "LAYERS", "SIZE", "OWN",
+              "LAST USED", "CONTAINERS");
   for (const node::StoredImage& i : usage->images) {
     std::printf("%-50s %-19s %6d %10s %10s %-14s %d\n", i.reference.c_str(),
-                ("sha256:" + i.manifest.hex.substr(0, 12)).c_str(), i.layers, Bytes(i.bytes).c_str(),
-                Bytes(i.unique_bytes).c_str(), Age(i.last_used).c_str(), i.containers);
+                ("sha256:" + i.manifest.hex.substr(0, 12)).c_str(), i.layers,
+                Bytes(i.bytes).c_str(), Bytes(i.unique_bytes).c_str(), Age(i.last_used).c_str(),
+                i.containers);
   }
-  std::printf("\nruntime-image chunks %lld (%s), lazy spans %lld (%s), fetched runtime images %lld (%s)\n",
-              static_cast<long long>(usage->chunks.entries), Bytes(usage->chunks.bytes).c_str(),
-              static_cast<long long>(usage->spans.entries), Bytes(usage->spans.bytes).c_str(),
-              static_cast<long long>(usage->rtimages.entries), Bytes(usage->rtimages.bytes).c_str());
+  std::printf(
+      "\nruntime-image chunks %lld (%s), lazy spans %lld (%s), fetched runtime images %lld (%s)\n",
+      static_cast<long long>(usage->chunks.entries), Bytes(usage->chunks.bytes).c_str(),
+      static_cast<long long>(usage->spans.entries), Bytes(usage->spans.bytes).c_str(),
+      static_cast<long long>(usage->rtimages.entries), Bytes(usage->rtimages.bytes).c_str());
   std::printf("unreferenced layers and blobs %lld (%s): `syspgo gc` removes them\n",
               static_cast<long long>(usage->unreferenced.entries),
               Bytes(usage->unreferenced.bytes).c_str());
@@ -163,8 +167,8 @@ int RmiCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
 }
 
 int GcCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
-  auto args = ParseArgs(argv, {{"max-size", true}, {"dry-run", false}, {"root", true},
-                               {"help", false, 'h'}});
+  auto args = ParseArgs(
+      argv, {{"max-size", true}, {"dry-run", false}, {"root", true}, {"help", false, 'h'}});
   if (!args.ok()) return Usage(kGcUsage, args.status());
   if (args->Has("help")) return Usage(kGcUsage);
   if (!args->positional.empty()) return Usage(kGcUsage, InvalidArgument("gc takes no IMAGE"));

@@ -129,22 +129,21 @@ void PrintTrace(const trace::Trace& t, bool ranges) {
   const auto& l = t.loss;
   if (l.chunk_overflow || l.file_overflow || l.pid_overflow || l.events_dropped ||
       l.unresolved_files) {
-    std::printf("LOSS:      %" PRIu64 " page chunks and %" PRIu64 " files over map capacity, %"
-                PRIu64 " pids untracked, %" PRIu64 " events dropped, %" PRIu64
-                " files unnamed\n",
-                l.chunk_overflow, l.file_overflow, l.pid_overflow, l.events_dropped,
-                l.unresolved_files);
+    std::printf(
+        "LOSS:      %" PRIu64 " page chunks and %" PRIu64 " files over map capacity, %" PRIu64
+        " pids untracked, %" PRIu64 " events dropped, %" PRIu64 " files unnamed\n",
+        l.chunk_overflow, l.file_overflow, l.pid_overflow, l.events_dropped, l.unresolved_files);
   }
   std::printf("\n%5s %9s %8s %8s %8s  %s\n", "order", "first ms", "read", "mmap", "around",
               "path [layer]");
   for (const auto& f : t.files) {
     uint64_t per[3] = {0, 0, 0};
     for (const auto& r : f.ranges) per[static_cast<int>(r.kind)] += r.pages;
-    std::printf("%5" PRIu64 " %9.3f %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "  %s%s%s%s\n",
-                f.order, f.first_access_ns / 1e6, per[0], per[1], per[2],
+    std::printf("%5" PRIu64 " %9.3f %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "  %s%s%s%s\n", f.order,
+                f.first_access_ns / 1e6, per[0], per[1], per[2],
                 f.path.empty() ? "<unresolved>" : f.path.c_str(),
-                (f.flags & trace::kFileExec) ? " (exec)" : "",
-                f.layer.empty() ? "" : " [", f.layer.empty() ? "" : (f.layer.substr(7, 12) + "]").c_str());
+                (f.flags & trace::kFileExec) ? " (exec)" : "", f.layer.empty() ? "" : " [",
+                f.layer.empty() ? "" : (f.layer.substr(7, 12) + "]").c_str());
     if (ranges) {
       for (const auto& r : f.ranges) {
         std::printf("        %-12s pages %" PRIu64 "-%" PRIu64 " (bytes %" PRIu64 "-%" PRIu64 ")\n",
@@ -232,7 +231,8 @@ Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& im
   ImageTrace out;
   // Until the container's root is mounted (syspgo gc sees it from then on).
   ASSIGN_OR_RETURN(UniqueFd gc_hold, oci::LayerStore::HoldAgainstGc(root, ctx.cancel));
-  ASSIGN_OR_RETURN(out.image, ObtainImage(puller, ref, args.Get("pull").value_or("always"), 4, log));
+  ASSIGN_OR_RETURN(out.image,
+                   ObtainImage(puller, ref, args.Get("pull").value_or("always"), 4, log));
   ASSIGN_OR_RETURN(std::unique_ptr<run::Container> container,
                    run::Container::Prepare(copts, out.image, &log));
   gc_hold.Reset();
@@ -294,8 +294,8 @@ Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& im
   out.ready_s = outcome->ready_seconds;
   std::string ready_text = listen_text.empty() ? ready.ToString() : listen_text;
   // Collect while the container's root and upper directory still exist.
-  ASSIGN_OR_RETURN(out.trace,
-                   CollectTrace(*tracer, ref.ToString(), ready_text, listen_ns ? listen_ns : now_ns));
+  ASSIGN_OR_RETURN(
+      out.trace, CollectTrace(*tracer, ref.ToString(), ready_text, listen_ns ? listen_ns : now_ns));
   FixUpContainerExecs(container->rootfs(), execs, &out.trace);
   container->Destroy().IgnoreError();
   return out;
@@ -337,8 +337,10 @@ Status CheckWritableOutput(const std::string& path) {
   const std::string dir = DirName(path).empty() ? "." : DirName(path);
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, "cannot write the trace: stat", dir);
-  if (!S_ISDIR(st.st_mode)) return InvalidArgument("cannot write the trace: " + dir + " is not a directory");
-  if (::access(dir.c_str(), W_OK) != 0) return ErrnoStatus(errno, "cannot write the trace into", dir);
+  if (!S_ISDIR(st.st_mode))
+    return InvalidArgument("cannot write the trace: " + dir + " is not a directory");
+  if (::access(dir.c_str(), W_OK) != 0)
+    return ErrnoStatus(errno, "cannot write the trace into", dir);
   return Status::Ok();
 }
 
@@ -346,7 +348,8 @@ int ShowCommand(const std::vector<std::string>& argv) {
   auto args = ParseArgs(argv, {{"ranges", false}, {"help", false, 'h'}});
   if (!args.ok()) return Usage(kShowUsage, args.status());
   if (args->Has("help")) return Usage(kShowUsage);
-  if (args->positional.size() != 1) return Usage(kShowUsage, InvalidArgument("show takes one FILE"));
+  if (args->positional.size() != 1)
+    return Usage(kShowUsage, InvalidArgument("show takes one FILE"));
   auto t = trace::ReadTraceFile(args->positional[0]);
   if (!t.ok()) return Fail(t.status());
   PrintTrace(*t, args->Has("ranges"));

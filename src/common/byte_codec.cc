@@ -47,8 +47,9 @@ Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame, uint3
   if (version < oldest || version > frame.version) {
     return Unimplemented(std::string(frame.what) + " version " + std::to_string(version) +
                          " is not supported (this build reads " +
-                         (oldest == frame.version ? std::to_string(frame.version)
-                                                  : std::to_string(oldest) + "-" + std::to_string(frame.version)) +
+                         (oldest == frame.version
+                              ? std::to_string(frame.version)
+                              : std::to_string(oldest) + "-" + std::to_string(frame.version)) +
                          ")");
   }
   if (version_out) *version_out = version;

@@ -44,8 +44,7 @@ class LeEncoder {
 class LeDecoder {
  public:
   // `what` names the format in errors ("trace file"); it must outlive this.
-  LeDecoder(std::string_view data, std::string_view what,
-            size_t max_string = size_t{1} << 16)
+  LeDecoder(std::string_view data, std::string_view what, size_t max_string = size_t{1} << 16)
       : data_(data), what_(what), max_string_(max_string) {}
 
   Status U8(uint8_t* v) { return Fixed(v, 1); }
@@ -79,8 +78,7 @@ class LeDecoder {
   Status Count(uint32_t* n, size_t min_item_bytes, std::string_view item) {
     RETURN_IF_ERROR(U32(n));
     if (min_item_bytes > 0 && *n > data_.size() / min_item_bytes) {
-      return Bad(std::string(item) + " count " + std::to_string(*n) +
-                 " out of bounds");
+      return Bad(std::string(item) + " count " + std::to_string(*n) + " out of bounds");
     }
     return Status::Ok();
   }
@@ -115,9 +113,9 @@ uint32_t Crc32(std::string_view data);
 // Our binary files are framed alike: an 8-byte magic, a u32 version, the
 // body, and the CRC-32 of everything before it.
 struct FileFrame {
-  std::string_view magic;  // 8 bytes
-  uint32_t version = 0;    // what BeginFrame writes; the newest OpenFrame reads
-  std::string_view what;   // names the format in errors; static storage
+  std::string_view magic;    // 8 bytes
+  uint32_t version = 0;      // what BeginFrame writes; the newest OpenFrame reads
+  std::string_view what;     // names the format in errors; static storage
   uint32_t min_version = 0;  // the oldest OpenFrame reads (0: only `version`)
 };
 // An encoder that has written the frame's magic and version.
@@ -127,7 +125,8 @@ std::string EndFrame(LeEncoder& encoder);
 // Checks magic, checksum and version; the decoder reads the body (without
 // the CRC). A version outside [frame.min_version, frame.version] is
 // kUnimplemented; `version`, when given, receives the file's.
-Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame, uint32_t* version = nullptr);
+Result<LeDecoder> OpenFrame(std::string_view data, const FileFrame& frame,
+                            uint32_t* version = nullptr);
 
 }  // namespace syspgo
 

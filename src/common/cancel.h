@@ -22,8 +22,7 @@ class CancelToken {
   CancelToken& operator=(const CancelToken&) = delete;
 
   bool cancelled() const {
-    return flag_->load(std::memory_order_relaxed) ||
-           (parent_ != nullptr && parent_->cancelled());
+    return flag_->load(std::memory_order_relaxed) || (parent_ != nullptr && parent_->cancelled());
   }
   // Only for tokens that own their flag.
   void Cancel() { own_.store(true); }

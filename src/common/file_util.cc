@@ -39,10 +39,9 @@ Result<size_t> ReadLoop(int fd, std::span<char> buf, const uint64_t* offset,
                         std::string_view what) {
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = offset == nullptr
-                    ? ::read(fd, buf.data() + done, buf.size() - done)
-                    : ::pread(fd, buf.data() + done, buf.size() - done,
-                              static_cast<off_t>(*offset + done));
+    ssize_t n = offset == nullptr ? ::read(fd, buf.data() + done, buf.size() - done)
+                                  : ::pread(fd, buf.data() + done, buf.size() - done,
+                                            static_cast<off_t>(*offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoStatus(errno, "read", what);
@@ -59,13 +58,11 @@ Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what) {
   return ReadLoop(fd, buf, nullptr, what);
 }
 
-Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset,
-                          std::string_view what) {
+Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset, std::string_view what) {
   return ReadLoop(fd, buf, &offset, what);
 }
 
-Result<std::string> ReadFileToString(const std::string& path,
-                                     size_t max_bytes) {
+Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
   std::string out;
   char buf[65536];
@@ -73,16 +70,16 @@ Result<std::string> ReadFileToString(const std::string& path,
     ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf, path));
     out.append(buf, n);
     if (out.size() > max_bytes) {
-      return InvalidArgument("read " + path + ": larger than " +
-                             std::to_string(max_bytes) + " bytes");
+      return InvalidArgument("read " + path + ": larger than " + std::to_string(max_bytes) +
+                             " bytes");
     }
     if (n < sizeof(buf)) break;
   }
   return out;
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view content,
-                       mode_t mode, bool durable) {
+Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode,
+                       bool durable) {
   // A name of its own per call: writers of one path in several threads of
   // a process (or several processes) do not share a temporary file.
   std::string tmp = path + ".tmp.XXXXXX";
@@ -156,13 +153,11 @@ Status EmptyDirectory(int dirfd, dev_t dev, const std::string& shown) {
         if (st.st_dev != dev) {
           return ErrnoStatus(EXDEV, "remove (a mount point is inside)", child);
         }
-        int fd = ::openat(dirfd, name.c_str(),
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) return ErrnoStatus(errno, "open", child);
         UniqueFd owned = UniqueFd::Adopt(fd);
         RETURN_IF_ERROR(EmptyDirectory(owned.get(), dev, child));
-        if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 &&
-            errno != ENOENT) {
+        if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
           return ErrnoStatus(errno, "rmdir", child);
         }
         continue;
@@ -191,8 +186,7 @@ Status RemoveTreeAt(int dirfd, const std::string& name) {
   }
   {
     ASSIGN_OR_RETURN(UniqueFd fd,
-                     UniqueFd::OpenAt(dirfd, name,
-                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+                     UniqueFd::OpenAt(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     RETURN_IF_ERROR(EmptyDirectory(fd.get(), st.st_dev, name));
   }
   if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
@@ -201,9 +195,7 @@ Status RemoveTreeAt(int dirfd, const std::string& name) {
   return Status::Ok();
 }
 
-Status RemoveTree(const std::string& path) {
-  return RemoveTreeAt(AT_FDCWD, path);
-}
+Status RemoveTree(const std::string& path) { return RemoveTreeAt(AT_FDCWD, path); }
 
 Status MakePrivateDir(const std::string& path, bool* tightened) {
   if (tightened) *tightened = false;
@@ -240,8 +232,7 @@ std::string JoinPath(std::string_view a, std::string_view b) {
 std::string BaseName(std::string_view path) {
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   size_t slash = path.rfind('/');
-  return std::string(slash == std::string_view::npos ? path
-                                                     : path.substr(slash + 1));
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
 std::vector<std::string_view> Split(std::string_view text, char separator, bool keep_empty) {
@@ -279,8 +270,7 @@ std::string DirName(std::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
-Result<TempDir> TempDir::Create(const std::string& parent,
-                                std::string_view prefix) {
+Result<TempDir> TempDir::Create(const std::string& parent, std::string_view prefix) {
   RETURN_IF_ERROR(MakeDirs(parent));
   std::string templ = JoinPath(parent, std::string(prefix) + "XXXXXX");
   if (::mkdtemp(templ.data()) == nullptr) {
@@ -293,8 +283,7 @@ TempDir::~TempDir() {
   if (!path_.empty()) RemoveTree(path_).IgnoreError();
 }
 
-TempDir::TempDir(TempDir&& other) noexcept
-    : path_(std::exchange(other.path_, std::string())) {}
+TempDir::TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, std::string())) {}
 
 TempDir& TempDir::operator=(TempDir&& other) noexcept {
   if (this != &other) {

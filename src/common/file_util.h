@@ -23,16 +23,14 @@ Status WriteAll(int fd, std::string_view data, std::string_view what);
 // read(2) until buf is full or end of file; returns bytes read.
 Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what);
 // The same with pread(2) from `offset` (the file position is not moved).
-Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset,
-                          std::string_view what);
+Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset, std::string_view what);
 
-Result<std::string> ReadFileToString(const std::string& path,
-                                     size_t max_bytes = 64 << 20);
+Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes = 64 << 20);
 // Writes path.tmp.<unique> (mode `mode`), fsyncs it when durable, then
 // renames it to path: a reader sees the old content or the whole new one,
 // never a part. Concurrent writers of one path each rename a whole file.
-Status WriteFileAtomic(const std::string& path, std::string_view content,
-                       mode_t mode = 0644, bool durable = true);
+Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644,
+                       bool durable = true);
 
 // mkdir -p; existing directories are fine.
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
@@ -65,8 +63,7 @@ std::vector<std::string_view> SplitLines(std::string_view text);
 class TempDir {
  public:
   // Creates <parent>/<prefix>XXXXXX.
-  static Result<TempDir> Create(const std::string& parent,
-                                std::string_view prefix);
+  static Result<TempDir> Create(const std::string& parent, std::string_view prefix);
   TempDir() = default;
   ~TempDir();
   TempDir(TempDir&& other) noexcept;

@@ -61,7 +61,8 @@ TEST(FileUtilTest, WriteFileAtomicFromManyThreadsAtOnce) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 100; ++i) {
-        if (!WriteFileAtomic(f, std::string(1000, static_cast<char>('a' + t)), 0640).ok()) failures++;
+        if (!WriteFileAtomic(f, std::string(1000, static_cast<char>('a' + t)), 0640).ok())
+          failures++;
       }
     });
   }

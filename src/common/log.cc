@@ -9,8 +9,7 @@ namespace syspgo {
 
 void Logger::Log(LogLevel level, std::string_view message) const {
   if (!enabled(level)) return;
-  static constexpr std::string_view kNames[] = {"error", "warning", "info",
-                                                "debug"};
+  static constexpr std::string_view kNames[] = {"error", "warning", "info", "debug"};
   std::string line = "syspgo: ";
   if (level != LogLevel::kInfo) {
     line += kNames[static_cast<int>(level)];

@@ -9,8 +9,7 @@
 
 namespace syspgo {
 
-Result<Mount> Mount::Create(const std::string& source,
-                            const std::string& target,
+Result<Mount> Mount::Create(const std::string& source, const std::string& target,
                             const std::string& fstype, unsigned long flags,
                             const std::string& data) {
   if (::mount(source.c_str(), target.c_str(), fstype.c_str(), flags,
@@ -43,8 +42,8 @@ std::string Unescape(std::string_view field) {
   std::string out;
   out.reserve(field.size());
   for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3' && field[i + 2] >= '0' &&
-        field[i + 2] <= '7' && field[i + 3] >= '0' && field[i + 3] <= '7') {
+    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3' &&
+        field[i + 2] >= '0' && field[i + 2] <= '7' && field[i + 3] >= '0' && field[i + 3] <= '7') {
       out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
                                       (field[i + 3] - '0')));
       i += 3;
@@ -54,7 +53,6 @@ std::string Unescape(std::string_view field) {
   }
   return out;
 }
-
 
 bool ParseU32(std::string_view text, uint32_t* out) {
   if (text.empty() || text.size() > 9) return false;

@@ -17,8 +17,7 @@ namespace syspgo {
 
 class Mount {
  public:
-  static Result<Mount> Create(const std::string& source,
-                              const std::string& target,
+  static Result<Mount> Create(const std::string& source, const std::string& target,
                               const std::string& fstype, unsigned long flags,
                               const std::string& data);
   Mount() = default;
@@ -51,10 +50,10 @@ Status UnmountIfMounted(const std::string& target);
 struct MountInfo {
   uint32_t major = 0;
   uint32_t minor = 0;
-  std::string root;         // what of the file system is mounted
+  std::string root;  // what of the file system is mounted
   std::string mount_point;
-  std::string fstype;       // e.g. "ext4", "fuse.syspgo"
-  std::string source;       // e.g. "/dev/sda1", "overlay"
+  std::string fstype;         // e.g. "ext4", "fuse.syspgo"
+  std::string source;         // e.g. "/dev/sda1", "overlay"
   std::string super_options;  // e.g. "rw,lowerdir=...,upperdir=..."
 };
 // Lines that do not parse are skipped.

@@ -39,8 +39,7 @@ namespace {
 // fork + exec for what posix_spawn cannot do (PR_SET_PDEATHSIG). Between
 // fork and exec the child only makes async-signal-safe calls; an exec
 // failure reaches the parent as an errno through a close-on-exec pipe.
-Result<pid_t> ForkExec(char* const* argv, char* const* envp,
-                       const SpawnOptions& options) {
+Result<pid_t> ForkExec(char* const* argv, char* const* envp, const SpawnOptions& options) {
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   const pid_t parent = ::getpid();
@@ -102,8 +101,8 @@ Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
       for (const auto& e : *options.env) cenv.push_back(const_cast<char*>(e.c_str()));
       cenv.push_back(nullptr);
     }
-    ASSIGN_OR_RETURN(pid_t pid, ForkExec(cargv.data(), options.env ? cenv.data() : environ,
-                                         options));
+    ASSIGN_OR_RETURN(pid_t pid,
+                     ForkExec(cargv.data(), options.env ? cenv.data() : environ, options));
     return Subprocess(pid);
   }
   posix_spawn_file_actions_t actions;
@@ -161,8 +160,7 @@ Subprocess::~Subprocess() {
   }
 }
 
-Subprocess::Subprocess(Subprocess&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)) {}
+Subprocess::Subprocess(Subprocess&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
 
 Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
   if (this != &other) {
@@ -213,8 +211,7 @@ Status Subprocess::Signal(int sig) {
   return Status::Ok();
 }
 
-Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
-                                 const SpawnOptions& base) {
+Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const SpawnOptions& base) {
   ASSIGN_OR_RETURN(Pipe pipe, Pipe::Create());
   SpawnOptions options = base;
   options.stdout_fd = pipe.write_end.get();
@@ -237,12 +234,11 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
 Status RunCommandOk(const std::vector<std::string>& argv) {
   ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv));
   if (out.exit.success()) return Status::Ok();
-  std::string tail = out.output.size() > 2000
-                         ? out.output.substr(out.output.size() - 2000)
-                         : out.output;
+  std::string tail =
+      out.output.size() > 2000 ? out.output.substr(out.output.size() - 2000) : out.output;
   while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-  return Internal(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") +
-                  " failed (" + out.exit.ToString() + "): " + tail);
+  return Internal(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + " failed (" +
+                  out.exit.ToString() + "): " + tail);
 }
 
 }  // namespace syspgo

@@ -38,8 +38,8 @@ struct SpawnOptions {
 
 // How a process ended.
 struct ExitInfo {
-  int exit_code = 0;   // valid when !signaled
-  int signal = 0;      // valid when signaled
+  int exit_code = 0;  // valid when !signaled
+  int signal = 0;     // valid when signaled
   bool signaled = false;
   bool success() const { return !signaled && exit_code == 0; }
   // Shell convention: the code, or 128 + signal.

@@ -27,7 +27,7 @@ enum class StatusCode {
   kNotFound,
   kAlreadyExists,
   kPermissionDenied,
-  kCorruption,  // data failed verification (digest, checksum, format)
+  kCorruption,   // data failed verification (digest, checksum, format)
   kUnavailable,  // a remote peer failed; a retry may succeed
   kCancelled,
   kUnimplemented,
@@ -59,8 +59,7 @@ class [[nodiscard]] Status {
   void IgnoreError() const {}
 
  private:
-  friend Status ErrnoStatus(int err, std::string_view operation,
-                            std::string_view object);
+  friend Status ErrnoStatus(int err, std::string_view operation, std::string_view object);
   struct Rep {
     StatusCode code;
     std::string message;
@@ -72,21 +71,11 @@ class [[nodiscard]] Status {
 inline Status InvalidArgument(std::string m) {
   return Status(StatusCode::kInvalidArgument, std::move(m));
 }
-inline Status NotFound(std::string m) {
-  return Status(StatusCode::kNotFound, std::move(m));
-}
-inline Status Corruption(std::string m) {
-  return Status(StatusCode::kCorruption, std::move(m));
-}
-inline Status Unavailable(std::string m) {
-  return Status(StatusCode::kUnavailable, std::move(m));
-}
-inline Status Internal(std::string m) {
-  return Status(StatusCode::kInternal, std::move(m));
-}
-inline Status Cancelled(std::string m) {
-  return Status(StatusCode::kCancelled, std::move(m));
-}
+inline Status NotFound(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
+inline Status Corruption(std::string m) { return Status(StatusCode::kCorruption, std::move(m)); }
+inline Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
+inline Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+inline Status Cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
 inline Status PermissionDenied(std::string m) {
   return Status(StatusCode::kPermissionDenied, std::move(m));
 }
@@ -103,21 +92,18 @@ inline Status FailedPrecondition(std::string m) {
 // The one place an errno value becomes a message: "<operation> <object>:
 // <strerror>". The code follows errno (ENOENT -> kNotFound, EACCES/EPERM ->
 // kPermissionDenied, EEXIST -> kAlreadyExists, otherwise kIo).
-Status ErrnoStatus(int err, std::string_view operation,
-                   std::string_view object = {});
+Status ErrnoStatus(int err, std::string_view operation, std::string_view object = {});
 
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : value_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(value_).ok());
   }
 
   bool ok() const { return std::holds_alternative<T>(value_); }
-  Status status() const {
-    return ok() ? Status::Ok() : std::get<Status>(value_);
-  }
+  Status status() const { return ok() ? Status::Ok() : std::get<Status>(value_); }
   T& value() & { return std::get<T>(value_); }
   const T& value() const& { return std::get<T>(value_); }
   T&& value() && { return std::get<T>(std::move(value_)); }
@@ -143,10 +129,10 @@ Status AsStatus(const Result<T>& r) {
 #define SYSPGO_CONCAT_INNER(a, b) a##b
 #define SYSPGO_CONCAT(a, b) SYSPGO_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                                       \
-  do {                                                              \
-    ::syspgo::Status _st = ::syspgo::internal::AsStatus((expr));    \
-    if (!_st.ok()) return _st;                                      \
+#define RETURN_IF_ERROR(expr)                                    \
+  do {                                                           \
+    ::syspgo::Status _st = ::syspgo::internal::AsStatus((expr)); \
+    if (!_st.ok()) return _st;                                   \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -54,8 +54,7 @@ class FdReader final : public ByteReader {
 // Reads `prefix` first, then the rest of `rest` (which must outlive it).
 class PrefixedReader final : public ByteReader {
  public:
-  PrefixedReader(std::string prefix, ByteReader* rest)
-      : prefix_(std::move(prefix)), rest_(rest) {}
+  PrefixedReader(std::string prefix, ByteReader* rest) : prefix_(std::move(prefix)), rest_(rest) {}
   Result<size_t> Read(std::span<char> buf) override;
 
  private:

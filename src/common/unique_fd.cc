@@ -15,13 +15,11 @@ void UniqueFd::Reset() {
   }
 }
 
-Result<UniqueFd> UniqueFd::Open(const std::string& path, int flags,
-                                mode_t mode) {
+Result<UniqueFd> UniqueFd::Open(const std::string& path, int flags, mode_t mode) {
   return OpenAt(AT_FDCWD, path, flags, mode);
 }
 
-Result<UniqueFd> UniqueFd::OpenAt(int dirfd, const std::string& path,
-                                  int flags, mode_t mode) {
+Result<UniqueFd> UniqueFd::OpenAt(int dirfd, const std::string& path, int flags, mode_t mode) {
   int fd;
   do {
     fd = ::openat(dirfd, path.c_str(), flags | O_CLOEXEC, mode);

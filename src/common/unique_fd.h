@@ -34,10 +34,8 @@ class UniqueFd {
   // Takes ownership of fd (which may be -1).
   static UniqueFd Adopt(int fd) { return UniqueFd(fd); }
   // open(2) / openat(2) with O_CLOEXEC added.
-  static Result<UniqueFd> Open(const std::string& path, int flags,
-                               mode_t mode = 0);
-  static Result<UniqueFd> OpenAt(int dirfd, const std::string& path, int flags,
-                                 mode_t mode = 0);
+  static Result<UniqueFd> Open(const std::string& path, int flags, mode_t mode = 0);
+  static Result<UniqueFd> OpenAt(int dirfd, const std::string& path, int flags, mode_t mode = 0);
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }

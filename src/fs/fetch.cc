@@ -113,14 +113,13 @@ Result<const rtimage::LayerIndex*> LayerFetcher::IndexOf(uint32_t layer) {
   // instead of each waiting for a fetch of their own.
   std::lock_guard<std::mutex> lock(index_mu_);
   if (!indexes_.empty()) return &indexes_[layer];
-  if (!index_error_.ok() && (index_error_.code() == StatusCode::kCorruption ||
-                             SteadyClock::now() < index_retry_at_)) {
+  if (!index_error_.ok() &&
+      (index_error_.code() == StatusCode::kCorruption || SteadyClock::now() < index_retry_at_)) {
     return index_error_;
   }
   auto fetched = [&]() -> Result<std::vector<rtimage::LayerIndex>> {
     ASSIGN_OR_RETURN(std::string bytes, source_->FetchSmall(index_blob_));
-    ASSIGN_OR_RETURN(std::vector<rtimage::LayerIndex> indexes,
-                     rtimage::DecodeLayerIndexes(bytes));
+    ASSIGN_OR_RETURN(std::vector<rtimage::LayerIndex> indexes, rtimage::DecodeLayerIndexes(bytes));
     if (indexes.size() != metadata_->layers.size()) {
       return Corruption("the runtime image index has " + std::to_string(indexes.size()) +
                         " layers, its metadata " + std::to_string(metadata_->layers.size()));
@@ -264,9 +263,9 @@ Result<std::string> LayerFetcher::ReadLayer(uint32_t layer, uint64_t offset, uin
     const uint64_t to = std::min(offset + length, at + kSpanSize);
     const std::string path = SpanPath(layer, span);
     ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
-    ASSIGN_OR_RETURN(size_t n, ReadFullAt(fd.get(),
-                                          std::span<char>(out.data() + (from - offset), to - from),
-                                          from - at, path));
+    ASSIGN_OR_RETURN(size_t n,
+                     ReadFullAt(fd.get(), std::span<char>(out.data() + (from - offset), to - from),
+                                from - at, path));
     if (n != to - from) {
       ::unlink(path.c_str());
       return Corruption("cached span " + path + " is short; removed");
@@ -307,8 +306,7 @@ Status LayerFetcher::VerifyPiece(uint32_t content, uint64_t piece, std::string_v
   return st;
 }
 
-Result<LayerFetcher::PieceBytes> LayerFetcher::Piece(uint32_t content, uint64_t piece,
-                                                     bool cache) {
+Result<LayerFetcher::PieceBytes> LayerFetcher::Piece(uint32_t content, uint64_t piece, bool cache) {
   const PieceKey key{content, piece};
   {
     std::lock_guard<std::mutex> lock(pieces_mu_);
@@ -370,8 +368,8 @@ Result<std::string> LayerFetcher::Read(uint32_t content, uint64_t offset, uint64
 Status LayerFetcher::Fetch(uint32_t content) {
   const rtimage::FileContent& c = metadata_->contents[content];
   if (c.size == 0) return Status::Ok();
-  RETURN_IF_ERROR(EnsureSpans(c.layer, c.tar_offset / kSpanSize,
-                              (c.tar_offset + c.size - 1) / kSpanSize));
+  RETURN_IF_ERROR(
+      EnsureSpans(c.layer, c.tar_offset / kSpanSize, (c.tar_offset + c.size - 1) / kSpanSize));
   for (uint64_t p = 0; p < metadata_->PieceCount(c); ++p) {
     RETURN_IF_ERROR(Piece(content, p, /*cache=*/false).status());
   }
@@ -474,17 +472,17 @@ Status RuntimePageCache::Start() {
   for (size_t k = 0; k < missing.size(); ++k) {
     const uint32_t i = missing[k];
     auto& runs = parts.back();
-    const bool joins = !runs.empty() &&
-                       chunks[i].blob_offset - (chunks[runs.back().second].blob_offset +
-                                                chunks[runs.back().second].stored) <= kMaxGap;
+    const bool joins =
+        !runs.empty() && chunks[i].blob_offset - (chunks[runs.back().second].blob_offset +
+                                                  chunks[runs.back().second].stored) <=
+                             kMaxGap;
     if (joins) {
       runs.back().second = i;
     } else {
       runs.emplace_back(i, i);
     }
     in_part += chunks[i].stored;
-    if (in_part >= share && parts.size() < static_cast<size_t>(streams) &&
-        k + 1 < missing.size()) {
+    if (in_part >= share && parts.size() < static_cast<size_t>(streams) && k + 1 < missing.size()) {
       parts.emplace_back();
       in_part = 0;
     }
@@ -538,7 +536,9 @@ void RuntimePageCache::OnChunkArrived(uint32_t chunk, std::string_view data) {
   if (bytes.ok()) {
     Settle(chunk, State::kInMemory, std::move(*bytes));
   } else {
-    if (log_) log_->Warning("runtime image: " + bytes.status().message() + "; its files fall back to their layers");
+    if (log_)
+      log_->Warning("runtime image: " + bytes.status().message() +
+                    "; its files fall back to their layers");
     Settle(chunk, State::kFailed, {});
   }
 }
@@ -686,9 +686,8 @@ Result<std::string> RuntimePageCache::ReadChunk(uint32_t chunk) {
   if (state_[chunk] == State::kMissing) {
     ++counters_.waits;
     const auto deadline = std::chrono::steady_clock::now() + options_.fetch_timeout;
-    if (!cv_.wait_until(lock, deadline, [&] {
-          return stopping_ || state_[chunk] != State::kMissing;
-        })) {
+    if (!cv_.wait_until(lock, deadline,
+                        [&] { return stopping_ || state_[chunk] != State::kMissing; })) {
       return DeadlineExceeded("runtime image chunk " + std::to_string(chunk) +
                               " did not arrive within " +
                               std::to_string(options_.fetch_timeout.count()) + " ms");
@@ -704,8 +703,7 @@ Result<std::string> RuntimePageCache::ReadChunk(uint32_t chunk) {
       lock.unlock();
       return store_->Get(metadata_->chunks[chunk]);
     case State::kMissing:
-      return Unavailable("runtime image chunk " + std::to_string(chunk) +
-                         ": fetching has stopped");
+      return Unavailable("runtime image chunk " + std::to_string(chunk) + ": fetching has stopped");
     case State::kFailed:
       break;
   }

@@ -127,11 +127,11 @@ class FlightTable {
 struct FallbackCounters {
   std::atomic<int64_t> fetches{0};  // Range requests made
   std::atomic<int64_t> compressed_bytes{0};
-  std::atomic<int64_t> spans_fetched{0};  // asked for
-  std::atomic<int64_t> spans_extra{0};    // inflated on the way, kept for free
-  std::atomic<int64_t> spans_local{0};    // found on disk
-  std::atomic<int64_t> pieces_verified{0};  // hashed and equal to their digest
-  std::atomic<int64_t> pieces_failed{0};    // hashed and not equal: never served
+  std::atomic<int64_t> spans_fetched{0};     // asked for
+  std::atomic<int64_t> spans_extra{0};       // inflated on the way, kept for free
+  std::atomic<int64_t> spans_local{0};       // found on disk
+  std::atomic<int64_t> pieces_verified{0};   // hashed and equal to their digest
+  std::atomic<int64_t> pieces_failed{0};     // hashed and not equal: never served
   std::atomic<int64_t> piece_cache_hits{0};  // served from the verified pieces in memory
 };
 
@@ -236,8 +236,7 @@ class ChunkSlicer {
   ChunkSlicer(const std::vector<rtimage::Chunk>* chunks, uint32_t first, uint32_t last)
       : chunks_(chunks), next_(first), last_(last), base_((*chunks)[first].blob_offset) {}
   // Calls on_chunk(index, bytes) for every chunk the data completes.
-  void Feed(std::string_view data,
-            const std::function<void(uint32_t, std::string_view)>& on_chunk);
+  void Feed(std::string_view data, const std::function<void(uint32_t, std::string_view)>& on_chunk);
   // The chunk the stream is in (last + 1 when all are complete).
   uint32_t next() const { return next_; }
 
@@ -273,7 +272,7 @@ struct PageCacheCounters {
   std::atomic<int64_t> chunks_fetched{0};  // arrived and verified
   std::atomic<int64_t> chunks_failed{0};   // failed verification or never came
   std::atomic<int64_t> chunks_pushed{0};
-  std::atomic<int64_t> chunks_stored{0};   // written to the chunk store
+  std::atomic<int64_t> chunks_stored{0};  // written to the chunk store
   std::atomic<int64_t> bytes_pushed{0};
   std::atomic<int64_t> push_errors{0};
   std::atomic<int64_t> requests{0};        // blob Range requests

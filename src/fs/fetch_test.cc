@@ -140,20 +140,21 @@ class FakeBlobSource final : public BlobSource {
   Status Fetch(const oci::Digest& digest, uint64_t offset, uint64_t length,
                const oci::BodySink& sink) override {
     ++counters_.requests;
-    return registry_->Serve(digest.ToString(), offset, length,
-                            [&](std::span<const char> b) {
-                              counters_.bytes += static_cast<int64_t>(b.size());
-                              return sink(b);
-                            },
-                            cancelled_, &wake_, &wake_mu_);
+    return registry_->Serve(
+        digest.ToString(), offset, length,
+        [&](std::span<const char> b) {
+          counters_.bytes += static_cast<int64_t>(b.size());
+          return sink(b);
+        },
+        cancelled_, &wake_, &wake_mu_);
   }
   Result<std::string> FetchSmall(const oci::Descriptor& blob) override {
     std::string out;
-    RETURN_IF_ERROR(Fetch(blob.digest, 0, static_cast<uint64_t>(blob.size),
-                          [&](std::span<const char> b) {
-                            out.append(b.data(), b.size());
-                            return Status::Ok();
-                          }));
+    RETURN_IF_ERROR(
+        Fetch(blob.digest, 0, static_cast<uint64_t>(blob.size), [&](std::span<const char> b) {
+          out.append(b.data(), b.size());
+          return Status::Ok();
+        }));
     if (oci::Digest::Of(out) != blob.digest) return Corruption("digest mismatch");
     return out;
   }
@@ -196,7 +197,8 @@ struct Sample {
       files.push_back(RandomBytes(sizes[i], static_cast<uint32_t>(i + 1)));
       if (compressible) {
         for (size_t at = 64; at < files.back().size(); at += 128) {
-          files.back().replace(at, std::min<size_t>(64, files.back().size() - at), std::string(64, '\0'), 0,
+          files.back().replace(at, std::min<size_t>(64, files.back().size() - at),
+                               std::string(64, '\0'), 0,
                                std::min<size_t>(64, files.back().size() - at));
         }
       }
@@ -228,9 +230,7 @@ struct Sample {
     return *rtimage::DecodeLayerIndexes(index_bytes);
   }
   // Where byte `at` of file `i` is in the layer.
-  uint64_t LayerOffset(size_t i, uint64_t at) const {
-    return metadata.contents[i].tar_offset + at;
-  }
+  uint64_t LayerOffset(size_t i, uint64_t at) const { return metadata.contents[i].tar_offset + at; }
 };
 
 class LayerFetcherTest : public ::testing::Test {
@@ -247,9 +247,9 @@ class LayerFetcherTest : public ::testing::Test {
     registry_.Put(s.layer_blob.digest.ToString(), s.layer);
     registry_.Put(s.index_blob.digest.ToString(), s.index_bytes);
     return std::make_unique<LayerFetcher>(
-        &s.metadata, fetch_index ? std::vector<rtimage::LayerIndex>() : s.Indexes(),
-        s.index_blob, std::make_unique<FakeBlobSource>(&registry_), JoinPath(dir_.path(), "spans"),
-        nullptr, options);
+        &s.metadata, fetch_index ? std::vector<rtimage::LayerIndex>() : s.Indexes(), s.index_blob,
+        std::make_unique<FakeBlobSource>(&registry_), JoinPath(dir_.path(), "spans"), nullptr,
+        options);
   }
 
   FakeRegistry registry_;
@@ -320,9 +320,9 @@ TEST_F(LayerFetcherTest, TamperedByteFailsItsPieceForGood) {
   Sample s({10 * Sample::kPiece + 123});
   registry_.Put(s.layer_blob.digest.ToString(), s.layer);
   registry_.Flip(s.layer_blob.digest.ToString(), s.LayerOffset(0, 3 * Sample::kPiece + 77));
-  auto f = std::make_unique<LayerFetcher>(
-      &s.metadata, s.Indexes(), s.index_blob, std::make_unique<FakeBlobSource>(&registry_),
-      JoinPath(dir_.path(), "spans"), nullptr);
+  auto f = std::make_unique<LayerFetcher>(&s.metadata, s.Indexes(), s.index_blob,
+                                          std::make_unique<FakeBlobSource>(&registry_),
+                                          JoinPath(dir_.path(), "spans"), nullptr);
   auto before = f->Read(0, 0, 3 * Sample::kPiece);
   ASSERT_TRUE(before.ok()) << before.status().ToString();
   EXPECT_EQ(*before, s.files[0].substr(0, 3 * Sample::kPiece));
@@ -352,9 +352,9 @@ TEST_F(LayerFetcherTest, SameLengthSwapIsRefused) {
   swapped.replace(s.LayerOffset(0, 0), 30000, s.files[1]);
   swapped.replace(s.LayerOffset(1, 0), 30000, s.files[0]);
   registry_.Put(s.layer_blob.digest.ToString(), swapped);
-  auto f = std::make_unique<LayerFetcher>(
-      &s.metadata, s.Indexes(), s.index_blob, std::make_unique<FakeBlobSource>(&registry_),
-      JoinPath(dir_.path(), "spans"), nullptr);
+  auto f = std::make_unique<LayerFetcher>(&s.metadata, s.Indexes(), s.index_blob,
+                                          std::make_unique<FakeBlobSource>(&registry_),
+                                          JoinPath(dir_.path(), "spans"), nullptr);
   EXPECT_EQ(f->Read(0, 0, 10).status().code(), StatusCode::kCorruption);
   EXPECT_EQ(f->Read(1, 29990, 10).status().code(), StatusCode::kCorruption);
 }
@@ -368,8 +368,7 @@ TEST_F(LayerFetcherTest, TamperedSpanOnDiskIsRefused) {
     auto f = Fetcher(s);
     ASSERT_TRUE(f->Read(0, 0, 10).ok());
   }
-  const std::string span = JoinPath(JoinPath(dir_.path(), "spans"),
-                                    s.layer_blob.digest.hex + "/0");
+  const std::string span = JoinPath(JoinPath(dir_.path(), "spans"), s.layer_blob.digest.hex + "/0");
   auto text = ReadFileToString(span);
   ASSERT_TRUE(text.ok()) << span;
   (*text)[s.LayerOffset(0, 500)] ^= 1;
@@ -463,7 +462,8 @@ struct ChunkedSample {
       rtimage::Chunk c;
       c.blob_offset = blob.size();
       c.length = 16384;
-      std::string_view data = std::string_view(base.files[0]).substr(static_cast<size_t>(i) * 16384, 16384);
+      std::string_view data =
+          std::string_view(base.files[0]).substr(static_cast<size_t>(i) * 16384, 16384);
       c.digest = Sha256::Of(data);
       const std::string stored = compress ? rtimage::EncodeChunk(data, 3) : std::string(data);
       c.stored = static_cast<uint32_t>(stored.size());
@@ -536,7 +536,8 @@ TEST_F(RuntimePageCacheTest, LocalChunksAreNotFetched) {
   ChunkedSample s(6);
   for (uint32_t i : {0u, 1u, 2u}) {
     const rtimage::Chunk& c = s.base.metadata.chunks[i];
-    ASSERT_TRUE(store_->Put(c.digest, std::string_view(s.blob).substr(c.blob_offset, c.length)).ok());
+    ASSERT_TRUE(
+        store_->Put(c.digest, std::string_view(s.blob).substr(c.blob_offset, c.length)).ok());
   }
   PageCacheOptions o;
   o.streams = 4;

@@ -22,10 +22,9 @@ Status FileData::ReadInto(uint32_t content, uint64_t offset, std::string* out, b
   uint64_t pos = offset;
   if (page_cache_ != nullptr) {
     // The first extent that ends after `offset`.
-    auto it = std::upper_bound(c.extents.begin(), c.extents.end(), offset,
-                               [](uint64_t o, const rtimage::Extent& e) {
-                                 return o < e.file_offset + e.length;
-                               });
+    auto it = std::upper_bound(
+        c.extents.begin(), c.extents.end(), offset,
+        [](uint64_t o, const rtimage::Extent& e) { return o < e.file_offset + e.length; });
     for (; it != c.extents.end() && pos < end; ++it) {
       if (it->file_offset > pos) {
         const uint64_t gap_end = std::min(end, it->file_offset);
@@ -39,8 +38,9 @@ Status FileData::ReadInto(uint32_t content, uint64_t offset, std::string* out, b
         out->replace(pos - offset, to - pos, *chunk, pos - it->file_offset, to - pos);
         counters_.bytes_runtime_image += static_cast<int64_t>(to - pos);
       } else {
-        if (log_) log_->Debug("chunk " + std::to_string(it->chunk) + ": " +
-                              chunk.status().message() + "; reading from the layer");
+        if (log_)
+          log_->Debug("chunk " + std::to_string(it->chunk) + ": " + chunk.status().message() +
+                      "; reading from the layer");
         RETURN_IF_ERROR(fallback(pos, to));
       }
       pos = to;

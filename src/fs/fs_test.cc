@@ -45,8 +45,15 @@ rtimage::Metadata SampleMetadata() {
   link.path = "/usr/lib";
   link.type = EntryType::kSymlink;
   link.symlink_target = "../lib";
-  m.entries = {Dir("/"), Dir("/dev"), dev, Dir("/usr"), File("/usr/a", 0), Dir("/usr/bin"),
-               File("/usr/bin/z", 1), File("/usr/hard", 0), link};
+  m.entries = {Dir("/"),
+               Dir("/dev"),
+               dev,
+               Dir("/usr"),
+               File("/usr/a", 0),
+               Dir("/usr/bin"),
+               File("/usr/bin/z", 1),
+               File("/usr/hard", 0),
+               link};
   m.contents.resize(2);
   m.contents[0].size = 5000;
   m.contents[1].size = 0;
@@ -97,7 +104,7 @@ TEST(ImageTreeTest, InodesLookupsAndListings) {
 TEST(ImageTreeTest, NamesThatExtendEachOther) {
   for (bool shuffled : {false, true}) {
     rtimage::Metadata m;
-    m.entries = {Dir("/"), Dir("/a"), File("/a-b", 0), Dir("/a.c"), File("/a.c/y", 0),
+    m.entries = {Dir("/"),        Dir("/a"),   File("/a-b", 0),   Dir("/a.c"),  File("/a.c/y", 0),
                  File("/a/x", 0), Dir("/a/z"), File("/a/z/q", 0), File("/b", 0)};
     if (shuffled) std::swap(m.entries[5], m.entries[6]);  // "/a/z" before "/a/x"
     m.contents.resize(1);

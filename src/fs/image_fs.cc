@@ -182,8 +182,7 @@ struct ImageFs::Ops {
   static void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
     ReadDirCommon(req, ino, size, off, false);
   }
-  static void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                          fuse_file_info*) {
+  static void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
     ReadDirCommon(req, ino, size, off, true);
   }
 
@@ -381,8 +380,7 @@ ImageFs::ImageFs(const ImageTree* tree, FileData* data, std::string dir, ImageFs
 
 Result<std::unique_ptr<ImageFs>> ImageFs::Mount(const ImageTree* tree, FileData* data,
                                                 const std::string& dir,
-                                                const ImageFsOptions& options,
-                                                const Logger* log) {
+                                                const ImageFsOptions& options, const Logger* log) {
   std::unique_ptr<ImageFs> fs(new ImageFs(tree, data, dir, options, log));
   for (const rtimage::Entry& e : tree->metadata().entries) {
     if (!e.xattrs.empty()) fs->has_xattrs_ = true;
@@ -476,7 +474,7 @@ Status ImageFs::Unmount(std::chrono::milliseconds wait) {
     }
   }
   lookups_ = LookupHelper();  // ends the helper
-  if (!loop_.joinable()) {  // mounting failed before the loop started
+  if (!loop_.joinable()) {    // mounting failed before the loop started
     fuse_session_destroy(session_);
     session_ = nullptr;
     return result;

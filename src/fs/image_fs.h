@@ -57,8 +57,8 @@ class LookupHelper {
  private:
   void Close();
   pid_t pid_ = -1;
-  UniqueFd requests_;   // write end
-  UniqueFd answers_;    // read end
+  UniqueFd requests_;  // write end
+  UniqueFd answers_;   // read end
 };
 
 struct ImageFsOptions {
@@ -83,8 +83,7 @@ class ImageFs {
   // Mounts at `dir` and starts the loop. tree, data and log outlive this.
   static Result<std::unique_ptr<ImageFs>> Mount(const ImageTree* tree, FileData* data,
                                                 const std::string& dir,
-                                                const ImageFsOptions& options,
-                                                const Logger* log);
+                                                const ImageFsOptions& options, const Logger* log);
   ~ImageFs();
   ImageFs(const ImageFs&) = delete;
   ImageFs& operator=(const ImageFs&) = delete;
@@ -119,10 +118,10 @@ class ImageFs {
   const Logger* log_;
   bool has_xattrs_ = false;
   std::atomic<bool> no_open_{false};  // the kernel skips open on ENOSYS
-  LookupHelper lookups_;  // Push's lookups through the mount
+  LookupHelper lookups_;              // Push's lookups through the mount
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
-  dev_t dev_ = 0;        // of the mount, names its fusectl directory
+  dev_t dev_ = 0;                // of the mount, names its fusectl directory
   std::vector<bool> looked_up_;  // per content; only Push's thread uses it
   std::thread loop_;
   std::mutex mu_;  // guards nothing but pairs with ended_cv_

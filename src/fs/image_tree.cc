@@ -16,12 +16,18 @@ std::string_view ParentPath(std::string_view path) {
 
 mode_t TypeBits(rtimage::EntryType type) {
   switch (type) {
-    case rtimage::EntryType::kDirectory: return S_IFDIR;
-    case rtimage::EntryType::kRegular: return S_IFREG;
-    case rtimage::EntryType::kSymlink: return S_IFLNK;
-    case rtimage::EntryType::kCharDevice: return S_IFCHR;
-    case rtimage::EntryType::kBlockDevice: return S_IFBLK;
-    case rtimage::EntryType::kFifo: return S_IFIFO;
+    case rtimage::EntryType::kDirectory:
+      return S_IFDIR;
+    case rtimage::EntryType::kRegular:
+      return S_IFREG;
+    case rtimage::EntryType::kSymlink:
+      return S_IFLNK;
+    case rtimage::EntryType::kCharDevice:
+      return S_IFCHR;
+    case rtimage::EntryType::kBlockDevice:
+      return S_IFBLK;
+    case rtimage::EntryType::kFifo:
+      return S_IFIFO;
   }
   return 0;
 }

@@ -52,9 +52,9 @@ class ImageTree {
  private:
   explicit ImageTree(const rtimage::Metadata* metadata) : metadata_(metadata) {}
   const rtimage::Metadata* metadata_;
-  std::vector<uint32_t> canonical_;  // per entry
-  std::vector<uint32_t> nlink_;      // per entry
-  std::vector<uint32_t> parent_;     // per entry
+  std::vector<uint32_t> canonical_;              // per entry
+  std::vector<uint32_t> nlink_;                  // per entry
+  std::vector<uint32_t> parent_;                 // per entry
   std::vector<std::vector<uint32_t>> children_;  // per entry (dirs only)
   std::vector<uint32_t> content_entry_;          // per content
 };

@@ -16,9 +16,12 @@ namespace syspgo::fs {
 
 std::string_view LazyModeName(LazyMode mode) {
   switch (mode) {
-    case LazyMode::kLazy: return "lazy";
-    case LazyMode::kPrefetch: return "prefetch";
-    case LazyMode::kRuntimeImage: return "rtimage";
+    case LazyMode::kLazy:
+      return "lazy";
+    case LazyMode::kPrefetch:
+      return "prefetch";
+    case LazyMode::kRuntimeImage:
+      return "rtimage";
   }
   return "?";
 }
@@ -31,8 +34,7 @@ Result<LazyMode> ParseLazyMode(std::string_view name) {
                          "' (want lazy, prefetch or rtimage)");
 }
 
-Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
-                                                          MountOptions options,
+Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source, MountOptions options,
                                                           const std::string& dir) {
   if (!source.indexes.empty() && source.indexes.size() != source.metadata.layers.size()) {
     return Corruption("the runtime image index has " + std::to_string(source.indexes.size()) +
@@ -74,8 +76,8 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source,
       metadata, std::move(m->source_.indexes), m->source_.index_blob,
       std::make_unique<RegistryBlobSource>(m->source_.repository, o.clients),
       JoinPath(o.cache_root, "spans"), o.log);
-  m->data_ = std::make_unique<FileData>(m->tree_.get(), m->page_cache_.get(),
-                                        m->fallback_.get(), o.log);
+  m->data_ =
+      std::make_unique<FileData>(m->tree_.get(), m->page_cache_.get(), m->fallback_.get(), o.log);
   ASSIGN_OR_RETURN(m->fs_, ImageFs::Mount(m->tree_.get(), m->data_.get(), dir, o.fs, o.log));
   m->mounted_ns_ = static_cast<int64_t>(MonotonicNs());
   if (m->page_cache_) m->page_cache_->StartPushing();

@@ -17,7 +17,8 @@ bool Names(const std::string& options, const std::string& dir) {
   size_t at = 0;
   while ((at = options.find(dir, at)) != std::string::npos) {
     const size_t end = at + dir.size();
-    if (end == options.size() || options[end] == '/' || options[end] == ',' || options[end] == ':') return true;
+    if (end == options.size() || options[end] == '/' || options[end] == ',' || options[end] == ':')
+      return true;
     at = end;
   }
   return false;
@@ -25,7 +26,8 @@ bool Names(const std::string& options, const std::string& dir) {
 
 }  // namespace
 
-bool RootIsOfImage(const std::string& super_options, const std::string& source, const ImageIdentity& image) {
+bool RootIsOfImage(const std::string& super_options, const std::string& source,
+                   const ImageIdentity& image) {
   const std::string all = super_options + "," + source;
   if (Names(all, "/shared/" + image.manifest.hex + "/mnt")) return true;
   if (image.diff_ids.empty()) return false;

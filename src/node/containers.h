@@ -29,7 +29,8 @@ struct ImageIdentity {
 };
 
 // Whether a root mount's options name the image (see above).
-bool RootIsOfImage(const std::string& super_options, const std::string& source, const ImageIdentity& image);
+bool RootIsOfImage(const std::string& super_options, const std::string& source,
+                   const ImageIdentity& image);
 
 // Every process (not this one) whose root file system is the image's.
 std::vector<pid_t> ProcessesOfImage(const ImageIdentity& image);

@@ -30,9 +30,8 @@ namespace {
 fs::ClientPool::Factory MountClients(const std::string& registry, const RegistrySetup& setup,
                                      const LazyOptions& options) {
   const oci::RegistryOptions base = setup.options;
-  const auto stall = std::chrono::seconds(
-      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
-                               options.fetch_timeout).count()));
+  const auto stall = std::chrono::seconds(std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(options.fetch_timeout).count()));
   return [registry, base, stall](const CancelToken* cancel, oci::TransferCounters* counters) {
     oci::RegistryOptions ro = base;
     ro.cancel = cancel;
@@ -73,7 +72,8 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
       config = second->FetchSmallBlob(ref.repository, image.manifest.config);
     }
   });
-  Result<std::optional<rtimage::FoundRuntimeImage>> found = std::optional<rtimage::FoundRuntimeImage>();
+  Result<std::optional<rtimage::FoundRuntimeImage>> found =
+      std::optional<rtimage::FoundRuntimeImage>();
   Result<rtimage::TrustedMetadata> fetched = NotFound("no runtime image");
   if (decision.accept == rtimage::Acceptance::kNone) {
     lazy->not_used = rtimage::NotUsed(decision).WithContext(ref.ToString());

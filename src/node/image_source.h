@@ -49,7 +49,7 @@ struct LazyOptions {
 };
 
 struct LazyImage {
-  oci::LocalImage image;  // manifest and config; no layer directories
+  oci::LocalImage image;     // manifest and config; no layer directories
   std::string config_bytes;  // the config as the registry sent it
   // The runtime image, when the image has one the trust policy accepts.
   std::optional<fs::LazySource> source;

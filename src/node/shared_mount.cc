@@ -90,7 +90,8 @@ Result<UnixAddress> SocketAddress(const std::string& path) {
     ASSIGN_OR_RETURN(a.dir, UniqueFd::Open(DirName(path), O_PATH | O_DIRECTORY));
     target = "/proc/self/fd/" + std::to_string(a.dir.get()) + "/" + BaseName(path);
   }
-  if (target.size() >= sizeof(a.addr.sun_path)) return InvalidArgument("socket path too long: " + path);
+  if (target.size() >= sizeof(a.addr.sun_path))
+    return InvalidArgument("socket path too long: " + path);
   std::memcpy(a.addr.sun_path, target.c_str(), target.size() + 1);
   return a;
 }
@@ -136,7 +137,8 @@ Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::s
   UniqueFd read_end = UniqueFd::Adopt(pipefd[0]), write_end = UniqueFd::Adopt(pipefd[1]);
   UniqueFd log;
   if (!log_path.empty()) {
-    log = UniqueFd::Adopt(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    log =
+        UniqueFd::Adopt(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!log.valid()) return ErrnoStatus(errno, "open", log_path);
   }
   UniqueFd null = UniqueFd::Adopt(::open("/dev/null", O_RDWR | O_CLOEXEC));
@@ -165,7 +167,8 @@ Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::s
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Internal("fork of the mount server failed");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Internal("fork of the mount server failed");
   write_end.Reset();
   return Spawned{std::move(read_end)};
 }
@@ -182,7 +185,8 @@ Status WaitMounted(int fd, std::chrono::milliseconds timeout) {
       if (line.starts_with("mounted ")) return Status();
       if (line.starts_with("error ")) return ParseServerError(line);
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     if (left.count() <= 0) return DeadlineExceeded("the mount server did not mount in time");
     pollfd p{fd, POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -269,12 +273,14 @@ Result<std::unique_ptr<SharedMountServer>> SharedMountServer::Start(
   const std::string refs = JoinPath(s->dir_path_, "refs");
   RETURN_IF_ERROR(RemoveTree(refs));  // a dead server's
   if (::mkdir(refs.c_str(), 0700) != 0) return ErrnoStatus(errno, "mkdir", refs);
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(s->dir_path_, "config.json"), lazy.config_bytes, 0600, false));
+  RETURN_IF_ERROR(
+      WriteFileAtomic(JoinPath(s->dir_path_, "config.json"), lazy.config_bytes, 0600, false));
   nlohmann::json source = {{"reference", lazy.image.reference.ToString()},
                            {"manifest_digest", lazy.image.manifest_digest.ToString()},
                            {"mode", std::string(fs::LazyModeName(mode))},
                            {"signed_by", lazy.signature ? lazy.signature->key_id : ""}};
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(s->dir_path_, "source.json"), source.dump() + "\n", 0600, false));
+  RETURN_IF_ERROR(
+      WriteFileAtomic(JoinPath(s->dir_path_, "source.json"), source.dump() + "\n", 0600, false));
   if (fs::IsFuseMount(s->dir_.mnt())) {
     return FailedPrecondition(s->dir_.mnt() + " is a FUSE mount already");
   }
@@ -364,7 +370,8 @@ bool SharedMountServer::Unreferenced() {
   return live == 0;
 }
 
-Status SharedMountServer::Serve(const CancelToken& cancel, const std::function<void()>& on_settled) {
+Status SharedMountServer::Serve(const CancelToken& cancel,
+                                const std::function<void()>& on_settled) {
   bool settled = false;
   auto next_check = SteadyClock::now() + kRefPoll;
   UniqueFd ending_lock;  // held from deciding to end until the directory is gone
@@ -509,7 +516,8 @@ Result<MountRef> SharedMounts::AcquireResolved(const oci::ImageReference& ref,
     // A dead server's mount and directory first.
     if (PathExists(dir)) fs::RemoveStaleMountDir(dir, setup_ ? &setup_->log : nullptr);
     if (options.binary.empty()) return InvalidArgument("no mount server binary");
-    std::vector<std::string> argv = {options.binary, "mount", "--shared", "--exit-unreferenced",
+    std::vector<std::string> argv = {options.binary,    "mount",
+                                     "--shared",        "--exit-unreferenced",
                                      "--expect-digest", manifest_digest.ToString()};
     if (options.mode) {
       argv.insert(argv.end(), {"--mode", std::string(fs::LazyModeName(*options.mode))});
@@ -537,11 +545,10 @@ Result<MountRef> SharedMounts::AcquireResolved(const oci::ImageReference& ref,
     bool trusted = false;
     for (const auto& key : decision.keys) trusted = trusted || key.id() == signed_by;
     if (!trusted) {
-      return FailedPrecondition("the node's shared mount of " + manifest_digest.ToString() +
-                                " serves a runtime image " +
-                                (signed_by.empty() ? "nobody signed" : "signed by " + signed_by) +
-                                ", which " + decision.source + " does not trust for " +
-                                ref.ToString());
+      return FailedPrecondition(
+          "the node's shared mount of " + manifest_digest.ToString() + " serves a runtime image " +
+          (signed_by.empty() ? "nobody signed" : "signed by " + signed_by) + ", which " +
+          decision.source + " does not trust for " + ref.ToString());
     }
   }
   const std::string refs = JoinPath(dir, "refs");

@@ -55,19 +55,19 @@ std::string SharedMountDir(const std::string& root, const oci::Digest& manifest)
 
 // What a shared mount's server counts (typed; the server sends it as JSON).
 struct MountStats {
-  std::string mode;             // rtimage, lazy or prefetch
+  std::string mode;               // rtimage, lazy or prefetch
   int64_t registry_requests = 0;  // locate + runtime image + fallback
   int64_t registry_bytes = 0;
   int64_t locate_requests = 0;  // manifest, config, runtime image lookup, metadata
   int64_t locate_bytes = 0;
   int64_t fallback_requests = 0;  // layer ranges for what the runtime image lacks
   int64_t fallback_bytes = 0;
-  int64_t misses = 0;           // reads the runtime image could not answer
-  int64_t errors = 0;           // reads that failed (EIO)
+  int64_t misses = 0;  // reads the runtime image could not answer
+  int64_t errors = 0;  // reads that failed (EIO)
   int64_t references = 0;
   bool settled = false;
   bool exit_unreferenced = false;  // the server ends with its last reference
-  nlohmann::json fs;  // the mount's own statistics, as fs::MountedImage::Stats
+  nlohmann::json fs;               // the mount's own statistics, as fs::MountedImage::Stats
   static Result<MountStats> FromJson(const nlohmann::json& j);
   nlohmann::json ToJson() const;
 };
@@ -79,8 +79,8 @@ class SharedMountServer {
   // Creates the directory (fails with kFailedPrecondition when another
   // server holds it), mounts the located image at mnt/ in `mode` and
   // starts answering statistics. `setup` outlives the server.
-  static Result<std::unique_ptr<SharedMountServer>> Start(const std::string& root,
-                                                          LazyImage& lazy, fs::LazyMode mode,
+  static Result<std::unique_ptr<SharedMountServer>> Start(const std::string& root, LazyImage& lazy,
+                                                          fs::LazyMode mode,
                                                           const LazyOptions& options,
                                                           const RegistrySetup& setup,
                                                           bool exit_unreferenced);
@@ -178,7 +178,8 @@ struct AcquireOptions {
 
 class SharedMounts {
  public:
-  SharedMounts(std::string root, const RegistrySetup* setup) : root_(std::move(root)), setup_(setup) {}
+  SharedMounts(std::string root, const RegistrySetup* setup)
+      : root_(std::move(root)), setup_(setup) {}
 
   // The node's shared mount of `ref` (resolved to its manifest digest, one
   // registry request), started when there is none; the reference's trust
@@ -187,7 +188,8 @@ class SharedMounts {
   Result<MountRef> Acquire(const oci::ImageReference& ref, const rtimage::TrustDecision& decision,
                            const AcquireOptions& options, oci::TransferCounters* counters) const;
   // The same for a manifest digest already resolved (and its manifest).
-  Result<MountRef> AcquireResolved(const oci::ImageReference& ref, const oci::Digest& manifest_digest,
+  Result<MountRef> AcquireResolved(const oci::ImageReference& ref,
+                                   const oci::Digest& manifest_digest,
                                    const oci::ImageManifest& manifest, int64_t manifest_size,
                                    const rtimage::TrustDecision& decision,
                                    const AcquireOptions& options) const;

@@ -66,8 +66,8 @@ struct Live {
   std::map<std::string, int> layers;  // diff_id hex -> overlay mounts using it
   // The store's layers of each overlay mount on them (a container's root).
   std::vector<std::set<std::string>> roots;
-  int containers = 0;                 // overlay mounts on the store's layers
-  int lazy_mounts = 0;                // FUSE mounts under the root
+  int containers = 0;   // overlay mounts on the store's layers
+  int lazy_mounts = 0;  // FUSE mounts under the root
   // Containers whose root is made of all of these layers (an image's).
   int Running(const std::set<std::string>& image_layers) const {
     if (image_layers.empty()) return 0;
@@ -139,8 +139,9 @@ Result<std::vector<ImageObjects>> StoredImages(const std::string& root,
     o.ref = std::move(ref);
     out.push_back(std::move(o));
   }
-  std::sort(out.begin(), out.end(),
-            [](const ImageObjects& a, const ImageObjects& b) { return a.ref.reference < b.ref.reference; });
+  std::sort(out.begin(), out.end(), [](const ImageObjects& a, const ImageObjects& b) {
+    return a.ref.reference < b.ref.reference;
+  });
   return out;
 }
 
@@ -185,7 +186,8 @@ Status Remove(const std::string& root, const Candidate& c) {
     case Candidate::kLayer:
       return RemoveLayerDir(root, c.path);
     case Candidate::kBlob:
-      if (::unlink(c.path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "remove", c.path);
+      if (::unlink(c.path.c_str()) != 0 && errno != ENOENT)
+        return ErrnoStatus(errno, "remove", c.path);
       return Status::Ok();
     case Candidate::kCache:
       return RemoveTree(c.path);
@@ -202,8 +204,8 @@ int64_t StoreBytes(const std::string& root) {
 }
 
 // Layers and blobs that none of `images` names and no container holds.
-std::vector<Candidate> Unreferenced(const std::string& root, const std::vector<ImageObjects>& images,
-                                    const Live& live) {
+std::vector<Candidate> Unreferenced(const std::string& root,
+                                    const std::vector<ImageObjects>& images, const Live& live) {
   std::set<std::string> blobs, layers;
   for (const ImageObjects& o : images) {
     blobs.insert(o.blobs.begin(), o.blobs.end());
@@ -239,9 +241,15 @@ Result<int64_t> ParseSize(const std::string& text) {
   std::string unit = text.substr(used);
   if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
   if (!unit.empty() && unit.back() == 'i') unit.pop_back();
-  static const std::map<std::string, double> kUnits = {
-      {"", 1}, {"K", 1024.0}, {"k", 1024.0}, {"M", 1048576.0}, {"m", 1048576.0},
-      {"G", 1073741824.0}, {"g", 1073741824.0}, {"T", 1099511627776.0}, {"t", 1099511627776.0}};
+  static const std::map<std::string, double> kUnits = {{"", 1},
+                                                       {"K", 1024.0},
+                                                       {"k", 1024.0},
+                                                       {"M", 1048576.0},
+                                                       {"m", 1048576.0},
+                                                       {"G", 1073741824.0},
+                                                       {"g", 1073741824.0},
+                                                       {"T", 1099511627776.0},
+                                                       {"t", 1099511627776.0}};
   auto u = kUnits.find(unit);
   if (u == kUnits.end() || value < 0) {
     return InvalidArgument("'" + text + "' is not a size (like 500M or 20G)");
@@ -263,8 +271,10 @@ Result<StoreUsage> InspectStore(const std::string& root) {
     for (const std::string& b : o.blobs) ++blob_users[b];
   }
   std::map<std::string, int64_t> layer_bytes, blob_bytes;
-  for (const auto& [hex, n] : layer_users) layer_bytes[hex] = DiskUsage(store.LayerDir({"sha256", hex}));
-  for (const auto& [hex, n] : blob_users) blob_bytes[hex] = DiskUsage(store.BlobPath({"sha256", hex}));
+  for (const auto& [hex, n] : layer_users)
+    layer_bytes[hex] = DiskUsage(store.LayerDir({"sha256", hex}));
+  for (const auto& [hex, n] : blob_users)
+    blob_bytes[hex] = DiskUsage(store.BlobPath({"sha256", hex}));
   for (const ImageObjects& o : images) {
     StoredImage img;
     img.reference = o.ref.reference;
@@ -289,7 +299,7 @@ Result<StoreUsage> InspectStore(const std::string& root) {
   for (const Candidate& c : CacheEntries(root)) {
     CacheUsage& u = c.path.find("/chunks/") != std::string::npos  ? usage.chunks
                     : c.path.find("/spans/") != std::string::npos ? usage.spans
-                                                                   : usage.rtimages;
+                                                                  : usage.rtimages;
     ++u.entries;
     u.bytes += c.bytes;
   }
@@ -305,20 +315,23 @@ Result<GcResult> CollectGarbage(const std::string& root, const GcOptions& option
   int64_t total = result.bytes_before;
   ASSIGN_OR_RETURN(std::vector<ImageObjects> images, StoredImages(root, store));
   const Live live = FindLive(root);
-  for (const auto& [hex, n] : live.layers) result.bytes_in_use += DiskUsage(store.LayerDir({"sha256", hex}));
+  for (const auto& [hex, n] : live.layers)
+    result.bytes_in_use += DiskUsage(store.LayerDir({"sha256", hex}));
 
   std::vector<Candidate> candidates = Unreferenced(root, images, live);
   if (!options.keep_caches) {
     if (live.lazy_mounts > 0) {
-      result.notes.push_back("chunks, spans and fetched runtime images kept: " +
-                             std::to_string(live.lazy_mounts) + " lazy mount(s) of this store are live");
+      result.notes.push_back(
+          "chunks, spans and fetched runtime images kept: " + std::to_string(live.lazy_mounts) +
+          " lazy mount(s) of this store are live");
     } else {
       std::vector<Candidate> caches = CacheEntries(root);
       candidates.insert(candidates.end(), caches.begin(), caches.end());
     }
   }
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [](const Candidate& a, const Candidate& b) { return a.last_used < b.last_used; });
+  std::stable_sort(
+      candidates.begin(), candidates.end(),
+      [](const Candidate& a, const Candidate& b) { return a.last_used < b.last_used; });
   auto done = [&] { return options.max_size && total <= *options.max_size; };
   auto remove = [&](const Candidate& c) -> Status {
     if (!options.dry_run) RETURN_IF_ERROR(Remove(root, c));
@@ -337,9 +350,8 @@ Result<GcResult> CollectGarbage(const std::string& root, const GcOptions& option
   if (options.max_size && !done()) {
     std::vector<size_t> order(images.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return images[a].ref.mtime < images[b].ref.mtime;
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return images[a].ref.mtime < images[b].ref.mtime; });
     std::set<size_t> removed;
     for (size_t i : order) {
       if (done()) break;
@@ -353,9 +365,9 @@ Result<GcResult> CollectGarbage(const std::string& root, const GcOptions& option
       }
       for (const Candidate& c : Unreferenced(root, kept, live)) {
         // A dry run removed nothing: count each object once.
-        if (options.dry_run && std::find_if(candidates.begin(), candidates.end(), [&](const Candidate& x) {
-                                 return x.path == c.path;
-                               }) != candidates.end()) {
+        if (options.dry_run && std::find_if(candidates.begin(), candidates.end(),
+                                            [&](const Candidate& x) { return x.path == c.path; }) !=
+                                   candidates.end()) {
           continue;
         }
         if (options.dry_run) candidates.push_back(c);
@@ -364,10 +376,11 @@ Result<GcResult> CollectGarbage(const std::string& root, const GcOptions& option
     }
     if (!done()) {
       result.notes.push_back("the store is still above " + std::to_string(*options.max_size) +
-                             " bytes: what is left is in use (" +
-                             std::to_string(live.containers) + " running container(s)" +
-                             (live.lazy_mounts ? ", " + std::to_string(live.lazy_mounts) + " lazy mount(s)"
-                                               : std::string()) +
+                             " bytes: what is left is in use (" + std::to_string(live.containers) +
+                             " running container(s)" +
+                             (live.lazy_mounts
+                                  ? ", " + std::to_string(live.lazy_mounts) + " lazy mount(s)"
+                                  : std::string()) +
                              ")");
     }
   }

@@ -37,7 +37,7 @@ namespace syspgo::node {
 struct StoredImage {
   std::string reference;
   oci::Digest manifest;
-  int64_t last_used = 0;     // seconds since the epoch: last pull or start
+  int64_t last_used = 0;  // seconds since the epoch: last pull or start
   int layers = 0;
   int64_t bytes = 0;         // its layers and blobs on disk, shared ones included
   int64_t unique_bytes = 0;  // what removing it alone would free
@@ -51,10 +51,10 @@ struct CacheUsage {
 
 struct StoreUsage {
   std::vector<StoredImage> images;  // by reference
-  CacheUsage chunks;    // runtime-image chunks (shared by runtime images)
-  CacheUsage spans;     // lazy fallback spans of layers
-  CacheUsage rtimages;  // runtime images fetched with `image fetch`
-  CacheUsage unreferenced;  // layers and blobs no stored image names
+  CacheUsage chunks;                // runtime-image chunks (shared by runtime images)
+  CacheUsage spans;                 // lazy fallback spans of layers
+  CacheUsage rtimages;              // runtime images fetched with `image fetch`
+  CacheUsage unreferenced;          // layers and blobs no stored image names
   int64_t total_bytes = 0;
   int running_containers = 0;  // overlay roots on the store's layers
   int live_mounts = 0;         // lazy (FUSE) mounts under the root
@@ -80,8 +80,8 @@ struct GcResult {
   int64_t blobs_removed = 0;
   int64_t cache_entries_removed = 0;
   std::vector<std::string> images_removed;  // references (--max-size)
-  int64_t bytes_in_use = 0;  // of layers running containers hold
-  std::vector<std::string> notes;  // why something was kept
+  int64_t bytes_in_use = 0;                 // of layers running containers hold
+  std::vector<std::string> notes;           // why something was kept
 };
 
 // Waits for the store's gc lock, then removes what is not in use.

@@ -33,7 +33,9 @@ class StoreTest : public ::testing::Test {
     const oci::Digest d = oci::Digest::Of(name);
     const std::string fs = store_->LayerFsPath(d);
     EXPECT_TRUE(MakeDirs(fs).ok());
-    EXPECT_TRUE(WriteFileAtomic(JoinPath(fs, "data"), std::string(static_cast<size_t>(kib) << 10, 'x'), 0644).ok());
+    EXPECT_TRUE(WriteFileAtomic(JoinPath(fs, "data"),
+                                std::string(static_cast<size_t>(kib) << 10, 'x'), 0644)
+                    .ok());
     Age(store_->LayerDir(d), age);
     return d;
   }
@@ -53,7 +55,8 @@ class StoreTest : public ::testing::Test {
     manifest.config = {std::string(oci::media_type::kOciConfig), oci::Digest::Of(config_body),
                        static_cast<int64_t>(config_body.size())};
     for (const oci::Digest& l : layers) {
-      manifest.layers.push_back({std::string(oci::media_type::kOciLayerGzip), oci::Digest::Of(l.hex + "z"), 1});
+      manifest.layers.push_back(
+          {std::string(oci::media_type::kOciLayerGzip), oci::Digest::Of(l.hex + "z"), 1});
     }
     const std::string body = oci::SerializeImageManifest(manifest);
     ASSERT_TRUE(store_->PutBlob(oci::Digest::Of(config_body), config_body).ok());
@@ -80,7 +83,8 @@ TEST_F(StoreTest, GcRemovesWhatNoImageNamesAndKeepsEveryImage) {
   const oci::Digest base = Layer("base", 64), app = Layer("app", 32), orphan = Layer("orphan", 128);
   Image("app", {base, app});
   ASSERT_TRUE(MakeDirs(JoinPath(root_, "chunks/ab")).ok());
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(root_, "chunks/ab/abcd"), std::string(4096, 'c'), 0600).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(JoinPath(root_, "chunks/ab/abcd"), std::string(4096, 'c'), 0600).ok());
   auto usage = InspectStore(root_);
   ASSERT_TRUE(usage.ok()) << usage.status().ToString();
   ASSERT_EQ(usage->images.size(), 1u);

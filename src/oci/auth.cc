@@ -46,16 +46,14 @@ std::string UrlEscape(std::string_view s) {
 
 }  // namespace
 
-Result<std::vector<AuthChallenge>> ParseWwwAuthenticate(
-    std::string_view value) {
+Result<std::vector<AuthChallenge>> ParseWwwAuthenticate(std::string_view value) {
   std::vector<AuthChallenge> out;
   size_t i = 0;
   auto skip_ws = [&] {
     while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
   };
   auto bad = [&](const std::string& why) {
-    return Corruption("malformed WWW-Authenticate header '" +
-                      std::string(value) + "': " + why);
+    return Corruption("malformed WWW-Authenticate header '" + std::string(value) + "': " + why);
   };
   while (true) {
     skip_ws();
@@ -158,13 +156,11 @@ Result<CredentialStore> CredentialStore::FromConfigJson(std::string_view json,
     if (auto a = entry.find("auth"); a != entry.end() && a->is_string()) {
       auto decoded = Base64Decode(a->get<std::string>());
       if (!decoded) {
-        return Corruption("credentials for " + it.key() +
-                          ": 'auth' is not base64");
+        return Corruption("credentials for " + it.key() + ": 'auth' is not base64");
       }
       size_t colon = decoded->find(':');
       if (colon == std::string::npos) {
-        return Corruption("credentials for " + it.key() +
-                          ": 'auth' is not user:password");
+        return Corruption("credentials for " + it.key() + ": 'auth' is not user:password");
       }
       c.username = decoded->substr(0, colon);
       c.password = decoded->substr(colon + 1);
@@ -237,8 +233,8 @@ bool IsDockerHub(std::string_view registry) {
 std::optional<std::string> CredentialStore::HelperFor(std::string_view registry) const {
   auto it = helpers_.find(std::string(registry));
   if (it == helpers_.end() && IsDockerHub(registry)) {
-    for (const char* alias : {"index.docker.io", "docker.io", "registry-1.docker.io",
-                              "https://index.docker.io/v1/"}) {
+    for (const char* alias :
+         {"index.docker.io", "docker.io", "registry-1.docker.io", "https://index.docker.io/v1/"}) {
       it = helpers_.find(alias);
       if (it != helpers_.end()) break;
     }
@@ -270,8 +266,8 @@ Result<std::optional<Credentials>> CredentialStore::Lookup(std::string_view regi
       std::optional<Credentials> creds = *answer;
       if (creds) {
         creds->source = "credential helper docker-credential-" + *helper + " (" +
-                        (helpers_.count(key) ? "credHelpers" : "credsStore") + " in " +
-                        origin_ + ")";
+                        (helpers_.count(key) ? "credHelpers" : "credsStore") + " in " + origin_ +
+                        ")";
       }
       std::lock_guard<std::mutex> lock(cache_->mu);
       cache_->entries[key] = {creds, std::chrono::steady_clock::now()};
@@ -374,7 +370,8 @@ Result<std::optional<Credentials>> RunCredentialHelper(const std::string& helper
     return Corruption(program + " get " + server + " did not answer a JSON object");
   }
   Credentials c;
-  if (auto u = j.find("Username"); u != j.end() && u->is_string()) c.username = u->get<std::string>();
+  if (auto u = j.find("Username"); u != j.end() && u->is_string())
+    c.username = u->get<std::string>();
   if (auto p = j.find("Secret"); p != j.end() && p->is_string()) c.password = p->get<std::string>();
   if (c.username == "<token>") c.username.clear();  // an identity token
   if (c.empty()) return std::optional<Credentials>();
@@ -402,8 +399,7 @@ std::string RepositoryScope(std::string_view repository, bool push) {
   return "repository:" + std::string(repository) + (push ? ":pull,push" : ":pull");
 }
 
-std::string TokenRequestUrl(const AuthChallenge& challenge,
-                            std::string_view scope) {
+std::string TokenRequestUrl(const AuthChallenge& challenge, std::string_view scope) {
   std::string url;
   auto realm = challenge.params.find("realm");
   if (realm != challenge.params.end()) url = realm->second;

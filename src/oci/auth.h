@@ -19,7 +19,7 @@
 namespace syspgo::oci {
 
 struct AuthChallenge {
-  std::string scheme;  // lowercase: "bearer" or "basic"
+  std::string scheme;                         // lowercase: "bearer" or "basic"
   std::map<std::string, std::string> params;  // keys lowercase
 };
 
@@ -61,9 +61,7 @@ class CredentialStore {
   // Where credentials for `registry` are (or would be) looked for, for
   // messages: "no credentials for HOST in FILE (no auths entry, no helper)".
   std::string Describe(std::string_view registry) const;
-  void Add(std::string registry, Credentials c) {
-    entries_[std::move(registry)] = std::move(c);
-  }
+  void Add(std::string registry, Credentials c) { entries_[std::move(registry)] = std::move(c); }
   // The directories searched for docker-credential-* programs; empty: $PATH.
   void set_helper_path(std::string path) { helper_path_ = std::move(path); }
 
@@ -73,7 +71,7 @@ class CredentialStore {
   std::string origin_ = "no docker config.json";
   std::map<std::string, Credentials> entries_;
   std::map<std::string, std::string> helpers_;  // credHelpers: host -> name
-  std::string default_helper_;                   // credsStore
+  std::string default_helper_;                  // credsStore
   std::string helper_path_;
   std::shared_ptr<HelperCache> cache_;  // thread-safe inside
 };
@@ -100,8 +98,7 @@ class TokenCache {
 std::string RepositoryScope(std::string_view repository, bool push);
 
 // The URL to ask the token service: realm?service=..&scope=.. (escaped).
-std::string TokenRequestUrl(const AuthChallenge& challenge,
-                            std::string_view scope);
+std::string TokenRequestUrl(const AuthChallenge& challenge, std::string_view scope);
 // The token from a token-service response ("token" or "access_token").
 Result<std::string> ParseTokenResponse(std::string_view body);
 

@@ -21,12 +21,14 @@ TEST(AuthTest, ParsesBearerChallenge) {
   EXPECT_EQ((*c)[0].scheme, "bearer");
   EXPECT_EQ((*c)[0].params.at("realm"), "https://auth.docker.io/token");
   EXPECT_EQ((*c)[0].params.at("scope"), "repository:library/busybox:pull");
-  EXPECT_EQ(TokenRequestUrl((*c)[0], "repository:a/b:pull"),
-            "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Aa%2Fb%3Apull");
+  EXPECT_EQ(
+      TokenRequestUrl((*c)[0], "repository:a/b:pull"),
+      "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Aa%2Fb%3Apull");
 }
 
 TEST(AuthTest, ParsesSeveralChallengesAndEscapes) {
-  auto c = ParseWwwAuthenticate(R"(Basic realm="a \"quoted\" realm", Bearer realm=x,error=invalid_token)");
+  auto c = ParseWwwAuthenticate(
+      R"(Basic realm="a \"quoted\" realm", Bearer realm=x,error=invalid_token)");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   ASSERT_EQ(c->size(), 2u);
   EXPECT_EQ((*c)[0].scheme, "basic");
@@ -90,7 +92,8 @@ esac)");
   auto store = CredentialStore::FromConfigJson(R"({
       "auths": {"plain.example": {"auth": "YTpi"}},
       "credHelpers": {"reg.example:5000": "perhost", "bad.example": "broken"},
-      "credsStore": "store"})", "/etc/test/config.json");
+      "credsStore": "store"})",
+                                               "/etc/test/config.json");
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   store->set_helper_path(dir_);
   auto per_host = store->Lookup("reg.example:5000");

@@ -106,8 +106,7 @@ class ZstdReader final : public ByteReader {
       }
       size_t rc = ZSTD_decompressStream(ds_, &out, &input_);
       if (ZSTD_isError(rc)) {
-        return Corruption(std::string("zstd data is corrupt: ") +
-                          ZSTD_getErrorName(rc));
+        return Corruption(std::string("zstd data is corrupt: ") + ZSTD_getErrorName(rc));
       }
       frame_open_ = rc != 0;
     }
@@ -140,8 +139,7 @@ class GzipWriter final : public CompressingWriter {
     if (initialized_) deflateEnd(&zs_);
   }
   Status Init(int level) {
-    if (deflateInit2(&zs_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK) {
+    if (deflateInit2(&zs_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
       return Internal("deflateInit2 failed");
     }
     initialized_ = true;
@@ -161,8 +159,7 @@ class GzipWriter final : public CompressingWriter {
       if (rc == Z_STREAM_ERROR) return Internal("deflate failed");
       size_t produced = out_.size() - zs_.avail_out;
       if (produced > 0) RETURN_IF_ERROR(sink_({out_.data(), produced}));
-      if (flush == Z_FINISH ? rc == Z_STREAM_END
-                            : (zs_.avail_in == 0 && zs_.avail_out != 0)) {
+      if (flush == Z_FINISH ? rc == Z_STREAM_END : (zs_.avail_in == 0 && zs_.avail_out != 0)) {
         return Status::Ok();
       }
     }
@@ -221,15 +218,14 @@ class PlainWriter final : public CompressingWriter {
 Compression SniffCompression(std::span<const char> head) {
   auto b = [&](size_t i) { return static_cast<unsigned char>(head[i]); };
   if (head.size() >= 2 && b(0) == 0x1f && b(1) == 0x8b) return Compression::kGzip;
-  if (head.size() >= 4 && b(0) == 0x28 && b(1) == 0xb5 && b(2) == 0x2f &&
-      b(3) == 0xfd) {
+  if (head.size() >= 4 && b(0) == 0x28 && b(1) == 0xb5 && b(2) == 0x2f && b(3) == 0xfd) {
     return Compression::kZstd;
   }
   return Compression::kNone;
 }
 
-Result<std::unique_ptr<ByteReader>> NewDecompressingReader(
-    Compression compression, ByteReader* source) {
+Result<std::unique_ptr<ByteReader>> NewDecompressingReader(Compression compression,
+                                                           ByteReader* source) {
   switch (compression) {
     case Compression::kGzip: {
       auto r = std::make_unique<GzipReader>(source);
@@ -244,8 +240,8 @@ Result<std::unique_ptr<ByteReader>> NewDecompressingReader(
   return Internal("unknown compression");
 }
 
-Result<std::unique_ptr<CompressingWriter>> NewCompressingWriter(
-    Compression compression, ChunkSink sink, int level) {
+Result<std::unique_ptr<CompressingWriter>> NewCompressingWriter(Compression compression,
+                                                                ChunkSink sink, int level) {
   switch (compression) {
     case Compression::kGzip: {
       auto w = std::make_unique<GzipWriter>(std::move(sink));
@@ -256,8 +252,7 @@ Result<std::unique_ptr<CompressingWriter>> NewCompressingWriter(
       return std::unique_ptr<CompressingWriter>(
           std::make_unique<ZstdWriter>(std::move(sink), level == 0 ? 3 : level));
     case Compression::kNone:
-      return std::unique_ptr<CompressingWriter>(
-          std::make_unique<PlainWriter>(std::move(sink)));
+      return std::unique_ptr<CompressingWriter>(std::make_unique<PlainWriter>(std::move(sink)));
   }
   return Internal("unknown compression");
 }

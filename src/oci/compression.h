@@ -22,8 +22,8 @@ namespace syspgo::oci {
 Compression SniffCompression(std::span<const char> head);
 
 // A reader of the decompressed stream. `source` must outlive the reader.
-Result<std::unique_ptr<ByteReader>> NewDecompressingReader(
-    Compression compression, ByteReader* source);
+Result<std::unique_ptr<ByteReader>> NewDecompressingReader(Compression compression,
+                                                           ByteReader* source);
 
 using ChunkSink = std::function<Status(std::span<const char>)>;
 
@@ -36,8 +36,8 @@ class CompressingWriter {
 };
 
 // level: gzip 1-9, zstd 1-19; 0 picks a fast default.
-Result<std::unique_ptr<CompressingWriter>> NewCompressingWriter(
-    Compression compression, ChunkSink sink, int level = 0);
+Result<std::unique_ptr<CompressingWriter>> NewCompressingWriter(Compression compression,
+                                                                ChunkSink sink, int level = 0);
 
 }  // namespace syspgo::oci
 

@@ -82,8 +82,9 @@ TEST(GzipTest, TrailingGarbageIsAnError) {
   std::string packed = Compress(Compression::kGzip, "x") + "garbage";
   EXPECT_FALSE(Decompress(Compression::kGzip, packed).ok());
   // Zero padding after the last member is tolerated.
-  EXPECT_TRUE(Decompress(Compression::kGzip, Compress(Compression::kGzip, "x") +
-                                                 std::string(100, '\0')).ok());
+  EXPECT_TRUE(
+      Decompress(Compression::kGzip, Compress(Compression::kGzip, "x") + std::string(100, '\0'))
+          .ok());
 }
 
 }  // namespace

@@ -19,10 +19,10 @@ struct Transfer {
   HttpResponse* response = nullptr;
   CURL* curl = nullptr;
   const CancelToken* cancel = nullptr;
-  Status sink_status;      // first error from the sink or a body limit
-  int64_t to_skip = -1;    // bytes to drop for a 200 to a ranged request
+  Status sink_status;    // first error from the sink or a body limit
+  int64_t to_skip = -1;  // bytes to drop for a 200 to a ranged request
   bool body_to_sink = false;
-  bool decided = false;    // body destination chosen for this response
+  bool decided = false;  // body destination chosen for this response
   int64_t upload_left = 0;
   Status upload_status;
   // Stall detection: the transfer fails when no byte (header, body or
@@ -75,10 +75,9 @@ size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) {
     } else if (req.range_start && status == 206) {
       std::optional<int64_t> start = ParseContentRangeStart(t->response->Header("content-range"));
       if (start != *req.range_start) {
-        t->sink_status = Corruption(
-            "server answered a range request for byte " +
-            std::to_string(*req.range_start) + " with Content-Range '" +
-            t->response->Header("content-range") + "'");
+        t->sink_status = Corruption("server answered a range request for byte " +
+                                    std::to_string(*req.range_start) + " with Content-Range '" +
+                                    t->response->Header("content-range") + "'");
         return 0;
       }
     }
@@ -100,9 +99,8 @@ size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) {
     size_t limit = req.sink ? 64 * 1024 : req.max_body;  // error bodies: small
     if (t->response->body.size() + chunk.size() > limit) {
       if (!req.sink) {
-        t->sink_status = Corruption("response body of " + req.url +
-                                    " is larger than " + std::to_string(limit) +
-                                    " bytes");
+        t->sink_status = Corruption("response body of " + req.url + " is larger than " +
+                                    std::to_string(limit) + " bytes");
         return 0;
       }
       return n;  // keep the head of an error body only
@@ -121,8 +119,8 @@ size_t ReadCallback(char* buffer, size_t size, size_t nitems, void* user) {
     n = ::read(t->request->body_fd, buffer, want);
   } while (n < 0 && errno == EINTR);
   if (n <= 0) {
-    t->upload_status = n < 0 ? ErrnoStatus(errno, "read upload body")
-                             : Corruption("upload body ended early");
+    t->upload_status =
+        n < 0 ? ErrnoStatus(errno, "read upload body") : Corruption("upload body ended early");
     return CURL_READFUNC_ABORT;
   }
   t->upload_left -= n;
@@ -131,8 +129,7 @@ size_t ReadCallback(char* buffer, size_t size, size_t nitems, void* user) {
 }
 
 // Called at least once a second, also while nothing moves.
-int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t,
-                     curl_off_t) {
+int ProgressCallback(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
   if (t->cancel && t->cancel->cancelled()) return 1;
   if (std::chrono::steady_clock::now() - t->last_data > t->stall) {
@@ -230,8 +227,7 @@ HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 HttpClient::~HttpClient() = default;
 
-Result<HttpClient> HttpClient::Create(const HttpOptions& options,
-                                      const CancelToken* cancel) {
+Result<HttpClient> HttpClient::Create(const HttpOptions& options, const CancelToken* cancel) {
   GlobalHttpInit();
   auto impl = std::make_unique<Impl>();
   impl->curl = curl_easy_init();
@@ -253,8 +249,7 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         *impl_->options.deadline - std::chrono::steady_clock::now());
     if (left <= kDeadlineSlack) {
-      return DeadlineExceeded(request.method + " " + request.url +
-                              ": the time limit has passed");
+      return DeadlineExceeded(request.method + " " + request.url + ": the time limit has passed");
     }
     left_ms = static_cast<long>(left.count());
   }
@@ -294,11 +289,11 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   if (const TlsSettings* tls = request.tls) {
     if (!tls->ca_pem.empty()) {
       // Besides the system's store (CURLOPT_CAPATH stays as built).
-      curl_blob blob{const_cast<char*>(tls->ca_pem.data()), tls->ca_pem.size(),
-                     CURL_BLOB_NOCOPY};
+      curl_blob blob{const_cast<char*>(tls->ca_pem.data()), tls->ca_pem.size(), CURL_BLOB_NOCOPY};
       curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
     }
-    if (!tls->client_cert.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, tls->client_cert.c_str());
+    if (!tls->client_cert.empty())
+      curl_easy_setopt(curl, CURLOPT_SSLCERT, tls->client_cert.c_str());
     if (!tls->client_key.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, tls->client_key.c_str());
     if (!tls->verify) {
       curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -333,8 +328,7 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
     curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(curl, CURLOPT_READFUNCTION, ReadCallback);
     curl_easy_setopt(curl, CURLOPT_READDATA, &t);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
-                     static_cast<curl_off_t>(request.body_size));
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body_size));
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     headers = curl_slist_append(headers, "Expect:");
   } else {
@@ -369,13 +363,14 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
     std::string why = error[0] ? error : curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT && impl_->options.deadline &&
         std::chrono::steady_clock::now() + kDeadlineSlack >= *impl_->options.deadline) {
-      return DeadlineExceeded(request.method + " " + request.url +
-                              ": the time limit has passed (" + why + ")");
+      return DeadlineExceeded(request.method + " " + request.url + ": the time limit has passed (" +
+                              why + ")");
     }
     impl_->last_failure = Classify(rc);
     if (rc == CURLE_PEER_FAILED_VERIFICATION) {
-      why += " (trust the registry's CA as its certs.d directory's ca.crt, e.g. "
-             "/etc/containerd/certs.d/<host>/ca.crt, or skip the check with --tls-verify=false)";
+      why +=
+          " (trust the registry's CA as its certs.d directory's ca.crt, e.g. "
+          "/etc/containerd/certs.d/<host>/ca.crt, or skip the check with --tls-verify=false)";
     }
     return Unavailable(request.method + " " + request.url + ": " + why);
   }

@@ -48,8 +48,8 @@ struct HttpRequest {
   std::string body;
   int body_fd = -1;
   int64_t body_size = 0;
-  BodySink sink;  // if empty, the body is kept in HttpResponse::body
-  size_t max_body = 64 << 20;  // limit for bodies kept in memory
+  BodySink sink;                     // if empty, the body is kept in HttpResponse::body
+  size_t max_body = 64 << 20;        // limit for bodies kept in memory
   const TlsSettings* tls = nullptr;  // null: the system's CAs, verified
 };
 
@@ -89,8 +89,7 @@ std::optional<int64_t> ParseContentRangeStart(std::string_view value);
 class HttpClient {
  public:
   // cancel may be null; when set, a cancelled token aborts transfers.
-  static Result<HttpClient> Create(const HttpOptions& options,
-                                   const CancelToken* cancel);
+  static Result<HttpClient> Create(const HttpOptions& options, const CancelToken* cancel);
   HttpClient(HttpClient&&) noexcept;
   HttpClient& operator=(HttpClient&&) noexcept;
   ~HttpClient();

@@ -133,17 +133,18 @@ Result<StagedLayer> StageLayer(const LayerInput& input, const BuildOptions& opti
                                const std::string& dir, size_t index) {
   StagedLayer staged;
   staged.file = JoinPath(dir, "layer" + std::to_string(index));
-  ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(staged.file,
-                                                O_WRONLY | O_CREAT | O_TRUNC, 0600));
+  ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(staged.file, O_WRONLY | O_CREAT | O_TRUNC, 0600));
   Sha256 blob_hash, diff_hash;
   int64_t blob_size = 0;
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<CompressingWriter> compressor,
-      NewCompressingWriter(options.compression, [&](std::span<const char> c) -> Status {
-        blob_hash.Update(c.data(), c.size());
-        blob_size += static_cast<int64_t>(c.size());
-        return WriteAll(out.get(), c, staged.file);
-      }, options.compression_level));
+  ASSIGN_OR_RETURN(std::unique_ptr<CompressingWriter> compressor,
+                   NewCompressingWriter(
+                       options.compression,
+                       [&](std::span<const char> c) -> Status {
+                         blob_hash.Update(c.data(), c.size());
+                         blob_size += static_cast<int64_t>(c.size());
+                         return WriteAll(out.get(), c, staged.file);
+                       },
+                       options.compression_level));
   auto tar_sink = [&](std::span<const char> c) -> Status {
     diff_hash.Update(c.data(), c.size());
     return compressor->Write(c);
@@ -162,9 +163,8 @@ Result<StagedLayer> StageLayer(const LayerInput& input, const BuildOptions& opti
   staged.descriptor.size = blob_size;
   switch (options.compression) {
     case Compression::kGzip:
-      staged.descriptor.media_type = options.docker_media_types
-                                         ? media_type::kDockerLayerGzip
-                                         : media_type::kOciLayerGzip;
+      staged.descriptor.media_type =
+          options.docker_media_types ? media_type::kDockerLayerGzip : media_type::kOciLayerGzip;
       break;
     case Compression::kZstd:
       staged.descriptor.media_type = media_type::kOciLayerZstd;
@@ -183,8 +183,7 @@ Status WriteDirectoryAsTar(const std::string& dir, TarWriter& writer) {
   return walker.Walk(dir, "");
 }
 
-Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
-                                     const BuildOptions& options,
+Result<BuiltImage> BuildAndPushImage(const ImageReference& ref, const BuildOptions& options,
                                      const RegistryOptions& registry) {
   if (options.layers.empty()) return InvalidArgument("an image needs at least one layer");
   ASSIGN_OR_RETURN(TempDir work, TempDir::Create(options.work_dir, "syspgo-build-"));
@@ -195,8 +194,7 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
   for (size_t i = 0; i < options.layers.size(); ++i) {
     const LayerInput& input = options.layers[i];
     if (input.directory.empty() == input.raw_tar.empty()) {
-      return InvalidArgument("layer " + std::to_string(i) +
-                             ": give a directory or a tar stream");
+      return InvalidArgument("layer " + std::to_string(i) + ": give a directory or a tar stream");
     }
     const std::string label = "layer " + std::to_string(i + 1) + "/" +
                               std::to_string(options.layers.size()) +
@@ -207,9 +205,8 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
     say("archiving and compressing");
     auto staged = StageLayer(input, options, work.path(), i);
     if (!staged.ok()) {
-      return staged.status().WithContext("layer " + (input.directory.empty()
-                                                         ? std::to_string(i)
-                                                         : input.directory));
+      return staged.status().WithContext(
+          "layer " + (input.directory.empty() ? std::to_string(i) : input.directory));
     }
     say("pushing " + HumanBytes(static_cast<double>(staged->descriptor.size)) + " (" +
         staged->descriptor.digest.ToString().substr(0, 19) + ")");
@@ -217,9 +214,9 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
     RETURN_IF_ERROR(client.PushBlobFromFile(ref.repository, staged->descriptor.digest,
                                             staged->descriptor.size, staged->file));
     char took[32];
-    std::snprintf(took, sizeof(took), "%.1f s", std::chrono::duration<double>(
-                                                    std::chrono::steady_clock::now() - push_start)
-                                                    .count());
+    std::snprintf(
+        took, sizeof(took), "%.1f s",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - push_start).count());
     say(std::string("pushed in ") + took);
     ::unlink(staged->file.c_str());
     config.diff_ids.push_back(staged->diff_id);
@@ -228,10 +225,10 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
   }
   std::string config_json = SerializeImageConfig(config);
   ImageManifest manifest;
-  manifest.media_type = options.docker_media_types ? media_type::kDockerManifest
-                                                   : media_type::kOciManifest;
-  manifest.config.media_type = options.docker_media_types ? media_type::kDockerConfig
-                                                          : media_type::kOciConfig;
+  manifest.media_type =
+      options.docker_media_types ? media_type::kDockerManifest : media_type::kOciManifest;
+  manifest.config.media_type =
+      options.docker_media_types ? media_type::kDockerConfig : media_type::kOciConfig;
   manifest.config.digest = Digest::Of(config_json);
   manifest.config.size = static_cast<int64_t>(config_json.size());
   manifest.layers = built.layers;
@@ -239,8 +236,8 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
   RETURN_IF_ERROR(client.PushBlob(ref.repository, manifest.config.digest, config_json));
   built.manifest = SerializeImageManifest(manifest);
   ASSIGN_OR_RETURN(built.manifest_digest,
-                   client.PushManifest(ref.repository, ref.ManifestReference(),
-                                       manifest.media_type, built.manifest));
+                   client.PushManifest(ref.repository, ref.ManifestReference(), manifest.media_type,
+                                       built.manifest));
   return built;
 }
 

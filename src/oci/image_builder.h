@@ -30,10 +30,10 @@ struct LayerInput {
 struct BuildOptions {
   std::vector<LayerInput> layers;  // bottom first
   Compression compression = Compression::kGzip;
-  int compression_level = 0;       // 0: the compressor's fast default
-  bool docker_media_types = false; // Docker v2 schema 2 instead of OCI
-  ImageConfig config;              // diff_ids are filled in
-  std::string work_dir = "/tmp";   // where layer files are staged
+  int compression_level = 0;        // 0: the compressor's fast default
+  bool docker_media_types = false;  // Docker v2 schema 2 instead of OCI
+  ImageConfig config;               // diff_ids are filled in
+  std::string work_dir = "/tmp";    // where layer files are staged
   // Told of each step as it starts and ends ("layer 2/3 ...: pushing
   // 315.2 MB"), for a command to show; may be empty.
   std::function<void(const std::string&)> on_step;
@@ -46,8 +46,7 @@ struct BuiltImage {
   std::vector<Digest> diff_ids;  // per layer: sha256 of its uncompressed tar
 };
 
-Result<BuiltImage> BuildAndPushImage(const ImageReference& ref,
-                                     const BuildOptions& options,
+Result<BuiltImage> BuildAndPushImage(const ImageReference& ref, const BuildOptions& options,
                                      const RegistryOptions& registry);
 
 // Writes the tree under `dir` as tar entries (sorted, hard links detected,

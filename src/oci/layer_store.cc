@@ -16,8 +16,7 @@ namespace {
 std::string EscapeRef(const std::string& ref) {
   std::string out;
   for (char c : ref) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
-        c == '_') {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') {
       out += c;
     } else {
       char buf[4];
@@ -63,8 +62,7 @@ Result<LayerStore> LayerStore::Open(const std::string& root) {
   RemoveStaleSessions(tmp_root);
   ASSIGN_OR_RETURN(TempDir session, TempDir::Create(tmp_root, "session-"));
   ASSIGN_OR_RETURN(UniqueFd lock,
-                   UniqueFd::Open(JoinPath(session.path(), "lock"),
-                                  O_RDWR | O_CREAT, 0600));
+                   UniqueFd::Open(JoinPath(session.path(), "lock"), O_RDWR | O_CREAT, 0600));
   if (::flock(lock.get(), LOCK_EX) != 0) {
     return ErrnoStatus(errno, "lock", session.path());
   }
@@ -115,9 +113,7 @@ std::string LayerStore::LayerFsPath(const Digest& diff_id) const {
   return JoinPath(LayerDir(diff_id), "fs");
 }
 
-bool LayerStore::HasLayer(const Digest& diff_id) const {
-  return PathExists(LayerFsPath(diff_id));
-}
+bool LayerStore::HasLayer(const Digest& diff_id) const { return PathExists(LayerFsPath(diff_id)); }
 
 Status LayerStore::CommitLayer(TempDir dir, const Digest& diff_id) {
   std::string target = LayerDir(diff_id);

@@ -42,14 +42,13 @@ class LayerStore {
   std::string BlobPath(const Digest& digest) const;
   bool HasBlob(const Digest& digest) const;
   // Reads a blob and checks that it still hashes to its name.
-  Result<std::string> ReadBlob(const Digest& digest,
-                               size_t max_bytes = 64 << 20) const;
+  Result<std::string> ReadBlob(const Digest& digest, size_t max_bytes = 64 << 20) const;
   // Checks content against digest, then stores it atomically.
   Status PutBlob(const Digest& digest, std::string_view content);
   // Moves a finished, already verified file into the store.
   Status CommitBlobFile(const std::string& file, const Digest& digest);
 
-  std::string LayerDir(const Digest& diff_id) const;  // .../<hex>
+  std::string LayerDir(const Digest& diff_id) const;     // .../<hex>
   std::string LayerFsPath(const Digest& diff_id) const;  // .../<hex>/fs
   bool HasLayer(const Digest& diff_id) const;
   // Moves a complete layer directory (holding fs/) into the store. If another

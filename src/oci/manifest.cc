@@ -22,8 +22,7 @@ Result<std::string> GetString(const Json& obj, const char* key, bool required) {
   return it->get<std::string>();
 }
 
-Result<std::vector<std::string>> GetStringArray(const Json& obj,
-                                                const char* key) {
+Result<std::vector<std::string>> GetStringArray(const Json& obj, const char* key) {
   std::vector<std::string> out;
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return out;
@@ -39,8 +38,7 @@ Result<std::vector<std::string>> GetStringArray(const Json& obj,
   return out;
 }
 
-Result<std::map<std::string, std::string>> GetStringMap(const Json& obj,
-                                                        const char* key) {
+Result<std::map<std::string, std::string>> GetStringMap(const Json& obj, const char* key) {
   std::map<std::string, std::string> out;
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return out;
@@ -49,8 +47,7 @@ Result<std::map<std::string, std::string>> GetStringMap(const Json& obj,
   }
   for (auto kv = it->begin(); kv != it->end(); ++kv) {
     if (!kv.value().is_string()) {
-      return Corruption(std::string("field '") + key + "." + kv.key() +
-                        "' is not a string");
+      return Corruption(std::string("field '") + key + "." + kv.key() + "' is not a string");
     }
     out[kv.key()] = kv.value().get<std::string>();
   }
@@ -101,16 +98,15 @@ Result<std::vector<Descriptor>> DescriptorsFromJson(const Json& array, std::stri
   for (const Json& d : array) {
     auto parsed = ParseDescriptor(d);
     if (!parsed.ok()) {
-      return parsed.status().WithContext(std::string(what) + "[" +
-                                         std::to_string(out.size()) + "]");
+      return parsed.status().WithContext(std::string(what) + "[" + std::to_string(out.size()) +
+                                         "]");
     }
     out.push_back(std::move(*parsed));
   }
   return out;
 }
 
-Result<std::vector<Descriptor>> ParseDescriptorArray(const Json& j,
-                                                     const char* key) {
+Result<std::vector<Descriptor>> ParseDescriptorArray(const Json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_array()) {
     return Corruption(std::string("missing array '") + key + "'");
@@ -124,12 +120,10 @@ Status CheckSchemaVersion(const Json& j) {
     return Corruption("missing schemaVersion");
   }
   if (v->get<int64_t>() == 1) {
-    return Unimplemented(
-        "Docker image manifest schema 1 is not supported (deprecated)");
+    return Unimplemented("Docker image manifest schema 1 is not supported (deprecated)");
   }
   if (v->get<int64_t>() != 2) {
-    return Corruption("unsupported schemaVersion " +
-                      std::to_string(v->get<int64_t>()));
+    return Corruption("unsupported schemaVersion " + std::to_string(v->get<int64_t>()));
   }
   return Status::Ok();
 }
@@ -141,8 +135,7 @@ Json DescriptorToJson(const Descriptor& d) {
   j["size"] = d.size;
   if (!d.artifact_type.empty()) j["artifactType"] = d.artifact_type;
   if (d.platform) {
-    Json p = {{"os", d.platform->os},
-              {"architecture", d.platform->architecture}};
+    Json p = {{"os", d.platform->os}, {"architecture", d.platform->architecture}};
     if (!d.platform->variant.empty()) p["variant"] = d.platform->variant;
     j["platform"] = p;
   }
@@ -192,17 +185,19 @@ bool IsManifestType(std::string_view t) {
 }  // namespace
 
 std::string ManifestAcceptHeader() {
-  return std::string(media_type::kOciIndex) + ", " +
-         std::string(media_type::kOciManifest) + ", " +
+  return std::string(media_type::kOciIndex) + ", " + std::string(media_type::kOciManifest) + ", " +
          std::string(media_type::kDockerManifestList) + ", " +
          std::string(media_type::kDockerManifest);
 }
 
 std::string_view CompressionName(Compression c) {
   switch (c) {
-    case Compression::kNone: return "none";
-    case Compression::kGzip: return "gzip";
-    case Compression::kZstd: return "zstd";
+    case Compression::kNone:
+      return "none";
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "unknown";
 }
@@ -243,15 +238,13 @@ Result<ManifestDocument> ParseManifestDocument(std::string_view content_type,
     is_index = false;
   } else {
     if (j.contains("schemaVersion") && j["schemaVersion"] == 1) {
-      return Unimplemented(
-          "Docker image manifest schema 1 is not supported (deprecated)");
+      return Unimplemented("Docker image manifest schema 1 is not supported (deprecated)");
     }
     return Corruption("document is neither an image manifest nor an index");
   }
   // A document's own mediaType must not contradict what it was served as.
   if (!own_type.empty() && (IsIndexType(own_type) != is_index)) {
-    return Corruption("manifest mediaType '" + own_type +
-                      "' contradicts its content type '" +
+    return Corruption("manifest mediaType '" + own_type + "' contradicts its content type '" +
                       std::string(content_type) + "'");
   }
   ManifestDocument doc;
@@ -288,10 +281,9 @@ Result<Descriptor> SelectPlatform(const ImageIndex& index, std::string_view os,
     offered += d.platform->os + "/" + d.platform->architecture;
     if (!d.platform->variant.empty()) offered += "/" + d.platform->variant;
   }
-  return NotFound("image index has no manifest for " + std::string(os) + "/" +
-                  std::string(architecture) +
-                  (offered.empty() ? std::string(" (it names no platforms)")
-                                   : " (it has: " + offered + ")"));
+  return NotFound(
+      "image index has no manifest for " + std::string(os) + "/" + std::string(architecture) +
+      (offered.empty() ? std::string(" (it names no platforms)") : " (it has: " + offered + ")"));
 }
 
 Result<ImageConfig> ParseImageConfig(std::string_view body) {
@@ -319,8 +311,7 @@ Result<ImageConfig> ParseImageConfig(std::string_view body) {
   if (rootfs == j.end() || !rootfs->is_object()) {
     return Corruption("image config has no rootfs");
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> ids,
-                   GetStringArray(*rootfs, "diff_ids"));
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, GetStringArray(*rootfs, "diff_ids"));
   for (const std::string& id : ids) {
     auto d = Digest::Parse(id);
     if (!d.ok()) return Corruption("rootfs.diff_ids: " + d.status().message());

@@ -20,25 +20,18 @@
 namespace syspgo::oci {
 
 namespace media_type {
-inline constexpr std::string_view kOciManifest =
-    "application/vnd.oci.image.manifest.v1+json";
-inline constexpr std::string_view kOciIndex =
-    "application/vnd.oci.image.index.v1+json";
-inline constexpr std::string_view kOciConfig =
-    "application/vnd.oci.image.config.v1+json";
+inline constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
+inline constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
+inline constexpr std::string_view kOciConfig = "application/vnd.oci.image.config.v1+json";
 inline constexpr std::string_view kOciEmpty = "application/vnd.oci.empty.v1+json";
-inline constexpr std::string_view kOciLayerTar =
-    "application/vnd.oci.image.layer.v1.tar";
-inline constexpr std::string_view kOciLayerGzip =
-    "application/vnd.oci.image.layer.v1.tar+gzip";
-inline constexpr std::string_view kOciLayerZstd =
-    "application/vnd.oci.image.layer.v1.tar+zstd";
+inline constexpr std::string_view kOciLayerTar = "application/vnd.oci.image.layer.v1.tar";
+inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
 inline constexpr std::string_view kDockerManifest =
     "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view kDockerManifestList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr std::string_view kDockerConfig =
-    "application/vnd.docker.container.image.v1+json";
+inline constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
 inline constexpr std::string_view kDockerLayerGzip =
     "application/vnd.docker.image.rootfs.diff.tar.gzip";
 inline constexpr std::string_view kDockerForeignLayerGzip =

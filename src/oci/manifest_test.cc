@@ -12,10 +12,11 @@ const std::string kC = "sha256:" + std::string(64, 'c');
 
 TEST(ManifestTest, ParsesOciManifest) {
   std::string body = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-    "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" + kA +
+    "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+                     kA +
                      R"(","size":12},
-    "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" + kB +
-                     R"(","size":345,"annotations":{"k":"v"}}]})";
+    "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" +
+                     kB + R"(","size":345,"annotations":{"k":"v"}}]})";
   auto doc = ParseManifestDocument("application/vnd.oci.image.manifest.v1+json", body);
   ASSERT_TRUE(doc.ok()) << doc.status().ToString();
   ASSERT_TRUE(doc->manifest.has_value());
@@ -30,22 +31,26 @@ TEST(ManifestTest, ParsesOciManifest) {
 }
 
 TEST(ManifestTest, ParsesDockerManifestWithoutContentType) {
-  std::string body = R"({"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
-    "config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":")" + kA +
-                     R"(","size":1},"layers":[]})";
+  std::string body =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+    "config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":")" +
+      kA + R"(","size":1},"layers":[]})";
   auto doc = ParseManifestDocument("application/json", body);
   ASSERT_TRUE(doc.ok()) << doc.status().ToString();
   EXPECT_TRUE(doc->manifest.has_value());
 }
 
 TEST(ManifestTest, IndexSelectsLinuxAmd64) {
-  std::string body = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
-    {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" + kA +
-                     R"(","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
-    {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" + kC +
-                     R"(","size":1,"platform":{"os":"unknown","architecture":"unknown"}},
-    {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" + kB +
-                     R"(","size":1,"platform":{"os":"linux","architecture":"amd64"}}]})";
+  std::string body =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+    {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+      kA +
+      R"(","size":1,"platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+    {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+      kC +
+      R"(","size":1,"platform":{"os":"unknown","architecture":"unknown"}},
+    {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+      kB + R"(","size":1,"platform":{"os":"linux","architecture":"amd64"}}]})";
   auto doc = ParseManifestDocument("", body);
   ASSERT_TRUE(doc.ok()) << doc.status().ToString();
   ASSERT_TRUE(doc->index.has_value());
@@ -63,18 +68,27 @@ TEST(ManifestTest, RejectsMalformed) {
   EXPECT_EQ(ParseManifestDocument("", R"({"schemaVersion":1,"fsLayers":[]})").status().code(),
             StatusCode::kUnimplemented);
   // Bad digest, negative size, missing config.
-  EXPECT_FALSE(ParseImageManifest(R"({"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:12","size":1},"layers":[]})").ok());
-  EXPECT_FALSE(ParseImageManifest(R"({"schemaVersion":2,"config":{"mediaType":"x","digest":")" + kA + R"(","size":-1},"layers":[]})").ok());
+  EXPECT_FALSE(
+      ParseImageManifest(
+          R"({"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:12","size":1},"layers":[]})")
+          .ok());
+  EXPECT_FALSE(ParseImageManifest(R"({"schemaVersion":2,"config":{"mediaType":"x","digest":")" +
+                                  kA + R"(","size":-1},"layers":[]})")
+                   .ok());
   EXPECT_FALSE(ParseImageManifest(R"({"schemaVersion":2,"layers":[]})").ok());
   // A manifest body that claims to be an index.
-  EXPECT_FALSE(ParseManifestDocument("application/vnd.oci.image.manifest.v1+json",
-                                     R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})").ok());
+  EXPECT_FALSE(
+      ParseManifestDocument(
+          "application/vnd.oci.image.manifest.v1+json",
+          R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})")
+          .ok());
 }
 
 TEST(ManifestTest, ParsesConfig) {
   std::string body = R"({"architecture":"amd64","os":"linux","config":{"User":"app","Env":["A=1"],
     "Entrypoint":["/bin/sh"],"Cmd":["-c","echo"],"WorkingDir":"/w","ExposedPorts":{"80/tcp":{}}},
-    "rootfs":{"type":"layers","diff_ids":[")" + kA + R"("]}})";
+    "rootfs":{"type":"layers","diff_ids":[")" +
+                     kA + R"("]}})";
   auto c = ParseImageConfig(body);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->user, "app");

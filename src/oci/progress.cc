@@ -57,28 +57,37 @@ void ProgressReporter::Start() {
 void ProgressReporter::Draw(bool final) {
   std::string out;
   if (drawn_lines_ > 0) out += "\x1b[" + std::to_string(drawn_lines_) + "A";
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                 start_).count();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   for (const LayerProgress& l : layers_) {
     int64_t done = l.done.load();
     const char* state = "waiting";
     switch (l.state.load()) {
-      case LayerProgress::kFetching: state = "fetching"; break;
-      case LayerProgress::kUnpacking: state = "unpacking"; break;
-      case LayerProgress::kDone: state = "done"; break;
-      case LayerProgress::kCached: state = "cached"; break;
-      case LayerProgress::kFailed: state = "failed"; break;
-      default: break;
+      case LayerProgress::kFetching:
+        state = "fetching";
+        break;
+      case LayerProgress::kUnpacking:
+        state = "unpacking";
+        break;
+      case LayerProgress::kDone:
+        state = "done";
+        break;
+      case LayerProgress::kCached:
+        state = "cached";
+        break;
+      case LayerProgress::kFailed:
+        state = "failed";
+        break;
+      default:
+        break;
     }
     char line[160];
-    std::snprintf(line, sizeof(line), "\x1b[2K%-14s %-9s %10s / %-10s %10s/s\n",
-                  l.label.c_str(), state, HumanBytes(done).c_str(),
-                  HumanBytes(l.total).c_str(),
+    std::snprintf(line, sizeof(line), "\x1b[2K%-14s %-9s %10s / %-10s %10s/s\n", l.label.c_str(),
+                  state, HumanBytes(done).c_str(), HumanBytes(l.total).c_str(),
                   HumanBytes(elapsed > 0 ? done / elapsed : 0).c_str());
     out += line;
   }
   drawn_lines_ = static_cast<int>(layers_.size());
-  (void)final;
+  (void) final;
   ssize_t ignored = ::write(fd_, out.data(), out.size());
   (void)ignored;
 }

@@ -26,15 +26,13 @@ namespace {
 
 // Decompresses and unpacks a layer stream into root; returns the hex
 // sha256 of the uncompressed stream (the diff_id).
-Result<std::string> UnpackLayerStream(ByteReader* compressed,
-                                      const std::string& root,
+Result<std::string> UnpackLayerStream(ByteReader* compressed, const std::string& root,
                                       UnpackStats* stats) {
   char head[4];
   ASSIGN_OR_RETURN(size_t n, ReadFully(*compressed, head));
   Compression compression = SniffCompression({head, n});
   PrefixedReader source(std::string(head, n), compressed);
-  ASSIGN_OR_RETURN(std::unique_ptr<ByteReader> plain,
-                   NewDecompressingReader(compression, &source));
+  ASSIGN_OR_RETURN(std::unique_ptr<ByteReader> plain, NewDecompressingReader(compression, &source));
   HashingReader hashed(plain.get());
   RETURN_IF_ERROR(UnpackTarStream(&hashed, root, stats));
   // Whatever follows the end-of-archive marker still belongs to the diff.
@@ -50,8 +48,7 @@ struct LayerJob {
 
 }  // namespace
 
-Result<LocalImage> Puller::Assemble(const ImageReference& ref,
-                                    const Digest& manifest_digest,
+Result<LocalImage> Puller::Assemble(const ImageReference& ref, const Digest& manifest_digest,
                                     const std::string& manifest_body,
                                     const std::string& config_body) {
   LocalImage image;
@@ -102,8 +99,8 @@ Result<LocalImage> Puller::LoadLocal(const ImageReference& ref) {
   ASSIGN_OR_RETURN(LocalImage image, Assemble(ref, digest, manifest_body, config_body));
   for (size_t i = 0; i < image.layer_paths.size(); ++i) {
     if (!store_->HasLayer(image.config.diff_ids[i])) {
-      return NotFound("layer " + image.config.diff_ids[i].ToString() + " of " +
-                      ref.ToString() + " is not in the local store");
+      return NotFound("layer " + image.config.diff_ids[i].ToString() + " of " + ref.ToString() +
+                      " is not in the local store");
     }
   }
   return image;
@@ -114,7 +111,8 @@ Status Puller::FetchLayerBlobs(const LocalImage& image) {
   for (const Descriptor& d : image.manifest.layers) {
     if (store_->HasBlob(d.digest)) continue;
     if (!client) {
-      ASSIGN_OR_RETURN(RegistryClient made, RegistryClient::Create(image.reference.registry, registry_));
+      ASSIGN_OR_RETURN(RegistryClient made,
+                       RegistryClient::Create(image.reference.registry, registry_));
       client.emplace(std::move(made));
     }
     ASSIGN_OR_RETURN(TempDir work, store_->NewTempDir("blob-"));
@@ -142,8 +140,8 @@ Status Puller::FetchLayerBlobs(const LocalImage& image) {
   return Status::Ok();
 }
 
-Result<LocalImage> Puller::Pull(const ImageReference& ref,
-                                const PullOptions& options, PullStats* stats) {
+Result<LocalImage> Puller::Pull(const ImageReference& ref, const PullOptions& options,
+                                PullStats* stats) {
   const auto start = SteadyClock::now();
   // Layers found stored are ours once the ref is set; until then the
   // garbage collector must not decide they are unused.
@@ -168,8 +166,7 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
     ASSIGN_OR_RETURN(config_body, client.FetchSmallBlob(ref.repository, manifest.config));
     RETURN_IF_ERROR(store_->PutBlob(manifest.config.digest, config_body));
   }
-  ASSIGN_OR_RETURN(LocalImage image,
-                   Assemble(ref, fetched.digest, fetched.body, config_body));
+  ASSIGN_OR_RETURN(LocalImage image, Assemble(ref, fetched.digest, fetched.body, config_body));
 
   // The layers to fetch, once each.
   ProgressReporter reporter(STDERR_FILENO, options.progress);
@@ -225,8 +222,7 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
     const bool blob_local = store_->HasBlob(digest);
     UniqueFd blob_out;
     if (!blob_local) {
-      ASSIGN_OR_RETURN(blob_out, UniqueFd::Open(blob_file,
-                                                O_WRONLY | O_CREAT | O_EXCL, 0600));
+      ASSIGN_OR_RETURN(blob_out, UniqueFd::Open(blob_file, O_WRONLY | O_CREAT | O_EXCL, 0600));
     }
     job.progress->state = LayerProgress::kFetching;
 
@@ -261,7 +257,10 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
         std::vector<char> buf(1 << 20);
         for (;;) {
           auto n = ReadFull(fd->get(), buf, store_->BlobPath(digest));
-          if (!n.ok()) { transfer = n.status(); break; }
+          if (!n.ok()) {
+            transfer = n.status();
+            break;
+          }
           if (*n == 0) break;
           transfer = sink({buf.data(), *n});
           if (!transfer.ok()) break;
@@ -271,15 +270,14 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
       transfer = worker.FetchBlob(image.reference.repository, digest, 0, sink);
     }
     if (transfer.ok() && received != job.descriptor.size) {
-      transfer = Corruption("blob " + digest.ToString() + " has " +
-                           std::to_string(received) + " bytes, descriptor says " +
-                           std::to_string(job.descriptor.size));
+      transfer = Corruption("blob " + digest.ToString() + " has " + std::to_string(received) +
+                            " bytes, descriptor says " + std::to_string(job.descriptor.size));
     }
     if (transfer.ok()) {
       std::string actual = hash.FinalHex();
       if (actual != digest.hex) {
         transfer = Corruption("blob " + digest.ToString() +
-                             ": digest mismatch, content hashes to sha256:" + actual);
+                              ": digest mismatch, content hashes to sha256:" + actual);
       }
     }
     pipe.Close(transfer.ok() ? Status::Ok() : transfer);
@@ -291,9 +289,8 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
       return diff_hex.status().WithContext("unpack layer " + digest.ToString());
     }
     if (*diff_hex != job.diff_id.hex) {
-      return Corruption("layer " + digest.ToString() +
-                        ": uncompressed content hashes to sha256:" + *diff_hex +
-                        ", but the image config says " + job.diff_id.ToString());
+      return Corruption("layer " + digest.ToString() + ": uncompressed content hashes to sha256:" +
+                        *diff_hex + ", but the image config says " + job.diff_id.ToString());
     }
     if (blob_out.valid()) {
       blob_out.Reset();
@@ -305,8 +302,7 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref,
                            {"size", job.descriptor.size},
                            {"files", unpack_stats.files},
                            {"file_bytes", unpack_stats.file_bytes}};
-    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(work.path(), "info.json"), info.dump(),
-                                    0600, false));
+    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(work.path(), "info.json"), info.dump(), 0600, false));
     RETURN_IF_ERROR(store_->CommitLayer(std::move(work), job.diff_id));
     return Status::Ok();
   };

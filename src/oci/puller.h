@@ -25,8 +25,8 @@
 namespace syspgo::oci {
 
 struct PullOptions {
-  int jobs = 4;                // layers fetched at once
-  bool progress = true;        // draw progress when stderr is a terminal
+  int jobs = 4;          // layers fetched at once
+  bool progress = true;  // draw progress when stderr is a terminal
   std::string os = "linux";
   std::string architecture = "amd64";
 };
@@ -56,8 +56,8 @@ struct LocalImage {
 struct ResolvedManifest {
   FetchedManifest fetched;  // the image manifest
   ImageManifest manifest;
-  Descriptor descriptor;    // of the image manifest (a subject for artifacts)
-  std::string index_body;   // the index it was chosen from, if any
+  Descriptor descriptor;   // of the image manifest (a subject for artifacts)
+  std::string index_body;  // the index it was chosen from, if any
 };
 Result<ResolvedManifest> ResolveImageManifest(RegistryClient& client, const ImageReference& ref,
                                               std::string_view os = "linux",
@@ -80,10 +80,8 @@ class Puller {
   Status FetchLayerBlobs(const LocalImage& image);
 
  private:
-  Result<LocalImage> Assemble(const ImageReference& ref,
-                              const Digest& manifest_digest,
-                              const std::string& manifest_body,
-                              const std::string& config_body);
+  Result<LocalImage> Assemble(const ImageReference& ref, const Digest& manifest_digest,
+                              const std::string& manifest_body, const std::string& config_body);
 
   LayerStore* store_;
   RegistryOptions registry_;

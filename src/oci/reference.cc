@@ -10,18 +10,15 @@ namespace syspgo::oci {
 namespace {
 
 bool IsLowerHex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 // One path component of a repository name: [a-z0-9]+ joined by ".", "_",
 // "__" or any number of "-".
 bool IsValidRepositoryComponent(std::string_view c) {
   if (c.empty()) return false;
-  auto alnum = [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-  };
+  auto alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); };
   if (!alnum(c.front()) || !alnum(c.back())) return false;
   for (size_t i = 0; i < c.size(); ++i) {
     char ch = c[i];
@@ -42,9 +39,7 @@ bool IsValidRepositoryComponent(std::string_view c) {
 
 bool IsValidTag(std::string_view t) {
   if (t.empty() || t.size() > 128) return false;
-  auto word = [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
-  };
+  auto word = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; };
   if (!word(t.front())) return false;
   return std::all_of(t.begin(), t.end(),
                      [&](char ch) { return word(ch) || ch == '.' || ch == '-'; });
@@ -55,25 +50,20 @@ bool IsValidTag(std::string_view t) {
 Result<Digest> Digest::Parse(std::string_view text) {
   size_t colon = text.find(':');
   if (colon == std::string_view::npos) {
-    return InvalidArgument("digest '" + std::string(text) +
-                           "' has no algorithm prefix");
+    return InvalidArgument("digest '" + std::string(text) + "' has no algorithm prefix");
   }
   std::string_view algorithm = text.substr(0, colon);
   std::string_view hex = text.substr(colon + 1);
   if (algorithm != "sha256") {
-    return Unimplemented("digest '" + std::string(text) +
-                         "': only sha256 is supported");
+    return Unimplemented("digest '" + std::string(text) + "': only sha256 is supported");
   }
   if (hex.size() != 64 || !IsLowerHex(hex)) {
-    return InvalidArgument("digest '" + std::string(text) +
-                           "' is not 64 lowercase hex digits");
+    return InvalidArgument("digest '" + std::string(text) + "' is not 64 lowercase hex digits");
   }
   return Digest{std::string(algorithm), std::string(hex)};
 }
 
-Digest Digest::Of(std::string_view content) {
-  return Sha256Hex(Sha256::HexOf(content));
-}
+Digest Digest::Of(std::string_view content) { return Sha256Hex(Sha256::HexOf(content)); }
 
 Result<ImageReference> ImageReference::Parse(std::string_view text) {
   std::string input(text);
@@ -90,10 +80,10 @@ Result<ImageReference> ImageReference::Parse(std::string_view text) {
   size_t slash = input.find('/');
   if (slash != std::string::npos) {
     std::string first = input.substr(0, slash);
-    if (first.find('.') != std::string::npos ||
-        first.find(':') != std::string::npos || first == "localhost" ||
-        std::any_of(first.begin(), first.end(),
-                    [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
+    if (first.find('.') != std::string::npos || first.find(':') != std::string::npos ||
+        first == "localhost" || std::any_of(first.begin(), first.end(), [](char c) {
+          return std::isupper(static_cast<unsigned char>(c));
+        })) {
       ref.registry = first;
       rest = input.substr(slash + 1);
     }
@@ -102,13 +92,12 @@ Result<ImageReference> ImageReference::Parse(std::string_view text) {
   // A tag follows the last ':' after the last '/'.
   size_t last_slash = rest.rfind('/');
   size_t colon = rest.rfind(':');
-  if (colon != std::string::npos &&
-      (last_slash == std::string::npos || colon > last_slash)) {
+  if (colon != std::string::npos && (last_slash == std::string::npos || colon > last_slash)) {
     ref.tag = rest.substr(colon + 1);
     rest.resize(colon);
     if (!IsValidTag(ref.tag)) {
-      return InvalidArgument("image reference '" + std::string(text) +
-                             "': invalid tag '" + ref.tag + "'");
+      return InvalidArgument("image reference '" + std::string(text) + "': invalid tag '" +
+                             ref.tag + "'");
     }
   }
   if (ref.registry == "docker.io" && rest.find('/') == std::string::npos) {
@@ -154,8 +143,8 @@ bool IsLoopbackRegistry(std::string_view host) {
   }
   size_t colon = name.find(':');
   if (colon != std::string_view::npos) name = name.substr(0, colon);
-  bool dotted_quad = !name.empty() &&
-                     name.find_first_not_of("0123456789.") == std::string_view::npos;
+  bool dotted_quad =
+      !name.empty() && name.find_first_not_of("0123456789.") == std::string_view::npos;
   return name == "localhost" || (dotted_quad && name.substr(0, 4) == "127.");
 }
 

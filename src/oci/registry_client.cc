@@ -70,8 +70,8 @@ Status RegistryHealth::Admit(const std::string& host) {
   }
   const auto left = std::chrono::duration_cast<std::chrono::seconds>(
       it->second.until - std::chrono::steady_clock::now());
-  return Unavailable(host + " stopped answering (" + it->second.why + "); not asking it again for " +
-                     std::to_string(left.count() + 1) + " s");
+  return Unavailable(host + " stopped answering (" + it->second.why +
+                     "); not asking it again for " + std::to_string(left.count() + 1) + " s");
 }
 
 void RegistryHealth::Stalled(const std::string& host, const std::string& why) {
@@ -91,11 +91,12 @@ Status StatusFromReply(const std::string& what, const HttpResponse& r) {
   std::string text = RegistryErrorText(r.body);
   if (text.empty() && r.status == 400 &&
       r.body.find("HTTP request to an HTTPS server") != std::string::npos) {
-    text = "the registry speaks TLS: drop --insecure-registry for it (give its CA in "
-           "certs.d, or --tls-verify=false, instead)";
+    text =
+        "the registry speaks TLS: drop --insecure-registry for it (give its CA in "
+        "certs.d, or --tls-verify=false, instead)";
   }
-  std::string message = what + ": HTTP " + std::to_string(r.status) +
-                        (text.empty() ? "" : " (" + text + ")");
+  std::string message =
+      what + ": HTTP " + std::to_string(r.status) + (text.empty() ? "" : " (" + text + ")");
   if (r.status == 404) return NotFound(message);
   if (r.status == 401 || r.status == 403) return PermissionDenied(message);
   if (IsRetryableStatus(r.status)) return Unavailable(message);
@@ -103,8 +104,7 @@ Status StatusFromReply(const std::string& what, const HttpResponse& r) {
 }
 
 RegistryClient::RegistryClient(std::string registry, std::vector<RegistryEndpoint> endpoints,
-                               RegistryOptions options, HttpClient http,
-                               TransferCounters* counters)
+                               RegistryOptions options, HttpClient http, TransferCounters* counters)
     : registry_(std::move(registry)),
       endpoints_(std::move(endpoints)),
       options_(std::move(options)),
@@ -143,7 +143,8 @@ std::string RegistryClient::AuthHeader(const std::string& scope, size_t ep) {
     return "Authorization: Bearer " + *token;
   }
   if (basic_auth_[ep] && creds_[ep]) {
-    return "Authorization: Basic " + Base64Encode(creds_[ep]->username + ":" + creds_[ep]->password);
+    return "Authorization: Basic " +
+           Base64Encode(creds_[ep]->username + ":" + creds_[ep]->password);
   }
   return "";
 }
@@ -152,8 +153,9 @@ Status RegistryClient::Refused(const std::string& what, const HttpResponse& repl
   const RegistryEndpoint& e = endpoints_[ep];
   std::string who;
   if (creds_[ep]) {
-    who = "credentials" + (creds_[ep]->username.empty() ? std::string(" (an identity token)")
-                                                       : " for user '" + creds_[ep]->username + "'") +
+    who = "credentials" +
+          (creds_[ep]->username.empty() ? std::string(" (an identity token)")
+                                        : " for user '" + creds_[ep]->username + "'") +
           " from " + creds_[ep]->source;
   } else if (!creds_looked_up_[ep]) {
     who = "sent without credentials (the registry had not asked for a login)";
@@ -176,8 +178,7 @@ Status RegistryClient::Authenticate(const HttpResponse& reply, const std::string
   if (header.empty()) {
     return PermissionDenied(e.origin + " answered 401 without a challenge");
   }
-  ASSIGN_OR_RETURN(std::vector<AuthChallenge> challenges,
-                   ParseWwwAuthenticate(header));
+  ASSIGN_OR_RETURN(std::vector<AuthChallenge> challenges, ParseWwwAuthenticate(header));
   if (!creds_looked_up_[ep] && options_.credentials) {
     ASSIGN_OR_RETURN(creds_[ep], options_.credentials->Lookup(e.host));
     if (!creds_[ep] && e.host != registry_ && !e.mirror) {
@@ -189,10 +190,9 @@ Status RegistryClient::Authenticate(const HttpResponse& reply, const std::string
   for (const AuthChallenge& c : challenges) {
     if (c.scheme == "basic") {
       if (!creds) {
-        return PermissionDenied(
-            "registry " + e.host + " requires a login and there are " +
-            (options_.credentials ? options_.credentials->Describe(e.host)
-                                  : std::string("no credentials")));
+        return PermissionDenied("registry " + e.host + " requires a login and there are " +
+                                (options_.credentials ? options_.credentials->Describe(e.host)
+                                                      : std::string("no credentials")));
       }
       basic_auth_[ep] = true;
       return Status::Ok();
@@ -208,9 +208,8 @@ Status RegistryClient::Authenticate(const HttpResponse& reply, const std::string
     token_req.url = TokenRequestUrl(c, want);
     token_req.tls = &e.tls;
     if (creds) {
-      token_req.headers.push_back(
-          "Authorization: Basic " +
-          Base64Encode(creds->username + ":" + creds->password));
+      token_req.headers.push_back("Authorization: Basic " +
+                                  Base64Encode(creds->username + ":" + creds->password));
     }
     if (counters_) counters_->requests++;
     ASSIGN_OR_RETURN(HttpResponse token_reply, http_.Perform(token_req));
@@ -218,8 +217,7 @@ Status RegistryClient::Authenticate(const HttpResponse& reply, const std::string
       return Refused("a token from " + c.params.at("realm"), token_reply, ep);
     }
     if (token_reply.status != 200) {
-      return StatusFromReply("token request to " + c.params.at("realm"),
-                             token_reply);
+      return StatusFromReply("token request to " + c.params.at("realm"), token_reply);
     }
     ASSIGN_OR_RETURN(std::string token, ParseTokenResponse(token_reply.body));
     options_.tokens->Put(e.origin + " " + scope, std::move(token));
@@ -227,7 +225,8 @@ Status RegistryClient::Authenticate(const HttpResponse& reply, const std::string
   }
   return PermissionDenied("registry " + e.host +
                           " asked for an authentication scheme we do not "
-                          "support: " + header);
+                          "support: " +
+                          header);
 }
 
 Result<HttpResponse> RegistryClient::Send(HttpRequest request, const std::string& scope,
@@ -332,8 +331,7 @@ Result<HttpResponse> RegistryClient::SendWithRetryOn(const HttpRequest& request,
     }
     return reply;
   }
-  return last.WithContext("giving up after " +
-                          std::to_string(options_.max_attempts) + " attempts");
+  return last.WithContext("giving up after " + std::to_string(options_.max_attempts) + " attempts");
 }
 
 Result<HttpResponse> RegistryClient::SendWithRetry(const HttpRequest& request,
@@ -351,27 +349,25 @@ Result<HttpResponse> RegistryClient::SendWithRetry(const HttpRequest& request,
       return reply;
     }
     if (options_.log) {
-      options_.log->Info("mirror " + endpoints_[ep].origin + " did not serve " + request.url +
-                         " (" + (reply.ok() ? "HTTP " + std::to_string(reply->status)
-                                            : reply.status().message()) +
-                         "); asking the next");
+      options_.log->Info(
+          "mirror " + endpoints_[ep].origin + " did not serve " + request.url + " (" +
+          (reply.ok() ? "HTTP " + std::to_string(reply->status) : reply.status().message()) +
+          "); asking the next");
     }
   }
   return Internal("no endpoint");  // EndpointsFor is never empty
 }
 
-Result<FetchedManifest> RegistryClient::GetManifest(
-    const std::string& repository, const std::string& reference) {
+Result<FetchedManifest> RegistryClient::GetManifest(const std::string& repository,
+                                                    const std::string& reference) {
   HttpRequest req;
   req.url = "/" + repository + "/manifests/" + reference;
   req.headers.push_back("Accept: " + ManifestAcceptHeader());
   req.max_body = 4 << 20;  // the distribution spec's manifest size limit
   const Use use = reference.rfind("sha256:", 0) == 0 ? Use::kPull : Use::kResolve;
-  ASSIGN_OR_RETURN(HttpResponse reply,
-                   SendWithRetry(req, RepositoryScope(repository, false), use));
+  ASSIGN_OR_RETURN(HttpResponse reply, SendWithRetry(req, RepositoryScope(repository, false), use));
   if (reply.status != 200) {
-    return StatusFromReply("manifest " + registry_ + "/" + RefText(repository, reference),
-                           reply);
+    return StatusFromReply("manifest " + registry_ + "/" + RefText(repository, reference), reply);
   }
   FetchedManifest out;
   out.media_type = reply.Header("content-type");
@@ -379,23 +375,21 @@ Result<FetchedManifest> RegistryClient::GetManifest(
   if (counters_) counters_->bytes += static_cast<int64_t>(reply.body.size());
   if (reference.rfind("sha256:", 0) == 0 && out.digest.ToString() != reference) {
     return Corruption("manifest " + repository + "@" + reference +
-                      ": digest mismatch, content hashes to " +
-                      out.digest.ToString());
+                      ": digest mismatch, content hashes to " + out.digest.ToString());
   }
   std::string claimed = reply.Header("docker-content-digest");
-  if (!claimed.empty() && claimed != out.digest.ToString() &&
-      claimed.rfind("sha256:", 0) == 0) {
+  if (!claimed.empty() && claimed != out.digest.ToString() && claimed.rfind("sha256:", 0) == 0) {
     return Corruption("manifest " + RefText(repository, reference) +
-                      ": digest mismatch, server says " + claimed +
-                      " but content hashes to " + out.digest.ToString());
+                      ": digest mismatch, server says " + claimed + " but content hashes to " +
+                      out.digest.ToString());
   }
   out.body = std::move(reply.body);
   return out;
 }
 
-Result<std::optional<ImageIndex>> RegistryClient::GetReferrers(
-    const std::string& repository, const Digest& subject,
-    const std::string& artifact_type) {
+Result<std::optional<ImageIndex>> RegistryClient::GetReferrers(const std::string& repository,
+                                                               const Digest& subject,
+                                                               const std::string& artifact_type) {
   HttpRequest req;
   req.url = "/" + repository + "/referrers/" + subject.ToString();
   if (!artifact_type.empty()) {
@@ -417,9 +411,8 @@ Result<std::optional<ImageIndex>> RegistryClient::GetReferrers(
   return std::optional<ImageIndex>(std::move(index));
 }
 
-Status RegistryClient::FetchBlob(const std::string& repository,
-                                 const Digest& digest, int64_t offset,
-                                 const BodySink& sink, int64_t length) {
+Status RegistryClient::FetchBlob(const std::string& repository, const Digest& digest,
+                                 int64_t offset, const BodySink& sink, int64_t length) {
   if (length == 0) return Status::Ok();
   const bool bounded = length > 0;
   int64_t delivered = 0;
@@ -453,8 +446,8 @@ Status RegistryClient::FetchBlob(const std::string& repository,
       return last;
     }
     if (options_.log) {
-      options_.log->Info("mirror " + endpoints_[ep].origin + " did not serve " +
-                         digest.ToString() + " (" + last.message() + "); asking the next");
+      options_.log->Info("mirror " + endpoints_[ep].origin + " did not serve " + digest.ToString() +
+                         " (" + last.message() + "); asking the next");
     }
   }
   return last;
@@ -469,8 +462,7 @@ Status RegistryClient::FetchBlobFrom(size_t ep, HttpRequest& req, const Digest& 
       if (counters_) counters_->retries++;
       if (options_.log) {
         options_.log->Info("resuming " + digest.ToString() + " at byte " +
-                           std::to_string(offset + delivered) + " (" +
-                           last.message() + ")");
+                           std::to_string(offset + delivered) + " (" + last.message() + ")");
       }
       if (!Sleep(attempt - 1)) return Cancelled("cancelled");
     }
@@ -492,12 +484,11 @@ Status RegistryClient::FetchBlobFrom(size_t ep, HttpRequest& req, const Digest& 
     if (reply->status == 200 || reply->status == 206) {
       if (!bounded) return Status::Ok();
       return Corruption("blob " + digest.ToString() + ": range at " + std::to_string(offset) +
-                        " returned " + std::to_string(delivered) + " of " +
-                        std::to_string(length) + " bytes");
+                        " returned " + std::to_string(delivered) + " of " + std::to_string(length) +
+                        " bytes");
     }
     if (reply->status == 416 && start > 0) {
-      return Corruption("blob " + digest.ToString() +
-                        " is shorter than expected (range from " +
+      return Corruption("blob " + digest.ToString() + " is shorter than expected (range from " +
                         std::to_string(start) + " not satisfiable)");
     }
     if (reply->status == 401 || reply->status == 403) {
@@ -512,8 +503,7 @@ Status RegistryClient::FetchBlobFrom(size_t ep, HttpRequest& req, const Digest& 
 }
 
 Result<std::string> RegistryClient::FetchBlobRange(const std::string& repository,
-                                                   const Digest& digest,
-                                                   int64_t offset,
+                                                   const Digest& digest, int64_t offset,
                                                    int64_t length) {
   if (length <= 0) return std::string();
   std::string out;
@@ -545,20 +535,18 @@ Result<std::string> RegistryClient::FetchSmallBlob(const std::string& repository
   });
   RETURN_IF_ERROR(st);
   if (static_cast<int64_t>(out.size()) != d.size) {
-    return Corruption("blob " + d.digest.ToString() + " has " +
-                      std::to_string(out.size()) + " bytes, descriptor says " +
-                      std::to_string(d.size));
+    return Corruption("blob " + d.digest.ToString() + " has " + std::to_string(out.size()) +
+                      " bytes, descriptor says " + std::to_string(d.size));
   }
   Digest actual = Digest::Of(out);
   if (actual != d.digest) {
-    return Corruption("blob " + d.digest.ToString() +
-                      ": digest mismatch, content hashes to " + actual.ToString());
+    return Corruption("blob " + d.digest.ToString() + ": digest mismatch, content hashes to " +
+                      actual.ToString());
   }
   return out;
 }
 
-Result<bool> RegistryClient::HasBlob(const std::string& repository,
-                                     const Digest& digest) {
+Result<bool> RegistryClient::HasBlob(const std::string& repository, const Digest& digest) {
   HttpRequest req;
   req.method = "HEAD";
   req.url = "/" + repository + "/blobs/" + digest.ToString();
@@ -569,8 +557,8 @@ Result<bool> RegistryClient::HasBlob(const std::string& repository,
   return StatusFromReply("HEAD blob " + digest.ToString(), reply);
 }
 
-Status RegistryClient::Upload(const std::string& repository,
-                              const Digest& digest, HttpRequest put) {
+Status RegistryClient::Upload(const std::string& repository, const Digest& digest,
+                              HttpRequest put) {
   const std::string scope = RepositoryScope(repository, true);
   HttpRequest post;
   post.method = "POST";
@@ -598,8 +586,7 @@ Status RegistryClient::Upload(const std::string& repository,
   return Status::Ok();
 }
 
-Status RegistryClient::PushBlob(const std::string& repository,
-                                const Digest& digest,
+Status RegistryClient::PushBlob(const std::string& repository, const Digest& digest,
                                 const std::string& content) {
   ASSIGN_OR_RETURN(bool exists, HasBlob(repository, digest));
   if (exists) return Status::Ok();
@@ -608,9 +595,8 @@ Status RegistryClient::PushBlob(const std::string& repository,
   return Upload(repository, digest, std::move(put));
 }
 
-Status RegistryClient::PushBlobFromFile(const std::string& repository,
-                                        const Digest& digest, int64_t size,
-                                        const std::string& path) {
+Status RegistryClient::PushBlobFromFile(const std::string& repository, const Digest& digest,
+                                        int64_t size, const std::string& path) {
   ASSIGN_OR_RETURN(bool exists, HasBlob(repository, digest));
   if (exists) return Status::Ok();
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
@@ -622,8 +608,7 @@ Status RegistryClient::PushBlobFromFile(const std::string& repository,
 
 Result<Digest> RegistryClient::PushManifest(const std::string& repository,
                                             const std::string& reference,
-                                            std::string_view media_type,
-                                            const std::string& body,
+                                            std::string_view media_type, const std::string& body,
                                             std::string* oci_subject) {
   HttpRequest put;
   put.method = "PUT";
@@ -638,8 +623,8 @@ Result<Digest> RegistryClient::PushManifest(const std::string& repository,
   Digest digest = Digest::Of(body);
   std::string claimed = reply.Header("docker-content-digest");
   if (!claimed.empty() && claimed != digest.ToString()) {
-    return Corruption("registry stored manifest as " + claimed +
-                      " but it hashes to " + digest.ToString());
+    return Corruption("registry stored manifest as " + claimed + " but it hashes to " +
+                      digest.ToString());
   }
   if (oci_subject != nullptr) *oci_subject = reply.Header("oci-subject");
   return digest;

@@ -68,10 +68,10 @@ struct RegistryOptions {
   // Plain-HTTP hosts, certs.d directories, --tls-verify (oci/registry_hosts.h).
   RegistryHostsOptions hosts;
   const CredentialStore* credentials = nullptr;  // may be null
-  TokenCache* tokens = nullptr;                   // required
-  const CancelToken* cancel = nullptr;            // may be null
-  const Logger* log = nullptr;                    // may be null
-  RegistryHealth* health = nullptr;               // may be null
+  TokenCache* tokens = nullptr;                  // required
+  const CancelToken* cancel = nullptr;           // may be null
+  const Logger* log = nullptr;                   // may be null
+  RegistryHealth* health = nullptr;              // may be null
   HttpOptions http;
   int max_attempts = 5;
   std::chrono::milliseconds backoff_base{200};
@@ -87,57 +87,50 @@ struct TransferCounters {
 struct FetchedManifest {
   std::string media_type;  // from Content-Type
   std::string body;
-  Digest digest;           // sha256 of body, checked against the server's
+  Digest digest;  // sha256 of body, checked against the server's
 };
 
 class RegistryClient {
  public:
   // registry is the host as the user wrote it ("docker.io", "host:5000").
-  static Result<RegistryClient> Create(const std::string& registry,
-                                       const RegistryOptions& options,
+  static Result<RegistryClient> Create(const std::string& registry, const RegistryOptions& options,
                                        TransferCounters* counters = nullptr);
 
   // GET /v2/<repo>/manifests/<reference>. When reference is a digest, the
   // body must hash to it; otherwise a Docker-Content-Digest header, if sent,
   // must match the body.
-  Result<FetchedManifest> GetManifest(const std::string& repository,
-                                      const std::string& reference);
+  Result<FetchedManifest> GetManifest(const std::string& repository, const std::string& reference);
 
   // Streams bytes [offset, offset+length) of a blob to sink (to the end of
   // the blob when length < 0), retrying transport errors and 5xx replies; a
   // retry resumes at the first byte the sink has not seen. A bounded range
   // that the blob cannot fill is Corruption. The bytes are NOT verified here
   // (see BlobVerifier).
-  Status FetchBlob(const std::string& repository, const Digest& digest,
-                   int64_t offset, const BodySink& sink, int64_t length = -1);
+  Status FetchBlob(const std::string& repository, const Digest& digest, int64_t offset,
+                   const BodySink& sink, int64_t length = -1);
   // Bytes [offset, offset+length) of a blob: one Range request, resumed
   // where it stopped when the transfer fails.
-  Result<std::string> FetchBlobRange(const std::string& repository,
-                                     const Digest& digest, int64_t offset,
-                                     int64_t length);
+  Result<std::string> FetchBlobRange(const std::string& repository, const Digest& digest,
+                                     int64_t offset, int64_t length);
   // A whole small blob (configs, manifests by digest), verified against
   // descriptor digest and size.
-  Result<std::string> FetchSmallBlob(const std::string& repository,
-                                     const Descriptor& descriptor);
+  Result<std::string> FetchSmallBlob(const std::string& repository, const Descriptor& descriptor);
 
   Result<bool> HasBlob(const std::string& repository, const Digest& digest);
   // Monolithic upload (POST then PUT ?digest=), skipped when the blob exists.
-  Status PushBlob(const std::string& repository, const Digest& digest,
-                  const std::string& content);
-  Status PushBlobFromFile(const std::string& repository, const Digest& digest,
-                          int64_t size, const std::string& path);
+  Status PushBlob(const std::string& repository, const Digest& digest, const std::string& content);
+  Status PushBlobFromFile(const std::string& repository, const Digest& digest, int64_t size,
+                          const std::string& path);
   // oci_subject (may be null) receives the OCI-Subject reply header: a
   // registry with the referrers API sets it when it indexed the subject.
-  Result<Digest> PushManifest(const std::string& repository,
-                              const std::string& reference,
-                              std::string_view media_type,
-                              const std::string& body,
+  Result<Digest> PushManifest(const std::string& repository, const std::string& reference,
+                              std::string_view media_type, const std::string& body,
                               std::string* oci_subject = nullptr);
   // GET /v2/<repo>/referrers/<subject>: the referrers index, or nullopt
   // when the registry has no referrers API (use the tag schema then).
-  Result<std::optional<ImageIndex>> GetReferrers(
-      const std::string& repository, const Digest& subject,
-      const std::string& artifact_type);
+  Result<std::optional<ImageIndex>> GetReferrers(const std::string& repository,
+                                                 const Digest& subject,
+                                                 const std::string& artifact_type);
 
   // The registry's own endpoint (after its mirrors): "https://host".
   const std::string& base_url() const { return endpoints_.back().origin; }
@@ -146,8 +139,7 @@ class RegistryClient {
  private:
   enum class Use { kPull, kResolve, kPush };
   RegistryClient(std::string registry, std::vector<RegistryEndpoint> endpoints,
-                 RegistryOptions options, HttpClient http,
-                 TransferCounters* counters);
+                 RegistryOptions options, HttpClient http, TransferCounters* counters);
 
   // Performs a request with authentication on endpoint `ep`: adds a cached
   // credential and answers one 401 challenge. request.url is the path
@@ -157,13 +149,11 @@ class RegistryClient {
   // Send() with retries for transport failures and retryable statuses, on
   // the endpoints that serve `use` in order (mirrors first): a mirror that
   // fails or lacks the object hands over to the next.
-  Result<HttpResponse> SendWithRetry(const HttpRequest& request, const std::string& scope,
-                                     Use use);
+  Result<HttpResponse> SendWithRetry(const HttpRequest& request, const std::string& scope, Use use);
   Result<HttpResponse> SendWithRetryOn(const HttpRequest& request, const std::string& scope,
                                        size_t ep);
   std::vector<size_t> EndpointsFor(Use use) const;
-  Status Authenticate(const HttpResponse& challenge_response,
-                      const std::string& scope, size_t ep);
+  Status Authenticate(const HttpResponse& challenge_response, const std::string& scope, size_t ep);
   std::string AuthHeader(const std::string& scope, size_t ep);
   // A 401/403 after the credentials were offered (or none were found),
   // naming the registry and where the credentials came from.
@@ -174,10 +164,8 @@ class RegistryClient {
   bool Retryable(const Status& failed, bool progressed, size_t ep);
   // FetchBlob's attempts on one endpoint; `delivered` carries across.
   Status FetchBlobFrom(size_t ep, HttpRequest& req, const Digest& digest, int64_t offset,
-                       bool bounded, int64_t length, int64_t& delivered,
-                       const std::string& scope);
-  Status Upload(const std::string& repository, const Digest& digest,
-                HttpRequest put);
+                       bool bounded, int64_t length, int64_t& delivered, const std::string& scope);
+  Status Upload(const std::string& repository, const Digest& digest, HttpRequest put);
 
   std::string registry_;
   std::vector<RegistryEndpoint> endpoints_;  // mirrors, then the registry; never empty

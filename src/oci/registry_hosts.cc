@@ -71,7 +71,8 @@ Status ReadDockerCertsDir(const std::string& dir, TlsSettings& tls) {
     } else if (EndsWith(name, ".cert")) {
       const std::string key = path.substr(0, path.size() - 5) + ".key";
       if (!PathExists(key)) {
-        return InvalidArgument("client certificate " + path + " has no key beside it (" + key + ")");
+        return InvalidArgument("client certificate " + path + " has no key beside it (" + key +
+                               ")");
       }
       tls.client_cert = path;
       tls.client_key = key;
@@ -90,10 +91,14 @@ Status ReadHostFields(const toml::table& t, const std::string& dir, const std::s
     for (const toml::node& c : *a) {
       auto v = c.value<std::string>();
       if (!v) return InvalidArgument(where + ": a capability is not a string");
-      if (*v == "pull") ep.pull = true;
-      else if (*v == "resolve") ep.resolve = true;
-      else if (*v == "push") ep.push = true;
-      else return InvalidArgument(where + ": unknown capability '" + *v + "'");
+      if (*v == "pull")
+        ep.pull = true;
+      else if (*v == "resolve")
+        ep.resolve = true;
+      else if (*v == "push")
+        ep.push = true;
+      else
+        return InvalidArgument(where + ": unknown capability '" + *v + "'");
     }
   }
   if (const toml::node* ca = t.get("ca")) {
@@ -154,17 +159,14 @@ Status ReadHostFields(const toml::table& t, const std::string& dir, const std::s
           ep.headers.push_back(std::string(name.str()) + ": " + v.value_or(std::string()));
         }
       } else {
-        return InvalidArgument(where + ": header " + std::string(name.str()) +
-                               " is not a string");
+        return InvalidArgument(where + ": header " + std::string(name.str()) + " is not a string");
       }
     }
   }
   return Status::Ok();
 }
 
-bool OverridePath(const toml::table& t) {
-  return t["override_path"].value_or(false);
-}
+bool OverridePath(const toml::table& t) { return t["override_path"].value_or(false); }
 
 }  // namespace
 
@@ -196,7 +198,8 @@ Result<std::vector<RegistryEndpoint>> ParseHostsToml(const std::string& text,
   // Mirrors, in the order they appear in the file.
   if (const toml::table* hosts = root["host"].as_table()) {
     std::vector<std::pair<toml::source_position, std::string>> order;
-    for (const auto& [url, node] : *hosts) order.emplace_back(node.source().begin, std::string(url.str()));
+    for (const auto& [url, node] : *hosts)
+      order.emplace_back(node.source().begin, std::string(url.str()));
     std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
       return a.first.line != b.first.line ? a.first.line < b.first.line
                                           : a.first.column < b.first.column;

@@ -36,7 +36,7 @@ struct RegistryEndpoint {
   bool pull = true;      // blobs and manifests by digest
   bool resolve = true;   // tags to digests
   bool push = false;
-  bool mirror = false;   // a [host."..."] entry, not the registry itself
+  bool mirror = false;  // a [host."..."] entry, not the registry itself
   TlsSettings tls;
   std::vector<std::string> headers;  // "Name: value", sent with every request
   std::string configured_by;         // the file or directory, "" for defaults
@@ -63,8 +63,8 @@ std::vector<std::string> CaFilesFromEnvironment();
 // Where to send requests for `registry` (as the user wrote it): the mirrors
 // in their file order, then the registry itself. Never empty. A malformed
 // hosts.toml or an unreadable CA or key file is an error naming the file.
-Result<std::vector<RegistryEndpoint>> ResolveRegistryEndpoints(
-    const std::string& registry, const RegistryHostsOptions& options);
+Result<std::vector<RegistryEndpoint>> ResolveRegistryEndpoints(const std::string& registry,
+                                                               const RegistryHostsOptions& options);
 
 // Parses a hosts.toml text (dir: the directory relative paths start from;
 // name: for messages). `default_server` is used when it names no server.

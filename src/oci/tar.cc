@@ -24,9 +24,7 @@ struct RawHeader {
 
 // Octal (space or NUL padded) or base-256 (high bit of the first byte).
 Result<int64_t> ParseNumber(const char* p, size_t len, const char* field) {
-  auto bad = [&] {
-    return Corruption(std::string("tar header: invalid ") + field + " field");
-  };
+  auto bad = [&] { return Corruption(std::string("tar header: invalid ") + field + " field"); };
   unsigned char first = static_cast<unsigned char>(p[0]);
   if (first & 0x80) {
     if (first == 0xff) return bad();  // negative numbers are not valid here
@@ -93,8 +91,7 @@ std::string PercentDecode(std::string_view s) {
   return out;
 }
 
-Status ParsePaxRecords(std::string_view data,
-                       std::map<std::string, std::string>* out) {
+Status ParsePaxRecords(std::string_view data, std::map<std::string, std::string>* out) {
   while (!data.empty()) {
     size_t sp = data.find(' ');
     if (sp == std::string_view::npos || sp == 0 || sp > 20) {
@@ -196,8 +193,8 @@ Status TarReader::Skip(int64_t bytes) {
 
 Result<std::string> TarReader::ReadMetaData(int64_t size, const char* what) {
   if (size < 0 || size > kMaxMetaSize) {
-    return Corruption(std::string("tar: ") + what + " of " +
-                      std::to_string(size) + " bytes is too large");
+    return Corruption(std::string("tar: ") + what + " of " + std::to_string(size) +
+                      " bytes is too large");
   }
   std::string data(static_cast<size_t>(size), '\0');
   RETURN_IF_ERROR(ReadExact(data));
@@ -286,19 +283,34 @@ Result<std::optional<TarEntry>> TarReader::Next() {
     e.gname = std::string(h.Field(297, 32));
     e.size = size;
     switch (type) {
-      case '0': case '\0': case '7': e.type = TarType::kRegular; break;
-      case '1': e.type = TarType::kHardLink; break;
-      case '2': e.type = TarType::kSymlink; break;
-      case '3': e.type = TarType::kCharDevice; break;
-      case '4': e.type = TarType::kBlockDevice; break;
-      case '5': e.type = TarType::kDirectory; break;
-      case '6': e.type = TarType::kFifo; break;
+      case '0':
+      case '\0':
+      case '7':
+        e.type = TarType::kRegular;
+        break;
+      case '1':
+        e.type = TarType::kHardLink;
+        break;
+      case '2':
+        e.type = TarType::kSymlink;
+        break;
+      case '3':
+        e.type = TarType::kCharDevice;
+        break;
+      case '4':
+        e.type = TarType::kBlockDevice;
+        break;
+      case '5':
+        e.type = TarType::kDirectory;
+        break;
+      case '6':
+        e.type = TarType::kFifo;
+        break;
       case 'S':
-        return Unimplemented("tar: GNU sparse files are not supported ('" +
-                             e.name + "')");
+        return Unimplemented("tar: GNU sparse files are not supported ('" + e.name + "')");
       default:
-        return Corruption(std::string("tar: unsupported entry type '") + type +
-                          "' for '" + e.name + "'");
+        return Corruption(std::string("tar: unsupported entry type '") + type + "' for '" + e.name +
+                          "'");
     }
     if (e.type == TarType::kCharDevice || e.type == TarType::kBlockDevice) {
       ASSIGN_OR_RETURN(int64_t major, ParseNumber(block + 329, 8, "devmajor"));
@@ -352,8 +364,7 @@ bool FitsOctal(int64_t value, size_t len) {
   return value >= 0 && (len - 1 >= 21 || value < (int64_t{1} << (3 * (len - 1))));
 }
 
-void AddPaxRecord(std::string* out, const std::string& key,
-                  const std::string& value) {
+void AddPaxRecord(std::string* out, const std::string& key, const std::string& value) {
   // "<len> key=value\n", where len counts its own digits.
   size_t base = key.size() + value.size() + 3;
   size_t len = base + 1;
@@ -375,8 +386,8 @@ Status TarWriter::Pad() {
 
 Status TarWriter::WriteHeader(const TarEntry& e) {
   if (remaining_ != 0) {
-    return Internal("tar writer: previous entry is missing " +
-                    std::to_string(remaining_) + " data bytes");
+    return Internal("tar writer: previous entry is missing " + std::to_string(remaining_) +
+                    " data bytes");
   }
   RETURN_IF_ERROR(Pad());
   const int64_t size = e.type == TarType::kRegular ? e.size : 0;
@@ -403,10 +414,12 @@ Status TarWriter::WriteHeader(const TarEntry& e) {
     PutOctal(b.data() + 136, 12, FitsOctal(e.mtime_sec, 12) ? e.mtime_sec : 0);
     b[156] = type;
     if (type != 'x') {
-      std::memcpy(b.data() + 157, e.linkname.data(),
-                  std::min<size_t>(e.linkname.size(), 100));
+      std::memcpy(b.data() + 157, e.linkname.data(), std::min<size_t>(e.linkname.size(), 100));
     }
-    std::memcpy(b.data() + 257, "ustar\0" "00", 8);
+    std::memcpy(b.data() + 257,
+                "ustar\0"
+                "00",
+                8);
     std::memcpy(b.data() + 265, e.uname.data(), std::min<size_t>(e.uname.size(), 31));
     std::memcpy(b.data() + 297, e.gname.data(), std::min<size_t>(e.gname.size(), 31));
     PutOctal(b.data() + 329, 8, e.devmajor);
@@ -428,13 +441,27 @@ Status TarWriter::WriteHeader(const TarEntry& e) {
   }
   char type = '0';
   switch (e.type) {
-    case TarType::kRegular: type = '0'; break;
-    case TarType::kHardLink: type = '1'; break;
-    case TarType::kSymlink: type = '2'; break;
-    case TarType::kCharDevice: type = '3'; break;
-    case TarType::kBlockDevice: type = '4'; break;
-    case TarType::kDirectory: type = '5'; break;
-    case TarType::kFifo: type = '6'; break;
+    case TarType::kRegular:
+      type = '0';
+      break;
+    case TarType::kHardLink:
+      type = '1';
+      break;
+    case TarType::kSymlink:
+      type = '2';
+      break;
+    case TarType::kCharDevice:
+      type = '3';
+      break;
+    case TarType::kBlockDevice:
+      type = '4';
+      break;
+    case TarType::kDirectory:
+      type = '5';
+      break;
+    case TarType::kFifo:
+      type = '6';
+      break;
   }
   RETURN_IF_ERROR(Emit(header(type, e.name, size)));
   remaining_ = size;

@@ -32,12 +32,12 @@ enum class TarType {
 };
 
 struct TarEntry {
-  std::string name;      // as stored (not yet sanitized)
+  std::string name;  // as stored (not yet sanitized)
   TarType type = TarType::kRegular;
-  uint32_t mode = 0;     // permission bits incl. setuid/setgid/sticky
+  uint32_t mode = 0;  // permission bits incl. setuid/setgid/sticky
   int64_t uid = 0;
   int64_t gid = 0;
-  int64_t size = 0;      // data bytes (regular files only)
+  int64_t size = 0;  // data bytes (regular files only)
   int64_t mtime_sec = 0;
   uint32_t mtime_nsec = 0;
   std::string linkname;  // symlink target or hard-link target path

@@ -143,7 +143,10 @@ TEST(TarTest, DetectsTruncation) {
       Status st;
       for (;;) {
         auto n = r.ReadData(buf);
-        if (!n.ok()) { st = n.status(); break; }
+        if (!n.ok()) {
+          st = n.status();
+          break;
+        }
         if (*n == 0) break;
       }
       EXPECT_FALSE(st.ok()) << "cut at " << cut;
@@ -157,8 +160,8 @@ TEST(TarTest, DetectsTruncation) {
 // end-of-archive blocks. Go's archive/tar (containerd, docker) reads that
 // as the end; a stream cut inside the padding is still an error.
 TEST(TarTest, StreamEndingAfterTheLastDataIsComplete) {
-  std::string tar = Write({{Entry("d/", TarType::kDirectory, 0), ""},
-                           {Entry("d/f", TarType::kRegular, 3), "hi\n"}});
+  std::string tar = Write(
+      {{Entry("d/", TarType::kDirectory, 0), ""}, {Entry("d/f", TarType::kRegular, 3), "hi\n"}});
   const std::string cut = tar.substr(0, 512 + 512 + 3);
   StringReader src(cut);
   TarReader r(&src);

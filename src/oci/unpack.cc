@@ -33,8 +33,7 @@ template <typename SetFn>
 Status SetXattrs(const TarEntry& e, SetFn set) {
   for (const auto& [key, value] : e.xattrs) {
     if (IsOverlayPrivateXattr(key)) continue;
-    if (set(key.c_str(), value.data(), value.size()) != 0 && errno != ENOTSUP &&
-        errno != EPERM) {
+    if (set(key.c_str(), value.data(), value.size()) != 0 && errno != ENOTSUP && errno != EPERM) {
       return ErrnoStatus(errno, "setxattr " + key + " on", e.name);
     }
   }
@@ -139,8 +138,7 @@ Result<int> Unpacker::OpenDir(const std::string& path, int depth) {
         return ErrnoStatus(errno, "chmod in layer", path);
       }
       ASSIGN_OR_RETURN(std::string real_parent, PathInRoot(parent_fd.get()));
-      dir_times_.try_emplace(real_parent.empty() ? base : real_parent + "/" + base,
-                             timespec{0, 0});
+      dir_times_.try_emplace(real_parent.empty() ? base : real_parent + "/" + base, timespec{0, 0});
       stats_.directories++;
     } else if (errno != EEXIST) {
       return ErrnoStatus(errno, "mkdir in layer", path);
@@ -150,8 +148,7 @@ Result<int> Unpacker::OpenDir(const std::string& path, int depth) {
   }
   if (!fd.ok()) {
     if (fd.status().errno_value() == ENOTDIR) {
-      return Corruption("tar entry path '" + path +
-                        "' runs through a non-directory");
+      return Corruption("tar entry path '" + path + "' runs through a non-directory");
     }
     return fd.status();
   }
@@ -181,10 +178,10 @@ Status Unpacker::RemoveExisting(int parent, const std::string& name, const struc
   return Status::Ok();
 }
 
-Status Unpacker::SetMetadataByPath(int parent, const std::string& name,
-                                   const TarEntry& e, bool chmod) {
-  if (::fchownat(parent, name.c_str(), static_cast<uid_t>(e.uid),
-                 static_cast<gid_t>(e.gid), AT_SYMLINK_NOFOLLOW) != 0) {
+Status Unpacker::SetMetadataByPath(int parent, const std::string& name, const TarEntry& e,
+                                   bool chmod) {
+  if (::fchownat(parent, name.c_str(), static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid),
+                 AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus(errno, "chown", e.name);
   }
   // Not for symlinks: their mode is meaningless and chmod would follow them.
@@ -202,12 +199,10 @@ Status Unpacker::SetMetadataByPath(int parent, const std::string& name,
   return Status::Ok();
 }
 
-Status Unpacker::WriteRegular(int parent, const std::string& name,
-                              const TarEntry& e, TarReader& reader) {
+Status Unpacker::WriteRegular(int parent, const std::string& name, const TarEntry& e,
+                              TarReader& reader) {
   ASSIGN_OR_RETURN(UniqueFd fd,
-                   UniqueFd::OpenAt(parent, name,
-                                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-                                    0600));
+                   UniqueFd::OpenAt(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
   int64_t written = 0;
   for (;;) {
     ASSIGN_OR_RETURN(size_t n, reader.ReadData(buffer_));
@@ -230,9 +225,8 @@ Status Unpacker::WriteRegular(int parent, const std::string& name,
   return Status::Ok();
 }
 
-Status Unpacker::ApplyDirectory(int parent, const std::string& name,
-                                const std::string& path, const TarEntry& e,
-                                bool exists, bool opaque) {
+Status Unpacker::ApplyDirectory(int parent, const std::string& name, const std::string& path,
+                                const TarEntry& e, bool exists, bool opaque) {
   if (!exists) {
     if (::mkdirat(parent, name.c_str(), 0700) != 0) {
       return ErrnoStatus(errno, "mkdir in layer", e.name);
@@ -329,15 +323,13 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
       if (target.empty()) {
         return Corruption("hard link '" + e.name + "' points at the root");
       }
-      std::string tparent_path =
-          target.find('/') == std::string::npos ? "" : DirName(target);
-      ASSIGN_OR_RETURN(UniqueFd tparent,
-                       OpenInRoot(tparent_path, O_PATH | O_DIRECTORY));
+      std::string tparent_path = target.find('/') == std::string::npos ? "" : DirName(target);
+      ASSIGN_OR_RETURN(UniqueFd tparent, OpenInRoot(tparent_path, O_PATH | O_DIRECTORY));
       std::string tname = BaseName(target);
       if (::linkat(tparent.get(), tname.c_str(), parent, name.c_str(), 0) != 0) {
         if (errno == ENOENT) {
-          return Corruption("hard link '" + e.name + "' points at '" +
-                            e.linkname + "', which is not in the layer");
+          return Corruption("hard link '" + e.name + "' points at '" + e.linkname +
+                            "', which is not in the layer");
         }
         return ErrnoStatus(errno, "link", e.name);
       }
@@ -347,7 +339,7 @@ Status Unpacker::Apply(const TarEntry& e, TarReader& reader) {
     case TarType::kCharDevice:
     case TarType::kBlockDevice:
     case TarType::kFifo: {
-      mode_t kind = e.type == TarType::kCharDevice   ? S_IFCHR
+      mode_t kind = e.type == TarType::kCharDevice    ? S_IFCHR
                     : e.type == TarType::kBlockDevice ? S_IFBLK
                                                       : S_IFIFO;
       if (::mknodat(parent, name.c_str(), kind | (e.mode & 07777),
@@ -380,8 +372,7 @@ Status Unpacker::Finish() {
   return Status::Ok();
 }
 
-Status UnpackTarStream(ByteReader* tar_stream, const std::string& root,
-                       UnpackStats* stats) {
+Status UnpackTarStream(ByteReader* tar_stream, const std::string& root, UnpackStats* stats) {
   ASSIGN_OR_RETURN(Unpacker unpacker, Unpacker::Create(root));
   TarReader reader(tar_stream);
   for (;;) {

@@ -72,19 +72,16 @@ class Unpacker {
   Result<UniqueFd> OpenInRoot(const std::string& path, int flags);
   // Removes `name` in `parent`.
   Status RemoveExisting(int parent, const std::string& name, const struct stat& st);
-  Status WriteRegular(int parent, const std::string& name, const TarEntry& e,
-                      TarReader& reader);
+  Status WriteRegular(int parent, const std::string& name, const TarEntry& e, TarReader& reader);
   // `opaque`: the directory replaces this layer's whiteout of its name.
-  Status ApplyDirectory(int parent, const std::string& name,
-                        const std::string& path, const TarEntry& e,
-                        bool exists, bool opaque);
+  Status ApplyDirectory(int parent, const std::string& name, const std::string& path,
+                        const TarEntry& e, bool exists, bool opaque);
   // Owner, (mode), xattrs and times of a node that is not opened (symlinks,
   // devices, FIFOs); never follows a final symlink.
-  Status SetMetadataByPath(int parent, const std::string& name, const TarEntry& e,
-                           bool chmod);
+  Status SetMetadataByPath(int parent, const std::string& name, const TarEntry& e, bool chmod);
 
   UniqueFd root_;
-  std::string root_real_;  // the root's absolute path, symlinks resolved
+  std::string root_real_;        // the root's absolute path, symlinks resolved
   std::string cached_dir_path_;  // OpenDir() cache of one entry
   UniqueFd cached_dir_;
   bool cache_valid_ = false;
@@ -96,8 +93,7 @@ class Unpacker {
 };
 
 // Reads a whole tar stream into root.
-Status UnpackTarStream(ByteReader* tar_stream, const std::string& root,
-                       UnpackStats* stats);
+Status UnpackTarStream(ByteReader* tar_stream, const std::string& root, UnpackStats* stats);
 
 }  // namespace syspgo::oci
 

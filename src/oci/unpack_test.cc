@@ -79,8 +79,8 @@ class UnpackTest : public ::testing::Test {
   bool NothingOutside() {
     auto top = ListDir(base_.path());
     auto out = ListDir(outside_);
-    return top.ok() && top->size() == 2 && out.ok() && out->empty() &&
-           !PathExists("/tmp/escape") && !PathExists("/abs");
+    return top.ok() && top->size() == 2 && out.ok() && out->empty() && !PathExists("/tmp/escape") &&
+           !PathExists("/abs");
   }
   std::string Read(const std::string& rel) {
     auto s = ReadFileToString(JoinPath(root_, rel));
@@ -166,9 +166,9 @@ TEST_F(UnpackTest, AbsoluteEntriesLandInsideTheRoot) {
 TEST_F(UnpackTest, SymlinkToRootCannotCarryAFileOut) {
   // "escape" points at the host's / (and at ../outside); entries through
   // them must land inside the root, as they would in the container.
-  Status st = Unpack({Link("escape", "/"), File("escape/tmp/escape", "evil"),
-                      Link("up", "../../outside"), File("up/escape", "evil2"),
-                      Link("abs", outside_), File("abs/escape", "evil3")});
+  Status st =
+      Unpack({Link("escape", "/"), File("escape/tmp/escape", "evil"), Link("up", "../../outside"),
+              File("up/escape", "evil2"), Link("abs", outside_), File("abs/escape", "evil3")});
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_TRUE(NothingOutside());
   EXPECT_EQ(Read("tmp/escape"), "evil");
@@ -180,8 +180,7 @@ TEST_F(UnpackTest, HardLinkCannotReachOutside) {
   ASSERT_TRUE(WriteFileAtomic(JoinPath(outside_, "secret"), "s").ok());
   Status st = Unpack({Link("steal", "../outside/secret", TarType::kHardLink)});
   EXPECT_FALSE(st.ok());
-  st = Unpack({Link("up", "../../outside"),
-               Link("steal", "up/secret", TarType::kHardLink)});
+  st = Unpack({Link("up", "../../outside"), Link("steal", "up/secret", TarType::kHardLink)});
   EXPECT_FALSE(st.ok());  // resolved in root: no such target
   EXPECT_FALSE(PathExists(JoinPath(root_, "steal")));
 }

@@ -26,10 +26,13 @@
 namespace syspgo::profile {
 
 inline constexpr std::string_view kProfileArtifactType = "application/vnd.syspgo.profile.v1";
-inline constexpr std::string_view kProfileIndexMediaType = "application/vnd.syspgo.profile.index.v1+json";
-inline constexpr std::string_view kLlvmProfileMediaType = "application/vnd.syspgo.profile.llvm.v1+text";
+inline constexpr std::string_view kProfileIndexMediaType =
+    "application/vnd.syspgo.profile.index.v1+json";
+inline constexpr std::string_view kLlvmProfileMediaType =
+    "application/vnd.syspgo.profile.llvm.v1+text";
 inline constexpr std::string_view kPprofMediaType = "application/vnd.syspgo.profile.pprof.v1+gzip";
-inline constexpr std::string_view kFoldedMediaType = "application/vnd.syspgo.profile.folded.v1+text";
+inline constexpr std::string_view kFoldedMediaType =
+    "application/vnd.syspgo.profile.folded.v1+text";
 
 struct PushedProfiles {
   oci::Digest artifact;

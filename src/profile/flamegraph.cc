@@ -28,10 +28,18 @@ std::string Escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
       default:
         out.push_back(static_cast<unsigned char>(c) < 0x20 ? '?' : c);
     }
@@ -45,9 +53,11 @@ std::string Colour(const std::string& name) {
   for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
   char buf[32];
   if (name.ends_with("_[k]")) {
-    std::snprintf(buf, sizeof(buf), "rgb(%u,%u,%u)", 230 + h % 25, 140 + (h >> 8) % 50, 40 + (h >> 16) % 30);
+    std::snprintf(buf, sizeof(buf), "rgb(%u,%u,%u)", 230 + h % 25, 140 + (h >> 8) % 50,
+                  40 + (h >> 16) % 30);
   } else {
-    std::snprintf(buf, sizeof(buf), "rgb(%u,%u,%u)", 205 + h % 50, 60 + (h >> 8) % 140, 40 + (h >> 16) % 40);
+    std::snprintf(buf, sizeof(buf), "rgb(%u,%u,%u)", 205 + h % 50, 60 + (h >> 8) % 140,
+                  40 + (h >> 16) % 40);
   }
   return buf;
 }
@@ -65,18 +75,22 @@ void Draw(const Node& n, double x, int depth, double per_sample, uint64_t total,
   if (depth >= 0) {
     const double y = height - kPad - (depth + 1) * kFrameHeight;
     char head[256];
-    std::snprintf(head, sizeof(head), "<g><title>%s (%llu samples, %.2f%%)</title>", Escape(n.name).c_str(),
-                  static_cast<unsigned long long>(n.value), 100.0 * static_cast<double>(n.value) / total);
+    std::snprintf(head, sizeof(head), "<g><title>%s (%llu samples, %.2f%%)</title>",
+                  Escape(n.name).c_str(), static_cast<unsigned long long>(n.value),
+                  100.0 * static_cast<double>(n.value) / total);
     *out += head;
     char rect[256];
-    std::snprintf(rect, sizeof(rect), "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" rx=\"2\"/>",
-                  x, y, w, kFrameHeight - 1, Colour(n.name).c_str());
+    std::snprintf(
+        rect, sizeof(rect),
+        "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" rx=\"2\"/>", x, y,
+        w, kFrameHeight - 1, Colour(n.name).c_str());
     *out += rect;
     const size_t fits = w > 3 * kCharWidth ? static_cast<size_t>((w - 6) / kCharWidth) : 0;
     if (fits > 0) {
       std::string label = n.name.size() <= fits ? n.name : n.name.substr(0, fits - 2) + "..";
       char text[128];
-      std::snprintf(text, sizeof(text), "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + kFrameHeight - 4);
+      std::snprintf(text, sizeof(text), "<text x=\"%.1f\" y=\"%.1f\">", x + 3,
+                    y + kFrameHeight - 4);
       *out += text + Escape(label) + "</text>";
     }
     *out += "</g>\n";
@@ -110,16 +124,17 @@ std::string FlameGraphSvg(const std::map<std::string, uint64_t>& folded, const s
   const double per_sample = root.value ? (kWidth - 2 * kPad) / static_cast<double>(root.value) : 0;
   std::string out;
   char head[512];
-  std::snprintf(head, sizeof(head),
-                "<?xml version=\"1.0\" standalone=\"no\"?>\n"
-                "<svg version=\"1.1\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-                "xmlns=\"http://www.w3.org/2000/svg\" font-family=\"Verdana, sans-serif\" font-size=\"12\">\n"
-                "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"rgb(248,248,240)\"/>\n",
-                kWidth, height, kWidth, height);
+  std::snprintf(
+      head, sizeof(head),
+      "<?xml version=\"1.0\" standalone=\"no\"?>\n"
+      "<svg version=\"1.1\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+      "xmlns=\"http://www.w3.org/2000/svg\" font-family=\"Verdana, sans-serif\" font-size=\"12\">\n"
+      "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"rgb(248,248,240)\"/>\n",
+      kWidth, height, kWidth, height);
   out += head;
   char caption[128];
-  std::snprintf(caption, sizeof(caption), "<text x=\"%.0f\" y=\"20\" text-anchor=\"middle\" font-size=\"16\">",
-                kWidth / 2);
+  std::snprintf(caption, sizeof(caption),
+                "<text x=\"%.0f\" y=\"20\" text-anchor=\"middle\" font-size=\"16\">", kWidth / 2);
   out += caption + Escape(title) + " (" + std::to_string(root.value) + " samples)</text>\n";
   Draw(root, kPad, -1, per_sample, std::max<uint64_t>(root.value, 1), height, &out);
   out += "</svg>\n";

@@ -176,7 +176,8 @@ Result<LlvmProfile> ParseLlvmText(std::string_view text) {
   std::map<std::string, FunctionSamples> functions;
   int lineno = 0;
   auto bad = [&](std::string_view why) {
-    return Corruption("LLVM sample profile, line " + std::to_string(lineno) + ": " + std::string(why));
+    return Corruption("LLVM sample profile, line " + std::to_string(lineno) + ": " +
+                      std::string(why));
   };
   for (std::string_view line : SplitLines(text)) {
     ++lineno;

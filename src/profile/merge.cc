@@ -26,7 +26,8 @@ struct Merged {
   std::map<std::string, uint64_t> folded;
 };
 
-Status AddFolded(const std::string& text, const std::string& file, std::map<std::string, uint64_t>* out) {
+Status AddFolded(const std::string& text, const std::string& file,
+                 std::map<std::string, uint64_t>* out) {
   for (std::string_view line : SplitLines(text)) {
     if (line.empty()) continue;
     const size_t sp = line.rfind(' ');
@@ -66,7 +67,8 @@ Result<MergeSummary> MergeProfiles(const std::vector<std::string>& dirs, const s
       RETURN_IF_ERROR(AddFolded(folded, file, &all));
     }
     for (const auto& b : index["binaries"]) {
-      if (!b.is_object() || !b.contains("build_id") || !b.contains("path") || !b.contains("files")) {
+      if (!b.is_object() || !b.contains("build_id") || !b.contains("path") ||
+          !b.contains("files")) {
         return Corruption(index_path + ": a binary without build_id, path or files");
       }
       const std::string build_id = b["build_id"].get<std::string>();
@@ -76,7 +78,8 @@ Result<MergeSummary> MergeProfiles(const std::vector<std::string>& dirs, const s
       m.build_ids.insert(build_id);
       m.samples += b.value("samples", uint64_t{0});
       m.dwarf = m.dwarf || b.value("dwarf", false);
-      if (!m.pprof) m.pprof = std::make_unique<PprofBuilder>(frequency > 0 ? 1000000000ll / frequency : 0, 0);
+      if (!m.pprof)
+        m.pprof = std::make_unique<PprofBuilder>(frequency > 0 ? 1000000000ll / frequency : 0, 0);
       for (const auto& f : b["files"]) {
         // Names only: an index does not point outside its directory.
         const std::string name = BaseName(f.get<std::string>());
@@ -87,7 +90,8 @@ Result<MergeSummary> MergeProfiles(const std::vector<std::string>& dirs, const s
           if (!p.ok()) return Corruption(file + ": " + p.status().message());
           m.llvm.Merge(*p);
         } else if (name.ends_with(".pprof")) {
-          if (Status st = m.pprof->AddProfile(data); !st.ok()) return Corruption(file + ": " + st.message());
+          if (Status st = m.pprof->AddProfile(data); !st.ok())
+            return Corruption(file + ": " + st.message());
         } else if (name.ends_with(".folded")) {
           RETURN_IF_ERROR(AddFolded(data, file, &m.folded));
         }
@@ -102,12 +106,14 @@ Result<MergeSummary> MergeProfiles(const std::vector<std::string>& dirs, const s
     return text;
   };
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, "all.folded"), folded_text(all), 0644, false));
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, "all.svg"), FlameGraphSvg(all, "CPU samples, merged"), 0644, false));
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, "all.svg"),
+                                  FlameGraphSvg(all, "CPU samples, merged"), 0644, false));
   nlohmann::json binaries = nlohmann::json::array();
   for (const auto& [key, m] : merged) {
     const std::string stem = options.by_name ? key : BaseName(m.path) + "-" + key;
     nlohmann::json files = nlohmann::json::array();
-    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, stem + ".folded"), folded_text(m.folded), 0644, false));
+    RETURN_IF_ERROR(
+        WriteFileAtomic(JoinPath(out, stem + ".folded"), folded_text(m.folded), 0644, false));
     files.push_back(stem + ".folded");
     ASSIGN_OR_RETURN(std::string pprof, m.pprof->Gzipped());
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, stem + ".pprof"), pprof, 0644, false));
@@ -116,7 +122,8 @@ Result<MergeSummary> MergeProfiles(const std::vector<std::string>& dirs, const s
       RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, stem + ".llvmprof"), text, 0644, false));
       files.push_back(stem + ".llvmprof");
     }
-    nlohmann::json entry = {{"path", m.path}, {"samples", m.samples}, {"dwarf", m.dwarf}, {"files", files}};
+    nlohmann::json entry = {
+        {"path", m.path}, {"samples", m.samples}, {"dwarf", m.dwarf}, {"files", files}};
     if (options.by_name) {
       entry["build_ids"] = m.build_ids;
     } else {
@@ -126,10 +133,12 @@ Result<MergeSummary> MergeProfiles(const std::vector<std::string>& dirs, const s
     summary.profiles++;
     summary.samples += m.samples;
   }
-  nlohmann::json index = {{"frequency_hz", frequency}, {"seconds", seconds}, {"merged_from", summary.inputs},
-                          {"samples", summary.samples}, {"all", "all.folded"}, {"flamegraph", "all.svg"},
+  nlohmann::json index = {{"frequency_hz", frequency},     {"seconds", seconds},
+                          {"merged_from", summary.inputs}, {"samples", summary.samples},
+                          {"all", "all.folded"},           {"flamegraph", "all.svg"},
                           {"binaries", binaries}};
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(out, "profiles.json"), index.dump(2) + "\n", 0644, false));
+  RETURN_IF_ERROR(
+      WriteFileAtomic(JoinPath(out, "profiles.json"), index.dump(2) + "\n", 0644, false));
   return summary;
 }
 

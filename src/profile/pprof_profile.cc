@@ -109,8 +109,8 @@ void PprofBuilder::AddSample(const std::vector<PprofFrame>& frames, uint64_t cou
 
 Status PprofBuilder::AddProfile(std::string_view bytes) {
   std::string raw;
-  if (oci::SniffCompression(std::span<const char>(bytes.data(), std::min<size_t>(bytes.size(), 8))) ==
-      oci::Compression::kGzip) {
+  if (oci::SniffCompression(std::span<const char>(
+          bytes.data(), std::min<size_t>(bytes.size(), 8))) == oci::Compression::kGzip) {
     StringReader source(bytes);
     ASSIGN_OR_RETURN(auto reader, oci::NewDecompressingReader(oci::Compression::kGzip, &source));
     char buf[1 << 16];
@@ -131,7 +131,8 @@ Status PprofBuilder::AddProfile(std::string_view bytes) {
   };
   int count_index = -1;
   for (int i = 0; i < in.sample_type_size(); ++i) {
-    if (str(in.sample_type(i).type()) == "samples" && str(in.sample_type(i).unit()) == "count") count_index = i;
+    if (str(in.sample_type(i).type()) == "samples" && str(in.sample_type(i).unit()) == "count")
+      count_index = i;
   }
   if (count_index < 0) return Corruption("pprof profile without a samples/count value");
   std::map<uint64_t, const pb::Mapping*> mappings;
@@ -150,7 +151,8 @@ Status PprofBuilder::AddProfile(std::string_view bytes) {
     for (const pb::Line& l : loc.line()) {
       auto fn = functions.find(l.function_id());
       if (fn == functions.end()) return Corruption("pprof location names an unknown function");
-      f.lines.push_back({str(fn->second->name()), str(fn->second->filename()), fn->second->start_line(), l.line()});
+      f.lines.push_back({str(fn->second->name()), str(fn->second->filename()),
+                         fn->second->start_line(), l.line()});
     }
     locations[loc.id()] = std::move(f);
   }
@@ -173,12 +175,11 @@ Result<std::string> PprofBuilder::Gzipped() const {
   std::string raw;
   if (!profile_->SerializeToString(&raw)) return Internal("serialize pprof profile");
   std::string out;
-  ASSIGN_OR_RETURN(auto writer, oci::NewCompressingWriter(
-                                    oci::Compression::kGzip,
-                                    [&](std::span<const char> chunk) {
-                                      out.append(chunk.data(), chunk.size());
-                                      return Status::Ok();
-                                    }));
+  ASSIGN_OR_RETURN(auto writer, oci::NewCompressingWriter(oci::Compression::kGzip,
+                                                          [&](std::span<const char> chunk) {
+                                                            out.append(chunk.data(), chunk.size());
+                                                            return Status::Ok();
+                                                          }));
   RETURN_IF_ERROR(writer->Write(raw));
   RETURN_IF_ERROR(writer->Finish());
   return out;

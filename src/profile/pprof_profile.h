@@ -35,9 +35,9 @@ struct PprofLine {
 };
 
 struct PprofFrame {
-  std::string binary;    // path ("[kernel]" for the kernel)
-  std::string build_id;  // hex, "" when none
-  uint64_t address = 0;  // file offset (kernel: the address)
+  std::string binary;            // path ("[kernel]" for the kernel)
+  std::string build_id;          // hex, "" when none
+  uint64_t address = 0;          // file offset (kernel: the address)
   std::vector<PprofLine> lines;  // innermost first; empty: unsymbolized
 };
 

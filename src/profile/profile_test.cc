@@ -17,7 +17,9 @@
 #include "profile/profile_writer.h"
 #include "profile/recorder.h"
 
-extern "C" __attribute__((noinline, used)) int syspgo_profile_test_marker(int x) { return x * 3 + 1; }
+extern "C" __attribute__((noinline, used)) int syspgo_profile_test_marker(int x) {
+  return x * 3 + 1;
+}
 
 // An inlined function in an out-of-line one: the symbolizer's inline chain.
 constexpr uint32_t kInlinedStart = __LINE__ + 1;
@@ -118,7 +120,8 @@ TEST(SymbolizerTest, InlineChainsOfThisBinary) {
       inlined = true;
       // The linkage name where the compiler gives one (clang does for
       // internal C++ functions, gcc does not).
-      EXPECT_NE(chain[0].function.find("syspgo_inlined_square"), std::string::npos) << chain[0].function;
+      EXPECT_NE(chain[0].function.find("syspgo_inlined_square"), std::string::npos)
+          << chain[0].function;
       EXPECT_EQ(chain[0].start_line, kInlinedStart);
       EXPECT_EQ(chain[0].line, kInlinedLine);
       EXPECT_NE(chain[0].file.find("profile_test.cc"), std::string::npos) << chain[0].file;
@@ -189,7 +192,9 @@ TEST(LlvmBaseDiscriminatorTest, PrefixEncoding) {
 TEST(PprofBuilderTest, StacksAddUpAndSurviveARoundTrip) {
   PprofBuilder b(10101010, 1000000000);
   PprofFrame leaf{"/bin/app", "abcd", 0x1234, {{"main.mix", "/src/main.go", 30, 32}}};
-  PprofFrame inl{"/bin/app", "abcd", 0x2000,
+  PprofFrame inl{"/bin/app",
+                 "abcd",
+                 0x2000,
                  {{"main.add", "/src/main.go", 40, 41}, {"main.work", "/src/main.go", 20, 25}}};
   PprofFrame root{"/bin/app", "abcd", 0x3000, {{"main.main", "/src/main.go", 10, 12}}};
   b.AddSample({leaf, inl, root}, 3);
@@ -220,20 +225,25 @@ TEST(MergeTest, ByBuildIdAndByName) {
     llvm.AddBody({Src("main", 10, 12)}, n);
     PprofBuilder pprof(1000000, 1000000000);
     pprof.AddSample({PprofFrame{"/bin/app", id, 0x10, {{"main", "app.c", 10, 12}}}}, n);
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), llvm.ToText(), 0644, false).ok());
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, stem + ".pprof"), *pprof.Gzipped(), 0644, false).ok());
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, stem + ".folded"), "app;main " + std::to_string(n) + "\n", 0644,
-                                false)
+    ASSERT_TRUE(
+        WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), llvm.ToText(), 0644, false).ok());
+    ASSERT_TRUE(
+        WriteFileAtomic(JoinPath(dir, stem + ".pprof"), *pprof.Gzipped(), 0644, false).ok());
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, stem + ".folded"),
+                                "app;main " + std::to_string(n) + "\n", 0644, false)
                     .ok());
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "all.folded"), "app;main " + std::to_string(n) + "\n", 0644, false)
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "all.folded"), "app;main " + std::to_string(n) + "\n",
+                                0644, false)
                     .ok());
-    const std::string index = R"({"frequency_hz": 1000, "seconds": 1, "all": "all.folded", "binaries": [)"
-                              R"({"path": "/bin/app", "build_id": ")" + id + R"(", "samples": )" +
-                              std::to_string(n) + R"(, "dwarf": true, "files": [")" + stem + R"(.llvmprof", ")" +
-                              stem + R"(.pprof", ")" + stem + R"(.folded"]}]})";
+    const std::string index =
+        R"({"frequency_hz": 1000, "seconds": 1, "all": "all.folded", "binaries": [)"
+        R"({"path": "/bin/app", "build_id": ")" +
+        id + R"(", "samples": )" + std::to_string(n) + R"(, "dwarf": true, "files": [")" + stem +
+        R"(.llvmprof", ")" + stem + R"(.pprof", ")" + stem + R"(.folded"]}]})";
     ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "profiles.json"), index, 0644, false).ok());
   };
-  const std::string a = JoinPath(tmp->path(), "a"), b = JoinPath(tmp->path(), "b"), c = JoinPath(tmp->path(), "c");
+  const std::string a = JoinPath(tmp->path(), "a"), b = JoinPath(tmp->path(), "b"),
+                    c = JoinPath(tmp->path(), "c");
   ASSERT_NO_FATAL_FAILURE(write_run(a, "1111", 5));
   ASSERT_NO_FATAL_FAILURE(write_run(b, "1111", 7));
   ASSERT_NO_FATAL_FAILURE(write_run(c, "2222", 11));
@@ -254,7 +264,8 @@ TEST(MergeTest, ByBuildIdAndByName) {
   ASSERT_TRUE(merged.ok()) << merged.status().ToString();
   EXPECT_EQ(merged->profiles, 1);
   EXPECT_EQ(*ReadFileToString(JoinPath(by_name, "app.llvmprof")), "main:23:0\n 2: 23\n");
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(c, "profiles.json"), R"({"binaries": 3})", 0644, false).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(JoinPath(c, "profiles.json"), R"({"binaries": 3})", 0644, false).ok());
   EXPECT_FALSE(MergeProfiles({a, c}, by_id).ok());
   EXPECT_FALSE(MergeProfiles({}, by_id).ok());
 }
@@ -262,7 +273,8 @@ TEST(MergeTest, ByBuildIdAndByName) {
 TEST(FlameGraphTest, BoxesWidthsAndEscapes) {
   const std::string svg = FlameGraphSvg({{"app;main;work<int>", 30}, {"app;main;idle", 10}}, "t");
   EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
-  EXPECT_NE(svg.find("<title>work&lt;int&gt; (30 samples, 75.00%)</title>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<title>work&lt;int&gt; (30 samples, 75.00%)</title>"), std::string::npos)
+      << svg;
   EXPECT_NE(svg.find("<title>main (40 samples, 100.00%)</title>"), std::string::npos) << svg;
   EXPECT_NE(svg.find("<title>idle (10 samples, 25.00%)</title>"), std::string::npos) << svg;
   EXPECT_EQ(svg.find("work<int>"), std::string::npos) << "names are escaped";

@@ -32,7 +32,8 @@ struct KernelSymbols {
       unsigned long long addr = 0;
       char type = 0;
       char name[256];
-      if (std::sscanf(line.c_str(), "%llx %c %255s", &addr, &type, name) != 3 || addr == 0) continue;
+      if (std::sscanf(line.c_str(), "%llx %c %255s", &addr, &type, name) != 3 || addr == 0)
+        continue;
       if (type != 't' && type != 'T') continue;
       k.symbols.push_back({addr, name});
     }
@@ -40,7 +41,8 @@ struct KernelSymbols {
     return k;
   }
   std::string NameOf(uint64_t addr) const {
-    auto it = std::upper_bound(symbols.begin(), symbols.end(), std::make_pair(addr, std::string("\xff")));
+    auto it =
+        std::upper_bound(symbols.begin(), symbols.end(), std::make_pair(addr, std::string("\xff")));
     if (it == symbols.begin()) return "[kernel]";
     return std::prev(it)->second + "_[k]";
   }
@@ -59,9 +61,9 @@ class Resolver {
       : r_(r), symbolizer_(std::move(debug_dirs)) {}
 
   struct Resolved {
-    const ElfFile* elf = nullptr;      // nullptr: kernel, unmapped or unreadable
+    const ElfFile* elf = nullptr;        // nullptr: kernel, unmapped or unreadable
     const InlineChain* chain = nullptr;  // with elf
-    std::string name;                  // the outermost function (or a stand-in)
+    std::string name;                    // the outermost function (or a stand-in)
   };
 
   const Resolved& Resolve(const Frame& f) {
@@ -98,7 +100,8 @@ class Resolver {
 
 }  // namespace
 
-std::vector<Frame> FramesWithLeafCaller(const Sample& s, const std::function<std::string(const Frame&)>& name) {
+std::vector<Frame> FramesWithLeafCaller(const Sample& s,
+                                        const std::function<std::string(const Frame&)>& name) {
   std::vector<Frame> frames = s.frames;
   if (!s.sp_frame || frames.empty() || frames[0].kernel) return frames;
   const std::string caller = name(*s.sp_frame);
@@ -212,7 +215,8 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
     return WriteFileAtomic(path, text, 0644, false);
   };
   RETURN_IF_ERROR(write_folded(JoinPath(dir, "all.folded"), all));
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "all.svg"), FlameGraphSvg(all, "CPU samples"), 0644, false));
+  RETURN_IF_ERROR(
+      WriteFileAtomic(JoinPath(dir, "all.svg"), FlameGraphSvg(all, "CPU samples"), 0644, false));
   nlohmann::json index = nlohmann::json::array();
   for (const auto& [build_id, b] : binaries) {
     if (b.samples == 0 && b.llvm.empty()) continue;
@@ -229,8 +233,11 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
       RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), text, 0644, false));
       files.push_back(stem + ".llvmprof");
     }
-    index.push_back({{"path", b.path}, {"build_id", build_id}, {"samples", b.samples},
-                     {"dwarf", dwarf}, {"files", files}});
+    index.push_back({{"path", b.path},
+                     {"build_id", build_id},
+                     {"samples", b.samples},
+                     {"dwarf", dwarf},
+                     {"files", files}});
     summary.binaries++;
   }
   const RecordStats& st = recording.stats;

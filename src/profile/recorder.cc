@@ -57,7 +57,7 @@ struct ProcessInfo {
   std::string comm;
   std::vector<Mapping> maps;
   bool read = false;
-  int64_t read_ns = 0;  // when the maps were read (monotonic)
+  int64_t read_ns = 0;                      // when the maps were read (monotonic)
   std::pair<uint64_t, uint64_t> exe{0, 0};  // (dev, inode) of /proc/PID/exe when read
 };
 
@@ -81,12 +81,12 @@ bool CallEndsAt(int fd, uint64_t ret) {
   auto is_call_rm = [&](int at) {  // FF with ModRM.reg == 2 at b[at], ModRM at b[at+1]
     return b[at] == 0xFF && ((b[at + 1] >> 3) & 7) == 2;
   };
-  if (b[2] == 0xE8) return true;                                  // call rel32 (5 bytes)
-  if (is_call_rm(5) && (b[6] >> 6) == 3) return true;             // call reg (2)
-  if (is_call_rm(4) && (b[5] >> 6) == 1) return true;             // call [reg+disp8] (3)
+  if (b[2] == 0xE8) return true;                                          // call rel32 (5 bytes)
+  if (is_call_rm(5) && (b[6] >> 6) == 3) return true;                     // call reg (2)
+  if (is_call_rm(4) && (b[5] >> 6) == 1) return true;                     // call [reg+disp8] (3)
   if (is_call_rm(4) && (b[5] >> 6) == 0 && (b[5] & 7) == 4) return true;  // call [sib] (3)
   if (is_call_rm(1) && ((b[2] >> 6) == 2 || (b[2] & 0xC7) == 0x05)) return true;  // disp32, rip (6)
-  if (is_call_rm(0) && (b[1] >> 6) == 2 && (b[1] & 7) == 4) return true;  // [sib+disp32] (7)
+  if (is_call_rm(0) && (b[1] >> 6) == 2 && (b[1] & 7) == 4) return true;        // [sib+disp32] (7)
   if (is_call_rm(4) && (b[3] & 0xF0) == 0x40 && (b[5] >> 6) == 1) return true;  // REX, disp8
   return false;
 }
@@ -107,8 +107,9 @@ std::vector<Mapping> ParseMaps(std::string_view text) {
     unsigned long long start = 0, end = 0, offset = 0, inode = 0;
     char perms[8] = {0};
     int path_at = 0;
-    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*x:%*x %llu %n", &start, &end, perms, &offset,
-                    &inode, &path_at) < 5 || path_at == 0) {
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*x:%*x %llu %n", &start, &end, perms,
+                    &offset, &inode, &path_at) < 5 ||
+        path_at == 0) {
       continue;
     }
     if (perms[2] != 'x' || inode == 0) continue;  // executable file mappings only
@@ -208,13 +209,15 @@ Result<std::unique_ptr<Recorder>> Recorder::Create(const RecordOptions& options)
   impl->skel.reset(profile_bpf__open());
   if (!impl->skel) return ErrnoStatus(errno, "open BPF object profile");
   ASSIGN_OR_RETURN(std::vector<std::string> missing,
-                   bpf::DisableMissingTracepoints({{impl->skel->progs.task_filter_on_fork, "sched_process_fork"},
-                                                   {impl->skel->progs.task_filter_on_exit, "sched_process_exit"}}));
+                   bpf::DisableMissingTracepoints(
+                       {{impl->skel->progs.task_filter_on_fork, "sched_process_fork"},
+                        {impl->skel->progs.task_filter_on_exit, "sched_process_exit"}}));
   (void)missing;  // without them, --pid follows no children: said by TrackProcess's caller
   int err = profile_bpf__load(impl->skel.get());
   if (err) {
     if (err == -EPERM || err == -EACCES) {
-      return PermissionDenied("profiling needs CAP_BPF and CAP_PERFMON (run syspgo profile as root)");
+      return PermissionDenied(
+          "profiling needs CAP_BPF and CAP_PERFMON (run syspgo profile as root)");
     }
     return ErrnoStatus(-err, "load BPF programs (profile)");
   }
@@ -227,7 +230,8 @@ Result<std::unique_ptr<Recorder>> Recorder::Create(const RecordOptions& options)
     attr.config = PERF_COUNT_SW_CPU_CLOCK;
     attr.freq = 1;
     attr.sample_freq = static_cast<uint64_t>(options.frequency);
-    const int fd = static_cast<int>(::syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+    const int fd =
+        static_cast<int>(::syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
     if (fd < 0) {
       if (errno == ENODEV) continue;  // CPU went offline
       return ErrnoStatus(errno, "perf_event_open cpu-clock", "cpu " + std::to_string(cpu));
@@ -243,7 +247,9 @@ Result<std::unique_ptr<Recorder>> Recorder::Create(const RecordOptions& options)
 
 Status Recorder::TrackProcess(pid_t pid) { return bpf::FilterProcessTree(impl_->Filter(), pid); }
 
-Status Recorder::TrackCgroup(const std::string& path) { return bpf::FilterCgroup(impl_->Filter(), path); }
+Status Recorder::TrackCgroup(const std::string& path) {
+  return bpf::FilterCgroup(impl_->Filter(), path);
+}
 
 void Recorder::TrackAll() { impl_->skel->bss->targ_all = 1; }
 

@@ -33,9 +33,9 @@ namespace syspgo::profile {
 struct Mapping {
   uint64_t start = 0;
   uint64_t end = 0;
-  uint64_t offset = 0;  // file offset of start
-  std::string path;     // as the process sees it (inside its mount namespace)
-  std::string build_id; // hex; "" when the file has none or could not be read
+  uint64_t offset = 0;   // file offset of start
+  std::string path;      // as the process sees it (inside its mount namespace)
+  std::string build_id;  // hex; "" when the file has none or could not be read
 };
 // Executable file mappings of a /proc/PID/maps text.
 std::vector<Mapping> ParseMaps(std::string_view text);
@@ -67,9 +67,9 @@ struct RecordStats {
   uint64_t lost_kernel_stacks = 0;
   uint64_t lost_keys = 0;
   uint64_t idle = 0;
-  uint64_t lost_pids = 0;           // children of a tracked tree not tracked (map full)
-  uint64_t truncated_stacks = 0;    // as deep as the stack map holds
-  uint64_t unresolved_frames = 0;   // user frames outside every file mapping
+  uint64_t lost_pids = 0;               // children of a tracked tree not tracked (map full)
+  uint64_t truncated_stacks = 0;        // as deep as the stack map holds
+  uint64_t unresolved_frames = 0;       // user frames outside every file mapping
   uint64_t processes_without_maps = 0;  // exited before their maps were read
 };
 

@@ -61,7 +61,7 @@ struct Symbolizer::Module {
   Dwfl_Callbacks callbacks{};
   std::unique_ptr<Dwfl, DwflCloser> dwfl;  // after what it points at
   Dwfl_Module* mod = nullptr;
-  Dwarf* dw = nullptr;   // owned by dwfl
+  Dwarf* dw = nullptr;    // owned by dwfl
   Dwarf_Addr dwbias = 0;  // libdwfl's addresses minus DWARF's
   GElf_Addr bias = 0;     // libdwfl's addresses minus the file's
   bool dwarf = false;
@@ -111,8 +111,8 @@ Symbolizer::Module& Symbolizer::ModuleFor(const ElfFile& elf) {
   const int fd = elf.fd() >= 0 ? ::fcntl(elf.fd(), F_DUPFD_CLOEXEC, 0) : -1;
   if (m->dwfl && fd >= 0) {
     // libdwfl owns fd from here on.
-    m->mod = dwfl_report_elf(m->dwfl.get(), elf.build_id().c_str(), elf.opened_path().c_str(), fd, 0,
-                             false);
+    m->mod = dwfl_report_elf(m->dwfl.get(), elf.build_id().c_str(), elf.opened_path().c_str(), fd,
+                             0, false);
     dwfl_report_end(m->dwfl.get(), nullptr, nullptr);
     if (m->mod) {
       dwfl_module_getelf(m->mod, &m->bias);
@@ -131,8 +131,9 @@ Symbolizer::Module& Symbolizer::ModuleFor(const ElfFile& elf) {
           if (end > start) m->units.push_back({start, end, unit});
         }
       }
-      std::sort(m->units.begin(), m->units.end(),
-                [](const Module::UnitRange& a, const Module::UnitRange& b) { return a.low < b.low; });
+      std::sort(
+          m->units.begin(), m->units.end(),
+          [](const Module::UnitRange& a, const Module::UnitRange& b) { return a.low < b.low; });
     }
   } else if (fd >= 0) {
     ::close(fd);

@@ -31,12 +31,12 @@
 namespace syspgo::profile {
 
 struct SourceFrame {
-  std::string function;      // linkage name, else name; "" when unknown
-  std::string file;          // "" when the address has no line
-  uint32_t line = 0;         // 0: unknown
+  std::string function;  // linkage name, else name; "" when unknown
+  std::string file;      // "" when the address has no line
+  uint32_t line = 0;     // 0: unknown
   uint32_t column = 0;
   uint32_t discriminator = 0;  // as encoded in the line table (LLVM: base, duplication, copy)
-  uint32_t start_line = 0;   // the function's DW_AT_decl_line; 0: unknown
+  uint32_t start_line = 0;     // the function's DW_AT_decl_line; 0: unknown
 };
 // Innermost first; the last frame is the function compiled out of line.
 using InlineChain = std::vector<SourceFrame>;
@@ -65,7 +65,7 @@ class Symbolizer {
  private:
   struct Module;
   Module& ModuleFor(const ElfFile& elf);
-  std::string debuginfo_path_;  // libdwfl's search path
+  std::string debuginfo_path_;                              // libdwfl's search path
   std::map<std::string, std::unique_ptr<Module>> modules_;  // by build-id
 };
 

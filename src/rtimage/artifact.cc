@@ -54,17 +54,14 @@ Result<oci::ImageIndex> FallbackIndex(oci::RegistryClient& client, const std::st
   return oci::ParseImageIndex(fetched->body);
 }
 
-
-
 Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
                                             const std::string& repository,
-                                            const oci::Descriptor& image,
-                                            const std::string& dir) {
+                                            const oci::Descriptor& image, const std::string& dir) {
   ASSIGN_OR_RETURN(RuntimeImageDir local, RuntimeImageDir::Open(dir));
   const Metadata& m = local.metadata();
   if (m.image_digest != image.digest.ToString()) {
-    return FailedPrecondition("runtime image in " + dir + " was built for image " +
-                              m.image_digest + ", not " + image.digest.ToString());
+    return FailedPrecondition("runtime image in " + dir + " was built for image " + m.image_digest +
+                              ", not " + image.digest.ToString());
   }
   RETURN_IF_ERROR(local.VerifyBlob());
   const std::string index_path = JoinPath(dir, kIndexFile);
@@ -122,9 +119,8 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
   // No referrers API: keep the tag schema index, with this artifact as the
   // only runtime image (an older one of ours is replaced).
   ASSIGN_OR_RETURN(oci::ImageIndex index, FallbackIndex(client, repository, image.digest));
-  std::erase_if(index.manifests, [](const oci::Descriptor& d) {
-    return d.artifact_type == kArtifactType;
-  });
+  std::erase_if(index.manifests,
+                [](const oci::Descriptor& d) { return d.artifact_type == kArtifactType; });
   oci::Descriptor entry;
   entry.media_type = std::string(oci::media_type::kOciManifest);
   entry.digest = pushed.artifact;
@@ -162,8 +158,9 @@ Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& c
     if (!tag_index) tag_index = FallbackIndex(client, repository, image);
     ASSIGN_OR_RETURN(index, std::move(*tag_index));
   }
-  auto newest = std::find_if(index.manifests.rbegin(), index.manifests.rend(),
-                             [](const oci::Descriptor& d) { return d.artifact_type == kArtifactType; });
+  auto newest =
+      std::find_if(index.manifests.rbegin(), index.manifests.rend(),
+                   [](const oci::Descriptor& d) { return d.artifact_type == kArtifactType; });
   if (newest == index.manifests.rend()) return std::optional<FoundRuntimeImage>();
   found.artifact = newest->digest;
   std::vector<oci::Descriptor> layers;
@@ -184,10 +181,9 @@ Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& c
                         m.artifact_type + ")");
     }
     if (!m.subject || m.subject->digest != image) {
-      return FailedPrecondition("runtime image " + found.artifact.ToString() +
-                                " refers to image " +
-                                (m.subject ? m.subject->digest.ToString() : "<none>") +
-                                ", not " + image.ToString());
+      return FailedPrecondition("runtime image " + found.artifact.ToString() + " refers to image " +
+                                (m.subject ? m.subject->digest.ToString() : "<none>") + ", not " +
+                                image.ToString());
     }
     layers = m.layers;
     found.manifest = std::move(m);
@@ -216,8 +212,7 @@ Result<FetchedMetadata> FetchRuntimeMetadata(oci::RegistryClient& client,
     constexpr unsigned long long kMaxMetadata = 512ull << 20;
     const unsigned long long size =
         ZSTD_getFrameContentSize(out.metadata_bytes.data(), out.metadata_bytes.size());
-    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
-        size > kMaxMetadata) {
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxMetadata) {
       return Corruption("runtime image " + found.artifact.ToString() +
                         ": the compressed metadata has no valid size");
     }
@@ -258,8 +253,8 @@ Status CheckBinding(const Metadata& m, const oci::ImageManifest& manifest,
   };
   if (m.layers.size() != manifest.layers.size() || m.layers.size() != config.diff_ids.size()) {
     return mismatch("it has " + std::to_string(m.layers.size()) + " layers, the image " +
-                    std::to_string(manifest.layers.size()) + " (config: " +
-                    std::to_string(config.diff_ids.size()) + ")");
+                    std::to_string(manifest.layers.size()) +
+                    " (config: " + std::to_string(config.diff_ids.size()) + ")");
   }
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const LayerInfo& l = m.layers[i];
@@ -312,8 +307,9 @@ Result<ChunkFetchReport> FetchChunks(oci::RegistryClient& client, const std::str
     }
     for (size_t k = first; k <= last; ++k) {
       const Chunk& c = metadata.chunks[missing[k]];
-      ASSIGN_OR_RETURN(std::string bytes,
-                       DecodeChunk(c, missing[k], std::string_view(*data).substr(c.blob_offset - begin, c.stored)));
+      ASSIGN_OR_RETURN(std::string bytes, DecodeChunk(c, missing[k],
+                                                      std::string_view(*data).substr(
+                                                          c.blob_offset - begin, c.stored)));
       RETURN_IF_ERROR(store.PutVerified(c.digest, bytes));
       ++report.chunks_fetched;
     }

@@ -42,8 +42,7 @@ inline constexpr std::string_view kMetadataMediaType =
 // The same bytes in one zstd frame (what push writes: a start fetches it).
 inline constexpr std::string_view kMetadataZstdMediaType =
     "application/vnd.syspgo.runtime-image.metadata.v1+zstd";
-inline constexpr std::string_view kIndexMediaType =
-    "application/vnd.syspgo.runtime-image.index.v1";
+inline constexpr std::string_view kIndexMediaType = "application/vnd.syspgo.runtime-image.index.v1";
 inline constexpr std::string_view kBlobMediaType = "application/vnd.syspgo.runtime-image.blob.v1";
 // Annotation: the artifact's layer descriptors as a JSON array.
 inline constexpr std::string_view kLayersAnnotation = "io.syspgo.runtime-image.layers";
@@ -57,7 +56,7 @@ Result<oci::ImageIndex> FallbackIndex(oci::RegistryClient& client, const std::st
 
 struct PushedRuntimeImage {
   oci::Digest artifact;
-  oci::Descriptor metadata;  // the metadata layer (what signatures name)
+  oci::Descriptor metadata;    // the metadata layer (what signatures name)
   bool referrers_api = false;  // the registry indexed it itself
   std::string fallback_tag;    // set when we updated the tag schema index
 };
@@ -67,8 +66,7 @@ struct PushedRuntimeImage {
 // for another image, or one whose files fail their checks.
 Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
                                             const std::string& repository,
-                                            const oci::Descriptor& image,
-                                            const std::string& dir);
+                                            const oci::Descriptor& image, const std::string& dir);
 
 struct FoundRuntimeImage {
   oci::Digest artifact;

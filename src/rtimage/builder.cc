@@ -71,9 +71,12 @@ struct Node {
 Result<StreamCompression> CompressionOf(const oci::Descriptor& d) {
   ASSIGN_OR_RETURN(oci::Compression c, oci::LayerCompression(d.media_type));
   switch (c) {
-    case oci::Compression::kNone: return StreamCompression::kNone;
-    case oci::Compression::kGzip: return StreamCompression::kGzip;
-    case oci::Compression::kZstd: return StreamCompression::kZstd;
+    case oci::Compression::kNone:
+      return StreamCompression::kNone;
+    case oci::Compression::kGzip:
+      return StreamCompression::kGzip;
+    case oci::Compression::kZstd:
+      return StreamCompression::kZstd;
   }
   return InvalidArgument("unknown compression");
 }
@@ -163,8 +166,7 @@ class Builder {
   void RemoveFromView(const std::string& path) {
     view_.erase(path);
     const std::string below = path == "/" ? "/" : path + "/";
-    for (auto it = view_.lower_bound(below);
-         it != view_.end() && it->first.starts_with(below);) {
+    for (auto it = view_.lower_bound(below); it != view_.end() && it->first.starts_with(below);) {
       it = view_.erase(it);
     }
   }
@@ -282,8 +284,8 @@ class Builder {
     ASSIGN_OR_RETURN(LayerIndex index, indexing->TakeIndex());
     std::string blob_digest = "sha256:" + compressed.FinalHex();
     if (blob_digest != input.descriptor.digest.ToString()) {
-      return Corruption("layer blob " + input.blob_path + " hashes to " + blob_digest +
-                        ", not " + input.descriptor.digest.ToString());
+      return Corruption("layer blob " + input.blob_path + " hashes to " + blob_digest + ", not " +
+                        input.descriptor.digest.ToString());
     }
     if (static_cast<int64_t>(compressed.bytes()) != input.descriptor.size) {
       return Corruption("layer blob has " + std::to_string(compressed.bytes()) +
@@ -313,8 +315,7 @@ class Builder {
     if (!rel.empty()) {
       const std::string lexical = "/" + rel;
       const std::string base = BaseName(lexical);
-      ASSIGN_OR_RETURN(std::string parent,
-                       DirectoryOf(DirName(lexical), layer, /*create=*/true));
+      ASSIGN_OR_RETURN(std::string parent, DirectoryOf(DirName(lexical), layer, /*create=*/true));
       if (base.starts_with(kWhiteoutPrefix)) {
         if (base == kOpaqueMarker) {
           RemoveSubtree(parent, layer, /*keep_self=*/true);
@@ -350,7 +351,9 @@ class Builder {
       if (!oci::IsOverlayPrivateXattr(name)) e.xattrs.push_back({name, value});
     }
     switch (te.type) {
-      case oci::TarType::kDirectory: e.type = EntryType::kDirectory; break;
+      case oci::TarType::kDirectory:
+        e.type = EntryType::kDirectory;
+        break;
       case oci::TarType::kSymlink:
         e.type = EntryType::kSymlink;
         e.symlink_target = te.linkname;
@@ -358,12 +361,14 @@ class Builder {
         break;
       case oci::TarType::kCharDevice:
       case oci::TarType::kBlockDevice:
-        e.type = te.type == oci::TarType::kCharDevice ? EntryType::kCharDevice
-                                                       : EntryType::kBlockDevice;
+        e.type =
+            te.type == oci::TarType::kCharDevice ? EntryType::kCharDevice : EntryType::kBlockDevice;
         e.rdev_major = te.devmajor;
         e.rdev_minor = te.devminor;
         break;
-      case oci::TarType::kFifo: e.type = EntryType::kFifo; break;
+      case oci::TarType::kFifo:
+        e.type = EntryType::kFifo;
+        break;
       case oci::TarType::kHardLink: {
         ASSIGN_OR_RETURN(Entry linked, HardLinkTarget(layer, te));
         linked.path = path;  // one inode: same attributes
@@ -399,8 +404,8 @@ class Builder {
     auto t = tree_.find(target);
     if (v == view_.end() || v->second.whiteout || t == tree_.end()) return missing();
     if (t->second.entry.type != EntryType::kRegular) {
-      return Unimplemented("hard link " + te.name + " points to " + te.linkname +
-                           ", a " + std::string(EntryTypeName(t->second.entry.type)) +
+      return Unimplemented("hard link " + te.name + " points to " + te.linkname + ", a " +
+                           std::string(EntryTypeName(t->second.entry.type)) +
                            ": runtime images link regular files only");
     }
     return t->second.entry;
@@ -438,7 +443,8 @@ class Builder {
           uint64_t lo = std::max(begin, pos);
           uint64_t hi = std::min(end, pos + n);
           if (lo >= hi) continue;
-          RETURN_IF_ERROR(WriteAll(spill_.get(), std::span<const char>(buf.data() + (lo - pos), hi - lo),
+          RETURN_IF_ERROR(WriteAll(spill_.get(),
+                                   std::span<const char>(buf.data() + (lo - pos), hi - lo),
                                    "runtime image spill file"));
           ref.spilled.push_back({lo, hi - lo, spill_size_});
           spill_size_ += hi - lo;
@@ -464,10 +470,9 @@ class Builder {
       uint64_t take = std::min(end, piece.file_offset + piece.length) - pos;
       size_t old = out.size();
       out.resize(old + take);
-      ASSIGN_OR_RETURN(size_t got,
-                       ReadFullAt(spill_.get(), std::span<char>(out.data() + old, take),
-                                  piece.spill_offset + (pos - piece.file_offset),
-                                  "runtime image spill file"));
+      ASSIGN_OR_RETURN(size_t got, ReadFullAt(spill_.get(), std::span<char>(out.data() + old, take),
+                                              piece.spill_offset + (pos - piece.file_offset),
+                                              "runtime image spill file"));
       if (got != take) return Internal("runtime image spill file is short");
       pos += take;
       if (pos == end) return out;
@@ -478,8 +483,8 @@ class Builder {
     ASSIGN_OR_RETURN(RangePlan plan, PlanRange(index, offset, end - pos));
     ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(layer.blob_path, O_RDONLY));
     std::string compressed(plan.compressed_end - plan.compressed_begin, '\0');
-    ASSIGN_OR_RETURN(size_t got, ReadFullAt(fd.get(), compressed, plan.compressed_begin,
-                                            layer.blob_path));
+    ASSIGN_OR_RETURN(size_t got,
+                     ReadFullAt(fd.get(), compressed, plan.compressed_begin, layer.blob_path));
     if (got != compressed.size()) return Corruption(layer.blob_path + " is truncated");
     ASSIGN_OR_RETURN(std::string rest, ExtractRange(index, plan, compressed, offset, end - pos));
     out += rest;
@@ -539,8 +544,7 @@ class Builder {
 
   Status WriteBlob() {
     std::string blob_tmp = JoinPath(options_.output_dir, ".blob.tmp");
-    ASSIGN_OR_RETURN(UniqueFd blob,
-                     UniqueFd::Open(blob_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    ASSIGN_OR_RETURN(UniqueFd blob, UniqueFd::Open(blob_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
     Sha256 blob_hash;
     std::map<Sha256Bytes, uint32_t> chunk_by_digest;
     const uint64_t span = options_.chunk_span;
@@ -581,7 +585,8 @@ class Builder {
     if (fsync(blob.get()) != 0) return ErrnoStatus(errno, "fsync", blob_tmp);
     blob.Reset();
     std::string blob_path = JoinPath(options_.output_dir, kBlobFile);
-    if (rename(blob_tmp.c_str(), blob_path.c_str()) != 0) return ErrnoStatus(errno, "rename", blob_path);
+    if (rename(blob_tmp.c_str(), blob_path.c_str()) != 0)
+      return ErrnoStatus(errno, "rename", blob_path);
     metadata_.blob_size = blob_size_;
     metadata_.blob_digest = "sha256:" + blob_hash.FinalHex();
     report_.chunks = metadata_.chunks.size();
@@ -615,9 +620,9 @@ class Builder {
 
   const BuildOptions& options_;
   std::map<std::string, TracedPath> traced_;
-  std::map<std::string, Node> tree_;  // merged root, by absolute path
+  std::map<std::string, Node> tree_;      // merged root, by absolute path
   std::map<std::string, ViewNode> view_;  // the layer being read, alone
-  std::vector<ContentRef> contents_;  // every file version read
+  std::vector<ContentRef> contents_;      // every file version read
   std::vector<uint32_t> content_source_;  // metadata content -> contents_
   std::vector<LayerIndex> indexes_;
   std::vector<PlannedFile> plan_;
@@ -631,7 +636,8 @@ class Builder {
 std::string Share(uint64_t part, uint64_t whole) {
   if (whole == 0) return "0.0%";
   char buf[32];
-  snprintf(buf, sizeof(buf), "%.1f%%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+  snprintf(buf, sizeof(buf), "%.1f%%",
+           100.0 * static_cast<double>(part) / static_cast<double>(whole));
   return buf;
 }
 
@@ -657,11 +663,12 @@ std::string FormatBuildReport(const BuildReport& r) {
   line("extents", std::to_string(r.extents) + " in " + std::to_string(r.chunks) + " chunks (" +
                       std::to_string(r.duplicate_chunks) + " duplicates stored once)");
   line("blob bytes", std::to_string(r.blob_bytes) + " (" + Share(r.blob_bytes, r.image_bytes) +
-                         " of the image's file bytes; " + std::to_string(r.chunk_bytes) + " bytes of chunks, " +
-                         std::to_string(r.compressed_chunks) + " of them zstd-compressed)");
+                         " of the image's file bytes; " + std::to_string(r.chunk_bytes) +
+                         " bytes of chunks, " + std::to_string(r.compressed_chunks) +
+                         " of them zstd-compressed)");
   line("metadata bytes", std::to_string(r.metadata_bytes));
-  line("index bytes", std::to_string(r.index_bytes) + " (" + std::to_string(r.access_points) +
-                          " access points)");
+  line("index bytes",
+       std::to_string(r.index_bytes) + " (" + std::to_string(r.access_points) + " access points)");
   return out;
 }
 

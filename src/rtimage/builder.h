@@ -50,7 +50,7 @@ struct BuildLayer {
 struct BuildOptions {
   std::string image_digest;  // the image manifest's digest ("sha256:...")
   std::string image_reference;
-  std::vector<BuildLayer> layers;  // bottom first
+  std::vector<BuildLayer> layers;       // bottom first
   std::vector<AccessProfile> profiles;  // none: metadata and index only
   std::string output_dir;
   uint32_t chunk_span = kDefaultChunkSpan;
@@ -65,14 +65,14 @@ struct BuildOptions {
 struct BuildReport {
   uint64_t entries = 0;
   uint64_t regular_files = 0;
-  uint64_t image_bytes = 0;  // bytes of all regular files of the image
-  uint64_t traced_files = 0;  // traced paths found in the image
-  uint64_t skipped_files = 0;  // traced paths not regular files of the image
+  uint64_t image_bytes = 0;                   // bytes of all regular files of the image
+  uint64_t traced_files = 0;                  // traced paths found in the image
+  uint64_t skipped_files = 0;                 // traced paths not regular files of the image
   std::vector<std::string> skipped_examples;  // a few of them
-  uint64_t traced_bytes = 0;  // traced bytes inside image files
+  uint64_t traced_bytes = 0;                  // traced bytes inside image files
   uint64_t extents = 0;
   uint64_t chunks = 0;
-  uint64_t duplicate_chunks = 0;  // extents that reused a stored chunk
+  uint64_t duplicate_chunks = 0;   // extents that reused a stored chunk
   uint64_t compressed_chunks = 0;  // stored as a zstd frame
   uint64_t chunk_bytes = 0;        // the chunks' bytes, uncompressed
   uint64_t blob_bytes = 0;         // what the blob takes (compressed)

@@ -17,7 +17,8 @@
 namespace syspgo::rtimage {
 namespace {
 
-constexpr FileFrame kFrame{"SPGORTM\n", kMetadataVersion, "runtime image metadata", kOldestMetadataVersion};
+constexpr FileFrame kFrame{"SPGORTM\n", kMetadataVersion, "runtime image metadata",
+                           kOldestMetadataVersion};
 constexpr size_t kMaxMetadataBytes = size_t{1} << 30;
 
 Status ReadDigest(LeDecoder& d, Sha256Bytes* out) {
@@ -49,9 +50,8 @@ bool CleanAbsolutePath(std::string_view path) {
 
 bool IsDigestString(std::string_view s) {
   if (s.size() != 71 || s.substr(0, 7) != "sha256:") return false;
-  return std::all_of(s.begin() + 7, s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
+  return std::all_of(s.begin() + 7, s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 Status ValidateLayers(const Metadata& m, const LeDecoder& d) {
@@ -60,11 +60,9 @@ Status ValidateLayers(const Metadata& m, const LeDecoder& d) {
       return d.Bad("layer digest is not a sha256 digest");
     }
     if (l.access > LayerAccess::kWholeFetch) {
-      return d.Bad("unknown layer access kind " +
-                   std::to_string(static_cast<int>(l.access)));
+      return d.Bad("unknown layer access kind " + std::to_string(static_cast<int>(l.access)));
     }
-    if (l.access == LayerAccess::kUncompressed &&
-        l.compressed_size != l.uncompressed_size) {
+    if (l.access == LayerAccess::kUncompressed && l.compressed_size != l.uncompressed_size) {
       return d.Bad("uncompressed layer " + l.digest + " has two sizes");
     }
   }
@@ -94,8 +92,7 @@ Status ValidateContents(const Metadata& m, const LeDecoder& d) {
     const FileContent& c = m.contents[i];
     if (c.layer >= m.layers.size()) return d.Bad("file content names a missing layer");
     const LayerInfo& layer = m.layers[c.layer];
-    if (c.tar_offset > layer.uncompressed_size ||
-        layer.uncompressed_size - c.tar_offset < c.size) {
+    if (c.tar_offset > layer.uncompressed_size || layer.uncompressed_size - c.tar_offset < c.size) {
       return d.Bad("file content lies outside its layer");
     }
     const uint64_t pieces = c.size <= m.piece_size ? 0 : (c.size - 1) / m.piece_size + 1;
@@ -120,8 +117,7 @@ Status ValidateContents(const Metadata& m, const LeDecoder& d) {
 }
 
 Status ValidateEntries(const Metadata& m, const LeDecoder& d) {
-  if (m.entries.empty() || m.entries[0].path != "/" ||
-      m.entries[0].type != EntryType::kDirectory) {
+  if (m.entries.empty() || m.entries[0].path != "/" || m.entries[0].type != EntryType::kDirectory) {
     return d.Bad("the first entry is not the root directory");
   }
   std::unordered_map<std::string_view, EntryType> seen;
@@ -131,7 +127,8 @@ Status ValidateEntries(const Metadata& m, const LeDecoder& d) {
     const Entry& e = m.entries[i];
     if (!CleanAbsolutePath(e.path)) return d.Bad("entry path is not clean");
     if (i > 0) {
-      if (e.path <= m.entries[i - 1].path) return d.Bad("entries not sorted or repeated: " + e.path);
+      if (e.path <= m.entries[i - 1].path)
+        return d.Bad("entries not sorted or repeated: " + e.path);
       auto parent = seen.find(DirName(e.path));
       if (parent == seen.end() || parent->second != EntryType::kDirectory) {
         return d.Bad("parent of " + e.path + " is not a directory");
@@ -163,22 +160,32 @@ std::string DigestString(const Sha256Bytes& d) { return "sha256:" + Sha256::ToHe
 
 std::string_view EntryTypeName(EntryType type) {
   switch (type) {
-    case EntryType::kDirectory: return "directory";
-    case EntryType::kRegular: return "file";
-    case EntryType::kSymlink: return "symlink";
-    case EntryType::kCharDevice: return "char-device";
-    case EntryType::kBlockDevice: return "block-device";
-    case EntryType::kFifo: return "fifo";
+    case EntryType::kDirectory:
+      return "directory";
+    case EntryType::kRegular:
+      return "file";
+    case EntryType::kSymlink:
+      return "symlink";
+    case EntryType::kCharDevice:
+      return "char-device";
+    case EntryType::kBlockDevice:
+      return "block-device";
+    case EntryType::kFifo:
+      return "fifo";
   }
   return "?";
 }
 
 std::string_view LayerAccessName(LayerAccess access) {
   switch (access) {
-    case LayerAccess::kUncompressed: return "uncompressed";
-    case LayerAccess::kGzipCheckpoints: return "gzip-checkpoints";
-    case LayerAccess::kZstdFrames: return "zstd-frames";
-    case LayerAccess::kWholeFetch: return "whole-fetch";
+    case LayerAccess::kUncompressed:
+      return "uncompressed";
+    case LayerAccess::kGzipCheckpoints:
+      return "gzip-checkpoints";
+    case LayerAccess::kZstdFrames:
+      return "zstd-frames";
+    case LayerAccess::kWholeFetch:
+      return "whole-fetch";
   }
   return "?";
 }
@@ -299,7 +306,8 @@ Result<Metadata> DecodeMetadata(std::string_view data) {
                  " is not a power of two in [64K, 64M]");
   }
   if (m.page_size < 512 || m.page_size > 65536 || (m.page_size & (m.page_size - 1)) != 0) {
-    return d.Bad("page size " + std::to_string(m.page_size) + " is not a power of two in [512, 64K]");
+    return d.Bad("page size " + std::to_string(m.page_size) +
+                 " is not a power of two in [512, 64K]");
   }
   if (m.chunk_span == 0 || m.chunk_span > kMaxChunkSpan || m.chunk_span % m.page_size != 0) {
     return d.Bad("chunk span " + std::to_string(m.chunk_span) + " is invalid");
@@ -398,8 +406,9 @@ Status VerifyChunk(const Chunk& chunk, uint32_t index, std::string_view data) {
 
 Result<std::string> DecodeChunk(const Chunk& chunk, uint32_t index, std::string_view stored) {
   if (stored.size() != chunk.stored) {
-    return Corruption("chunk " + std::to_string(index) + " (" + DigestString(chunk.digest) + ") is " +
-                      std::to_string(stored.size()) + " bytes in the blob, not " + std::to_string(chunk.stored));
+    return Corruption("chunk " + std::to_string(index) + " (" + DigestString(chunk.digest) +
+                      ") is " + std::to_string(stored.size()) + " bytes in the blob, not " +
+                      std::to_string(chunk.stored));
   }
   if (!chunk.compressed()) {
     RETURN_IF_ERROR(VerifyChunk(chunk, index, stored));
@@ -413,7 +422,8 @@ Result<std::string> DecodeChunk(const Chunk& chunk, uint32_t index, std::string_
   if (ZSTD_isError(n) || n != chunk.length) {
     return Corruption("chunk " + std::to_string(index) + " (" + DigestString(chunk.digest) +
                       ") of the runtime image failed to decompress" +
-                      (ZSTD_isError(n) ? std::string(": ") + ZSTD_getErrorName(n) : std::string(" to its length")));
+                      (ZSTD_isError(n) ? std::string(": ") + ZSTD_getErrorName(n)
+                                       : std::string(" to its length")));
   }
   RETURN_IF_ERROR(VerifyChunk(chunk, index, out));
   return out;

@@ -104,8 +104,8 @@ struct FileContent {
   // files larger than Metadata::piece_size; empty otherwise (the file is
   // one piece, checked by `digest`).
   std::vector<Sha256Bytes> pieces;
-  uint32_t layer = 0;    // index into Metadata::layers
-  uint64_t tar_offset = 0;  // first data byte in the uncompressed layer
+  uint32_t layer = 0;           // index into Metadata::layers
+  uint64_t tar_offset = 0;      // first data byte in the uncompressed layer
   std::vector<Extent> extents;  // sorted, disjoint, inside [0, size)
   bool operator==(const FileContent&) const = default;
 };
@@ -153,8 +153,8 @@ struct Metadata {
   uint32_t chunk_span = kDefaultChunkSpan;
   uint32_t piece_size = kDefaultPieceSize;
   uint64_t blob_size = 0;
-  std::string blob_digest;   // sha256 of the blob file
-  std::string index_digest;  // sha256 of the index file
+  std::string blob_digest;    // sha256 of the blob file
+  std::string index_digest;   // sha256 of the index file
   uint64_t traced_bytes = 0;  // bytes the traces recorded in image files
   std::vector<LayerInfo> layers;
   std::vector<Entry> entries;  // sorted by path; entries[0] is "/"
@@ -162,7 +162,7 @@ struct Metadata {
   std::vector<Chunk> chunks;  // ascending blob_offset
   bool operator==(const Metadata&) const = default;
 
-  uint64_t ExtentBytes() const;    // sum of extent lengths
+  uint64_t ExtentBytes() const;  // sum of extent lengths
   // The pieces a content is verified in: 0 for an empty file.
   uint64_t PieceCount(const FileContent& c) const {
     return c.size == 0 ? 0 : (c.size - 1) / piece_size + 1;
@@ -171,7 +171,7 @@ struct Metadata {
   const Sha256Bytes& PieceDigest(const FileContent& c, uint64_t i) const {
     return c.pieces.empty() ? c.digest : c.pieces[i];
   }
-  uint64_t RegularBytes() const;   // sum of content sizes
+  uint64_t RegularBytes() const;  // sum of content sizes
   // Index of the entry with this path, or -1.
   int64_t Find(std::string_view path) const;
 };
@@ -201,8 +201,8 @@ class RuntimeImageDir {
   Result<std::string> ReadChunk(uint32_t chunk) const;
   // Bytes [offset, offset+length) of a file from its extents; kNotFound when
   // part of the range is not in the runtime image.
-  Result<std::string> ReadFileRange(const FileContent& content,
-                                    uint64_t offset, uint64_t length) const;
+  Result<std::string> ReadFileRange(const FileContent& content, uint64_t offset,
+                                    uint64_t length) const;
   // Reads the whole blob once: its sha256 and every chunk's.
   Status VerifyBlob() const;
 

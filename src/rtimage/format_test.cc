@@ -184,12 +184,14 @@ TEST(FormatTest, Version2IsStillRead) {
 // bytes. DecodeChunk gives back exactly the bytes or fails.
 TEST(FormatTest, ChunksCompressOnlyWhereItHelpsAndDecodeExactly) {
   std::string text;
-  for (int i = 0; text.size() < 100000; ++i) text += "line " + std::to_string(i % 97) + " of the file\n";
+  for (int i = 0; text.size() < 100000; ++i)
+    text += "line " + std::to_string(i % 97) + " of the file\n";
   std::string noise(50000, '\0');
   uint32_t x = 1;
   for (char& c : noise) c = static_cast<char>((x = x * 1103515245 + 12345) >> 24);
   auto chunk_of = [](const std::string& data, const std::string& stored) {
-    return Chunk{Sha256::Of(data), 0, static_cast<uint32_t>(data.size()), static_cast<uint32_t>(stored.size())};
+    return Chunk{Sha256::Of(data), 0, static_cast<uint32_t>(data.size()),
+                 static_cast<uint32_t>(stored.size())};
   };
   const std::string packed = EncodeChunk(text, 9);
   EXPECT_LT(packed.size(), text.size() / 4);
@@ -220,7 +222,8 @@ TEST(FormatTest, ChunksCompressOnlyWhereItHelpsAndDecodeExactly) {
     EXPECT_EQ(got.status().code(), StatusCode::kCorruption);
     EXPECT_NE(got.status().message().find("chunk 3"), std::string::npos) << got.status().message();
   }
-  EXPECT_EQ(DecodeChunk(c, 3, packed + "x").status().code(), StatusCode::kCorruption) << "size differs from stored";
+  EXPECT_EQ(DecodeChunk(c, 3, packed + "x").status().code(), StatusCode::kCorruption)
+      << "size differs from stored";
 }
 
 class RuntimeImageDirTest : public ::testing::Test {
@@ -230,8 +233,8 @@ class RuntimeImageDirTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok());
     dir_ = std::move(*dir);
     sample_ = MakeSample();
-    std::string index = EncodeLayerIndexes({LayerIndex{LayerAccess::kUncompressed, 1 << 20,
-                                                       1 << 20, {}}});
+    std::string index =
+        EncodeLayerIndexes({LayerIndex{LayerAccess::kUncompressed, 1 << 20, 1 << 20, {}}});
     sample_.metadata.index_digest = "sha256:" + Sha256::HexOf(index);
     Write(kIndexFile, index);
     Write(kMetadataFile, EncodeMetadata(sample_.metadata));

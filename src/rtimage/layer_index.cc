@@ -182,7 +182,8 @@ class ZstdImpl final : public IndexingReader::Impl {
         break;
       }
       if (!in_frame_) {
-        if (WantPoint() || index.points.empty()) index.points.push_back({total_out, total_in, 0, true, {}});
+        if (WantPoint() || index.points.empty())
+          index.points.push_back({total_out, total_in, 0, true, {}});
         in_frame_ = true;
       }
       ZSTD_inBuffer in{input.data() + input_pos, input.size() - input_pos, 0};
@@ -212,9 +213,8 @@ Status ValidatePoints(const LayerIndex& l, const LeDecoder& d) {
     }
     return Status::Ok();
   }
-  if (l.access != LayerAccess::kWholeFetch &&
-      (l.points.empty() || l.points[0].out != 0 || l.points[0].in != 0 ||
-       !l.points[0].member_start)) {
+  if (l.access != LayerAccess::kWholeFetch && (l.points.empty() || l.points[0].out != 0 ||
+                                               l.points[0].in != 0 || !l.points[0].member_start)) {
     return d.Bad("the first access point is not the stream start");
   }
   for (size_t i = 0; i < l.points.size(); ++i) {
@@ -224,8 +224,8 @@ Status ValidatePoints(const LayerIndex& l, const LeDecoder& d) {
         (p.member_start && (p.bits != 0 || !p.window.empty()))) {
       return d.Bad("access point " + std::to_string(i) + " is malformed");
     }
-    if (l.access == LayerAccess::kGzipCheckpoints && !p.member_start && p.window.size() !=
-        std::min<uint64_t>(kWindowSize, p.out)) {
+    if (l.access == LayerAccess::kGzipCheckpoints && !p.member_start &&
+        p.window.size() != std::min<uint64_t>(kWindowSize, p.out)) {
       return d.Bad("access point " + std::to_string(i) + " has a short window");
     }
     if (i > 0 && (p.out < l.points[i - 1].out || p.in <= l.points[i - 1].in)) {
@@ -346,8 +346,7 @@ IndexingReader::IndexingReader(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 IndexingReader::~IndexingReader() = default;
 
 Result<std::unique_ptr<IndexingReader>> IndexingReader::Create(StreamCompression compression,
-                                                               ByteReader* source,
-                                                               uint64_t span) {
+                                                               ByteReader* source, uint64_t span) {
   if (span == 0) return InvalidArgument("checkpoint span must be positive");
   std::unique_ptr<Impl> impl;
   switch (compression) {

@@ -61,9 +61,9 @@ Result<std::vector<LayerIndex>> DecodeLayerIndexes(std::string_view data);
 // TakeIndex() returns the index (compressed and uncompressed sizes filled).
 class IndexingReader final : public ByteReader {
  public:
-  static Result<std::unique_ptr<IndexingReader>> Create(
-      StreamCompression compression, ByteReader* source,
-      uint64_t span = kDefaultCheckpointSpan);
+  static Result<std::unique_ptr<IndexingReader>> Create(StreamCompression compression,
+                                                        ByteReader* source,
+                                                        uint64_t span = kDefaultCheckpointSpan);
   ~IndexingReader() override;
 
   Result<size_t> Read(std::span<char> buf) override;
@@ -84,14 +84,12 @@ struct RangePlan {
   size_t point = 0;             // index of the starting access point
   bool from_start = false;      // no point: decompress from the blob start
 };
-Result<RangePlan> PlanRange(const LayerIndex& index, uint64_t offset,
-                            uint64_t length);
+Result<RangePlan> PlanRange(const LayerIndex& index, uint64_t offset, uint64_t length);
 
 // Decompresses `compressed` (the bytes PlanRange asked for) and returns
 // uncompressed bytes [offset, offset+length).
 Result<std::string> ExtractRange(const LayerIndex& index, const RangePlan& plan,
-                                 std::string_view compressed, uint64_t offset,
-                                 uint64_t length);
+                                 std::string_view compressed, uint64_t offset, uint64_t length);
 
 }  // namespace syspgo::rtimage
 

@@ -83,8 +83,8 @@ void CheckRandomRanges(const LayerIndex& index, const std::string& compressed,
     ASSERT_TRUE(plan.ok()) << plan.status().ToString();
     ASSERT_LE(plan->compressed_end, compressed.size());
     std::string_view slice =
-        std::string_view(compressed).substr(plan->compressed_begin,
-                                            plan->compressed_end - plan->compressed_begin);
+        std::string_view(compressed)
+            .substr(plan->compressed_begin, plan->compressed_end - plan->compressed_begin);
     auto got = ExtractRange(index, *plan, slice, offset, length);
     ASSERT_TRUE(got.ok()) << got.status().ToString() << " at " << offset << "+" << length;
     ASSERT_EQ(*got, plain.substr(offset, length)) << "at " << offset << "+" << length;
@@ -116,11 +116,11 @@ TEST(LayerIndexTest, MultiMemberGzip) {
   // Across the member boundary.
   auto plan = PlanRange(index, a.size() - 5000, 10000);
   ASSERT_TRUE(plan.ok());
-  auto got = ExtractRange(index, *plan,
-                          std::string_view(compressed)
-                              .substr(plan->compressed_begin,
-                                      plan->compressed_end - plan->compressed_begin),
-                          a.size() - 5000, 10000);
+  auto got = ExtractRange(
+      index, *plan,
+      std::string_view(compressed)
+          .substr(plan->compressed_begin, plan->compressed_end - plan->compressed_begin),
+      a.size() - 5000, 10000);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, plain.substr(a.size() - 5000, 10000));
 }
@@ -180,9 +180,8 @@ TEST(LayerIndexTest, TruncatedOrTrailingStreamsAreErrors) {
 TEST(LayerIndexTest, EncodeDecodeRoundTripAndCorruption) {
   std::string a = SampleData(3 << 20, 12);
   std::string compressed = GzipMember(a) + GzipMember(a);
-  std::vector<LayerIndex> layers = {
-      IndexOf(StreamCompression::kGzip, compressed, a + a, 1 << 20),
-      IndexOf(StreamCompression::kNone, a, a, 1 << 20)};
+  std::vector<LayerIndex> layers = {IndexOf(StreamCompression::kGzip, compressed, a + a, 1 << 20),
+                                    IndexOf(StreamCompression::kNone, a, a, 1 << 20)};
   std::string encoded = EncodeLayerIndexes(layers);
   auto decoded = DecodeLayerIndexes(encoded);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();

@@ -103,11 +103,10 @@ Result<SigningKey> SigningKey::Load(const std::string& path) {
 
 Result<SigningKey> SigningKey::Parse(std::string_view pem, const std::string& name) {
   BioPtr bio = MemoryBio(pem);
-  EVP_PKEY* pkey = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr)
-                       : nullptr;
+  EVP_PKEY* pkey = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr) : nullptr;
   if (pkey == nullptr) {
-    return InvalidArgument("signing key " + name +
-                           " is not an unencrypted PEM private key (" + OpenSslError() + ")");
+    return InvalidArgument("signing key " + name + " is not an unencrypted PEM private key (" +
+                           OpenSslError() + ")");
   }
   SigningKey key;
   ASSIGN_OR_RETURN(key.key_, Adopt(pkey, name));
@@ -149,8 +148,8 @@ Result<PublicKey> PublicKey::Parse(std::string_view pem, std::string name) {
   BioPtr bio = MemoryBio(pem);
   EVP_PKEY* pkey = bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, NoPassword, nullptr) : nullptr;
   if (pkey == nullptr) {
-    return InvalidArgument("public key " + name + " is not a PEM public key (" +
-                           OpenSslError() + ")");
+    return InvalidArgument("public key " + name + " is not a PEM public key (" + OpenSslError() +
+                           ")");
   }
   PublicKey key;
   ASSIGN_OR_RETURN(KeyPtr adopted, Adopt(pkey, name));
@@ -177,12 +176,11 @@ bool PublicKey::Verify(std::string_view payload, std::string_view signature) con
 std::string EncodeSignaturePayload(const SignaturePayload& p) {
   nlohmann::json optional = nlohmann::json::object();
   for (const auto& [k, v] : p.optional) optional[k] = v;
-  nlohmann::json j = {
-      {"critical",
-       {{"identity", {{"docker-reference", p.docker_reference}}},
-        {"image", {{"docker-manifest-digest", p.manifest.ToString()}}},
-        {"type", std::string(kCosignSignatureType)}}},
-      {"optional", optional}};
+  nlohmann::json j = {{"critical",
+                       {{"identity", {{"docker-reference", p.docker_reference}}},
+                        {"image", {{"docker-manifest-digest", p.manifest.ToString()}}},
+                        {"type", std::string(kCosignSignatureType)}}},
+                      {"optional", optional}};
   return j.dump();
 }
 

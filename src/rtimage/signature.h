@@ -91,8 +91,8 @@ class PublicKey {
 
 // The simple signing payload.
 struct SignaturePayload {
-  std::string docker_reference;  // "registry/repository"
-  oci::Digest manifest;          // the signed manifest (the artifact's)
+  std::string docker_reference;                 // "registry/repository"
+  oci::Digest manifest;                         // the signed manifest (the artifact's)
   std::map<std::string, std::string> optional;  // claims
 };
 std::string EncodeSignaturePayload(const SignaturePayload& payload);

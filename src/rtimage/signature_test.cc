@@ -17,9 +17,10 @@ namespace {
 // A fresh key pair as PEM: (private, public). type: "ED25519", "EC"
 // (P-256) or "RSA".
 std::pair<std::string, std::string> NewKeyPem(const char* type) {
-  EVP_PKEY* pkey = std::string_view(type) == "EC"    ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
-                   : std::string_view(type) == "RSA" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
-                                                     : EVP_PKEY_Q_keygen(nullptr, nullptr, type);
+  EVP_PKEY* pkey =
+      std::string_view(type) == "EC"    ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")
+      : std::string_view(type) == "RSA" ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+                                        : EVP_PKEY_Q_keygen(nullptr, nullptr, type);
   EXPECT_NE(pkey, nullptr);
   auto pem = [&](bool priv) {
     BIO* bio = BIO_new(BIO_s_mem());
@@ -105,16 +106,17 @@ TEST(SignatureTest, PayloadRoundTripAndRefusals) {
   // cosign's own shape (null optional, extra fields) is read too.
   auto cosign = ParseSignaturePayload(
       R"({"critical":{"identity":{"docker-reference":"r/a"},"image":{"docker-manifest-digest":")" +
-      p.manifest.ToString() +
-      R"("},"type":"cosign container image signature"},"optional":null})");
+      p.manifest.ToString() + R"("},"type":"cosign container image signature"},"optional":null})");
   ASSERT_TRUE(cosign.ok()) << cosign.status().ToString();
   EXPECT_TRUE(cosign->optional.empty());
-  for (const std::string& bad :
-       {std::string("[]"), std::string("{}"), std::string("{\"critical\":{}}"),
-        std::string(R"({"critical":{"type":"x","image":{"docker-manifest-digest":"sha256:)") +
-            std::string(64, 'a') + "\"}}}",
-        std::string(R"({"critical":{"type":"cosign container image signature","image":{}}})"),
-        std::string(R"({"critical":{"type":"cosign container image signature","image":{"docker-manifest-digest":"md5:1"}}})")}) {
+  for (
+      const std::string& bad :
+      {std::string("[]"), std::string("{}"), std::string("{\"critical\":{}}"),
+       std::string(R"({"critical":{"type":"x","image":{"docker-manifest-digest":"sha256:)") +
+           std::string(64, 'a') + "\"}}}",
+       std::string(R"({"critical":{"type":"cosign container image signature","image":{}}})"),
+       std::string(
+           R"({"critical":{"type":"cosign container image signature","image":{"docker-manifest-digest":"md5:1"}}})")}) {
     EXPECT_EQ(ParseSignaturePayload(bad).status().code(), StatusCode::kCorruption) << bad;
   }
   EXPECT_EQ(SignatureTag(p.manifest), "sha256-" + p.manifest.hex + ".sig");
@@ -127,8 +129,8 @@ class TrustPolicyTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok());
     dir_ = std::move(*dir);
     ASSERT_TRUE(MakeDirs(JoinPath(dir_.path(), "keys")).ok());
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_.path(), "keys/a.pub"),
-                                NewKeyPem("ED25519").second, 0644, false)
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_.path(), "keys/a.pub"), NewKeyPem("ED25519").second,
+                                0644, false)
                     .ok());
   }
   Result<TrustPolicy> Parse(const std::string& json) {
@@ -174,31 +176,37 @@ TEST_F(TrustPolicyTest, DefaultTrustsTagsNotDigests) {
 }
 
 TEST_F(TrustPolicyTest, MalformedPoliciesAreRefused) {
-  for (const std::string& bad : {
-           std::string("not json"),
-           std::string(R"({"rules": []})"),
-           std::string(R"({"version": 2, "rules": []})"),
-           std::string(R"({"version": 1, "rules": {}})"),
-           std::string(R"({"version": 1, "rules": [], "extra": 1})"),
-           std::string(R"({"version": 1, "rules": [{"scope": "a/b", "accept": "maybe"}]})"),
-           std::string(R"({"version": 1, "rules": [{"scope": "a/b", "accept": "signed"}]})"),
-           std::string(R"({"version": 1, "rules": [{"scope": "a/b", "accept": "unsigned", "keys": ["keys/a.pub"]}]})"),
-           std::string(R"({"version": 1, "rules": [{"scope": "a/b", "accept": "signed", "keys": ["keys/missing.pub"]}]})"),
-           std::string(R"({"version": 1, "rules": [{"scope": "a/*/b", "accept": "none"}]})"),
-           std::string(R"({"version": 1, "rules": [{"scope": "", "accept": "none"}]})"),
-           std::string(R"({"version": 1, "rules": [{"scope": "a/b", "accept": "none"}, {"scope": "a/b", "accept": "none"}]})"),
-           std::string(R"({"version": 1, "rules": [{"scope": "a/b", "accept": "none", "key": []}]})"),
-       }) {
+  for (
+      const std::string& bad : {
+          std::string("not json"),
+          std::string(R"({"rules": []})"),
+          std::string(R"({"version": 2, "rules": []})"),
+          std::string(R"({"version": 1, "rules": {}})"),
+          std::string(R"({"version": 1, "rules": [], "extra": 1})"),
+          std::string(R"({"version": 1, "rules": [{"scope": "a/b", "accept": "maybe"}]})"),
+          std::string(R"({"version": 1, "rules": [{"scope": "a/b", "accept": "signed"}]})"),
+          std::string(
+              R"({"version": 1, "rules": [{"scope": "a/b", "accept": "unsigned", "keys": ["keys/a.pub"]}]})"),
+          std::string(
+              R"({"version": 1, "rules": [{"scope": "a/b", "accept": "signed", "keys": ["keys/missing.pub"]}]})"),
+          std::string(R"({"version": 1, "rules": [{"scope": "a/*/b", "accept": "none"}]})"),
+          std::string(R"({"version": 1, "rules": [{"scope": "", "accept": "none"}]})"),
+          std::string(
+              R"({"version": 1, "rules": [{"scope": "a/b", "accept": "none"}, {"scope": "a/b", "accept": "none"}]})"),
+          std::string(
+              R"({"version": 1, "rules": [{"scope": "a/b", "accept": "none", "key": []}]})"),
+      }) {
     auto p = Parse(bad);
     EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument) << bad;
   }
   // Absolute key paths and files.
   const std::string file = JoinPath(dir_.path(), "policy.json");
-  ASSERT_TRUE(WriteFileAtomic(file,
-                              R"({"version": 1, "rules": [{"scope": "*", "accept": "signed", "keys": [")" +
-                                  JoinPath(dir_.path(), "keys/a.pub") + R"("]}]})",
-                              0644, false)
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(file,
+                      R"({"version": 1, "rules": [{"scope": "*", "accept": "signed", "keys": [")" +
+                          JoinPath(dir_.path(), "keys/a.pub") + R"("]}]})",
+                      0644, false)
+          .ok());
   auto loaded = TrustPolicy::Load(file);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->Decide(Ref("a.io/b:1")).keys.size(), 1u);

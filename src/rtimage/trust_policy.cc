@@ -32,9 +32,12 @@ Status CheckScope(const std::string& scope) {
 
 std::string_view AcceptanceName(Acceptance a) {
   switch (a) {
-    case Acceptance::kSigned: return "signed";
-    case Acceptance::kUnsigned: return "unsigned";
-    case Acceptance::kNone: return "none";
+    case Acceptance::kSigned:
+      return "signed";
+    case Acceptance::kUnsigned:
+      return "unsigned";
+    case Acceptance::kNone:
+      return "none";
   }
   return "?";
 }
@@ -190,7 +193,8 @@ Result<TrustedMetadata> FetchTrustedMetadata(oci::RegistryClient& client,
   std::optional<Result<std::optional<VerifiedSignature>>> trusted;
   std::thread checker;
   if (decision.accept == Acceptance::kSigned && second != nullptr) {
-    checker = std::thread([&] { trusted = CheckTrust(*second, repository, found, image, decision); });
+    checker =
+        std::thread([&] { trusted = CheckTrust(*second, repository, found, image, decision); });
   }
   auto fetched = FetchRuntimeMetadata(client, repository, found, image, with_index);
   if (checker.joinable()) checker.join();

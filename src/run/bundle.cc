@@ -35,8 +35,7 @@ bool ParseId(const std::string& s, uint32_t* out) {
 }
 
 // Lines of a colon-separated database file in the rootfs (missing: empty).
-std::vector<std::vector<std::string>> ReadDb(const std::string& rootfs,
-                                             const char* file) {
+std::vector<std::vector<std::string>> ReadDb(const std::string& rootfs, const char* file) {
   std::vector<std::vector<std::string>> rows;
   auto text = ReadFileToString(JoinPath(rootfs, file), 4 << 20);
   if (!text.ok()) return rows;
@@ -113,10 +112,11 @@ Result<ProcessUser> ResolveUser(const std::string& spec, const std::string& root
   return user;
 }
 
-Result<ContainerSpec> MakeContainerSpec(
-    const oci::ImageConfig& config, const std::vector<std::string>& command,
-    const std::optional<std::vector<std::string>>& entrypoint,
-    const std::vector<std::string>& extra_env, const std::string& rootfs) {
+Result<ContainerSpec> MakeContainerSpec(const oci::ImageConfig& config,
+                                        const std::vector<std::string>& command,
+                                        const std::optional<std::vector<std::string>>& entrypoint,
+                                        const std::vector<std::string>& extra_env,
+                                        const std::string& rootfs) {
   ContainerSpec spec;
   spec.args = entrypoint ? *entrypoint : config.entrypoint;
   const auto& cmd = command.empty() ? config.cmd : command;
@@ -156,10 +156,10 @@ Result<ContainerSpec> MakeContainerSpec(
 
 std::string RuntimeSpecJson(const ContainerSpec& spec) {
   const std::vector<std::string> caps = {
-      "CAP_CHOWN",   "CAP_DAC_OVERRIDE",     "CAP_FSETID",     "CAP_FOWNER",
-      "CAP_MKNOD",   "CAP_NET_RAW",          "CAP_SETGID",     "CAP_SETUID",
-      "CAP_SETFCAP", "CAP_SETPCAP",          "CAP_NET_BIND_SERVICE",
-      "CAP_SYS_CHROOT", "CAP_KILL",          "CAP_AUDIT_WRITE"};
+      "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+      "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+      "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+      "CAP_KILL",    "CAP_AUDIT_WRITE"};
   Json user = {{"uid", spec.user.uid}, {"gid", spec.user.gid}};
   if (!spec.user.additional_gids.empty()) {
     user["additionalGids"] = spec.user.additional_gids;
@@ -170,8 +170,7 @@ std::string RuntimeSpecJson(const ContainerSpec& spec) {
       {"args", spec.args},
       {"env", spec.env},
       {"cwd", spec.cwd},
-      {"capabilities",
-       {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+      {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
       {"rlimits", Json::array({{{"type", "RLIMIT_NOFILE"},
                                 {"hard", spec.nofile_limit},
                                 {"soft", spec.nofile_limit}}})},
@@ -210,17 +209,14 @@ std::string RuntimeSpecJson(const ContainerSpec& spec) {
     }
   }
   Json linux_section = {
-      {"namespaces", Json::array({{{"type", "pid"}},
-                                  {{"type", "ipc"}},
-                                  {{"type", "uts"}},
-                                  {{"type", "mount"}}})},
+      {"namespaces",
+       Json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}})},
       {"resources", {{"devices", Json::array({{{"allow", false}, {"access", "rwm"}}})}}},
       {"maskedPaths",
-       {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-        "/proc/sched_debug", "/proc/scsi", "/sys/firmware"}},
-      {"readonlyPaths",
-       {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
+       {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+        "/sys/firmware"}},
+      {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
   };
   if (!spec.cgroups_path.empty()) linux_section["cgroupsPath"] = spec.cgroups_path;
   Json doc = {

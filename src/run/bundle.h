@@ -32,17 +32,18 @@ struct ContainerSpec {
   std::string cwd = "/";
   ProcessUser user;
   std::string hostname = "syspgo";
-  std::string cgroups_path;  // e.g. "/syspgo/<id>"
+  std::string cgroups_path;      // e.g. "/syspgo/<id>"
   uint64_t nofile_limit = 1024;  // RLIMIT_NOFILE, soft and hard
 };
 
 // Entrypoint/Cmd/Env/WorkingDir from the image, overridden by the user:
 // `command` replaces Cmd, `entrypoint` (when set) replaces Entrypoint,
 // `extra_env` entries are added last and win.
-Result<ContainerSpec> MakeContainerSpec(
-    const oci::ImageConfig& config, const std::vector<std::string>& command,
-    const std::optional<std::vector<std::string>>& entrypoint,
-    const std::vector<std::string>& extra_env, const std::string& rootfs);
+Result<ContainerSpec> MakeContainerSpec(const oci::ImageConfig& config,
+                                        const std::vector<std::string>& command,
+                                        const std::optional<std::vector<std::string>>& entrypoint,
+                                        const std::vector<std::string>& extra_env,
+                                        const std::string& rootfs);
 
 // config.json text for runc (OCI runtime spec 1.0), host network.
 std::string RuntimeSpecJson(const ContainerSpec& spec);

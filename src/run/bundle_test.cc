@@ -101,8 +101,9 @@ TEST(RuncCreateFailureTest, TheCommandsOwnFailureIsNamed) {
       "\n";
   Status st = CreateFailure(failed, missing);
   EXPECT_EQ(st.code(), StatusCode::kNotFound);
-  EXPECT_EQ(st.message(), "the container's command is not in the image: \"nosuch\": "
-                          "executable file not found in $PATH");
+  EXPECT_EQ(st.message(),
+            "the container's command is not in the image: \"nosuch\": "
+            "executable file not found in $PATH");
   Status denied = CreateFailure(
       failed, R"({"level":"error","msg":"exec: \"/etc/passwd\": permission denied"})");
   EXPECT_EQ(denied.code(), StatusCode::kPermissionDenied);

@@ -29,12 +29,8 @@ std::string NewContainerId() {
   return buf;
 }
 
-std::string RunDir(const std::string& state_root) {
-  return JoinPath(state_root, "run");
-}
-std::string RuncRoot(const std::string& state_root) {
-  return JoinPath(state_root, "runc");
-}
+std::string RunDir(const std::string& state_root) { return JoinPath(state_root, "run"); }
+std::string RuncRoot(const std::string& state_root) { return JoinPath(state_root, "runc"); }
 
 }  // namespace
 
@@ -59,8 +55,7 @@ Result<std::unique_ptr<Container>> Container::Prepare(const ContainerOptions& op
   std::string id = NewContainerId();
   std::string dir = JoinPath(RunDir(options.state_root), id);
   if (::mkdir(dir.c_str(), 0700) != 0) return ErrnoStatus(errno, "mkdir", dir);
-  std::unique_ptr<Container> c(
-      new Container(id, dir, options.runc, options.state_root, log));
+  std::unique_ptr<Container> c(new Container(id, dir, options.runc, options.state_root, log));
   ASSIGN_OR_RETURN(c->lock_, UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR | O_CREAT, 0600));
   if (::flock(c->lock_.get(), LOCK_EX) != 0) return ErrnoStatus(errno, "lock", dir);
   for (const char* sub : {"upper", "work", "rootfs"}) {
@@ -80,11 +75,11 @@ Result<std::unique_ptr<Container>> Container::Prepare(const ContainerOptions& op
   }
   ASSIGN_OR_RETURN(c->rootfs_mount_, Mount::Create("overlay", c->rootfs_, "overlay", 0, data));
   ASSIGN_OR_RETURN(ContainerSpec spec,
-                   MakeContainerSpec(image.config, options.command, options.entrypoint,
-                                     options.env, c->rootfs_));
+                   MakeContainerSpec(image.config, options.command, options.entrypoint, options.env,
+                                     c->rootfs_));
   spec.cgroups_path = "/syspgo/" + id;
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "config.json"), RuntimeSpecJson(spec),
-                                  0600, /*durable=*/false));
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "config.json"), RuntimeSpecJson(spec), 0600,
+                                  /*durable=*/false));
   return c;
 }
 
@@ -97,8 +92,7 @@ Status Container::Create() {
   ASSIGN_OR_RETURN(Pipe out, Pipe::Create());
   ASSIGN_OR_RETURN(Pipe err, Pipe::Create());
   created_ = true;  // a failed create may leave runc state behind
-  ASSIGN_OR_RETURN(init_pid_, runc_.Create(id_, dir_, out.write_end.get(),
-                                           err.write_end.get()));
+  ASSIGN_OR_RETURN(init_pid_, runc_.Create(id_, dir_, out.write_end.get(), err.write_end.get()));
   stdout_read_ = std::move(out.read_end);
   stderr_read_ = std::move(err.read_end);
   long fd = ::syscall(SYS_pidfd_open, init_pid_, 0);
@@ -136,8 +130,7 @@ Result<std::optional<ExitInfo>> Container::PollExit() {
   return exit_;
 }
 
-Status Container::Forward(int from, int to, LineMatcher* matcher, bool* eof,
-                          bool* matched) {
+Status Container::Forward(int from, int to, LineMatcher* matcher, bool* eof, bool* matched) {
   char buf[65536];
   ssize_t n = ::read(from, buf, sizeof(buf));
   if (n < 0) {
@@ -155,8 +148,7 @@ Status Container::Forward(int from, int to, LineMatcher* matcher, bool* eof,
   return Status::Ok();
 }
 
-Result<WaitOutcome> Container::Wait(const WaitOptions& options,
-                                    const CancelToken& cancel) {
+Result<WaitOutcome> Container::Wait(const WaitOptions& options, const CancelToken& cancel) {
   const auto start = SteadyClock::now();
   const auto deadline = start + options.timeout;
   const ReadyCondition& cond = options.condition;
@@ -204,8 +196,7 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options,
       poll_ready();
       if (SteadyClock::now() > deadline) {
         Stop(std::chrono::seconds(2)).IgnoreError();
-        return DeadlineExceeded("container did not become ready (" + cond.ToString() +
-                                ") within " +
+        return DeadlineExceeded("container did not become ready (" + cond.ToString() + ") within " +
                                 std::to_string(options.timeout.count() / 1000.0) + " s");
       }
     }
@@ -217,8 +208,14 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options,
     struct pollfd fds[3];
     int nfds = 0;
     int out_idx = -1, err_idx = -1;
-    if (!out_eof) { out_idx = nfds; fds[nfds++] = {stdout_read_.get(), POLLIN, 0}; }
-    if (!err_eof) { err_idx = nfds; fds[nfds++] = {stderr_read_.get(), POLLIN, 0}; }
+    if (!out_eof) {
+      out_idx = nfds;
+      fds[nfds++] = {stdout_read_.get(), POLLIN, 0};
+    }
+    if (!err_eof) {
+      err_idx = nfds;
+      fds[nfds++] = {stderr_read_.get(), POLLIN, 0};
+    }
     if (!exit_) fds[nfds++] = {init_pidfd_.get(), POLLIN, 0};
     int timeout_ms = (polls && !outcome.ready) ? 2 : 50;
     int r = ::poll(fds, static_cast<nfds_t>(nfds), timeout_ms);
@@ -244,11 +241,15 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options,
           // Drain what it said before reporting.
           while (!out_eof || !err_eof) {
             bool m = false;
-            if (!out_eof) RETURN_IF_ERROR(Forward(stdout_read_.get(), options.stdout_fd, nullptr, &out_eof, &m));
-            if (!err_eof) RETURN_IF_ERROR(Forward(stderr_read_.get(), options.stderr_fd, nullptr, &err_eof, &m));
+            if (!out_eof)
+              RETURN_IF_ERROR(
+                  Forward(stdout_read_.get(), options.stdout_fd, nullptr, &out_eof, &m));
+            if (!err_eof)
+              RETURN_IF_ERROR(
+                  Forward(stderr_read_.get(), options.stderr_fd, nullptr, &err_eof, &m));
           }
-          return Unavailable("container exited (" + exited->ToString() +
-                             ") before it was ready (" + cond.ToString() + ")");
+          return Unavailable("container exited (" + exited->ToString() + ") before it was ready (" +
+                             cond.ToString() + ")");
         }
       }
     }

@@ -44,8 +44,8 @@ struct ContainerOptions {
 // What happened after Start().
 struct WaitOutcome {
   bool ready = false;
-  double ready_seconds = 0;          // from Start() to readiness
-  std::optional<ExitInfo> exit;      // when the container exited
+  double ready_seconds = 0;      // from Start() to readiness
+  std::optional<ExitInfo> exit;  // when the container exited
   // keep_running: stopped by an interrupt after it was ready (the phases
   // are still reported; the caller exits as interrupted).
   bool interrupted = false;
@@ -103,7 +103,7 @@ class Container {
   std::string rootfs_;
   Runc runc_;
   const Logger* log_;
-  UniqueFd lock_;       // flock on <dir>/lock while we own the container
+  UniqueFd lock_;  // flock on <dir>/lock while we own the container
   Mount rootfs_mount_;
   bool created_ = false;
   pid_t init_pid_ = -1;

@@ -21,8 +21,7 @@ Result<ReadyCondition> ReadyCondition::Parse(const std::string& text) {
   std::string kind = text.substr(0, colon);
   std::string arg = colon == std::string::npos ? "" : text.substr(colon + 1);
   if (kind == "tcp") {
-    if (arg.empty() || arg.size() > 5 ||
-        arg.find_first_not_of("0123456789") != std::string::npos ||
+    if (arg.empty() || arg.size() > 5 || arg.find_first_not_of("0123456789") != std::string::npos ||
         std::stoul(arg) == 0 || std::stoul(arg) > 65535) {
       return InvalidArgument("--ready tcp:PORT needs a port 1-65535, got '" + arg + "'");
     }
@@ -43,8 +42,7 @@ Result<ReadyCondition> ReadyCondition::Parse(const std::string& text) {
     try {
       c.regex = std::make_shared<const std::regex>(arg, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      return InvalidArgument("--ready log: invalid regular expression '" + arg +
-                             "': " + e.what());
+      return InvalidArgument("--ready log: invalid regular expression '" + arg + "': " + e.what());
     }
     c.kind = kLog;
     c.pattern = arg;
@@ -56,10 +54,14 @@ Result<ReadyCondition> ReadyCondition::Parse(const std::string& text) {
 
 std::string ReadyCondition::ToString() const {
   switch (kind) {
-    case kExit: return "exit";
-    case kTcp: return "tcp:" + std::to_string(port);
-    case kFile: return "file:" + path;
-    case kLog: return "log:" + pattern;
+    case kExit:
+      return "exit";
+    case kTcp:
+      return "tcp:" + std::to_string(port);
+    case kFile:
+      return "file:" + path;
+    case kLog:
+      return "log:" + pattern;
   }
   return "?";
 }

@@ -41,8 +41,7 @@ Result<std::string> ResolveInRoot(int rootfs_fd, const std::string& path);
 // Splits output into lines and matches each complete line against a regex.
 class LineMatcher {
  public:
-  explicit LineMatcher(std::shared_ptr<const std::regex> regex)
-      : regex_(std::move(regex)) {}
+  explicit LineMatcher(std::shared_ptr<const std::regex> regex) : regex_(std::move(regex)) {}
   // Returns true once a line has matched.
   bool Feed(std::string_view data);
 

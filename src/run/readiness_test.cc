@@ -21,8 +21,8 @@ TEST(ReadinessTest, Parses) {
   EXPECT_EQ(tcp->ToString(), "tcp:8080");
   EXPECT_EQ(ReadyCondition::Parse("file:/run/ready")->path, "/run/ready");
   EXPECT_EQ(ReadyCondition::Parse("log:^ready$")->kind, ReadyCondition::kLog);
-  for (const char* bad : {"tcp:", "tcp:0", "tcp:65536", "tcp:80x", "file:rel", "log:",
-                          "log:[", "http:80", "exitt"}) {
+  for (const char* bad :
+       {"tcp:", "tcp:0", "tcp:65536", "tcp:80x", "file:rel", "log:", "log:[", "http:80", "exitt"}) {
     EXPECT_FALSE(ReadyCondition::Parse(bad).ok()) << bad;
   }
 }

@@ -10,9 +10,7 @@
 
 namespace syspgo::run {
 
-std::vector<std::string> Runc::Base() const {
-  return {binary_, "--root", state_root_};
-}
+std::vector<std::string> Runc::Base() const { return {binary_, "--root", state_root_}; }
 
 Status CreateFailure(const ExitInfo& exit, const std::string& log) {
   // runc logs JSON lines; the error's "msg" is what to show.
@@ -39,8 +37,8 @@ Status CreateFailure(const ExitInfo& exit, const std::string& log) {
   return Internal("runc create failed (" + exit.ToString() + "): " + msg);
 }
 
-Result<pid_t> Runc::Create(const std::string& id, const std::string& bundle,
-                           int stdout_fd, int stderr_fd) {
+Result<pid_t> Runc::Create(const std::string& id, const std::string& bundle, int stdout_fd,
+                           int stderr_fd) {
   std::string pid_file = JoinPath(bundle, "init.pid");
   std::vector<std::string> argv = Base();
   argv.insert(argv.end(), {"create", "--bundle", bundle, "--pid-file", pid_file, id});

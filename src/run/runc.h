@@ -25,8 +25,8 @@ class Runc {
 
   // `runc create`: the container's init waits for Start(). Its stdout and
   // stderr are the given fds; stdin is /dev/null. Returns init's pid.
-  Result<pid_t> Create(const std::string& id, const std::string& bundle,
-                       int stdout_fd, int stderr_fd);
+  Result<pid_t> Create(const std::string& id, const std::string& bundle, int stdout_fd,
+                       int stderr_fd);
   Status Start(const std::string& id);
   Status Kill(const std::string& id, int signal, bool all = false);
   // `runc delete --force`; a container that does not exist is fine.

@@ -14,17 +14,24 @@ namespace syspgo::sched {
 
 uint64_t MetricValue(Metric m, const Histogram& h) {
   switch (m) {
-    case Metric::kP50: return h.Quantile(0.50);
-    case Metric::kP90: return h.Quantile(0.90);
-    case Metric::kP99: return h.Quantile(0.99);
-    case Metric::kP999: return h.Quantile(0.999);
-    case Metric::kMax: return h.Quantile(1.0);
-    case Metric::kMean: return static_cast<uint64_t>(h.MeanNs());
+    case Metric::kP50:
+      return h.Quantile(0.50);
+    case Metric::kP90:
+      return h.Quantile(0.90);
+    case Metric::kP99:
+      return h.Quantile(0.99);
+    case Metric::kP999:
+      return h.Quantile(0.999);
+    case Metric::kMax:
+      return h.Quantile(1.0);
+    case Metric::kMean:
+      return static_cast<uint64_t>(h.MeanNs());
   }
   return 0;
 }
 
-Result<std::unique_ptr<Agent>> Agent::Start(const Policy& policy, const AgentOptions& options, const Logger* log) {
+Result<std::unique_ptr<Agent>> Agent::Start(const Policy& policy, const AgentOptions& options,
+                                            const Logger* log) {
   std::unique_ptr<Agent> a(new Agent());
   a->options_ = options;
   a->log_ = log;
@@ -32,14 +39,16 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Policy& policy, const AgentOpt
   // the system as it was.
   ASSIGN_OR_RETURN(a->enforcer_, Enforcer::Open(options.observer.state_dir, log, &a->recovered_));
   if (a->recovered_ && log) {
-    log->Warning("undid " + std::to_string(a->recovered_) + " changes left by an agent that did not exit");
+    log->Warning("undid " + std::to_string(a->recovered_) +
+                 " changes left by an agent that did not exit");
   }
   for (const Rule& rule : policy.rules) {
     bool v2 = false;
     if (rule.action == ActionKind::kCpuIdle && CpuControllerRoot(&v2).empty()) {
-      return FailedPrecondition("rule " + rule.name +
-                                ": action cpu.idle needs a cpu cgroup controller (v1 cpu, or v2 with cpu); this "
-                                "host has none (use sched_idle)");
+      return FailedPrecondition(
+          "rule " + rule.name +
+          ": action cpu.idle needs a cpu cgroup controller (v1 cpu, or v2 with cpu); this "
+          "host has none (use sched_idle)");
     }
   }
   ASSIGN_OR_RETURN(a->observer_, Observer::Start(options.observer, log));
@@ -67,10 +76,12 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
   const uint64_t samples = watched.runq.count;
   const bool enough = samples >= rule.min_samples;
   const uint64_t value = enough ? MetricValue(rule.metric, watched.runq) : 0;
-  const double cpu = window_ns ? static_cast<double>(watched.cpu_ns) / static_cast<double>(window_ns) : 0;
+  const double cpu =
+      window_ns ? static_cast<double>(watched.cpu_ns) / static_cast<double>(window_ns) : 0;
   const uint64_t now_ns = now.at_ns;
-  const std::string what = std::string(MetricName(rule.metric)) + " of " + rule.watch + " " + FormatNs(value) +
-                           " over " + FormatNs(window_ns) + " (" + std::to_string(samples) + " wake-ups, " +
+  const std::string what = std::string(MetricName(rule.metric)) + " of " + rule.watch + " " +
+                           FormatNs(value) + " over " + FormatNs(window_ns) + " (" +
+                           std::to_string(samples) + " wake-ups, " +
                            std::to_string(static_cast<int>(cpu * 100 + 0.5)) + "% CPU)";
   if (!r.engaged) {
     if (!enough || value <= rule.above_ns) return Status::Ok();
@@ -87,8 +98,9 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
     r.last_scan_ns = now_ns;
     ++r.engagements;
     if (log_) {
-      log_->Warning("rule " + rule.name + " engaged: " + what + " > " + FormatNs(rule.above_ns) + "; " +
-                    rule.target + " -> " + std::string(ActionName(rule.action)) + " (" + std::to_string(n) +
+      log_->Warning("rule " + rule.name + " engaged: " + what + " > " + FormatNs(rule.above_ns) +
+                    "; " + rule.target + " -> " + std::string(ActionName(rule.action)) + " (" +
+                    std::to_string(n) +
                     (rule.action == ActionKind::kCpuIdle ? " processes)" : " threads)"));
     }
     return Status::Ok();
@@ -99,7 +111,9 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
     r.last_scan_ns = now_ns;
     auto tasks = observer_->tag_maps().TasksOf(r.target_id);
     ASSIGN_OR_RETURN(size_t n, enforcer_->Apply(rule, tasks));
-    if (n && log_) log_->Info("rule " + rule.name + ": " + std::to_string(n) + " new tasks of " + rule.target + " yield too");
+    if (n && log_)
+      log_->Info("rule " + rule.name + ": " + std::to_string(n) + " new tasks of " + rule.target +
+                 " yield too");
   }
   const bool low = !enough || value < rule.restore_below_ns;
   const bool idle = !rule.restore_cpu_below || cpu < *rule.restore_cpu_below;
@@ -118,10 +132,11 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
     std::string why = std::string(MetricName(rule.metric)) + " of " + rule.watch + " below " +
                       FormatNs(rule.restore_below_ns);
     if (rule.restore_cpu_below) {
-      why += " and its CPU below " + std::to_string(static_cast<int>(*rule.restore_cpu_below * 100 + 0.5)) + "%";
+      why += " and its CPU below " +
+             std::to_string(static_cast<int>(*rule.restore_cpu_below * 100 + 0.5)) + "%";
     }
-    log_->Warning("rule " + rule.name + " restored: " + why + " for " + FormatNs(hold) + " (last window: " + what +
-                  "); " + std::to_string(n) + " changes undone");
+    log_->Warning("rule " + rule.name + " restored: " + why + " for " + FormatNs(hold) +
+                  " (last window: " + what + "); " + std::to_string(n) + " changes undone");
   }
   return Status::Ok();
 }
@@ -129,15 +144,19 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
 Status Agent::WriteMetrics(const Snapshot& now) {
   if (options_.metrics_file.empty()) return Status::Ok();
   std::string text = PrometheusText(now, observer_->store());
-  text += "# HELP syspgo_sched_rule_engaged Whether the rule's action is in force.\n"
-          "# TYPE syspgo_sched_rule_engaged gauge\n";
+  text +=
+      "# HELP syspgo_sched_rule_engaged Whether the rule's action is in force.\n"
+      "# TYPE syspgo_sched_rule_engaged gauge\n";
   for (const RuleState& r : rules_) {
-    text += "syspgo_sched_rule_engaged{rule=\"" + r.rule.name + "\"} " + (r.engaged ? "1" : "0") + "\n";
+    text +=
+        "syspgo_sched_rule_engaged{rule=\"" + r.rule.name + "\"} " + (r.engaged ? "1" : "0") + "\n";
   }
-  text += "# HELP syspgo_sched_rule_engagements_total Times the rule's action was put in force.\n"
-          "# TYPE syspgo_sched_rule_engagements_total counter\n";
+  text +=
+      "# HELP syspgo_sched_rule_engagements_total Times the rule's action was put in force.\n"
+      "# TYPE syspgo_sched_rule_engagements_total counter\n";
   for (const RuleState& r : rules_) {
-    text += "syspgo_sched_rule_engagements_total{rule=\"" + r.rule.name + "\"} " + std::to_string(r.engagements) + "\n";
+    text += "syspgo_sched_rule_engagements_total{rule=\"" + r.rule.name + "\"} " +
+            std::to_string(r.engagements) + "\n";
   }
   return WriteFileAtomic(options_.metrics_file, text, 0644, false);
 }
@@ -176,8 +195,10 @@ Status Agent::Run(const CancelToken& cancel) {
   if (log_) {
     struct timespec cpu;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    log_->Info("agent stopped; every change undone" + std::string(undo.ok() ? "" : " (not all: " + undo.ToString() + ")") +
-               "; its CPU time " + FormatNs(static_cast<uint64_t>(cpu.tv_sec) * 1000000000ull + cpu.tv_nsec));
+    log_->Info("agent stopped; every change undone" +
+               std::string(undo.ok() ? "" : " (not all: " + undo.ToString() + ")") +
+               "; its CPU time " +
+               FormatNs(static_cast<uint64_t>(cpu.tv_sec) * 1000000000ull + cpu.tv_nsec));
   }
   return result.ok() ? undo : result;
 }

@@ -40,10 +40,10 @@ struct RuleState {
   uint32_t target_id = 0;
   bool engaged = false;
   uint64_t window_start_ns = 0;
-  Snapshot window_start;       // the reading the current window is measured from
-  uint64_t quiet_since_ns = 0; // first of the windows below the restore thresholds (0: not quiet)
+  Snapshot window_start;        // the reading the current window is measured from
+  uint64_t quiet_since_ns = 0;  // first of the windows below the restore thresholds (0: not quiet)
   uint64_t restored_at_ns = 0;
-  uint32_t backoff = 1;        // restore_after multiplier
+  uint32_t backoff = 1;  // restore_after multiplier
   uint64_t engagements = 0;
   uint64_t last_scan_ns = 0;
 };

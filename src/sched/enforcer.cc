@@ -92,7 +92,8 @@ std::string RuleCgroupDir(const std::string& root, const std::string& rule) {
 
 Status WriteSmall(const std::string& path, const std::string& value) {
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_WRONLY | O_CLOEXEC));
-  if (::write(fd.get(), value.data(), value.size()) < 0) return ErrnoStatus(errno, "write " + value + " to", path);
+  if (::write(fd.get(), value.data(), value.size()) < 0)
+    return ErrnoStatus(errno, "write " + value + " to", path);
   return Status::Ok();
 }
 
@@ -105,8 +106,10 @@ Status UndoRecord(const JournalRecord& r, const Logger* log) {
   if (r.kind == "sched") {
     if (!same_task()) return Status::Ok();
     sched_attr a;
-    if (!DecodeAttr(r.value, &a)) return Corruption("journal: bad scheduling attributes '" + r.value + "'");
-    if (SetAttr(r.id, &a) != 0 && errno != ESRCH) return ErrnoStatus(errno, "restore scheduling policy of tid", std::to_string(r.id));
+    if (!DecodeAttr(r.value, &a))
+      return Corruption("journal: bad scheduling attributes '" + r.value + "'");
+    if (SetAttr(r.id, &a) != 0 && errno != ESRCH)
+      return ErrnoStatus(errno, "restore scheduling policy of tid", std::to_string(r.id));
   } else if (r.kind == "affinity") {
     if (!same_task()) return Status::Ok();
     ASSIGN_OR_RETURN(std::vector<int> cpus, ParseCpuList(r.value));
@@ -119,7 +122,8 @@ Status UndoRecord(const JournalRecord& r, const Logger* log) {
   } else if (r.kind == "move") {
     // value: "v1|v2 ROOT CGROUP"
     const size_t s1 = r.value.find(' '), s2 = r.value.find(' ', s1 + 1);
-    if (s1 == std::string::npos || s2 == std::string::npos) return Corruption("journal: bad move '" + r.value + "'");
+    if (s1 == std::string::npos || s2 == std::string::npos)
+      return Corruption("journal: bad move '" + r.value + "'");
     const std::string root = r.value.substr(s1 + 1, s2 - s1 - 1), cg = r.value.substr(s2 + 1);
     if (!same_task()) return Status::Ok();
     Status st = WriteSmall(root + (cg == "/" ? "" : cg) + "/cgroup.procs", std::to_string(r.id));
@@ -135,13 +139,16 @@ Status UndoRecord(const JournalRecord& r, const Logger* log) {
         (void)WriteSmall(parent_root + "/cgroup.procs", std::string(line));
       }
     }
-    if (::rmdir(r.value.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "remove cgroup", r.value);
+    if (::rmdir(r.value.c_str()) != 0 && errno != ENOENT)
+      return ErrnoStatus(errno, "remove cgroup", r.value);
     const std::string parent = DirName(r.value);
     (void)::rmdir(parent.c_str());  // syspgo-sched/, when no other rule uses it
   } else {
     return Corruption("journal: unknown change '" + r.kind + "'");
   }
-  if (log) log->Info("undone: " + r.kind + " " + (r.id ? std::to_string(r.id) + " " : "") + r.value + " (rule " + r.rule + ")");
+  if (log)
+    log->Info("undone: " + r.kind + " " + (r.id ? std::to_string(r.id) + " " : "") + r.value +
+              " (rule " + r.rule + ")");
   return Status::Ok();
 }
 
@@ -161,7 +168,9 @@ std::string CpuControllerRoot(bool* is_v2) {
   if (v2.empty()) return "";
   auto controllers = ReadFileToString(v2 + "/cgroup.controllers", 4096);
   if (!controllers.ok()) return "";
-  for (std::string_view c : Split(Split(*controllers, '\n', false).empty() ? "" : Split(*controllers, '\n', false)[0], ' ', false)) {
+  for (std::string_view c :
+       Split(Split(*controllers, '\n', false).empty() ? "" : Split(*controllers, '\n', false)[0],
+             ' ', false)) {
     if (c == "cpu") {
       *is_v2 = true;
       return v2;
@@ -171,7 +180,8 @@ std::string CpuControllerRoot(bool* is_v2) {
 }
 
 std::string JournalRecord::Encode() const {
-  return rule + "\t" + kind + "\t" + std::to_string(id) + "\t" + std::to_string(start_time) + "\t" + value + "\n";
+  return rule + "\t" + kind + "\t" + std::to_string(id) + "\t" + std::to_string(start_time) + "\t" +
+         value + "\n";
 }
 
 Result<JournalRecord> JournalRecord::Decode(std::string_view line) {
@@ -218,19 +228,23 @@ Result<size_t> Enforcer::UndoJournal(const std::string& path, const Logger* log)
   return n;
 }
 
-Result<std::unique_ptr<Enforcer>> Enforcer::Open(const std::string& state_dir, const Logger* log, size_t* recovered) {
+Result<std::unique_ptr<Enforcer>> Enforcer::Open(const std::string& state_dir, const Logger* log,
+                                                 size_t* recovered) {
   RETURN_IF_ERROR(MakePrivateDir(state_dir));
   std::unique_ptr<Enforcer> e(new Enforcer());
   e->log_ = log;
   const std::string lock_path = JoinPath(state_dir, "agent.lock");
   ASSIGN_OR_RETURN(e->lock_, UniqueFd::Open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (::flock(e->lock_.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) return FailedPrecondition("another syspgo sched agent runs (it holds " + lock_path + ")");
+    if (errno == EWOULDBLOCK)
+      return FailedPrecondition("another syspgo sched agent runs (it holds " + lock_path + ")");
     return ErrnoStatus(errno, "lock", lock_path);
   }
   e->journal_path_ = JoinPath(state_dir, "journal");
   ASSIGN_OR_RETURN(*recovered, UndoJournal(e->journal_path_, log));
-  ASSIGN_OR_RETURN(e->journal_, UniqueFd::Open(e->journal_path_, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
+  ASSIGN_OR_RETURN(
+      e->journal_,
+      UniqueFd::Open(e->journal_path_, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
   return e;
 }
 
@@ -274,7 +288,8 @@ Status Enforcer::ApplyToThread(const Rule& rule, pid_t tgid, pid_t tid, uint64_t
   };
   if (rule.action == ActionKind::kSchedIdle) {
     sched_attr a;
-    if (GetAttr(tid, &a) != 0) return ErrnoStatus(errno, "read scheduling policy of tid", std::to_string(tid));
+    if (GetAttr(tid, &a) != 0)
+      return ErrnoStatus(errno, "read scheduling policy of tid", std::to_string(tid));
     r.kind = "sched";
     const JournalRecord* o = a.sched_policy == SCHED_IDLE ? original_of("sched") : nullptr;
     r.value = o ? o->value : EncodeAttr(a);
@@ -284,13 +299,15 @@ Status Enforcer::ApplyToThread(const Rule& rule, pid_t tgid, pid_t tid, uint64_t
     idle.sched_policy = SCHED_IDLE;
     idle.sched_priority = 0;
     idle.sched_flags = 0;
-    if (SetAttr(tid, &idle) != 0) return ErrnoStatus(errno, "set SCHED_IDLE on tid", std::to_string(tid));
+    if (SetAttr(tid, &idle) != 0)
+      return ErrnoStatus(errno, "set SCHED_IDLE on tid", std::to_string(tid));
     return Status::Ok();
   }
   // kAffinity
   cpu_set_t old;
   CPU_ZERO(&old);
-  if (::sched_getaffinity(tid, sizeof(old), &old) != 0) return ErrnoStatus(errno, "read CPU affinity of tid", std::to_string(tid));
+  if (::sched_getaffinity(tid, sizeof(old), &old) != 0)
+    return ErrnoStatus(errno, "read CPU affinity of tid", std::to_string(tid));
   cpu_set_t want;
   CPU_ZERO(&want);
   for (int c : rule.cpus) CPU_SET(c, &want);
@@ -307,23 +324,28 @@ Status Enforcer::ApplyToThread(const Rule& rule, pid_t tgid, pid_t tid, uint64_t
 Status Enforcer::MoveProcess(const Rule& rule, pid_t tgid, uint64_t start) {
   bool v2 = false;
   const std::string root = CpuControllerRoot(&v2);
-  if (root.empty()) return FailedPrecondition("no cpu cgroup controller (v1 cpu or v2 with cpu) for action cpu.idle");
+  if (root.empty())
+    return FailedPrecondition(
+        "no cpu cgroup controller (v1 cpu or v2 with cpu) for action cpu.idle");
   const std::string dir = RuleCgroupDir(root, rule.name);
   if (!PathExists(dir)) {
     RETURN_IF_ERROR(Record({rule.name, "mkdir", 0, 0, dir}));
     if (v2) (void)WriteSmall(root + "/cgroup.subtree_control", "+cpu");
     RETURN_IF_ERROR(MakeDirs(DirName(dir), 0755));
     if (v2) (void)WriteSmall(DirName(dir) + "/cgroup.subtree_control", "+cpu");
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(errno, "make cgroup", dir);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+      return ErrnoStatus(errno, "make cgroup", dir);
     RETURN_IF_ERROR(WriteSmall(dir + "/cpu.idle", "1"));
   }
   ASSIGN_OR_RETURN(std::string from, CgroupIn(tgid, v2));
   if (root + from == dir) return Status::Ok();  // forked inside it
-  RETURN_IF_ERROR(Record({rule.name, "move", tgid, start, std::string(v2 ? "v2 " : "v1 ") + root + " " + from}));
+  RETURN_IF_ERROR(Record(
+      {rule.name, "move", tgid, start, std::string(v2 ? "v2 " : "v1 ") + root + " " + from}));
   return WriteSmall(dir + "/cgroup.procs", std::to_string(tgid));
 }
 
-Result<size_t> Enforcer::Apply(const Rule& rule, const std::vector<std::pair<pid_t, pid_t>>& tasks) {
+Result<size_t> Enforcer::Apply(const Rule& rule,
+                               const std::vector<std::pair<pid_t, pid_t>>& tasks) {
   size_t changed = 0;
   for (const auto& [tgid, tid] : tasks) {
     const pid_t key = rule.action == ActionKind::kCpuIdle ? tgid : tid;
@@ -351,8 +373,10 @@ Result<size_t> Enforcer::Undo(const std::string& rule) {
   for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
     if (it->rule != rule) continue;
     Status st = UndoRecord(*it, log_);
-    if (st.ok()) ++n;
-    else if (first.ok()) first = st;
+    if (st.ok())
+      ++n;
+    else if (first.ok())
+      first = st;
   }
   std::erase_if(records_, [&](const JournalRecord& r) { return r.rule == rule; });
   std::erase_if(done_, [&](const auto& d) { return d.first == rule; });
@@ -371,7 +395,8 @@ Status Enforcer::UndoAll() {
   done_.clear();
   journal_.Reset();
   if (!first.ok()) return first;  // the journal stays for the next start
-  if (::unlink(journal_path_.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "remove", journal_path_);
+  if (::unlink(journal_path_.c_str()) != 0 && errno != ENOENT)
+    return ErrnoStatus(errno, "remove", journal_path_);
   return Status::Ok();
 }
 

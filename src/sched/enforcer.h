@@ -37,7 +37,7 @@ struct JournalRecord {
   std::string kind;  // "sched", "affinity", "move", "mkdir"
   pid_t id = 0;      // tid (sched, affinity) or pid (move)
   uint64_t start_time = 0;
-  std::string value; // old "policy nice priority flags", old CPU list, old cgroup, made dir
+  std::string value;  // old "policy nice priority flags", old CPU list, old cgroup, made dir
   std::string Encode() const;
   static Result<JournalRecord> Decode(std::string_view line);
 };
@@ -76,7 +76,7 @@ class Enforcer {
   std::string journal_path_;
   UniqueFd lock_;
   UniqueFd journal_;
-  std::vector<JournalRecord> records_;  // in journal order
+  std::vector<JournalRecord> records_;            // in journal order
   std::set<std::pair<std::string, pid_t>> done_;  // (rule, tid or pid) changed
 };
 

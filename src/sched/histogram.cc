@@ -88,11 +88,16 @@ bool ParseDurationNs(const std::string& text, uint64_t* ns) {
   if (end == text.c_str() || !(v >= 0) || !std::isfinite(v)) return false;
   const std::string unit(end);
   double scale = 0;
-  if (unit == "ns") scale = 1;
-  else if (unit == "us") scale = 1e3;
-  else if (unit == "ms") scale = 1e6;
-  else if (unit == "s") scale = 1e9;
-  else return false;
+  if (unit == "ns")
+    scale = 1;
+  else if (unit == "us")
+    scale = 1e3;
+  else if (unit == "ms")
+    scale = 1e6;
+  else if (unit == "s")
+    scale = 1e9;
+  else
+    return false;
   const double r = v * scale;
   if (r > 1e18) return false;
   *ns = static_cast<uint64_t>(std::llround(r));
@@ -101,10 +106,14 @@ bool ParseDurationNs(const std::string& text, uint64_t* ns) {
 
 std::string FormatNs(uint64_t ns) {
   char buf[32];
-  if (ns < 1000) std::snprintf(buf, sizeof(buf), "%lluns", static_cast<unsigned long long>(ns));
-  else if (ns < 1000000) std::snprintf(buf, sizeof(buf), "%.3gus", ns / 1e3);
-  else if (ns < 1000000000) std::snprintf(buf, sizeof(buf), "%.3gms", ns / 1e6);
-  else std::snprintf(buf, sizeof(buf), "%.3gs", ns / 1e9);
+  if (ns < 1000)
+    std::snprintf(buf, sizeof(buf), "%lluns", static_cast<unsigned long long>(ns));
+  else if (ns < 1000000)
+    std::snprintf(buf, sizeof(buf), "%.3gus", ns / 1e3);
+  else if (ns < 1000000000)
+    std::snprintf(buf, sizeof(buf), "%.3gms", ns / 1e6);
+  else
+    std::snprintf(buf, sizeof(buf), "%.3gs", ns / 1e9);
   return buf;
 }
 

@@ -63,7 +63,8 @@ struct Observer::Skeleton {
 
 Observer::~Observer() = default;
 
-Result<std::unique_ptr<Observer>> Observer::Start(const ObserverOptions& options, const Logger* log) {
+Result<std::unique_ptr<Observer>> Observer::Start(const ObserverOptions& options,
+                                                  const Logger* log) {
   bpf::RouteLibbpfLogs(log);
   RETURN_IF_ERROR(EnsureBpfFs(options.pin_root));
   RETURN_IF_ERROR(MakeDirs(options.pin_root, 0700));
@@ -76,13 +77,15 @@ Result<std::unique_ptr<Observer>> Observer::Start(const ObserverOptions& options
   if (!o->skel_->skel) return ErrnoStatus(errno, "open BPF object", "sched.bpf.o");
   sched_bpf* s = o->skel_->skel.get();
   if (int err = sched_bpf__load(s)) {
-    return ErrnoStatus(-err, "load BPF programs", "sched.bpf.o (tp_btf, task storage; kernel >= 5.11 with BTF)");
+    return ErrnoStatus(-err, "load BPF programs",
+                       "sched.bpf.o (tp_btf, task storage; kernel >= 5.11 with BTF)");
   }
   if (int err = sched_bpf__attach(s)) {
     return ErrnoStatus(-err, "attach BPF programs", "sched_wakeup/sched_switch/sched_process_fork");
   }
-  o->maps_ = TagMaps::FromFds(bpf_map__fd(s->maps.sched_task_tags), bpf_map__fd(s->maps.sched_cgroup_tags),
-                              bpf_map__fd(s->maps.sched_tag_generation));
+  o->maps_ =
+      TagMaps::FromFds(bpf_map__fd(s->maps.sched_task_tags), bpf_map__fd(s->maps.sched_cgroup_tags),
+                       bpf_map__fd(s->maps.sched_tag_generation));
   RETURN_IF_ERROR(o->SyncTags(/*force=*/true));
   return o;
 }
@@ -91,8 +94,9 @@ Status Observer::SyncTags(bool force) {
   struct stat st {};
   const std::string path = JoinPath(options_.state_dir, "tags.json");
   if (::stat(path.c_str(), &st) != 0) st = {};
-  const auto version = std::make_tuple(static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_mtim.tv_sec),
-                                       static_cast<int64_t>(st.st_mtim.tv_nsec), static_cast<int64_t>(st.st_size));
+  const auto version =
+      std::make_tuple(static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_mtim.tv_sec),
+                      static_cast<int64_t>(st.st_mtim.tv_nsec), static_cast<int64_t>(st.st_size));
   if (!force && version == store_version_) return Status::Ok();
   ASSIGN_OR_RETURN(store_, TagStore::Load(options_.state_dir));
   store_version_ = version;
@@ -129,8 +133,10 @@ Snapshot Observer::Read() const {
   sched_bpf* s = skel_->skel.get();
   bpf::ForEachEntry<sched_stats_key, sched_stats>(
       bpf_map__fd(s->maps.stats), [&](const sched_stats_key& k, const sched_stats& v) {
-        if (k.kind == SCHED_STATS_TAG) snap.tags[static_cast<uint32_t>(k.id)] = FromKernel(v);
-        else snap.cgroups[k.id] = FromKernel(v);
+        if (k.kind == SCHED_STATS_TAG)
+          snap.tags[static_cast<uint32_t>(k.id)] = FromKernel(v);
+        else
+          snap.cgroups[k.id] = FromKernel(v);
       });
   bpf::ForEachEntry<sched_pair_key, uint64_t>(bpf_map__fd(s->maps.preemptions),
                                               [&](const sched_pair_key& k, const uint64_t& n) {

@@ -29,17 +29,17 @@
 namespace syspgo::sched {
 
 struct Stats {
-  Histogram runq;          // wakeup (or involuntary preemption) to running
-  uint64_t cpu_ns = 0;     // on a CPU
+  Histogram runq;       // wakeup (or involuntary preemption) to running
+  uint64_t cpu_ns = 0;  // on a CPU
   uint64_t switches_in = 0;
   uint64_t preempted = 0;  // involuntary switches out
   Stats Minus(const Stats& earlier) const;
 };
 
 struct Snapshot {
-  uint64_t at_ns = 0;                        // CLOCK_MONOTONIC of the reading
-  std::map<uint32_t, Stats> tags;            // by tag id (0: untagged)
-  std::map<uint64_t, Stats> cgroups;         // by cgroup v2 id
+  uint64_t at_ns = 0;                                             // CLOCK_MONOTONIC of the reading
+  std::map<uint32_t, Stats> tags;                                 // by tag id (0: untagged)
+  std::map<uint64_t, Stats> cgroups;                              // by cgroup v2 id
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> preemptions;  // (victim, by) tags
   sched_counters counters{};
   // What happened between `earlier` and this reading.

@@ -14,13 +14,14 @@ namespace {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
 bool ParseMetric(std::string_view s, Metric* m) {
   static const std::map<std::string_view, Metric> kNames = {
-      {"runq_p50", Metric::kP50}, {"runq_p90", Metric::kP90},   {"runq_p99", Metric::kP99},
+      {"runq_p50", Metric::kP50},   {"runq_p90", Metric::kP90}, {"runq_p99", Metric::kP99},
       {"runq_p999", Metric::kP999}, {"runq_max", Metric::kMax}, {"runq_mean", Metric::kMean}};
   auto it = kNames.find(s);
   if (it == kNames.end()) return false;
@@ -32,35 +33,46 @@ bool ParseMetric(std::string_view s, Metric* m) {
 
 std::string_view MetricName(Metric m) {
   switch (m) {
-    case Metric::kP50: return "runq_p50";
-    case Metric::kP90: return "runq_p90";
-    case Metric::kP99: return "runq_p99";
-    case Metric::kP999: return "runq_p999";
-    case Metric::kMax: return "runq_max";
-    case Metric::kMean: return "runq_mean";
+    case Metric::kP50:
+      return "runq_p50";
+    case Metric::kP90:
+      return "runq_p90";
+    case Metric::kP99:
+      return "runq_p99";
+    case Metric::kP999:
+      return "runq_p999";
+    case Metric::kMax:
+      return "runq_max";
+    case Metric::kMean:
+      return "runq_mean";
   }
   return "?";
 }
 
 std::string_view ActionName(ActionKind a) {
   switch (a) {
-    case ActionKind::kSchedIdle: return "sched_idle";
-    case ActionKind::kCpuIdle: return "cpu.idle";
-    case ActionKind::kAffinity: return "affinity";
+    case ActionKind::kSchedIdle:
+      return "sched_idle";
+    case ActionKind::kCpuIdle:
+      return "cpu.idle";
+    case ActionKind::kAffinity:
+      return "affinity";
   }
   return "?";
 }
 
 std::string Rule::Describe() const {
-  std::string s = "rule " + name + ": when " + std::string(MetricName(metric)) + " of " + watch + " > " +
-                  FormatNs(above_ns) + " over " + FormatNs(window_ns) + ", " + target + " -> " +
-                  std::string(ActionName(action));
+  std::string s = "rule " + name + ": when " + std::string(MetricName(metric)) + " of " + watch +
+                  " > " + FormatNs(above_ns) + " over " + FormatNs(window_ns) + ", " + target +
+                  " -> " + std::string(ActionName(action));
   if (action == ActionKind::kAffinity) {
     s += " ";
     for (size_t i = 0; i < cpus.size(); ++i) s += (i ? "," : "") + std::to_string(cpus[i]);
   }
   s += "; restore after " + FormatNs(restore_after_ns) + " below " + FormatNs(restore_below_ns);
-  if (restore_cpu_below) s += " with " + watch + " below " + std::to_string(static_cast<int>(*restore_cpu_below * 100 + 0.5)) + "% CPU";
+  if (restore_cpu_below)
+    s += " with " + watch + " below " +
+         std::to_string(static_cast<int>(*restore_cpu_below * 100 + 0.5)) + "% CPU";
   return s;
 }
 
@@ -92,14 +104,17 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
     if (!rule) return Status::Ok();
     for (const char* k : {"watch", "when", "target", "action", "restore_below"}) {
       if (!seen_keys.count(k)) {
-        return InvalidArgument(std::string(source) + ": rule " + rule->name + " has no '" + k + "'");
+        return InvalidArgument(std::string(source) + ": rule " + rule->name + " has no '" + k +
+                               "'");
       }
     }
     if (rule->watch == rule->target) {
-      return InvalidArgument(std::string(source) + ": rule " + rule->name + " watches and targets the same tag");
+      return InvalidArgument(std::string(source) + ": rule " + rule->name +
+                             " watches and targets the same tag");
     }
     if (rule->restore_below_ns > rule->above_ns) {
-      return InvalidArgument(std::string(source) + ": rule " + rule->name + ": restore_below is above the 'when' threshold");
+      return InvalidArgument(std::string(source) + ": rule " + rule->name +
+                             ": restore_below is above the 'when' threshold");
     }
     return Status::Ok();
   };
@@ -131,10 +146,12 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
     if (eq == std::string_view::npos) return InvalidArgument(where + ": expected KEY = VALUE");
     const std::string key(Trim(line.substr(0, eq)));
     const std::string value(Trim(line.substr(eq + 1)));
-    if (!seen_keys.insert(key).second) return InvalidArgument(where + ": '" + key + "' given twice");
+    if (!seen_keys.insert(key).second)
+      return InvalidArgument(where + ": '" + key + "' given twice");
     auto duration = [&](uint64_t* out) -> Status {
       if (!ParseDurationNs(value, out)) {
-        return InvalidArgument(where + ": '" + value + "' is not a duration (e.g. 200us, 100ms, 2s)");
+        return InvalidArgument(where + ": '" + value +
+                               "' is not a duration (e.g. 200us, 100ms, 2s)");
       }
       return Status::Ok();
     };
@@ -143,7 +160,8 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
       (key == "watch" ? rule->watch : rule->target) = value;
     } else if (key == "when") {
       const size_t gt = value.find('>');
-      if (gt == std::string::npos) return InvalidArgument(where + ": expected 'when = METRIC > DURATION'");
+      if (gt == std::string::npos)
+        return InvalidArgument(where + ": expected 'when = METRIC > DURATION'");
       const std::string metric(Trim(std::string_view(value).substr(0, gt)));
       if (!ParseMetric(metric, &rule->metric)) {
         return InvalidArgument(where + ": unknown metric '" + metric +
@@ -161,7 +179,8 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
     } else if (key == "min_samples") {
       char* end = nullptr;
       const long v = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end || v < 1) return InvalidArgument(where + ": min_samples must be a number >= 1");
+      if (value.empty() || *end || v < 1)
+        return InvalidArgument(where + ": min_samples must be a number >= 1");
       rule->min_samples = static_cast<uint64_t>(v);
     } else if (key == "action") {
       if (value == "sched_idle") {
@@ -172,7 +191,8 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
         rule->action = ActionKind::kAffinity;
         ASSIGN_OR_RETURN(rule->cpus, ParseCpuList(Trim(std::string_view(value).substr(9))));
       } else {
-        return InvalidArgument(where + ": unknown action '" + value + "' (sched_idle, cpu.idle, affinity CPUS)");
+        return InvalidArgument(where + ": unknown action '" + value +
+                               "' (sched_idle, cpu.idle, affinity CPUS)");
       }
     } else if (key == "restore_below") {
       RETURN_IF_ERROR(duration(&rule->restore_below_ns));
@@ -190,7 +210,8 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
     }
   }
   RETURN_IF_ERROR(finish());
-  if (policy.rules.empty()) return InvalidArgument(std::string(source) + ": no [rule NAME] in the policy");
+  if (policy.rules.empty())
+    return InvalidArgument(std::string(source) + ": no [rule NAME] in the policy");
   return policy;
 }
 

@@ -54,7 +54,7 @@ struct Rule {
   uint64_t restore_below_ns = 0;
   uint64_t restore_after_ns = 2'000'000'000;
   std::optional<double> restore_cpu_below;  // fraction of one CPU
-  std::string Describe() const;  // one line
+  std::string Describe() const;             // one line
 };
 
 struct Policy {

@@ -55,12 +55,12 @@ TEST(Histogram, BucketsCoverEveryValueOnce) {
 
 TEST(Histogram, QuantilesAndWindows) {
   Histogram h;
-  for (int i = 0; i < 990; ++i) h.Add(10'000);      // 10 us
-  for (int i = 0; i < 10; ++i) h.Add(1'000'000);    // 1 ms
+  for (int i = 0; i < 990; ++i) h.Add(10'000);    // 10 us
+  for (int i = 0; i < 10; ++i) h.Add(1'000'000);  // 1 ms
   EXPECT_EQ(h.count, 1000u);
   EXPECT_GE(h.Quantile(0.5), 10'000u);
   EXPECT_LE(h.Quantile(0.5), 12'500u);
-  EXPECT_LE(h.Quantile(0.99), 12'500u);    // the 990th sample is still 10 us
+  EXPECT_LE(h.Quantile(0.99), 12'500u);  // the 990th sample is still 10 us
   EXPECT_GE(h.Quantile(0.999), 1'000'000u);
   EXPECT_LE(h.Quantile(0.999), 1'000'000u);  // capped at the max
   Histogram later = h;
@@ -140,17 +140,26 @@ TEST(Policy, RefusesMistakesNamingTheLine) {
     const char* says;
   } cases[] = {
       {"watch = a\n", ":1: a key before any [rule NAME]"},
-      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200\ntarget = b\naction = sched_idle\nrestore_below = 1us\n", ":3:"},
+      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200\ntarget = b\naction = sched_idle\nrestore_below "
+       "= 1us\n",
+       ":3:"},
       {"[rule r]\nwatch = a\nwhen = p99 > 200us\n", "unknown metric"},
-      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = b\naction = nice\n", "unknown action"},
-      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = b\naction = sched_idle\n", "no 'restore_below'"},
-      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = a\naction = sched_idle\nrestore_below = 1us\n", "same tag"},
-      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = b\naction = sched_idle\nrestore_below = 1ms\n", "above the 'when'"},
+      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = b\naction = nice\n",
+       "unknown action"},
+      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = b\naction = sched_idle\n",
+       "no 'restore_below'"},
+      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = a\naction = "
+       "sched_idle\nrestore_below = 1us\n",
+       "same tag"},
+      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = b\naction = "
+       "sched_idle\nrestore_below = 1ms\n",
+       "above the 'when'"},
       {"[rule r]\nwatch = A\n", "lower-case"},
       {"[rule r]\nwatch = a\nwatch = b\n", "given twice"},
       {"[rule r]\ncolour = red\n", "unknown key"},
       {"", "no [rule NAME]"},
-      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = b\naction = affinity 3-1\n", "bad CPU list"},
+      {"[rule r]\nwatch = a\nwhen = runq_p99 > 200us\ntarget = b\naction = affinity 3-1\n",
+       "bad CPU list"},
   };
   for (const Case& c : cases) {
     auto p = ParsePolicy(c.text, "p");
@@ -370,10 +379,14 @@ TEST(Report, PrometheusTextHasHistogramsPerTag) {
   s.preemptions[{1, 0}] = 7;
   TagStore store;
   const std::string text = PrometheusText(s, store);
-  EXPECT_NE(text.find("syspgo_sched_runq_latency_seconds_bucket{tag=\"(none)\",le=\"5e-05\"} 10"), std::string::npos) << text;
-  EXPECT_NE(text.find("syspgo_sched_runq_latency_seconds_bucket{tag=\"#1\",le=\"2.5e-05\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("syspgo_sched_runq_latency_seconds_bucket{tag=\"(none)\",le=\"5e-05\"} 10"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("syspgo_sched_runq_latency_seconds_bucket{tag=\"#1\",le=\"2.5e-05\"} 0"),
+            std::string::npos);
   EXPECT_NE(text.find("syspgo_sched_cpu_seconds_total{tag=\"#1\"} 2"), std::string::npos);
-  EXPECT_NE(text.find("syspgo_sched_preemptions_total{victim=\"#1\",by=\"(none)\"} 7"), std::string::npos);
+  EXPECT_NE(text.find("syspgo_sched_preemptions_total{victim=\"#1\",by=\"(none)\"} 7"),
+            std::string::npos);
   const std::string table = TopTable(s, 1'000'000'000, store, {}, 5);
   EXPECT_NE(table.find("RUNQ-P99"), std::string::npos);
   EXPECT_NE(table.find("200.0"), std::string::npos);  // 2 s of CPU in 1 s: two CPUs

@@ -32,7 +32,8 @@ Result<std::vector<std::string>> StatFields(pid_t id) {
   const std::string path = "/proc/" + std::to_string(id) + "/stat";
   auto text = ReadFileToString(path, 4096);
   if (!text.ok()) {
-    if (text.status().code() == StatusCode::kNotFound) return NotFound("no task " + std::to_string(id));
+    if (text.status().code() == StatusCode::kNotFound)
+      return NotFound("no task " + std::to_string(id));
     return text.status();
   }
   const size_t close = text->rfind(')');
@@ -70,9 +71,12 @@ Result<UniqueFd> OpenPinnedMap(const std::string& path) {
 
 std::string_view TargetKindName(TargetKind kind) {
   switch (kind) {
-    case TargetKind::kProcess: return "pid";
-    case TargetKind::kThread: return "tid";
-    case TargetKind::kCgroup: return "cgroup";
+    case TargetKind::kProcess:
+      return "pid";
+    case TargetKind::kThread:
+      return "tid";
+    case TargetKind::kCgroup:
+      return "cgroup";
   }
   return "?";
 }
@@ -83,7 +87,8 @@ std::string Target::Describe() const {
 }
 
 Status ValidateTagName(std::string_view tag) {
-  if (tag.empty() || tag.size() > 63) return InvalidArgument("a tag has 1 to 63 characters: '" + std::string(tag) + "'");
+  if (tag.empty() || tag.size() > 63)
+    return InvalidArgument("a tag has 1 to 63 characters: '" + std::string(tag) + "'");
   for (size_t i = 0; i < tag.size(); ++i) {
     const char c = tag[i];
     const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -151,18 +156,21 @@ std::string CgroupV2Root() {
 Result<Target> ResolveCgroup(const std::string& path) {
   const std::string root = CgroupV2Root();
   if (root.empty()) return FailedPrecondition("no cgroup v2 hierarchy is mounted");
-  if (path.empty() || path[0] != '/') return InvalidArgument("cgroup '" + path + "': give an absolute path");
+  if (path.empty() || path[0] != '/')
+    return InvalidArgument("cgroup '" + path + "': give an absolute path");
   std::string rel = path;
   if (path == root) {
     rel = "/";
   } else if (path.starts_with(root + "/")) {
     rel = path.substr(root.size());
   } else if (path.starts_with("/sys/fs/cgroup/")) {
-    return InvalidArgument("cgroup '" + path + "' is not in the cgroup v2 hierarchy (" + root +
-                           "); tags name v2 cgroups (a path from its root, as /proc/PID/cgroup's 0:: line)");
+    return InvalidArgument(
+        "cgroup '" + path + "' is not in the cgroup v2 hierarchy (" + root +
+        "); tags name v2 cgroups (a path from its root, as /proc/PID/cgroup's 0:: line)");
   }
   for (std::string_view part : SplitPath(rel)) {
-    if (part == ".." || part == ".") return InvalidArgument("cgroup '" + path + "': no . or .. parts");
+    if (part == ".." || part == ".")
+      return InvalidArgument("cgroup '" + path + "': no . or .. parts");
   }
   Target t;
   t.kind = TargetKind::kCgroup;
@@ -256,7 +264,8 @@ Result<TagStore> TagStore::Load(const std::string& dir) {
   return s;
 }
 
-Result<TagStore> TagStore::Update(const std::string& dir, const std::function<Status(TagStore*)>& change) {
+Result<TagStore> TagStore::Update(const std::string& dir,
+                                  const std::function<Status(TagStore*)>& change) {
   RETURN_IF_ERROR(MakePrivateDir(dir));
   const std::string lock_path = JoinPath(dir, "tags.lock");
   ASSIGN_OR_RETURN(UniqueFd lock, UniqueFd::Open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600));
@@ -271,8 +280,9 @@ Result<TagStore> TagStore::Update(const std::string& dir, const std::function<St
 const TagEntry* TagStore::Find(const Target& t) const {
   for (const TagEntry& e : entries_) {
     if (e.target.kind != t.kind) continue;
-    if (t.kind == TargetKind::kCgroup ? e.target.cgroup == t.cgroup
-                                      : (e.target.id == t.id && e.target.start_time == t.start_time)) {
+    if (t.kind == TargetKind::kCgroup
+            ? e.target.cgroup == t.cgroup
+            : (e.target.id == t.id && e.target.start_time == t.start_time)) {
       return &e;
     }
   }
@@ -359,7 +369,8 @@ Status TagMaps::Sync(const TagStore& store, bool fresh) {
       want_cgroups[e.target.cgroup_id] = tag;
     } else {
       want_tasks[{static_cast<uint32_t>(e.target.id),
-                  e.target.kind == TargetKind::kThread ? SCHED_KIND_THREAD : SCHED_KIND_PROCESS}] = tag;
+                  e.target.kind == TargetKind::kThread ? SCHED_KIND_THREAD : SCHED_KIND_PROCESS}] =
+          tag;
     }
   }
   // Descendants of tagged processes (parent links in /proc).
@@ -373,9 +384,10 @@ Status TagMaps::Sync(const TagStore& store, bool fresh) {
     if (key.second == SCHED_KIND_PROCESS) process_tag[key.first] = tag;
   }
   std::map<std::pair<uint32_t, uint32_t>, sched_tag_value> current;
-  bpf::ForEachEntry<sched_task_key, sched_tag_value>(task_fd_, [&](const sched_task_key& k, const sched_tag_value& v) {
-    current[{k.id, k.kind}] = v;
-  });
+  bpf::ForEachEntry<sched_task_key, sched_tag_value>(
+      task_fd_, [&](const sched_task_key& k, const sched_tag_value& v) {
+        current[{k.id, k.kind}] = v;
+      });
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> inherit;
   for (const auto& [pid, pp] : parent) {
     if (process_tag.count(static_cast<uint32_t>(pid))) continue;
@@ -416,7 +428,8 @@ Status TagMaps::Sync(const TagStore& store, bool fresh) {
     bpf_map_delete_elem(task_fd_, &k);
   }
   std::set<uint64_t> have_cgroups;
-  bpf::ForEachEntry<uint64_t, uint32_t>(cgroup_fd_, [&](const uint64_t& id, const uint32_t&) { have_cgroups.insert(id); });
+  bpf::ForEachEntry<uint64_t, uint32_t>(
+      cgroup_fd_, [&](const uint64_t& id, const uint32_t&) { have_cgroups.insert(id); });
   for (const auto& [id, tag] : want_cgroups) {
     if (bpf_map_update_elem(cgroup_fd_, &id, &tag, BPF_ANY) != 0) {
       return ErrnoStatus(errno, "update map", "sched_cgroup_tags");
@@ -454,11 +467,13 @@ uint32_t TagMaps::TagOfTask(pid_t tgid, pid_t tid) const {
 
 std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> tasks;
-  bpf::ForEachEntry<sched_task_key, sched_tag_value>(task_fd_, [&](const sched_task_key& k, const sched_tag_value& v) {
-    tasks[{k.id, k.kind}] = v.tag;
-  });
+  bpf::ForEachEntry<sched_task_key, sched_tag_value>(
+      task_fd_, [&](const sched_task_key& k, const sched_tag_value& v) {
+        tasks[{k.id, k.kind}] = v.tag;
+      });
   std::map<uint64_t, uint32_t> cgroups;
-  bpf::ForEachEntry<uint64_t, uint32_t>(cgroup_fd_, [&](const uint64_t& id, const uint32_t& t) { cgroups[id] = t; });
+  bpf::ForEachEntry<uint64_t, uint32_t>(
+      cgroup_fd_, [&](const uint64_t& id, const uint32_t& t) { cgroups[id] = t; });
   const std::string root = CgroupV2Root();
   std::map<std::string, uint32_t> by_path;  // cgroup path -> effective tag
   auto cgroup_tag = [&](pid_t pid) -> uint32_t {
@@ -493,9 +508,10 @@ std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
 
 size_t TagMaps::InheritedCount() const {
   size_t n = 0;
-  bpf::ForEachEntry<sched_task_key, sched_tag_value>(task_fd_, [&](const sched_task_key&, const sched_tag_value& v) {
-    if (v.flags & SCHED_TAG_INHERITED) ++n;
-  });
+  bpf::ForEachEntry<sched_task_key, sched_tag_value>(
+      task_fd_, [&](const sched_task_key&, const sched_tag_value& v) {
+        if (v.flags & SCHED_TAG_INHERITED) ++n;
+      });
   return n;
 }
 
@@ -516,7 +532,8 @@ std::string EffectiveTag(const TagStore& store, pid_t tgid, pid_t tid, std::stri
   pid_t p = tgid;
   for (int depth = 0; depth < 64 && p > 0; ++depth) {
     if (const TagEntry* e = find(TargetKind::kProcess, p)) {
-      *why = p == tgid ? "set on pid " + std::to_string(p) : "inherited from pid " + std::to_string(p);
+      *why =
+          p == tgid ? "set on pid " + std::to_string(p) : "inherited from pid " + std::to_string(p);
       return e->tag;
     }
     auto pp = ParentOf(p);
@@ -536,24 +553,29 @@ std::string EffectiveTag(const TagStore& store, pid_t tgid, pid_t tid, std::stri
   return "";
 }
 
-Status SetTag(const std::string& state_dir, const std::string& pin_root, const Target& target, const std::string& tag) {
+Status SetTag(const std::string& state_dir, const std::string& pin_root, const Target& target,
+              const std::string& tag) {
   if (!tag.empty()) RETURN_IF_ERROR(ValidateTagName(tag));
   bool removed = true;
   ASSIGN_OR_RETURN(TagStore store, TagStore::Update(state_dir, [&](TagStore* s) {
-                     if (tag.empty()) removed = s->Remove(target);
-                     else s->Set(target, tag);
+                     if (tag.empty())
+                       removed = s->Remove(target);
+                     else
+                       s->Set(target, tag);
                      return Status::Ok();
                    }));
   if (!removed) return NotFound(target.Describe() + " has no tag");
   auto maps = TagMaps::OpenPinned(pin_root);
   if (!maps.ok()) {
-    if (maps.status().code() == StatusCode::kNotFound) return Status::Ok();  // the next loader syncs
+    if (maps.status().code() == StatusCode::kNotFound)
+      return Status::Ok();  // the next loader syncs
     return maps.status();
   }
   return maps->Sync(store);
 }
 
-Status TagProcess(const std::string& state_dir, const std::string& pin_root, pid_t pid, const std::string& tag) {
+Status TagProcess(const std::string& state_dir, const std::string& pin_root, pid_t pid,
+                  const std::string& tag) {
   Target t;
   t.kind = TargetKind::kProcess;
   t.id = pid;

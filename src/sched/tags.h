@@ -47,10 +47,10 @@ std::string_view TargetKindName(TargetKind kind);
 // What a tag is set on.
 struct Target {
   TargetKind kind = TargetKind::kProcess;
-  pid_t id = 0;             // pid or tid
-  uint64_t start_time = 0;  // its start time (/proc/ID/stat, clock ticks since boot)
-  std::string cgroup;       // cgroup v2 path from the hierarchy's root ("/batch")
-  uint64_t cgroup_id = 0;   // its id (inode) when set
+  pid_t id = 0;                  // pid or tid
+  uint64_t start_time = 0;       // its start time (/proc/ID/stat, clock ticks since boot)
+  std::string cgroup;            // cgroup v2 path from the hierarchy's root ("/batch")
+  uint64_t cgroup_id = 0;        // its id (inode) when set
   std::string Describe() const;  // "pid 42", "tid 43", "cgroup /batch"
 };
 
@@ -93,7 +93,8 @@ class TagStore {
   static Result<TagStore> Load(const std::string& dir);
   // Reads, lets `change` edit the entries, drops entries of tasks that no
   // longer run, and writes the result back (0600) under the lock.
-  static Result<TagStore> Update(const std::string& dir, const std::function<Status(TagStore*)>& change);
+  static Result<TagStore> Update(const std::string& dir,
+                                 const std::function<Status(TagStore*)>& change);
 
   const std::vector<TagEntry>& entries() const { return entries_; }
   // The entry for a target (by pid/tid and start time, or cgroup path).
@@ -163,9 +164,11 @@ inline constexpr char kImageTagLabel[] = "io.syspgo.sched.tag";
 // Sets a tag on a running process (persisted) and, when a syspgo BPF
 // program pinned the maps under pin_root, mirrors it there at once (what
 // the process forks from then on carries the tag).
-Status TagProcess(const std::string& state_dir, const std::string& pin_root, pid_t pid, const std::string& tag);
+Status TagProcess(const std::string& state_dir, const std::string& pin_root, pid_t pid,
+                  const std::string& tag);
 // The same for any target; a tag of "" removes the target's tag.
-Status SetTag(const std::string& state_dir, const std::string& pin_root, const Target& target, const std::string& tag);
+Status SetTag(const std::string& state_dir, const std::string& pin_root, const Target& target,
+              const std::string& tag);
 
 // Mounts the BPF file system on /sys/fs/bpf when nothing is (systemd does
 // it at boot on most hosts), so that maps can be pinned.

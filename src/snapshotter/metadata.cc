@@ -36,15 +36,20 @@ class Stmt {
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   Status Prepared(const char* what) const {
-    if (rc_ != SQLITE_OK) return Internal(std::string("sqlite prepare ") + what + ": " + sqlite3_errmsg(db_));
+    if (rc_ != SQLITE_OK)
+      return Internal(std::string("sqlite prepare ") + what + ": " + sqlite3_errmsg(db_));
     return Status();
   }
-  void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
   void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   int Step() { return sqlite3_step(stmt_); }
   std::string Text(int col) const {
     const unsigned char* t = sqlite3_column_text(stmt_, col);
-    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+    return t ? std::string(reinterpret_cast<const char*>(t),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   Status Error(const std::string& what) const {
@@ -73,7 +78,9 @@ std::map<std::string, std::string> LabelsFromJson(const std::string& text) {
 
 std::string RemoteToJson(const std::optional<RemoteLayer>& r) {
   if (!r) return "";
-  return nlohmann::json{{"image", r->image}, {"manifest", r->manifest}, {"layer", r->layer}, {"top", r->top}}.dump();
+  return nlohmann::json{
+      {"image", r->image}, {"manifest", r->manifest}, {"layer", r->layer}, {"top", r->top}}
+      .dump();
 }
 
 std::optional<RemoteLayer> RemoteFromJson(const std::string& text) {
@@ -108,9 +115,9 @@ SnapshotRecord FromRow(const Stmt& s) {
 
 Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -171,7 +178,8 @@ Result<int64_t> MetadataStore::Insert(const SnapshotRecord& r) {
   s.Bind(7, r.ns);
   s.Bind(8, RemoteToJson(r.remote));
   const int rc = s.Step();
-  if (rc == SQLITE_CONSTRAINT) return Status(StatusCode::kAlreadyExists, "snapshot " + r.key + " already exists");
+  if (rc == SQLITE_CONSTRAINT)
+    return Status(StatusCode::kAlreadyExists, "snapshot " + r.key + " already exists");
   if (rc != SQLITE_DONE) return s.Error("insert " + r.key);
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
 }
@@ -189,13 +197,14 @@ Status MetadataStore::Commit(const std::string& key, const std::string& name,
   s.Bind(4, now_ns);
   s.Bind(5, key);
   const int rc = s.Step();
-  if (rc == SQLITE_CONSTRAINT) return Status(StatusCode::kAlreadyExists, "snapshot " + name + " already exists");
+  if (rc == SQLITE_CONSTRAINT)
+    return Status(StatusCode::kAlreadyExists, "snapshot " + name + " already exists");
   if (rc != SQLITE_DONE) return s.Error("commit " + key);
   return Status();
 }
 
-Status MetadataStore::SetLabels(const std::string& key, const std::map<std::string, std::string>& labels,
-                                int64_t now_ns) {
+Status MetadataStore::SetLabels(const std::string& key,
+                                const std::map<std::string, std::string>& labels, int64_t now_ns) {
   Stmt s(db_, "UPDATE snapshots SET labels = ?, updated = ? WHERE key = ?");
   RETURN_IF_ERROR(s.Prepared("update"));
   s.Bind(1, LabelsToJson(labels));

@@ -30,21 +30,21 @@ enum class Kind { kView = 1, kActive = 2, kCommitted = 3 };
 // A committed snapshot that is a layer of an image served from its
 // runtime image (no directory of its own).
 struct RemoteLayer {
-  std::string image;           // the reference the image was pulled by
-  std::string manifest;        // "sha256:..."
-  std::string layer;           // this layer's digest
-  bool top = false;            // the image's last layer: holds the mount
+  std::string image;     // the reference the image was pulled by
+  std::string manifest;  // "sha256:..."
+  std::string layer;     // this layer's digest
+  bool top = false;      // the image's last layer: holds the mount
 };
 
 struct SnapshotRecord {
-  int64_t id = 0;             // names the directory snapshots/<id>
-  std::string key;            // the name containerd knows it by
-  std::string parent;         // key of the parent, "" for none
+  int64_t id = 0;      // names the directory snapshots/<id>
+  std::string key;     // the name containerd knows it by
+  std::string parent;  // key of the parent, "" for none
   Kind kind = Kind::kActive;
   std::map<std::string, std::string> labels;
-  int64_t created_ns = 0;     // wall clock, ns since the epoch
+  int64_t created_ns = 0;  // wall clock, ns since the epoch
   int64_t updated_ns = 0;
-  std::string ns;             // containerd namespace that made it, if told
+  std::string ns;  // containerd namespace that made it, if told
   std::optional<RemoteLayer> remote;
 };
 

@@ -19,16 +19,35 @@ grpc::Status ToGrpc(const Status& st) {
   if (st.ok()) return grpc::Status::OK;
   grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
   switch (st.code()) {
-    case StatusCode::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
-    case StatusCode::kAlreadyExists: code = grpc::StatusCode::ALREADY_EXISTS; break;
-    case StatusCode::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
-    case StatusCode::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
-    case StatusCode::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
-    case StatusCode::kDeadlineExceeded: code = grpc::StatusCode::DEADLINE_EXCEEDED; break;
-    case StatusCode::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
-    case StatusCode::kUnimplemented: code = grpc::StatusCode::UNIMPLEMENTED; break;
-    case StatusCode::kCancelled: code = grpc::StatusCode::CANCELLED; break;
-    default: break;
+    case StatusCode::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case StatusCode::kAlreadyExists:
+      code = grpc::StatusCode::ALREADY_EXISTS;
+      break;
+    case StatusCode::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case StatusCode::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case StatusCode::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case StatusCode::kDeadlineExceeded:
+      code = grpc::StatusCode::DEADLINE_EXCEEDED;
+      break;
+    case StatusCode::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      break;
+    case StatusCode::kUnimplemented:
+      code = grpc::StatusCode::UNIMPLEMENTED;
+      break;
+    case StatusCode::kCancelled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
+    default:
+      break;
   }
   return grpc::Status(code, st.message());
 }
@@ -41,7 +60,8 @@ std::string Namespace(const grpc::ServerContext* ctx) {
   return std::string(it->second.data(), it->second.size());
 }
 
-std::map<std::string, std::string> Labels(const google::protobuf::Map<std::string, std::string>& m) {
+std::map<std::string, std::string> Labels(
+    const google::protobuf::Map<std::string, std::string>& m) {
   return std::map<std::string, std::string>(m.begin(), m.end());
 }
 
@@ -96,7 +116,8 @@ class SnapshotsService final : public api::Snapshots::Service {
   }
   grpc::Status Commit(grpc::ServerContext*, const api::CommitSnapshotRequest* req,
                       google::protobuf::Empty*) override {
-    return Failed("commit " + req->key(), s_->Commit(req->name(), req->key(), Labels(req->labels())));
+    return Failed("commit " + req->key(),
+                  s_->Commit(req->name(), req->key(), Labels(req->labels())));
   }
   grpc::Status Remove(grpc::ServerContext*, const api::RemoveSnapshotRequest* req,
                       google::protobuf::Empty*) override {
@@ -130,7 +151,8 @@ class SnapshotsService final : public api::Snapshots::Service {
     constexpr size_t kBatch = 100;
     for (size_t i = 0; i < all->size(); i += kBatch) {
       api::ListSnapshotsResponse resp;
-      for (size_t j = i; j < std::min(all->size(), i + kBatch); ++j) PutInfo((*all)[j], resp.add_info());
+      for (size_t j = i; j < std::min(all->size(), i + kBatch); ++j)
+        PutInfo((*all)[j], resp.add_info());
       if (!writer->Write(resp)) break;
     }
     return grpc::Status::OK;

@@ -147,8 +147,8 @@ Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
       }
       d->usable = resolved.status();
     } else if (resolved->descriptor.digest.ToString() != manifest) {
-      d->usable = FailedPrecondition(image_ref + " names " + resolved->descriptor.digest.ToString() +
-                                     " now, not " + manifest);
+      d->usable = FailedPrecondition(
+          image_ref + " names " + resolved->descriptor.digest.ToString() + " now, not " + manifest);
     } else {
       // The decision is the node's shared mount itself: its server finds
       // the runtime image, checks it (binding, trust policy) and starts
@@ -216,8 +216,8 @@ Result<std::optional<Status>> Snapshotter::TryRemote(
   const size_t index = static_cast<size_t>(it - layers.begin());
   // The chain must be this image's own layers below this one.
   if ((index == 0) != !parent_record.has_value()) return std::optional<Status>();
-  if (parent_record && (parent_record->remote->layer != layers[index - 1] ||
-                        parent_record->remote->top)) {
+  if (parent_record &&
+      (parent_record->remote->layer != layers[index - 1] || parent_record->remote->top)) {
     return std::optional<Status>();
   }
   SnapshotRecord r;
@@ -239,9 +239,9 @@ Result<std::optional<Status>> Snapshotter::TryRemote(
     // snapshot until containerd removes it.
     ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image_ref));
     ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(manifest));
-    auto acquired = mounts_.AcquireResolved(ref, digest, (*decision)->manifest,
-                                            (*decision)->manifest_size, policy_.Decide(ref),
-                                            AcquireFor(id));
+    auto acquired =
+        mounts_.AcquireResolved(ref, digest, (*decision)->manifest, (*decision)->manifest_size,
+                                policy_.Decide(ref), AcquireFor(id));
     if (!acquired.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       (void)store_->Remove(key);
@@ -257,9 +257,9 @@ Result<std::optional<Status>> Snapshotter::TryRemote(
   counters_.remote_layers++;
   setup_->log.Info("layer " + layer + " of " + image_ref + " committed as a remote snapshot" +
                    (r.remote->top ? " (the image's root file system)" : ""));
-  return std::optional<Status>(Status(StatusCode::kAlreadyExists,
-                                      "target snapshot \"" + target +
-                                          "\": already exists (served from the runtime image)"));
+  return std::optional<Status>(
+      Status(StatusCode::kAlreadyExists,
+             "target snapshot \"" + target + "\": already exists (served from the runtime image)"));
 }
 
 Status Snapshotter::EnsureMounted(const SnapshotRecord& top) {
@@ -274,9 +274,9 @@ Status Snapshotter::EnsureMounted(const SnapshotRecord& top) {
                    oci::RegistryClient::Create(ref.registry, setup_->options, &counters));
   ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
   if (resolved.descriptor.digest != digest) {
-    return FailedPrecondition(top.remote->image + " names " + resolved.descriptor.digest.ToString() +
-                              " now, not " + top.remote->manifest +
-                              "; pull the image again to start it");
+    return FailedPrecondition(top.remote->image + " names " +
+                              resolved.descriptor.digest.ToString() + " now, not " +
+                              top.remote->manifest + "; pull the image again to start it");
   }
   auto acquired = mounts_.AcquireResolved(ref, digest, resolved.manifest, resolved.descriptor.size,
                                           policy_.Decide(ref), AcquireFor(top.id));
@@ -347,7 +347,8 @@ Result<std::vector<Mount>> Snapshotter::MountsLocked(const SnapshotRecord& r) {
     if (ps.remote) {
       if (!ps.remote->top) {
         return FailedPrecondition("snapshot " + r.key + " lies on layer " + ps.remote->layer +
-                                  " of " + ps.remote->image + ", which has no root file system "
+                                  " of " + ps.remote->image +
+                                  ", which has no root file system "
                                   "of its own here");
       }
       ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(ps.remote->manifest));
@@ -363,15 +364,16 @@ Result<std::vector<Mount>> Snapshotter::MountsLocked(const SnapshotRecord& r) {
   for (size_t i = 0; i < lowers.size(); ++i) lowerdir += (i ? ":" : "") + lowers[i];
   if (r.kind == Kind::kActive) {
     if (lowers.empty()) return std::vector<Mount>{{"bind", fs_dir, {"rbind", "rw"}}};
-    return std::vector<Mount>{{"overlay",
-                               "overlay",
-                               {"workdir=" + JoinPath(dir, "work"), "upperdir=" + fs_dir,
-                                "lowerdir=" + lowerdir}}};
+    return std::vector<Mount>{
+        {"overlay",
+         "overlay",
+         {"workdir=" + JoinPath(dir, "work"), "upperdir=" + fs_dir, "lowerdir=" + lowerdir}}};
   }
   // Views and committed snapshots: read-only.
   if (lowers.empty()) return std::vector<Mount>{{"bind", fs_dir, {"rbind", "ro"}}};
   if (r.kind == Kind::kCommitted) {
-    return std::vector<Mount>{{"overlay", "overlay", {"ro", "lowerdir=" + fs_dir + ":" + lowerdir}}};
+    return std::vector<Mount>{
+        {"overlay", "overlay", {"ro", "lowerdir=" + fs_dir + ":" + lowerdir}}};
   }
   if (lowers.size() == 1) return std::vector<Mount>{{"bind", lowers[0], {"rbind", "ro"}}};
   return std::vector<Mount>{{"overlay", "overlay", {"ro", "lowerdir=" + lowerdir}}};
@@ -527,7 +529,8 @@ Status Snapshotter::Cleanup() {
     if (!holder.starts_with("snap-") || held.count({hex, holder})) continue;
     auto digest = oci::Digest::Parse("sha256:" + hex);
     if (!digest.ok()) continue;
-    setup_->log.Info("cleanup: dropping reference " + holder + " on the shared mount of sha256:" + hex);
+    setup_->log.Info("cleanup: dropping reference " + holder +
+                     " on the shared mount of sha256:" + hex);
     (void)mounts_.Release(*digest, holder);
   }
   return Status();
@@ -569,8 +572,8 @@ std::string Snapshotter::Metrics() {
   counter("syspgo_snapshotter_container_starts_total",
           "Container snapshots prepared over an image served from its runtime image.",
           counters_.container_starts.load());
-  counter("syspgo_snapshotter_mounts_started_total",
-          "Shared mounts this snapshotter started.", counters_.mounts_started.load());
+  counter("syspgo_snapshotter_mounts_started_total", "Shared mounts this snapshotter started.",
+          counters_.mounts_started.load());
   counter("syspgo_snapshotter_errors_total", "Requests that failed.", counters_.errors.load());
   counter("syspgo_snapshotter_registry_errors_total",
           "Layers whose image could not be looked up in its registry.",

@@ -80,13 +80,13 @@ struct SnapshotterOptions {
 
 // What the snapshotter counted (Prometheus text, docs/containerd.md).
 struct Counters {
-  std::atomic<int64_t> remote_layers{0};       // layers committed as remote snapshots
-  std::atomic<int64_t> remote_images{0};       // images whose top layer was
-  std::atomic<int64_t> unpacked_layers{0};     // layers containerd unpacked here
-  std::atomic<int64_t> container_starts{0};    // active snapshots over a remote image
-  std::atomic<int64_t> mounts_started{0};      // shared mounts this snapshotter started
-  std::atomic<int64_t> errors{0};              // requests that failed
-  std::atomic<int64_t> registry_errors{0};     // remote decisions that failed on the registry
+  std::atomic<int64_t> remote_layers{0};     // layers committed as remote snapshots
+  std::atomic<int64_t> remote_images{0};     // images whose top layer was
+  std::atomic<int64_t> unpacked_layers{0};   // layers containerd unpacked here
+  std::atomic<int64_t> container_starts{0};  // active snapshots over a remote image
+  std::atomic<int64_t> mounts_started{0};    // shared mounts this snapshotter started
+  std::atomic<int64_t> errors{0};            // requests that failed
+  std::atomic<int64_t> registry_errors{0};   // remote decisions that failed on the registry
 };
 
 class Snapshotter {
@@ -123,13 +123,15 @@ class Snapshotter {
  private:
   Snapshotter(SnapshotterOptions options, const node::RegistrySetup* setup,
               rtimage::TrustPolicy policy)
-      : options_(std::move(options)), setup_(setup), policy_(std::move(policy)),
+      : options_(std::move(options)),
+        setup_(setup),
+        policy_(std::move(policy)),
         mounts_(options_.root, setup) {}
 
   // Whether the image of a layer (from its labels) is served from its
   // runtime image, and its layers; cached per manifest digest.
   struct ImageDecision {
-    Status usable;  // ok: remote; else why not
+    Status usable;                    // ok: remote; else why not
     std::vector<std::string> layers;  // the manifest's layer digests
     oci::ImageManifest manifest;
     int64_t manifest_size = 0;

@@ -38,7 +38,9 @@ class SnapshotterTest : public ::testing::Test {
     sn_ = std::move(*sn);
   }
 
-  std::string Dir(const std::string& rel) { return JoinPath(JoinPath(dir_.path(), "snapshotter"), rel); }
+  std::string Dir(const std::string& rel) {
+    return JoinPath(JoinPath(dir_.path(), "snapshotter"), rel);
+  }
 
   TempDir dir_;
   node::RegistrySetup setup_;
@@ -93,8 +95,10 @@ TEST_F(SnapshotterTest, LayersAndContainerSnapshots) {
 
   // Rules: no parent that is not committed, no duplicate key, no removal
   // of a parent.
-  EXPECT_EQ(sn_->Prepare("default", "x", "container", {}).status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(sn_->Prepare("default", "container", "", {}).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(sn_->Prepare("default", "x", "container", {}).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sn_->Prepare("default", "container", "", {}).status().code(),
+            StatusCode::kAlreadyExists);
   EXPECT_EQ(sn_->Prepare("default", "y", "nope", {}).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(sn_->Remove("sha256:l1").code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(sn_->Commit("z", "sha256:l1", {}).code(), StatusCode::kFailedPrecondition);
@@ -156,9 +160,10 @@ TEST_F(SnapshotterTest, UpdateChangesOnlyLabels) {
 // chain; a registry that cannot be reached is containerd's error, said
 // with the registry's name, not a silent unpack.
 TEST_F(SnapshotterTest, RemoteLabels) {
-  std::map<std::string, std::string> labels = {{kLabelSnapshotRef, "sha256:chain"},
-                                               {kLabelImageRef, "127.0.0.1:1/app:1"},
-                                               {kLabelManifestDigest, "sha256:" + std::string(64, 'a')}};
+  std::map<std::string, std::string> labels = {
+      {kLabelSnapshotRef, "sha256:chain"},
+      {kLabelImageRef, "127.0.0.1:1/app:1"},
+      {kLabelManifestDigest, "sha256:" + std::string(64, 'a')}};
   // No layer digest: an ordinary snapshot.
   ASSERT_TRUE(sn_->Prepare("", "a", "", labels).ok());
   ASSERT_TRUE(sn_->Commit("A", "a", {}).ok());
@@ -174,8 +179,10 @@ TEST_F(SnapshotterTest, RemoteLabels) {
   EXPECT_EQ(sn_->counters().registry_errors.load(), 1);
   EXPECT_EQ(sn_->Stat("c").status().code(), StatusCode::kNotFound);
   const std::string metrics = sn_->Metrics();
-  EXPECT_NE(metrics.find("syspgo_snapshotter_registry_errors_total 1\n"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("# TYPE syspgo_snapshotter_remote_layers_total counter"), std::string::npos);
+  EXPECT_NE(metrics.find("syspgo_snapshotter_registry_errors_total 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("# TYPE syspgo_snapshotter_remote_layers_total counter"),
+            std::string::npos);
 }
 
 TEST(MetadataStoreTest, TransactionsAndErrors) {

@@ -41,8 +41,8 @@ Status ApplyRecord(const std::string& record) {
 std::string ReadaheadSettingFor(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return "";
-  std::string dev = "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" +
-                    std::to_string(minor(st.st_dev));
+  std::string dev =
+      "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
   for (const char* candidate : {"/queue/read_ahead_kb", "/../queue/read_ahead_kb"}) {
     std::string file = dev + candidate;
     if (::access(file.c_str(), W_OK) == 0) return file;
@@ -51,7 +51,7 @@ std::string ReadaheadSettingFor(const std::string& path) {
 }
 
 Result<ReadaheadGuard> ReadaheadGuard::DisableFor(const std::string& path,
-                                                 const std::string& record_dir) {
+                                                  const std::string& record_dir) {
   ReadaheadGuard guard;
   std::string setting = ReadaheadSettingFor(path);
   if (setting.empty()) return guard;
@@ -60,8 +60,8 @@ Result<ReadaheadGuard> ReadaheadGuard::DisableFor(const std::string& path,
   RETURN_IF_ERROR(MakeDirs(record_dir, 0700));
   struct stat st;
   ::stat(path.c_str(), &st);
-  std::string record = JoinPath(record_dir, std::to_string(major(st.st_dev)) + ":" +
-                                                std::to_string(minor(st.st_dev)));
+  std::string record = JoinPath(
+      record_dir, std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev)));
   // Another live tracer already turned this device's readahead off: the
   // value to restore is in its record, and it will restore it.
   auto existing = UniqueFd::Open(record, O_RDONLY);

@@ -50,8 +50,7 @@ class ReadaheadGuard {
 };
 
 // Applies every restore record no live process holds. Called at each start.
-void RestoreStaleReadahead(const Logger* log,
-                           const std::string& record_dir = kReadaheadRecordDir);
+void RestoreStaleReadahead(const Logger* log, const std::string& record_dir = kReadaheadRecordDir);
 
 // The read_ahead_kb file for the device of `path`, or "" if it has none.
 std::string ReadaheadSettingFor(const std::string& path);

@@ -15,9 +15,12 @@ constexpr FileFrame kFrame{"SPGOTRC\n", kTraceVersion, "trace file"};
 
 std::string_view AccessKindName(AccessKind kind) {
   switch (kind) {
-    case AccessKind::kRead: return "read";
-    case AccessKind::kFault: return "mmap";
-    case AccessKind::kFaultAround: return "fault-around";
+    case AccessKind::kRead:
+      return "read";
+    case AccessKind::kFault:
+      return "mmap";
+    case AccessKind::kFaultAround:
+      return "fault-around";
   }
   return "?";
 }
@@ -125,8 +128,8 @@ Result<Trace> ReadTraceFile(const std::string& path) {
   return t;
 }
 
-void AppendRuns(AccessKind kind, uint64_t base_page, const uint64_t* words,
-                size_t nwords, std::vector<PageRange>* out) {
+void AppendRuns(AccessKind kind, uint64_t base_page, const uint64_t* words, size_t nwords,
+                std::vector<PageRange>* out) {
   for (size_t w = 0; w < nwords; ++w) {
     uint64_t bits = words[w];
     while (bits) {

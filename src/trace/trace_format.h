@@ -36,9 +36,9 @@ struct TracedFile {
   uint64_t dev = 0;   // kernel dev_t
   uint64_t ino = 0;
   uint64_t size = 0;
-  uint32_t flags = 0;  // kFileExec
-  uint64_t first_access_ns = 0;  // since the trace started
-  uint64_t order = 0;            // rank of first access
+  uint32_t flags = 0;             // kFileExec
+  uint64_t first_access_ns = 0;   // since the trace started
+  uint64_t order = 0;             // rank of first access
   std::vector<PageRange> ranges;  // sorted by kind, then page
   bool operator==(const TracedFile&) const = default;
 };
@@ -53,8 +53,8 @@ struct TraceLoss {
 };
 
 struct Trace {
-  std::string target;     // what was traced ("cmd: ...", "pid 42", image)
-  std::string ready;      // readiness condition and what met it
+  std::string target;  // what was traced ("cmd: ...", "pid 42", image)
+  std::string ready;   // readiness condition and what met it
   uint64_t duration_ns = 0;
   uint32_t page_size = 4096;
   TraceLoss loss;
@@ -72,8 +72,8 @@ Status WriteTraceFile(const std::string& path, const Trace& trace);
 Result<Trace> ReadTraceFile(const std::string& path);
 
 // Page ranges from a bitmap of pages: runs of set bits.
-void AppendRuns(AccessKind kind, uint64_t base_page, const uint64_t* words,
-                size_t nwords, std::vector<PageRange>* out);
+void AppendRuns(AccessKind kind, uint64_t base_page, const uint64_t* words, size_t nwords,
+                std::vector<PageRange>* out);
 // Sorts and merges adjacent/overlapping ranges of the same kind.
 void NormalizeRanges(std::vector<PageRange>* ranges);
 

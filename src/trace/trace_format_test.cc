@@ -21,7 +21,8 @@ Trace Sample() {
   a.flags = kFileExec;
   a.first_access_ns = 1000;
   a.order = 0;
-  a.ranges = {{AccessKind::kRead, 0, 1}, {AccessKind::kFault, 3, 100}, {AccessKind::kFaultAround, 200, 16}};
+  a.ranges = {
+      {AccessKind::kRead, 0, 1}, {AccessKind::kFault, 3, 100}, {AccessKind::kFaultAround, 200, 16}};
   TracedFile b;
   b.path = "/usr/lib/python3.11/json/__init__.py";
   b.order = 1;

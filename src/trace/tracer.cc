@@ -45,9 +45,7 @@ std::map<uint64_t, std::string> MountsByDev() {
 
 }  // namespace
 
-uint64_t KernelDev(dev_t dev) {
-  return (static_cast<uint64_t>(major(dev)) << 20) | minor(dev);
-}
+uint64_t KernelDev(dev_t dev) { return (static_cast<uint64_t>(major(dev)) << 20) | minor(dev); }
 
 Result<uint64_t> MountNamespaceOf(pid_t pid) { return bpf::MountNamespaceOf(pid); }
 

@@ -30,11 +30,11 @@ struct TraceEvent {
   enum Type { kExec = 1, kExit = 2, kListen = 3 };
   Type type;
   pid_t pid = 0;
-  uint64_t ts_ns = 0;     // CLOCK_MONOTONIC (bpf_ktime_get_ns)
-  int exit_status = 0;    // kExit: wait status
-  uint16_t port = 0;      // kListen
+  uint64_t ts_ns = 0;   // CLOCK_MONOTONIC (bpf_ktime_get_ns)
+  int exit_status = 0;  // kExit: wait status
+  uint16_t port = 0;    // kListen
   std::string comm;
-  std::string filename;   // kExec
+  std::string filename;  // kExec
 };
 
 class IoTracer {

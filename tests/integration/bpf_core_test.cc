@@ -36,11 +36,13 @@ class BpfCoreTest : public ::testing::Test {
     RouteLibbpfLogs(nullptr);
     probe_.reset(filter_probe_bpf__open());
     ASSERT_TRUE(probe_) << "open: " << std::strerror(errno);
-    auto missing = DisableMissingTracepoints({{probe_->progs.on_missing, "syspgo_no_such_tracepoint"},
-                                              {probe_->progs.on_exec, "sched_process_exec"}});
+    auto missing =
+        DisableMissingTracepoints({{probe_->progs.on_missing, "syspgo_no_such_tracepoint"},
+                                   {probe_->progs.on_exec, "sched_process_exec"}});
     ASSERT_TRUE(missing.ok()) << missing.status().ToString();
     EXPECT_EQ(*missing, std::vector<std::string>{"syspgo_no_such_tracepoint"});
-    ASSERT_EQ(filter_probe_bpf__load(probe_.get()), 0) << "the probe loads without the missing program";
+    ASSERT_EQ(filter_probe_bpf__load(probe_.get()), 0)
+        << "the probe loads without the missing program";
     ASSERT_EQ(filter_probe_bpf__attach(probe_.get()), 0);
     auto ring = RingBuffer::Create(
         bpf_map__fd(probe_->maps.events),

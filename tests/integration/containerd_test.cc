@@ -46,8 +46,10 @@ class ContainerdTest : public LazyFsTest {
   void SetUp() override {
     LazyFsTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    for (const char* tool : {"/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/containerd-shim-runc-v2"}) {
-      if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is not installed (apt-get install containerd)";
+    for (const char* tool :
+         {"/usr/bin/containerd", "/usr/bin/ctr", "/usr/bin/containerd-shim-runc-v2"}) {
+      if (::access(tool, X_OK) != 0)
+        GTEST_SKIP() << tool << " is not installed (apt-get install containerd)";
     }
     if (::access(PULL_HELPER, X_OK) != 0) {
       GTEST_SKIP() << PULL_HELPER << " was not built (Go is missing: scripts/install-deps.sh)";
@@ -67,12 +69,15 @@ class ContainerdTest : public LazyFsTest {
       // Whatever a failed test left: tasks, containers, images.
       for (const char* ns : {"default", "k8s.io"}) {
         auto tasks = Ctr({"-n", ns, "task", "ls", "-q"});
-        for (const std::string& id : Lines(tasks.output)) Ctr({"-n", ns, "task", "kill", "-s", "KILL", id});
+        for (const std::string& id : Lines(tasks.output))
+          Ctr({"-n", ns, "task", "kill", "-s", "KILL", id});
         for (const std::string& id : Lines(tasks.output)) Ctr({"-n", ns, "task", "rm", "-f", id});
         auto containers = Ctr({"-n", ns, "containers", "ls", "-q"});
-        for (const std::string& id : Lines(containers.output)) Ctr({"-n", ns, "containers", "rm", id});
+        for (const std::string& id : Lines(containers.output))
+          Ctr({"-n", ns, "containers", "rm", id});
         auto images = Ctr({"-n", ns, "images", "ls", "-q"});
-        for (const std::string& ref : Lines(images.output)) Ctr({"-n", ns, "images", "rm", "--sync", ref});
+        for (const std::string& ref : Lines(images.output))
+          Ctr({"-n", ns, "images", "rm", "--sync", ref});
       }
       StopContainerd();
     }
@@ -101,11 +106,20 @@ class ContainerdTest : public LazyFsTest {
   }
 
   void StartSnapshotter() {
-    const std::string out = JoinPath(base_, "snapshotter-" + std::to_string(++snapshotters_) + ".log");
+    const std::string out =
+        JoinPath(base_, "snapshotter-" + std::to_string(++snapshotters_) + ".log");
     snapshotter_log_ = out;
-    std::vector<std::string> args = {"snapshotter", "--root", root_, "--address", snapshotter_sock_,
-                                     "--insecure-registry", registry().address(), "--metrics-file",
-                                     metrics_, "--fetch-timeout", "3"};
+    std::vector<std::string> args = {"snapshotter",
+                                     "--root",
+                                     root_,
+                                     "--address",
+                                     snapshotter_sock_,
+                                     "--insecure-registry",
+                                     registry().address(),
+                                     "--metrics-file",
+                                     metrics_,
+                                     "--fetch-timeout",
+                                     "3"};
     args.insert(args.end(), snapshotter_extra_.begin(), snapshotter_extra_.end());
     snapshotter_ = SpawnSyspgo(std::move(args), out);
     ASSERT_TRUE(WaitForText(out, "serving", snapshotter_, seconds(30))) << FileText(out);
@@ -116,20 +130,34 @@ class ContainerdTest : public LazyFsTest {
     const std::string reg = registry().address();
     const std::string text =
         "version = 2\n"
-        "root = \"" + JoinPath(base_, "root") + "\"\n"
-        "state = \"" + JoinPath(base_, "state") + "\"\n"
-        "[grpc]\n  address = \"" + containerd_sock_ + "\"\n"
-        "[ttrpc]\n  address = \"" + containerd_sock_ + ".ttrpc\"\n"
+        "root = \"" +
+        JoinPath(base_, "root") +
+        "\"\n"
+        "state = \"" +
+        JoinPath(base_, "state") +
+        "\"\n"
+        "[grpc]\n  address = \"" +
+        containerd_sock_ +
+        "\"\n"
+        "[ttrpc]\n  address = \"" +
+        containerd_sock_ +
+        ".ttrpc\"\n"
         "[proxy_plugins]\n  [proxy_plugins.syspgo]\n    type = \"snapshot\"\n"
-        "    address = \"" + snapshotter_sock_ + "\"\n"
+        "    address = \"" +
+        snapshotter_sock_ +
+        "\"\n"
         "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
         "  stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n"
         "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
         "    snapshotter = \"syspgo\"\n    disable_snapshot_annotations = false\n"
-        "  [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"" + reg + "\"]\n"
-        "    endpoint = [\"http://" + reg + "\"]\n";
+        "  [plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"" +
+        reg +
+        "\"]\n"
+        "    endpoint = [\"http://" +
+        reg + "\"]\n";
     ASSERT_TRUE(WriteFileAtomic(config, text, 0600, false).ok());
-    auto log = UniqueFd::Open(JoinPath(base_, "containerd.log"), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    auto log =
+        UniqueFd::Open(JoinPath(base_, "containerd.log"), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ASSERT_TRUE(log.ok());
     SpawnOptions so;
     so.stdout_fd = log->get();
@@ -259,7 +287,8 @@ TEST_F(ContainerdTest, PullAndRunFromRuntimeImage) {
   ASSERT_TRUE(content.exit.success()) << content.output;
   for (const std::string& layer : LayerDigests()) {
     EXPECT_EQ(content.output.find(layer), std::string::npos)
-        << "layer " << layer << " was downloaded:\n" << content.output;
+        << "layer " << layer << " was downloaded:\n"
+        << content.output;
   }
   auto snaps = Ctr({"snapshots", "--snapshotter", "syspgo", "ls"});
   EXPECT_EQ(Lines(snaps.output).size(), 1 + LayerDigests().size()) << snaps.output;
@@ -270,9 +299,10 @@ TEST_F(ContainerdTest, PullAndRunFromRuntimeImage) {
   constexpr int kContainers = 4;
   for (int i = 0; i < kContainers; ++i) {
     outs.push_back(JoinPath(base_, "run" + std::to_string(i) + ".out"));
-    runs.push_back(SpawnCtr({"run", "--rm", "--snapshotter", "syspgo", ref, "app" + std::to_string(i),
-                             "sh", "-c", "sha256sum /data/big.bin; cat /data/over; echo; sleep 2"},
-                            outs.back()));
+    runs.push_back(
+        SpawnCtr({"run", "--rm", "--snapshotter", "syspgo", ref, "app" + std::to_string(i), "sh",
+                  "-c", "sha256sum /data/big.bin; cat /data/over; echo; sleep 2"},
+                 outs.back()));
   }
   for (int i = 0; i < kContainers; ++i) {
     ASSERT_TRUE(WaitForText(outs[i], "new", runs[i], seconds(60))) << FileText(outs[i]);
@@ -304,7 +334,8 @@ TEST_F(ContainerdTest, PullAndRunFromRuntimeImage) {
   auto exit = snapshotter_.WaitFor(seconds(30));
   ASSERT_TRUE(exit.ok());
   EXPECT_TRUE(exit->success()) << FileText(snapshotter_log_);
-  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), static_cast<int64_t>(LayerDigests().size()));
+  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"),
+            static_cast<int64_t>(LayerDigests().size()));
   EXPECT_EQ(Metric("syspgo_snapshotter_unpacked_layers_total"), 0);
   EXPECT_EQ(Metric("syspgo_snapshotter_container_starts_total"), kContainers);
   EXPECT_EQ(Metric("syspgo_snapshotter_errors_total"), 0);
@@ -318,8 +349,9 @@ TEST_F(ContainerdTest, ImageWithoutRuntimeImageIsUnpacked) {
   ASSERT_FALSE(HasFailure());
   auto pulled = PullIntoContainerd(ref);
   ASSERT_TRUE(pulled.exit.success()) << pulled.output;
-  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "plain", "sh", "-c",
-                  "sha256sum /data/big.bin; cat /data/over; ls /data/opaque; echo x > /data/w; cat /data/w"});
+  auto run = Ctr(
+      {"run", "--rm", "--snapshotter", "syspgo", ref, "plain", "sh", "-c",
+       "sha256sum /data/big.bin; cat /data/over; ls /data/opaque; echo x > /data/w; cat /data/w"});
   ASSERT_TRUE(run.exit.success()) << run.output;
   EXPECT_NE(run.output.find(Sha256Of(big_)), std::string::npos) << run.output;
   EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
@@ -375,7 +407,8 @@ TEST_F(ContainerdTest, RegistryHungDuringAStart) {
   ::kill(servers[0], SIGKILL);
   ::waitpid(servers[0], nullptr, 0);
   registry().Pause();
-  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "hung", "cat", "/data/over"}, seconds(90));
+  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "hung", "cat", "/data/over"},
+                 seconds(90));
   registry().Resume();
   EXPECT_FALSE(run.exit.success()) << run.output;
   EXPECT_LT(run.seconds, 45.0) << run.output;
@@ -430,7 +463,8 @@ TEST_F(ContainerdTest, ForgedRuntimeImageIsRefused) {
       << "the log says why: " << FileText(snapshotter_log_);
   ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
   EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), 0);
-  EXPECT_EQ(Metric("syspgo_snapshotter_unpacked_layers_total"), static_cast<int64_t>(LayerDigests().size()));
+  EXPECT_EQ(Metric("syspgo_snapshotter_unpacked_layers_total"),
+            static_cast<int64_t>(LayerDigests().size()));
   ExpectNothingLeft();
 }
 
@@ -452,8 +486,9 @@ TEST_F(ContainerdTest, TamperedBytesAreNeverServed) {
 
   auto pulled = PullIntoContainerd(ref);
   ASSERT_TRUE(pulled.exit.success()) << pulled.output;
-  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "tampered", "sh", "-c",
-                  "cat /data/over; echo; sha256sum /data/big2; sha256sum /data/big.bin; echo status=$?"});
+  auto run =
+      Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "tampered", "sh", "-c",
+           "cat /data/over; echo; sha256sum /data/big2; sha256sum /data/big.bin; echo status=$?"});
   EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
   EXPECT_NE(run.output.find(Sha256Of(SampleData(3 << 20, 2))), std::string::npos) << run.output;
   EXPECT_EQ(run.output.find(Sha256Of(big_)), std::string::npos) << run.output;
@@ -472,7 +507,8 @@ TEST_F(ContainerdTest, TamperedBytesAreNeverServed) {
 TEST_F(ContainerdTest, KubernetesCriPullImage) {
   const std::string ref = PushWithRuntimeImage("ctd/cri");
   ASSERT_FALSE(HasFailure());
-  auto channel = grpc::CreateChannel("unix:" + containerd_sock_, grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel("unix:" + containerd_sock_, grpc::InsecureChannelCredentials());
   auto cri = runtime::v1::ImageService::NewStub(channel);
   runtime::v1::PullImageRequest req;
   req.mutable_image()->set_image(ref);
@@ -484,7 +520,8 @@ TEST_F(ContainerdTest, KubernetesCriPullImage) {
   EXPECT_FALSE(resp.image_ref().empty());
   auto content = Ctr({"-n", "k8s.io", "content", "ls", "-q"});
   for (const std::string& layer : LayerDigests()) {
-    EXPECT_EQ(content.output.find(layer), std::string::npos) << "layer " << layer << " was downloaded";
+    EXPECT_EQ(content.output.find(layer), std::string::npos)
+        << "layer " << layer << " was downloaded";
   }
   auto run = Ctr({"-n", "k8s.io", "run", "--rm", "--snapshotter", "syspgo", ref, "pod", "sh", "-c",
                   "sha256sum /data/big.bin; cat /data/over"});
@@ -506,7 +543,8 @@ TEST_F(ContainerdTest, KubernetesCriPullImage) {
   }
   ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
   ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
-  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), static_cast<int64_t>(LayerDigests().size()));
+  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"),
+            static_cast<int64_t>(LayerDigests().size()));
   ExpectNothingLeft();
 }
 

@@ -86,8 +86,8 @@ class FaultTest : public LazyFsTest {
   Cell Start(const std::string& ref, const std::string& mode, const std::string& root,
              When when = When::kBefore, const std::function<void()>& strike = {},
              std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run", "--root", root, "--fetch-timeout", "3",
-                                     "--timeout", "60", "--mode", mode};
+    std::vector<std::string> args = {"run", "--root", root, "--fetch-timeout", "3", "--timeout",
+                                     "60",  "--mode", mode};
     args.insert(args.end(), extra.begin(), extra.end());
     std::string script = when == When::kDuring ? "sleep 1; " : "";
     script += "md5sum";
@@ -262,8 +262,8 @@ TEST_F(FaultTest, WrongSubject) {
   ASSERT_TRUE(image.ok());
   image_ = *image;
   want_ = {Md5Hex(big_), Md5Hex(SampleData(3 << 20, 2)), Md5Hex("new")};
-  ASSERT_NO_FATAL_FAILURE(AttachRuntimeImage("fault/other", theirs.artifact, "fault/" + repo_,
-                                             image_.manifest_digest));
+  ASSERT_NO_FATAL_FAILURE(
+      AttachRuntimeImage("fault/other", theirs.artifact, "fault/" + repo_, image_.manifest_digest));
   Row("runtime image of another image (wrong subject)", EveryMode(ref, "subject"));
 }
 
@@ -309,7 +309,8 @@ TEST_F(FaultTest, DiskFull) {
   for (const std::string& mode : kModes) {
     const std::string root = Root("tiny-" + mode);
     ASSERT_TRUE(MakeDirs(root).ok());
-    ASSERT_EQ(::mount("tmpfs", root.c_str(), "tmpfs", 0, "size=6m,mode=0700"), 0) << strerror(errno);
+    ASSERT_EQ(::mount("tmpfs", root.c_str(), "tmpfs", 0, "size=6m,mode=0700"), 0)
+        << strerror(errno);
     cells.push_back(Start(ref, mode, root));
     ::umount2(root.c_str(), MNT_DETACH);
   }
@@ -333,14 +334,15 @@ TEST_F(FaultTest, HungRegistryRunUsesTheLocalCopyWithinTheTimeout) {
   EXPECT_NE(r.output.find("local copy"), std::string::npos) << r.output;
   EXPECT_LT(r.seconds, 25.0) << r.output;
   // Without a local copy: a clear failure, as soon.
-  Ran none = Syspgo({"run", "--root", Root("empty"), "--timeout", "20", ref, "--", "true"},
-                    seconds(60));
+  Ran none =
+      Syspgo({"run", "--root", Root("empty"), "--timeout", "20", ref, "--", "true"}, seconds(60));
   EXPECT_FALSE(none.exit.success()) << none.output;
   EXPECT_LT(none.seconds, 25.0) << none.output;
   own_->Resume();
-  std::printf("hung registry, --timeout 20: local copy used after %.1f s; no copy: failed after "
-              "%.1f s\n",
-              r.seconds, none.seconds);
+  std::printf(
+      "hung registry, --timeout 20: local copy used after %.1f s; no copy: failed after "
+      "%.1f s\n",
+      r.seconds, none.seconds);
 }
 
 }  // namespace

@@ -72,12 +72,12 @@ class IntegrationEnv {
 
 // Skips the test with the reason when the environment cannot run it, and
 // fails it when set-up broke.
-#define REQUIRE_INTEGRATION_ENV()                                               \
-  do {                                                                          \
-    std::string reason = ::syspgo::testing::IntegrationEnv::SkipReason();       \
-    if (!reason.empty()) GTEST_SKIP() << reason;                                \
-    ASSERT_TRUE(::syspgo::testing::IntegrationEnv::Get().status().ok())         \
-        << ::syspgo::testing::IntegrationEnv::Get().status().ToString();        \
+#define REQUIRE_INTEGRATION_ENV()                                         \
+  do {                                                                    \
+    std::string reason = ::syspgo::testing::IntegrationEnv::SkipReason(); \
+    if (!reason.empty()) GTEST_SKIP() << reason;                          \
+    ASSERT_TRUE(::syspgo::testing::IntegrationEnv::Get().status().ok())   \
+        << ::syspgo::testing::IntegrationEnv::Get().status().ToString();  \
   } while (0)
 
 // Mount points under `prefix` in our mount namespace.

@@ -38,7 +38,6 @@ namespace syspgo::testing {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-
 inline std::string FileText(const std::string& path) {
   auto text = ReadFileToString(path);
   return text.ok() ? *text : "";
@@ -46,7 +45,7 @@ inline std::string FileText(const std::string& path) {
 
 // Polls until `path` holds `text` or the process exits or time runs out.
 inline bool WaitForText(const std::string& path, const std::string& text, Subprocess& process,
-                 milliseconds timeout) {
+                        milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (FileText(path).find(text) != std::string::npos) return true;
@@ -76,8 +75,7 @@ inline std::string FuseUnavailableReason() {
     ::close(fd);
     return dir.status().ToString();
   }
-  const std::string options =
-      "fd=" + std::to_string(fd) + ",rootmode=40000,user_id=0,group_id=0";
+  const std::string options = "fd=" + std::to_string(fd) + ",rootmode=40000,user_id=0,group_id=0";
   std::string reason;
   if (::mount("syspgo-probe", dir->path().c_str(), "fuse.syspgo-probe", MS_NOSUID | MS_NODEV,
               options.c_str()) != 0) {
@@ -202,9 +200,10 @@ class LazyFsTest : public RuntimeImageTest {
       ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
       ASSERT_TRUE(client_->PushBlob(to, d.digest, *bytes).ok());
     }
-    ASSERT_TRUE(client_->PushManifest(to, artifact.ToString(), oci::media_type::kOciManifest,
-                                      manifest->body)
-                    .ok());
+    ASSERT_TRUE(
+        client_
+            ->PushManifest(to, artifact.ToString(), oci::media_type::kOciManifest, manifest->body)
+            .ok());
     oci::ImageIndex index;
     index.media_type = std::string(oci::media_type::kOciIndex);
     oci::Descriptor entry;
@@ -214,8 +213,9 @@ class LazyFsTest : public RuntimeImageTest {
     entry.artifact_type = std::string(rtimage::kArtifactType);
     entry.annotations = parsed->annotations;
     index.manifests.push_back(entry);
-    ASSERT_TRUE(client_->PushManifest(to, rtimage::FallbackTag(to_image),
-                                      oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
+    ASSERT_TRUE(client_
+                    ->PushManifest(to, rtimage::FallbackTag(to_image), oci::media_type::kOciIndex,
+                                   oci::SerializeImageIndex(index))
                     .ok());
   }
 
@@ -247,8 +247,8 @@ class LazyFsTest : public RuntimeImageTest {
     EXPECT_TRUE(WriteFileAtomic(JoinPath(forged, rtimage::kMetadataFile),
                                 rtimage::EncodeMetadata(*m), 0600, false)
                     .ok());
-    oci::Descriptor subject{image_.manifest.media_type, image_.manifest_digest,
-                            image_.manifest_size, "", {}, {}};
+    oci::Descriptor subject{
+        image_.manifest.media_type, image_.manifest_digest, image_.manifest_size, "", {}, {}};
     auto pushed = rtimage::PushRuntimeImage(*client_, repo, subject, forged);
     EXPECT_TRUE(pushed.ok()) << pushed.status().ToString();
     return pushed.ok() ? pushed->artifact : oci::Digest();
@@ -275,10 +275,11 @@ class LazyFsTest : public RuntimeImageTest {
       EXPECT_TRUE(RunCommandOk({"openssl", "pkey", "-in", k, "-pubout", "-out", k + ".pub"}).ok());
     }
     const std::string policy = Root("policy.json");
-    EXPECT_TRUE(WriteFileAtomic(policy,
-                                R"({"version": 1, "rules": [{"scope": "*", "accept": "signed", "keys": [")" +
-                                    trusted + R"(.pub"]}]})",
-                                0644, false)
+    EXPECT_TRUE(WriteFileAtomic(
+                    policy,
+                    R"({"version": 1, "rules": [{"scope": "*", "accept": "signed", "keys": [")" +
+                        trusted + R"(.pub"]}]})",
+                    0644, false)
                     .ok());
     return policy;
   }

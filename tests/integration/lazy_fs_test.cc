@@ -134,8 +134,9 @@ TEST_F(LazyFsTest, EveryModeGivesTheSameOutput) {
   std::string first;
   for (const char* mode : {"full", "lazy", "prefetch", "rtimage"}) {
     const std::string timing = Root(std::string("timing-") + mode + ".json");
-    std::vector<std::string> run = {"run", "--root", Root(std::string("node-") + mode), "--mode",
-                                    mode, "--timing-json", timing, ref, "--"};
+    std::vector<std::string> run = {"run",    "--root", Root(std::string("node-") + mode),
+                                    "--mode", mode,     "--timing-json",
+                                    timing,   ref,      "--"};
     run.insert(run.end(), command.begin(), command.end());
     auto r = Syspgo(run);
     ASSERT_TRUE(r.exit.success()) << mode << ": " << r.output;
@@ -193,8 +194,9 @@ TEST_F(LazyFsTest, DamagedChunkIsFetchedFromItsLayer) {
     f.seekp(j["blob_bytes"].get<int64_t>() / 2);
     f.put(static_cast<char>(c ^ 0x5a));
   }
-  std::vector<std::string> run = {"run",      "--root",        Root("node"), "--mode", "rtimage",
-                                  "--timing-json", Root("t.json"), ref, "--"};
+  std::vector<std::string> run = {"run",          "--root",  Root("node"),
+                                  "--mode",       "rtimage", "--timing-json",
+                                  Root("t.json"), ref,       "--"};
   run.insert(run.end(), command.begin(), command.end());
   auto r = Syspgo(run);
   ASSERT_TRUE(r.exit.success()) << r.output;
@@ -237,7 +239,8 @@ TEST_F(LazyFsTest, RegistryKilledMidStartFailsCleanly) {
   const auto killed = std::chrono::steady_clock::now();
   auto exit = run.WaitFor(seconds(60));
   ASSERT_TRUE(exit.ok());
-  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   EXPECT_FALSE(exit->success()) << FileText(out);
   EXPECT_LT(took, 20.0) << FileText(out);
   // md5sum's (or, had the shell not been read yet, runc's) EIO, and our log
@@ -319,7 +322,8 @@ TEST_F(LazyFsTest, SharedMountServesLaterRuns) {
   EXPECT_FALSE(twice.exit.success()) << "one shared mount per image";
   for (int i = 0; i < 2; ++i) {
     const std::string timing = Root("shared-" + std::to_string(i) + ".json");
-    auto r = Syspgo({"run", "--root", root, "--timing-json", timing, ref, "--", "cat", "/data/over"});
+    auto r =
+        Syspgo({"run", "--root", root, "--timing-json", timing, ref, "--", "cat", "/data/over"});
     ASSERT_TRUE(r.exit.success()) << r.output;
     EXPECT_NE(r.output.find("new"), std::string::npos) << r.output;
     nlohmann::json j = Json(timing);
@@ -383,7 +387,8 @@ TEST_F(LazyFsTest, ConcurrentStartsFetchTheRuntimeImageOnce) {
       ++started;
       // The one that started it saw the runtime image fetched once.
       registry_bytes = j["shared_mount_stats"]["registry_bytes"].get<int64_t>();
-      EXPECT_EQ(j["fs"]["page_cache"]["chunks_fetched"], j["fs"]["page_cache"]["chunks"]) << j.dump(2);
+      EXPECT_EQ(j["fs"]["page_cache"]["chunks_fetched"], j["fs"]["page_cache"]["chunks"])
+          << j.dump(2);
     } else {
       ++joined;
       EXPECT_EQ(j["registry"]["requests"], 1) << "only the manifest: " << j.dump(2);
@@ -400,7 +405,8 @@ TEST_F(LazyFsTest, ConcurrentStartsFetchTheRuntimeImageOnce) {
 
   // A start killed while its container runs: its reference goes with it.
   const std::string out = Root("killed.out");
-  Subprocess run = SpawnSyspgo({"run", "--root", root, ref, "--", "sh", "-c", "echo started; sleep 60"}, out);
+  Subprocess run =
+      SpawnSyspgo({"run", "--root", root, ref, "--", "sh", "-c", "echo started; sleep 60"}, out);
   ASSERT_TRUE(WaitForText(out, "started", run, seconds(60))) << FileText(out);
   ASSERT_TRUE(run.Signal(SIGKILL).ok());
   ASSERT_TRUE(run.WaitFor(seconds(30)).ok());

@@ -53,14 +53,17 @@ class PrivateRegistryTest : public ::testing::Test {
     // mark naming the server it was asked about.
     helpers_ = JoinPath(dir_.path(), "bin");
     ASSERT_TRUE(MakeDirs(helpers_).ok());
-    for (const auto& [name, password] : {std::pair<std::string, std::string>{"vault", kPassword},
-                                         {"stale", "an old password"}}) {
+    for (const auto& [name, password] :
+         {std::pair<std::string, std::string>{"vault", kPassword}, {"stale", "an old password"}}) {
       const std::string script =
           "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\n"
-          "echo \"$server\" > " + JoinPath(dir_.path(), name + ".asked") + "\n"
-          "printf '{\"ServerURL\":\"%s\",\"Username\":\"" + std::string(kUser) +
-          "\",\"Secret\":\"" + password + "\"}' \"$server\"\n";
-      ASSERT_TRUE(WriteFileAtomic(JoinPath(helpers_, "docker-credential-" + name), script, 0755).ok());
+          "echo \"$server\" > " +
+          JoinPath(dir_.path(), name + ".asked") +
+          "\n"
+          "printf '{\"ServerURL\":\"%s\",\"Username\":\"" +
+          std::string(kUser) + "\",\"Secret\":\"" + password + "\"}' \"$server\"\n";
+      ASSERT_TRUE(
+          WriteFileAtomic(JoinPath(helpers_, "docker-credential-" + name), script, 0755).ok());
       ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_.path(), name + ".json"),
                                   "{\"credHelpers\":{\"" + host_ + "\":\"" + name + "\"}}", 0600)
                       .ok());
@@ -112,19 +115,19 @@ TEST_F(PrivateRegistryTest, PullsAndRunsWithTheCaFromCertsDAndAHelpersLogin) {
   const std::string auth = JoinPath(dir_.path(), "vault.json");
   const std::string rt = JoinPath(dir_.path(), "rt");
   for (const std::vector<std::string>& step :
-       {std::vector<std::string>{"image", "build", "--root", Root("builder"), "--certs-dir",
-                                 certs_, "--authfile", auth, image_, "--no-trace", "-o", rt},
-        std::vector<std::string>{"image", "push", "--root", Root("builder"), "--certs-dir",
-                                 certs_, "--authfile", auth, image_, rt}}) {
+       {std::vector<std::string>{"image", "build", "--root", Root("builder"), "--certs-dir", certs_,
+                                 "--authfile", auth, image_, "--no-trace", "-o", rt},
+        std::vector<std::string>{"image", "push", "--root", Root("builder"), "--certs-dir", certs_,
+                                 "--authfile", auth, image_, rt}}) {
     auto out = Syspgo(step);
     ASSERT_TRUE(out.ok());
     ASSERT_TRUE(out->exit.success()) << step[1] << ": " << out->output;
   }
   for (const std::string mode : {"full", "lazy"}) {
     SCOPED_TRACE(mode);
-    auto out = Syspgo({"run", "--root", Root("root-" + mode), "--mode", mode, "--certs-dir",
-                       certs_, "--authfile", JoinPath(dir_.path(), "vault.json"), image_, "--",
-                       "sh", "-c", "echo hello from a private registry"});
+    auto out = Syspgo({"run", "--root", Root("root-" + mode), "--mode", mode, "--certs-dir", certs_,
+                       "--authfile", JoinPath(dir_.path(), "vault.json"), image_, "--", "sh", "-c",
+                       "echo hello from a private registry"});
     ASSERT_TRUE(out.ok());
     EXPECT_TRUE(out->exit.success()) << out->output;
     EXPECT_NE(out->output.find("hello from a private registry\n"), std::string::npos)
@@ -141,18 +144,17 @@ TEST_F(PrivateRegistryTest, AWrongPasswordNamesTheRegistryAndTheHelper) {
                      "--authfile", JoinPath(dir_.path(), "stale.json"), image_});
   ASSERT_TRUE(out.ok());
   EXPECT_FALSE(out->exit.success());
-  for (const std::string& part :
-       {"registry " + host_ + " rejected the login", std::string("HTTP 401"),
-        std::string("for user 'alice'"),
-        "credential helper docker-credential-stale (credHelpers in " +
-            JoinPath(dir_.path(), "stale.json") + ")"}) {
+  for (const std::string& part : {"registry " + host_ + " rejected the login",
+                                  std::string("HTTP 401"), std::string("for user 'alice'"),
+                                  "credential helper docker-credential-stale (credHelpers in " +
+                                      JoinPath(dir_.path(), "stale.json") + ")"}) {
     EXPECT_NE(out->output.find(part), std::string::npos) << part << "\n" << out->output;
   }
   // No credentials at all: the message says where they were looked for.
   const std::string empty = JoinPath(dir_.path(), "empty.json");
   ASSERT_TRUE(WriteFileAtomic(empty, "{}", 0600).ok());
-  auto anonymous = Syspgo({"pull", "--root", Root("root"), "--no-progress", "--certs-dir",
-                           certs_, "--authfile", empty, image_});
+  auto anonymous = Syspgo({"pull", "--root", Root("root"), "--no-progress", "--certs-dir", certs_,
+                           "--authfile", empty, image_});
   ASSERT_TRUE(anonymous.ok());
   EXPECT_FALSE(anonymous->exit.success());
   EXPECT_NE(anonymous->output.find("no credentials for " + host_ + " in " + empty),

@@ -43,7 +43,8 @@ TEST_F(ProfileArtifactTest, TwoHostsPushedAndPulledMerged) {
   const uint64_t want = BinarySamples(a) + BinarySamples(b);
   ASSERT_GT(want, 100u) << FileText(JoinPath(a, "profiles.json"));
   for (const std::string& dir : {a, b}) {
-    auto pushed = Syspgo({"profile", "push", "--insecure-registry", registry().address(), ref, dir});
+    auto pushed =
+        Syspgo({"profile", "push", "--insecure-registry", registry().address(), ref, dir});
     ASSERT_TRUE(pushed.exit.success()) << pushed.output;
   }
   const std::string out = Root("pulled");
@@ -72,7 +73,8 @@ TEST_F(ProfileArtifactTest, TwoHostsPushedAndPulledMerged) {
   ASSERT_FALSE(parsed->layers.empty());
   const oci::Descriptor& victim = parsed->layers.back();
   ASSERT_NO_FATAL_FAILURE(FlipOnDisk(victim.digest, victim.size / 2));
-  auto refused = Syspgo({"profile", "pull", "--insecure-registry", registry().address(), ref, Root("bad")});
+  auto refused =
+      Syspgo({"profile", "pull", "--insecure-registry", registry().address(), ref, Root("bad")});
   EXPECT_FALSE(refused.exit.success()) << refused.output;
   EXPECT_NE(refused.output.find("digest"), std::string::npos) << refused.output;
   EXPECT_FALSE(PathExists(JoinPath(Root("bad"), "profiles.json")));
@@ -87,27 +89,31 @@ TEST_F(ProfileArtifactTest, RecordTheContainersOfAnImage) {
   const std::string ref = PushWithRuntimeImage("prof/run");
   ASSERT_FALSE(HasFailure());
   std::string out_path = Root("run.out");
-  Subprocess run = SpawnSyspgo({"run", "--root", Root("store"), "--insecure-registry", registry().address(), ref,
-                                "--", "sh", "-c", "echo started; i=0; while [ $i -lt 4000000 ]; do i=$((i+1)); done"},
-                               out_path);
+  Subprocess run = SpawnSyspgo(
+      {"run", "--root", Root("store"), "--insecure-registry", registry().address(), ref, "--", "sh",
+       "-c", "echo started; i=0; while [ $i -lt 4000000 ]; do i=$((i+1)); done"},
+      out_path);
   ASSERT_TRUE(WaitForText(out_path, "started", run, seconds(60))) << FileText(out_path);
   // A busy process outside the container.
-  auto outside = Subprocess::Spawn({"sh", "-c", "i=0; while [ $i -lt 4000000 ]; do i=$((i+1)); done"});
+  auto outside =
+      Subprocess::Spawn({"sh", "-c", "i=0; while [ $i -lt 4000000 ]; do i=$((i+1)); done"});
   ASSERT_TRUE(outside.ok());
   const std::string prof = Root("image-prof");
-  auto r = Syspgo({"profile", "record", "--image", ref, "--insecure-registry", registry().address(), "--duration",
-                   "2", "--freq", "199", "-o", prof});
+  auto r = Syspgo({"profile", "record", "--image", ref, "--insecure-registry", registry().address(),
+                   "--duration", "2", "--freq", "199", "-o", prof});
   (void)outside->Signal(SIGKILL);
   (void)outside->Wait();
   (void)run.Signal(SIGTERM);
   (void)run.WaitFor(seconds(30));
   ASSERT_TRUE(r.exit.success()) << r.output;
   const nlohmann::json index = Json(JoinPath(prof, "profiles.json"));
-  auto busybox = profile::ReadBuildId(JoinPath(IntegrationEnv::Get().busybox_rootfs(), "bin/busybox"));
+  auto busybox =
+      profile::ReadBuildId(JoinPath(IntegrationEnv::Get().busybox_rootfs(), "bin/busybox"));
   ASSERT_TRUE(busybox.ok()) << busybox.status().ToString();
   bool found = false;
   for (const auto& b : index["binaries"]) {
-    EXPECT_NE(b["path"], "/usr/bin/dash") << "a process outside the container was sampled: " << index.dump(2);
+    EXPECT_NE(b["path"], "/usr/bin/dash")
+        << "a process outside the container was sampled: " << index.dump(2);
     if (b["path"] == "/bin/busybox") {
       found = true;
       EXPECT_EQ(b["build_id"], *busybox);
@@ -119,7 +125,8 @@ TEST_F(ProfileArtifactTest, RecordTheContainersOfAnImage) {
 
 TEST_F(ProfileArtifactTest, AnImageWithoutProfilesSaysSo) {
   const std::string ref = PushSampleImage("prof/none");
-  auto pulled = Syspgo({"profile", "pull", "--insecure-registry", registry().address(), ref, Root("none")});
+  auto pulled =
+      Syspgo({"profile", "pull", "--insecure-registry", registry().address(), ref, Root("none")});
   EXPECT_FALSE(pulled.exit.success());
   EXPECT_NE(pulled.output.find("no profiles were pushed"), std::string::npos) << pulled.output;
 }

@@ -159,8 +159,8 @@ TEST_F(ProfileRecordTest, ProcessInAnotherPidAndMountNamespace) {
   ASSERT_TRUE(MakeDirs(root).ok());
   ASSERT_TRUE(RunCommandOk({"cp", Path("spin"), JoinPath(root, "spin")}).ok());
   const std::string out = Path("ns");
-  auto r = Record({"-o", out, "--", "/usr/bin/unshare", "--pid", "--fork", "--mount", "--root", root,
-                   "/spin", "0.8"});
+  auto r = Record({"-o", out, "--", "/usr/bin/unshare", "--pid", "--fork", "--mount", "--root",
+                   root, "/spin", "0.8"});
   ASSERT_TRUE(r.exit.success()) << r.output;
   auto [full, leaf] = Count(Folded(JoinPath(out, "all.folded")), "hot_caller;hot_leaf");
   EXPECT_GT(leaf, 30u) << r.output;
@@ -172,8 +172,10 @@ TEST_F(ProfileRecordTest, ProcessInAnotherPidAndMountNamespace) {
 // clang-19 again without a warning.
 TEST_F(ProfileRecordTest, ClangTakesTheLlvmProfileWithoutWarnings) {
   const std::string clang = "/usr/lib/llvm-19/bin/clang";
-  if (::access(clang.c_str(), X_OK) != 0) GTEST_SKIP() << "clang-19 is not installed (scripts/install-deps.sh)";
-  const std::vector<std::string> flags = {"-O1", "-g", "-fdebug-info-for-profiling", "-fno-omit-frame-pointer"};
+  if (::access(clang.c_str(), X_OK) != 0)
+    GTEST_SKIP() << "clang-19 is not installed (scripts/install-deps.sh)";
+  const std::vector<std::string> flags = {"-O1", "-g", "-fdebug-info-for-profiling",
+                                          "-fno-omit-frame-pointer"};
   std::vector<std::string> build = {clang};
   build.insert(build.end(), flags.begin(), flags.end());
   build.insert(build.end(), {"-o", Path("spin-clang"), Path("spin.c")});
@@ -189,12 +191,13 @@ TEST_F(ProfileRecordTest, ClangTakesTheLlvmProfileWithoutWarnings) {
   // hot_leaf starts at line 3; its loop is line 4 (offset 1).
   const std::regex leaf(R"((^|\n)hot_leaf:\d+:\d+\n( [0-9.]+: \d+\n)* 1(\.\d+)?: \d+\n)");
   EXPECT_TRUE(std::regex_search(*text, leaf)) << "hot_leaf's loop at offset 1:\n" << *text;
-  const std::regex call(R"((^|\n)hot_caller:\d+:\d+\n( [0-9.]+: \d+( \S+:\d+)*\n)* 1(\.\d+)?: \d+ hot_leaf:\d+)");
+  const std::regex call(
+      R"((^|\n)hot_caller:\d+:\d+\n( [0-9.]+: \d+( \S+:\d+)*\n)* 1(\.\d+)?: \d+ hot_leaf:\d+)");
   EXPECT_TRUE(std::regex_search(*text, call)) << "hot_caller's line 1 calls hot_leaf:\n" << *text;
   std::vector<std::string> rebuild = {clang};
   rebuild.insert(rebuild.end(), flags.begin(), flags.end());
-  rebuild.insert(rebuild.end(), {"-fprofile-sample-use=" + llvmprof, "-Werror", "-o", Path("spin-pgo"),
-                                 Path("spin.c")});
+  rebuild.insert(rebuild.end(), {"-fprofile-sample-use=" + llvmprof, "-Werror", "-o",
+                                 Path("spin-pgo"), Path("spin.c")});
   auto rebuilt = RunCommand(rebuild);
   ASSERT_TRUE(rebuilt.ok());
   EXPECT_TRUE(rebuilt->exit.success()) << rebuilt->output;
@@ -208,11 +211,13 @@ TEST_F(ProfileRecordTest, ClangTakesTheLlvmProfileWithoutWarnings) {
 TEST_F(ProfileRecordTest, GoBuildTakesThePprofProfile) {
   const std::string go = "/usr/lib/go-1.23/bin/go";
   if (::access(go.c_str(), X_OK) != 0) {
-    GTEST_SKIP() << "Go 1.23 is not installed (golang-1.23-go from bookworm-backports: scripts/install-deps.sh)";
+    GTEST_SKIP() << "Go 1.23 is not installed (golang-1.23-go from bookworm-backports: "
+                    "scripts/install-deps.sh)";
   }
   const std::string src = Path("gomix");
   ASSERT_TRUE(MakeDirs(src).ok());
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(src, "go.mod"), "module gomix\n\ngo 1.23\n", 0644, false).ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(JoinPath(src, "go.mod"), "module gomix\n\ngo 1.23\n", 0644, false).ok());
   ASSERT_TRUE(WriteFileAtomic(JoinPath(src, "main.go"), R"(package main
 
 import (
@@ -245,7 +250,8 @@ func main() {
 )",
                               0644, false)
                   .ok());
-  const std::string env = "cd " + src + " && GOCACHE=" + Path("gocache") + " GOPATH=" + Path("gopath") +
+  const std::string env = "cd " + src + " && GOCACHE=" + Path("gocache") +
+                          " GOPATH=" + Path("gopath") +
                           " GOFLAGS=-mod=mod GOTOOLCHAIN=local GOPROXY=off ";
   auto built = RunCommand({"sh", "-c", env + go + " build -o app . 2>&1"});
   ASSERT_TRUE(built.ok() && built->exit.success()) << (built.ok() ? built->output : "");
@@ -258,14 +264,17 @@ func main() {
   const std::string pprof = JoinPath(out, "app-" + *id + ".pprof");
   auto index = ReadFileToString(JoinPath(out, "profiles.json"));
   ASSERT_TRUE(PathExists(pprof)) << r.output << (index.ok() ? *index : index.status().ToString());
-  auto pgo = RunCommand({"sh", "-c", env + go + " build -a -pgo=" + pprof + " -gcflags=-d=pgodebug=3 -o app.pgo . 2>&1"});
+  auto pgo = RunCommand(
+      {"sh", "-c",
+       env + go + " build -a -pgo=" + pprof + " -gcflags=-d=pgodebug=3 -o app.pgo . 2>&1"});
   ASSERT_TRUE(pgo.ok());
   ASSERT_TRUE(pgo->exit.success()) << pgo->output;
   const std::regex edge("\"main\\.work\" -> \"main\\.mix\" \\[label=\"([0-9.]+)\"\\]");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(pgo->output, m, edge)) << pgo->output.substr(0, 4000);
   EXPECT_GT(std::stod(m.str(1)), 50.0) << "the hottest edge (percent of the weight)";
-  EXPECT_EQ(pgo->output.find("\"main.main\" -> \"main.mix\""), std::string::npos) << "the leaf's caller was lost";
+  EXPECT_EQ(pgo->output.find("\"main.main\" -> \"main.mix\""), std::string::npos)
+      << "the leaf's caller was lost";
 }
 
 }  // namespace

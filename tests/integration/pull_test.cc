@@ -146,11 +146,13 @@ TEST_F(PullTest, ImageIndexSelectsLinuxAmd64) {
   };
   index.manifests = {desc(*arm, "arm64"), desc(*built, "amd64")};
   TestRegistryOptions registry;
-  auto client = oci::RegistryClient::Create(IntegrationEnv::Get().registry().address(),
-                                            registry.options);
+  auto client =
+      oci::RegistryClient::Create(IntegrationEnv::Get().registry().address(), registry.options);
   ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(client->PushManifest("multi", "index", oci::media_type::kOciIndex,
-                                   oci::SerializeImageIndex(index)).ok());
+  ASSERT_TRUE(client
+                  ->PushManifest("multi", "index", oci::media_type::kOciIndex,
+                                 oci::SerializeImageIndex(index))
+                  .ok());
   auto image = Pull(Ref("multi:index"));
   ASSERT_TRUE(image.ok()) << image.status().ToString();
   EXPECT_EQ(image->manifest_digest, built->manifest_digest);
@@ -160,9 +162,9 @@ TEST_F(PullTest, ImageIndexSelectsLinuxAmd64) {
 TEST_F(PullTest, BlobCorruptedOnRegistryDiskIsRejectedAndNotKept) {
   // A layer of its own: the registry's copy of the busybox layer, which
   // the other tests share, stays intact.
-  auto built = PushImage(Ref("corrupt:v1"),
-                         {{"", MakeTar({FileEntry("corrupt-only", 100000)},
-                                       {std::string(100000, 'c')})}});
+  auto built =
+      PushImage(Ref("corrupt:v1"),
+                {{"", MakeTar({FileEntry("corrupt-only", 100000)}, {std::string(100000, 'c')})}});
   ASSERT_TRUE(built.ok());
   std::string data = IntegrationEnv::Get().registry().BlobDataPath(built->layers[0].digest);
   {
@@ -179,8 +181,7 @@ TEST_F(PullTest, BlobCorruptedOnRegistryDiskIsRejectedAndNotKept) {
   EXPECT_EQ(image.status().code(), StatusCode::kCorruption);
   EXPECT_NE(image.status().message().find("digest mismatch"), std::string::npos)
       << image.status().message();
-  EXPECT_NE(image.status().message().find(built->layers[0].digest.ToString()),
-            std::string::npos);
+  EXPECT_NE(image.status().message().find(built->layers[0].digest.ToString()), std::string::npos);
   EXPECT_FALSE(PathExists(JoinPath(store_root_, "blobs/sha256/" + built->layers[0].digest.hex)));
   ExpectStoreEmptyOfLayers();
 }
@@ -189,10 +190,10 @@ TEST_F(PullTest, HostileLayersWriteNothingOutsideTheRoot) {
   const std::string tag = std::to_string(::getpid());
   const std::string escape_name = "syspgo-escape-" + tag;
   // Names whose ".." climbs above the root are refused outright.
-  for (const std::string& name : {"../../../../../../tmp/" + escape_name,
-                                  "/../tmp/" + escape_name, "a/../../tmp/" + escape_name}) {
-    auto built = PushImage(Ref("hostile:dotdot"),
-                           {{"", MakeTar({FileEntry(name, 5)}, {"evil\n"})}});
+  for (const std::string& name : {"../../../../../../tmp/" + escape_name, "/../tmp/" + escape_name,
+                                  "a/../../tmp/" + escape_name}) {
+    auto built =
+        PushImage(Ref("hostile:dotdot"), {{"", MakeTar({FileEntry(name, 5)}, {"evil\n"})}});
     ASSERT_TRUE(built.ok()) << built.status().ToString();
     auto image = Pull(Ref("hostile:dotdot"));
     ASSERT_FALSE(image.ok()) << name;
@@ -213,10 +214,10 @@ TEST_F(PullTest, HostileLayersWriteNothingOutsideTheRoot) {
     EXPECT_TRUE(PathExists(JoinPath(image->layer_paths[0], "tmp/" + escape_name)));
   }
   // A symlink to / and then a file through it lands inside the layer.
-  auto built = PushImage(Ref("hostile:symlink"),
-                         {{"", MakeTar({SymlinkEntry("root", "/"),
-                                        FileEntry("root/tmp/" + escape_name, 5)},
-                                       {"", "evil\n"})}});
+  auto built =
+      PushImage(Ref("hostile:symlink"),
+                {{"", MakeTar({SymlinkEntry("root", "/"), FileEntry("root/tmp/" + escape_name, 5)},
+                              {"", "evil\n"})}});
   ASSERT_TRUE(built.ok());
   auto image = Pull(Ref("hostile:symlink"));
   ASSERT_TRUE(image.ok()) << image.status().ToString();
@@ -230,8 +231,8 @@ TEST_F(PullTest, KilledPullLeavesNothingHalfWrittenAndTheNextPullWorks) {
   auto built = PushImage(Ref("killed:v1"), {{IntegrationEnv::Get().busybox_rootfs(), ""}});
   ASSERT_TRUE(built.ok());
   TestRegistryOptions registry;
-  auto upstream = oci::RegistryClient::Create(IntegrationEnv::Get().registry().address(),
-                                              registry.options);
+  auto upstream =
+      oci::RegistryClient::Create(IntegrationEnv::Get().registry().address(), registry.options);
   ASSERT_TRUE(upstream.ok());
   auto manifest = upstream->GetManifest("killed", "v1");
   ASSERT_TRUE(manifest.ok());
@@ -240,11 +241,13 @@ TEST_F(PullTest, KilledPullLeavesNothingHalfWrittenAndTheNextPullWorks) {
   auto config = upstream->FetchSmallBlob("killed", parsed->config);
   ASSERT_TRUE(config.ok());
   std::string layer;
-  ASSERT_TRUE(upstream->FetchBlob("killed", built->layers[0].digest, 0,
-                                  [&](std::span<const char> c) {
-                                    layer.append(c.data(), c.size());
-                                    return Status::Ok();
-                                  }).ok());
+  ASSERT_TRUE(upstream
+                  ->FetchBlob("killed", built->layers[0].digest, 0,
+                              [&](std::span<const char> c) {
+                                layer.append(c.data(), c.size());
+                                return Status::Ok();
+                              })
+                  .ok());
   std::atomic<bool> stall{true};
   HttpTestServer proxy([&](const TestRequest& req) {
     TestResponse r;
@@ -260,14 +263,16 @@ TEST_F(PullTest, KilledPullLeavesNothingHalfWrittenAndTheNextPullWorks) {
     return r;
   });
   const std::string ref = proxy.address() + "/killed:v1";
-  auto child = Subprocess::Spawn({SYSPGO_BINARY, "pull", "--no-progress", "--root", store_root_, ref},
-                                 SpawnOptions{.null_stdin = true});
+  auto child =
+      Subprocess::Spawn({SYSPGO_BINARY, "pull", "--no-progress", "--root", store_root_, ref},
+                        SpawnOptions{.null_stdin = true});
   ASSERT_TRUE(child.ok());
   // Wait until half the layer has reached the session's temp blob file.
   bool halfway = false;
   for (int i = 0; i < 1000 && !halfway; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    auto out = RunCommand({"sh", "-c", "cat " + store_root_ + "/tmp/*/layer-*/blob 2>/dev/null | wc -c"});
+    auto out =
+        RunCommand({"sh", "-c", "cat " + store_root_ + "/tmp/*/layer-*/blob 2>/dev/null | wc -c"});
     halfway = out.ok() && std::atol(out->output.c_str()) >= static_cast<long>(layer.size() / 2);
   }
   ASSERT_TRUE(halfway) << "the pull never got halfway";

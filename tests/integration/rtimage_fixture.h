@@ -56,7 +56,8 @@ struct MergedFile {
 };
 
 // Every path under root (as "/a/b"), lstat'ed; "/" included.
-inline void Walk(const std::string& root, const std::string& rel, std::map<std::string, MergedFile>* out) {
+inline void Walk(const std::string& root, const std::string& rel,
+                 std::map<std::string, MergedFile>* out) {
   std::string path = rel.empty() ? root : JoinPath(root, rel.substr(1));
   MergedFile f{};
   ASSERT_EQ(lstat(path.c_str(), &f.st), 0) << path;
@@ -99,10 +100,14 @@ class RuntimeImageTest : public ::testing::Test {
   std::string PushSampleImage(const std::string& repo, const std::string& extra = "") {
     std::string ref = registry().address() + "/" + repo + ":1";
     big_ = SampleData(9 << 20, 1);
-    std::vector<oci::TarEntry> l1 = {DirEntry("data/"), FileEntry("data/big.bin", 0),
-                                     FileEntry("data/gone.txt", 5), DirEntry("data/dir/"),
-                                     FileEntry("data/dir/a", 1), DirEntry("data/opaque/"),
-                                     FileEntry("data/opaque/x", 1), FileEntry("data/over", 3)};
+    std::vector<oci::TarEntry> l1 = {DirEntry("data/"),
+                                     FileEntry("data/big.bin", 0),
+                                     FileEntry("data/gone.txt", 5),
+                                     DirEntry("data/dir/"),
+                                     FileEntry("data/dir/a", 1),
+                                     DirEntry("data/opaque/"),
+                                     FileEntry("data/opaque/x", 1),
+                                     FileEntry("data/over", 3)};
     l1[1].size = static_cast<int64_t>(big_.size());
     l1[1].xattrs["user.rtimage"] = "yes";
     oci::TarEntry dev = FileEntry("data/null", 0, 0666);
@@ -151,7 +156,7 @@ class RuntimeImageTest : public ::testing::Test {
                {"/data/big.bin", 20, {{0, 1}, {100, 300}, {1000, 2}, {2303, 1}}},
                {"/data/hl", 30, {{1, 2}}},  // hard link: data was read as data/big2
                {"/data/over", 40, {{0, 1}}},
-               {"/data/sym", 50, {{0, 1}}},    // a symlink: not a file
+               {"/data/sym", 50, {{0, 1}}},  // a symlink: not a file
                {"/proc/self/stat", 5, {{0, 1}}}};
     return p;
   }
@@ -194,9 +199,7 @@ class RuntimeImageTest : public ::testing::Test {
     return out;
   }
 
-  std::string Repo(const std::string& ref) {
-    return oci::ImageReference::Parse(ref)->repository;
-  }
+  std::string Repo(const std::string& ref) { return oci::ImageReference::Parse(ref)->repository; }
 
   RegistryFixture* registry_override_ = nullptr;
   TestRegistryOptions opts_;

@@ -78,7 +78,9 @@ TEST_F(RuntimeImageTest, MetadataIsTheMergedImageAndExtentsAreItsBytes) {
     EXPECT_EQ(e.uid, st.st_uid);
     EXPECT_EQ(e.gid, st.st_gid);
     switch (e.type) {
-      case EntryType::kDirectory: EXPECT_TRUE(S_ISDIR(st.st_mode)); break;
+      case EntryType::kDirectory:
+        EXPECT_TRUE(S_ISDIR(st.st_mode));
+        break;
       case EntryType::kSymlink:
         EXPECT_TRUE(S_ISLNK(st.st_mode));
         EXPECT_EQ(e.symlink_target, it->second.symlink_target);
@@ -88,8 +90,12 @@ TEST_F(RuntimeImageTest, MetadataIsTheMergedImageAndExtentsAreItsBytes) {
         EXPECT_EQ(e.rdev_major, major(st.st_rdev));
         EXPECT_EQ(e.rdev_minor, minor(st.st_rdev));
         break;
-      case EntryType::kBlockDevice: EXPECT_TRUE(S_ISBLK(st.st_mode)); break;
-      case EntryType::kFifo: EXPECT_TRUE(S_ISFIFO(st.st_mode)); break;
+      case EntryType::kBlockDevice:
+        EXPECT_TRUE(S_ISBLK(st.st_mode));
+        break;
+      case EntryType::kFifo:
+        EXPECT_TRUE(S_ISFIFO(st.st_mode));
+        break;
       case EntryType::kRegular: {
         ASSERT_TRUE(S_ISREG(st.st_mode));
         EXPECT_EQ(e.mtime_sec, st.st_mtim.tv_sec);
@@ -148,10 +154,9 @@ TEST_F(RuntimeImageTest, MetadataIsTheMergedImageAndExtentsAreItsBytes) {
     ASSERT_TRUE(plan.ok());
     far_from_start += plan->compressed_begin > 0;
     auto digest = oci::Digest::Parse(m.layers[c.layer].digest);
-    auto compressed = client_->FetchBlobRange(Repo(ref), *digest,
-                                              static_cast<int64_t>(plan->compressed_begin),
-                                              static_cast<int64_t>(plan->compressed_end -
-                                                                   plan->compressed_begin));
+    auto compressed = client_->FetchBlobRange(
+        Repo(ref), *digest, static_cast<int64_t>(plan->compressed_begin),
+        static_cast<int64_t>(plan->compressed_end - plan->compressed_begin));
     ASSERT_TRUE(compressed.ok()) << compressed.status().ToString();
     auto got = rtimage::ExtractRange(index, *plan, *compressed, c.tar_offset + offset, length);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -167,8 +172,7 @@ TEST_F(RuntimeImageTest, ArtifactIsFoundFromTheImageAndTheImageIsUntouched) {
   ASSERT_TRUE(image.ok()) << image.status().ToString();
   std::string out = JoinPath(dir_.path(), "rt");
   ASSERT_TRUE(Build(*image, out, {SampleProfile()}).ok());
-  oci::Descriptor subject{image->manifest.media_type, image->manifest_digest,
-                          image->manifest_size};
+  oci::Descriptor subject{image->manifest.media_type, image->manifest_digest, image->manifest_size};
   auto pushed = rtimage::PushRuntimeImage(*client_, Repo(ref), subject, out);
   ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
   EXPECT_FALSE(pushed->referrers_api);  // docker-registry 2.8 has no referrers API
@@ -186,12 +190,13 @@ TEST_F(RuntimeImageTest, ArtifactIsFoundFromTheImageAndTheImageIsUntouched) {
   EXPECT_FALSE((*found)->manifest.has_value());
   auto second = oci::RegistryClient::Create(registry().address(), opts_.options);
   ASSERT_TRUE(second.ok());
-  auto found2 = rtimage::FindRuntimeImage(*client_, Repo(ref), resolved->descriptor.digest,
-                                          &*second);
+  auto found2 =
+      rtimage::FindRuntimeImage(*client_, Repo(ref), resolved->descriptor.digest, &*second);
   ASSERT_TRUE(found2.ok() && found2->has_value()) << found2.status().ToString();
   EXPECT_EQ((*found2)->blob.digest, (*found)->blob.digest);
   EXPECT_EQ((*found2)->metadata.digest, (*found)->metadata.digest);
-  auto fetched = rtimage::FetchRuntimeMetadata(*client_, Repo(ref), **found, image->manifest_digest);
+  auto fetched =
+      rtimage::FetchRuntimeMetadata(*client_, Repo(ref), **found, image->manifest_digest);
   ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
   auto local = ReadFileToString(JoinPath(out, "metadata"), 1 << 30);
   EXPECT_EQ(fetched->metadata_bytes, *local);
@@ -204,7 +209,8 @@ TEST_F(RuntimeImageTest, ArtifactIsFoundFromTheImageAndTheImageIsUntouched) {
   // Chunks into a node store; all verified.
   auto chunks = rtimage::ChunkStore::Open(JoinPath(dir_.path(), "chunks"));
   ASSERT_TRUE(chunks.ok());
-  auto fetch = rtimage::FetchChunks(*client_, Repo(ref), (*found)->blob, fetched->metadata, *chunks);
+  auto fetch =
+      rtimage::FetchChunks(*client_, Repo(ref), (*found)->blob, fetched->metadata, *chunks);
   ASSERT_TRUE(fetch.ok()) << fetch.status().ToString();
   EXPECT_EQ(fetch->chunks_fetched, fetched->metadata.chunks.size());
   EXPECT_LE(fetch->requests, 2u);
@@ -212,7 +218,8 @@ TEST_F(RuntimeImageTest, ArtifactIsFoundFromTheImageAndTheImageIsUntouched) {
   // Other tools: skopeo copies the image byte for byte.
   if (access("/usr/bin/skopeo", X_OK) != 0) GTEST_SKIP() << "skopeo is not installed";
   std::string copy = JoinPath(dir_.path(), "skopeo");
-  auto r = RunCommand({"skopeo", "copy", "--src-tls-verify=false", "docker://" + ref, "dir:" + copy});
+  auto r =
+      RunCommand({"skopeo", "copy", "--src-tls-verify=false", "docker://" + ref, "dir:" + copy});
   ASSERT_TRUE(r.ok() && r->exit.success()) << (r.ok() ? r->output : r.status().ToString());
   auto manifest = ReadFileToString(JoinPath(copy, "manifest.json"), 1 << 20);
   ASSERT_TRUE(manifest.ok());
@@ -246,16 +253,22 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   oci::Descriptor subject_b{std::string(oci::media_type::kOciManifest), b->manifest_digest,
                             static_cast<int64_t>(b->manifest.size())};
   auto refused = rtimage::PushRuntimeImage(*client_, repo, subject_b, out);
-  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status().ToString();
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition)
+      << refused.status().ToString();
   // B's referrers tag pointing to A's runtime image: the subject differs.
   oci::ImageIndex index;
   index.media_type = std::string(oci::media_type::kOciIndex);
-  index.manifests.push_back({std::string(oci::media_type::kOciManifest), (*found)->artifact, 0,
-                             std::string(rtimage::kArtifactType), std::nullopt, {}});
+  index.manifests.push_back({std::string(oci::media_type::kOciManifest),
+                             (*found)->artifact,
+                             0,
+                             std::string(rtimage::kArtifactType),
+                             std::nullopt,
+                             {}});
   auto artifact_body = client_->GetManifest(repo, (*found)->artifact.ToString());
   index.manifests[0].size = static_cast<int64_t>(artifact_body->body.size());
-  ASSERT_TRUE(client_->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
-                                    oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
+  ASSERT_TRUE(client_
+                  ->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                                 oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
                   .ok());
   auto wrong = rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest);
   EXPECT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition) << wrong.status().ToString();
@@ -265,24 +278,29 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   oci::ImageManifest forged = *oci::ParseImageManifest(artifact_body->body);
   forged.subject = subject_b;
   std::string forged_body = oci::SerializeImageManifest(forged);
-  ASSERT_TRUE(client_->PushManifest(repo, oci::Digest::Of(forged_body).ToString(),
-                                    oci::media_type::kOciManifest, forged_body).ok());
+  ASSERT_TRUE(client_
+                  ->PushManifest(repo, oci::Digest::Of(forged_body).ToString(),
+                                 oci::media_type::kOciManifest, forged_body)
+                  .ok());
   index.manifests[0].digest = oci::Digest::Of(forged_body);
   index.manifests[0].size = static_cast<int64_t>(forged_body.size());
-  ASSERT_TRUE(client_->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
-                                    oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
+  ASSERT_TRUE(client_
+                  ->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                                 oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
                   .ok());
   auto forged_found = rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest);
   ASSERT_TRUE(forged_found.ok() && forged_found->has_value());
-  auto forged_meta = rtimage::FetchRuntimeMetadata(*client_, repo, **forged_found, b->manifest_digest);
+  auto forged_meta =
+      rtimage::FetchRuntimeMetadata(*client_, repo, **forged_found, b->manifest_digest);
   EXPECT_EQ(forged_meta.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(forged_meta.status().message().find("was built for image"), std::string::npos);
   // B's index entry carrying A's layer descriptors in the annotation (no
   // artifact manifest is fetched then): A's metadata names A, refused.
   ASSERT_TRUE(forged.annotations.count(std::string(rtimage::kLayersAnnotation)));
   index.manifests[0].annotations = forged.annotations;
-  ASSERT_TRUE(client_->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
-                                    oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
+  ASSERT_TRUE(client_
+                  ->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                                 oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
                   .ok());
   auto annotated = rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest);
   ASSERT_TRUE(annotated.ok() && annotated->has_value()) << annotated.status().ToString();
@@ -292,8 +310,9 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   EXPECT_EQ(annotated_meta.status().code(), StatusCode::kFailedPrecondition);
   // A malformed annotation is an error, not a silent miss.
   index.manifests[0].annotations[std::string(rtimage::kLayersAnnotation)] = "[{\"digest\": 1}]";
-  ASSERT_TRUE(client_->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
-                                    oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
+  ASSERT_TRUE(client_
+                  ->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                                 oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
                   .ok());
   EXPECT_EQ(rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest).status().code(),
             StatusCode::kCorruption);
@@ -334,7 +353,8 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   // to decompress, a raw chunk its digest).
   auto damaged = rt->ReadChunk(0);
   EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption);
-  EXPECT_NE(damaged.status().message().find("chunk 0 "), std::string::npos) << damaged.status().ToString();
+  EXPECT_NE(damaged.status().message().find("chunk 0 "), std::string::npos)
+      << damaged.status().ToString();
   EXPECT_FALSE(rtimage::PushRuntimeImage(*client_, repo, subject_a, out).ok());
   ASSERT_TRUE(WriteFileAtomic(blob_path, blob->substr(0, blob->size() - 4096), 0644, false).ok());
   auto truncated = rtimage::RuntimeImageDir::Open(out);
@@ -355,8 +375,8 @@ TEST_F(RuntimeImageTest, ImagesSharingDataFetchItOnce) {
   auto chunks = rtimage::ChunkStore::Open(JoinPath(dir_.path(), "chunks"));
   ASSERT_TRUE(chunks.ok());
   std::vector<rtimage::ChunkFetchReport> reports;
-  for (auto [image, profile, name] : {std::tuple{&*a, SampleProfile(), "a"},
-                                      std::tuple{&*b, profile_b, "b"}}) {
+  for (auto [image, profile, name] :
+       {std::tuple{&*a, SampleProfile(), "a"}, std::tuple{&*b, profile_b, "b"}}) {
     std::string out = JoinPath(dir_.path(), name);
     ASSERT_TRUE(Build(*image, out, {profile}).ok());
     std::string repo = image->reference.repository;
@@ -383,8 +403,11 @@ TEST_F(RuntimeImageTest, ImagesSharingDataFetchItOnce) {
 TEST_F(RuntimeImageTest, OptimizeThenInspect) {
   std::string ref = PushSampleImage("rt/optimize");
   std::vector<std::string> optimize = {
-      SYSPGO_BINARY, "image", "optimize", "--root", root_, ref, "--",
-      "sh", "-c", "head -c 300000 /data/big.bin > /dev/null; cat /data/over"};
+      SYSPGO_BINARY, "image",
+      "optimize",    "--root",
+      root_,         ref,
+      "--",          "sh",
+      "-c",          "head -c 300000 /data/big.bin > /dev/null; cat /data/over"};
   auto r = RunCommand(optimize);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r->exit.success()) << r->output;
@@ -401,7 +424,8 @@ TEST_F(RuntimeImageTest, OptimizeThenInspect) {
   // Page rounding aside, the blob holds what the trace recorded.
   EXPECT_LE(j["blob_bytes"].get<uint64_t>(),
             j["traced_bytes"].get<uint64_t>() + j["chunks"].get<uint64_t>() * 4096);
-  auto none = RunCommand({SYSPGO_BINARY, "image", "inspect", registry().address() + "/rt/optimize:nope"});
+  auto none =
+      RunCommand({SYSPGO_BINARY, "image", "inspect", registry().address() + "/rt/optimize:nope"});
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->exit.success());
 }

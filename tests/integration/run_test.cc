@@ -107,9 +107,8 @@ TEST_F(RunTest, TcpReadinessReturnsOnceThePortAnswers) {
   int port = FreeLocalPort();
   std::string json = JoinPath(dir_.path(), "timing.json");
   auto start = std::chrono::steady_clock::now();
-  auto out = Run({"run", "--ready", "tcp:" + std::to_string(port), "--timing-json", json,
-                  image_, "--", "httpd", "-f", "-p", "127.0.0.1:" + std::to_string(port), "-h",
-                  "/www"});
+  auto out = Run({"run", "--ready", "tcp:" + std::to_string(port), "--timing-json", json, image_,
+                  "--", "httpd", "-f", "-p", "127.0.0.1:" + std::to_string(port), "-h", "/www"});
   auto took = std::chrono::steady_clock::now() - start;
   ASSERT_TRUE(out.ok());
   EXPECT_TRUE(out->exit.success()) << out->output;
@@ -120,9 +119,10 @@ TEST_F(RunTest, TcpReadinessReturnsOnceThePortAnswers) {
   EXPECT_EQ(j["ready"], true);
   EXPECT_EQ(j["ready_condition"], "tcp:" + std::to_string(port));
   EXPECT_GT(j["total_s"].get<double>(), 0);
-  EXPECT_NEAR(j["total_s"].get<double>(),
-              j["deploy_s"].get<double>() + j["running_s"].get<double>() +
-                  j["ready_s"].get<double>(), 1e-6);
+  EXPECT_NEAR(
+      j["total_s"].get<double>(),
+      j["deploy_s"].get<double>() + j["running_s"].get<double>() + j["ready_s"].get<double>(),
+      1e-6);
   EXPECT_FALSE(run::TcpPortAccepts(static_cast<uint16_t>(port)));  // stopped afterwards
 }
 
@@ -140,13 +140,13 @@ TEST_F(RunTest, LogAndFileReadiness) {
 
 TEST_F(RunTest, NotReadyInTimeIsAClearFailure) {
   int port = FreeLocalPort();
-  auto out = Run({"run", "--ready", "tcp:" + std::to_string(port), "--timeout", "1", image_,
-                  "--", "sleep", "60"});
+  auto out = Run({"run", "--ready", "tcp:" + std::to_string(port), "--timeout", "1", image_, "--",
+                  "sleep", "60"});
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->exit.exit_code, 125);
   EXPECT_NE(out->output.find("did not become ready"), std::string::npos) << out->output;
-  auto died = Run({"run", "--ready", "tcp:" + std::to_string(port), image_, "--", "sh", "-c",
-                   "exit 3"});
+  auto died =
+      Run({"run", "--ready", "tcp:" + std::to_string(port), image_, "--", "sh", "-c", "exit 3"});
   ASSERT_TRUE(died.ok());
   EXPECT_NE(died->exit.exit_code, 0);
   EXPECT_NE(died->output.find("before it was ready"), std::string::npos) << died->output;
@@ -167,9 +167,10 @@ TEST_F(RunTest, CtrlCStopsTheContainerAndCleansUp) {
 // start's phases are still reported (what bench/coldstart.sh relies on).
 TEST_F(RunTest, KeepRunningReportsItsPhasesWhenInterruptedAfterReadiness) {
   const std::string timing = JoinPath(root_, "keep.json");
-  auto child = Subprocess::Spawn(Syspgo({"run", "--ready", "file:/tmp/up", "--keep-running", "--timing-json", timing,
-                                         image_, "--", "sh", "-c", "touch /tmp/up; sleep 60"}),
-                                 SpawnOptions{.null_stdin = true});
+  auto child =
+      Subprocess::Spawn(Syspgo({"run", "--ready", "file:/tmp/up", "--keep-running", "--timing-json",
+                                timing, image_, "--", "sh", "-c", "touch /tmp/up; sleep 60"}),
+                        SpawnOptions{.null_stdin = true});
   ASSERT_TRUE(child.ok());
   ASSERT_TRUE(WaitForContainer());
   // Ready once /tmp/up exists; then it stays attached until interrupted.
@@ -227,13 +228,12 @@ TEST_F(RunTest, WhiteoutsHideLowerLayerFiles) {
   std::string lower = MakeTar({DirEntry("a/"), FileEntry("a/gone", 1), FileEntry("a/kept", 1),
                                DirEntry("b/"), FileEntry("b/old", 1)},
                               {"", "x", "y", "", "z"});
-  std::string upper = MakeTar({FileEntry("a/.wh.gone", 0), FileEntry("b/.wh..wh..opq", 0),
-                               FileEntry("b/new", 1)},
-                              {"", "", "n"});
-  ASSERT_TRUE(PushImage(ref, {{IntegrationEnv::Get().busybox_rootfs(), ""},
-                              {"", lower},
-                              {"", upper}})
-                  .ok());
+  std::string upper =
+      MakeTar({FileEntry("a/.wh.gone", 0), FileEntry("b/.wh..wh..opq", 0), FileEntry("b/new", 1)},
+              {"", "", "n"});
+  ASSERT_TRUE(
+      PushImage(ref, {{IntegrationEnv::Get().busybox_rootfs(), ""}, {"", lower}, {"", upper}})
+          .ok());
   auto out = Run({"run", ref, "--", "sh", "-c", "ls /a; echo --; ls /b"});
   ASSERT_TRUE(out.ok());
   EXPECT_TRUE(out->exit.success()) << out->output;
@@ -244,8 +244,8 @@ TEST_F(RunTest, WhiteoutsHideLowerLayerFiles) {
 // container's init before it starts: `syspgo sched tag get` names it.
 TEST_F(RunTest, ImageLabelTagsTheContainerForScheduling) {
   const std::string labelled = IntegrationEnv::Get().registry().address() + "/busybox:sched";
-  auto built = PushImage(labelled, {{IntegrationEnv::Get().busybox_rootfs(), ""}}, oci::Compression::kGzip, false,
-                         {{"io.syspgo.sched.tag", "online"}});
+  auto built = PushImage(labelled, {{IntegrationEnv::Get().busybox_rootfs(), ""}},
+                         oci::Compression::kGzip, false, {{"io.syspgo.sched.tag", "online"}});
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   for (const std::string& tag : {std::string(""), std::string("batch")}) {
     std::vector<std::string> argv = Syspgo({"run"});
@@ -262,7 +262,9 @@ TEST_F(RunTest, ImageLabelTagsTheContainerForScheduling) {
       for (const std::string& p : *procs) {
         if (p.find_first_not_of("0123456789") != std::string::npos) continue;
         auto stat = ReadFileToString("/proc/" + p + "/stat");
-        if (stat.ok() && stat->find("(sleep) S " + std::to_string(run->pid()) + " ") != std::string::npos) pid = p;
+        if (stat.ok() &&
+            stat->find("(sleep) S " + std::to_string(run->pid()) + " ") != std::string::npos)
+          pid = p;
       }
     }
     ASSERT_FALSE(pid.empty()) << "the container did not start";

@@ -41,7 +41,9 @@ class SchedTest : public ::testing::Test {
     (void)RemoveTree(pin_root_);
   }
 
-  std::vector<std::string> Common() { return {"--state-dir", dir_.path() + "/state", "--pin-root", pin_root_}; }
+  std::vector<std::string> Common() {
+    return {"--state-dir", dir_.path() + "/state", "--pin-root", pin_root_};
+  }
 
   CommandOutput Sched(std::vector<std::string> args) {
     args.insert(args.begin(), {SYSPGO_BINARY, "sched"});
@@ -94,7 +96,8 @@ class SchedTest : public ::testing::Test {
   }
   // The agent logs a change after making it: a test that saw the change
   // waits for its line.
-  static bool WaitLog(const std::string& path, const std::string& line, std::chrono::milliseconds limit) {
+  static bool WaitLog(const std::string& path, const std::string& line,
+                      std::chrono::milliseconds limit) {
     const auto until = std::chrono::steady_clock::now() + limit;
     for (;;) {
       auto text = ReadFileToString(path);
@@ -104,11 +107,13 @@ class SchedTest : public ::testing::Test {
     }
   }
 
-  std::string WritePolicy(const std::string& name, const std::string& watch, const std::string& action) {
+  std::string WritePolicy(const std::string& name, const std::string& watch,
+                          const std::string& action) {
     const std::string path = dir_.path() + "/" + name + ".policy";
-    const std::string text = "[rule " + name + "]\nwatch = " + watch +
-                             "\nwhen = runq_p99 > 200us\nwindow = 100ms\nmin_samples = 5\ntarget = batch\naction = " +
-                             action + "\nrestore_below = 100us\nrestore_after = 500ms\nrestore_cpu_below = 2%\n";
+    const std::string text =
+        "[rule " + name + "]\nwatch = " + watch +
+        "\nwhen = runq_p99 > 200us\nwindow = 100ms\nmin_samples = 5\ntarget = batch\naction = " +
+        action + "\nrestore_below = 100us\nrestore_after = 500ms\nrestore_cpu_below = 2%\n";
     EXPECT_TRUE(WriteFileAtomic(path, text, 0644, false).ok());
     return path;
   }
@@ -151,21 +156,24 @@ TEST_F(SchedTest, ObservesRunQueueLatencyPerTagAndTagsFollowFork) {
   const std::string out_path = dir_.path() + "/top.prom";
   auto out_fd = UniqueFd::Open(out_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   ASSERT_TRUE(out_fd.ok());
-  std::vector<std::string> argv = {SYSPGO_BINARY, "sched", "top", "--prometheus", "--count", "1", "--interval", "3s"};
+  std::vector<std::string> argv = {SYSPGO_BINARY, "sched", "top",        "--prometheus",
+                                   "--count",     "1",     "--interval", "3s"};
   for (const std::string& c : Common()) argv.push_back(c);
   auto top = Subprocess::Spawn(argv, {.stdout_fd = out_fd->get(), .null_stdin = true});
   ASSERT_TRUE(top.ok());
   // `parent`'s second child (`sleep 30`), forked a second after the tag was set.
-  const std::string children =
-      "/proc/" + std::to_string(parent->pid()) + "/task/" + std::to_string(parent->pid()) + "/children";
+  const std::string children = "/proc/" + std::to_string(parent->pid()) + "/task/" +
+                               std::to_string(parent->pid()) + "/children";
   pid_t first = 0, child = 0;
   for (int i = 0; i < 200 && !child; ++i) {
     std::this_thread::sleep_for(20ms);
     auto kids = ReadFileToString(children);
     if (!kids.ok() || kids->empty()) continue;
     const pid_t k = static_cast<pid_t>(std::stol(*kids));
-    if (!first) first = k;
-    else if (k != first) child = k;
+    if (!first)
+      first = k;
+    else if (k != first)
+      child = k;
   }
   ASSERT_GT(child, 0);
   auto maps = sched::TagMaps::OpenPinned(pin_root_);
@@ -184,7 +192,8 @@ TEST_F(SchedTest, ObservesRunQueueLatencyPerTagAndTagsFollowFork) {
   // waited behind batch; batch used most of the CPUs and was preempted by online.
   EXPECT_GT(Metric(*text, "syspgo_sched_runq_latency_seconds_count{tag=\"online\"}"), 100) << *text;
   EXPECT_GT(Metric(*text, "syspgo_sched_cpu_seconds_total{tag=\"batch\"}"), 1.5) << *text;
-  EXPECT_GT(Metric(*text, "syspgo_sched_preemptions_total{victim=\"batch\",by=\"online\"}"), 10) << *text;
+  EXPECT_GT(Metric(*text, "syspgo_sched_preemptions_total{victim=\"batch\",by=\"online\"}"), 10)
+      << *text;
   EXPECT_GE(Metric(*text, "syspgo_sched_cgroup_cpu_seconds_total{cgroup=\"/\"}"), 0) << *text;
   // `tag get` says where a task's tag comes from.
   auto got = Sched({"tag", "get", "--pid", std::to_string(child)});
@@ -206,7 +215,8 @@ TEST_F(SchedTest, AgentYieldsRestoresAndIsUndoneAfterSigkill_SchedIdle) {
     EXPECT_TRUE(WaitHogs(SCHED_IDLE, 10s)) << *ReadFileToString(log_path);
   }  // online stops: batch comes back after 500 ms of quiet
   EXPECT_TRUE(WaitHogs(SCHED_OTHER, 10s)) << *ReadFileToString(log_path);
-  EXPECT_TRUE(WaitLog(log_path, "rule protect engaged: runq_p99 of online", 5s)) << *ReadFileToString(log_path);
+  EXPECT_TRUE(WaitLog(log_path, "rule protect engaged: runq_p99 of online", 5s))
+      << *ReadFileToString(log_path);
   EXPECT_TRUE(WaitLog(log_path, "rule protect restored", 5s)) << *ReadFileToString(log_path);
 
   Subprocess online = StartOnline();
@@ -218,7 +228,8 @@ TEST_F(SchedTest, AgentYieldsRestoresAndIsUndoneAfterSigkill_SchedIdle) {
   auto next = StartAgent(WritePolicy("quiet", "nobody", "sched_idle"), log->get());
   ASSERT_TRUE(next.ok());
   EXPECT_TRUE(WaitHogs(SCHED_OTHER, 10s)) << *ReadFileToString(log_path);
-  EXPECT_TRUE(WaitLog(log_path, "changes left by an agent that did not exit", 5s)) << *ReadFileToString(log_path);
+  EXPECT_TRUE(WaitLog(log_path, "changes left by an agent that did not exit", 5s))
+      << *ReadFileToString(log_path);
   ASSERT_TRUE(next->Signal(SIGTERM).ok());
   auto exit = next->WaitFor(10s);
   ASSERT_TRUE(exit.ok());
@@ -227,7 +238,8 @@ TEST_F(SchedTest, AgentYieldsRestoresAndIsUndoneAfterSigkill_SchedIdle) {
 }
 
 TEST_F(SchedTest, AgentCpuIdleCgroupIsUndoneAfterSigkill) {
-  if (!PathExists("/sys/fs/cgroup/cpu/cgroup.procs") && !PathExists("/sys/fs/cgroup/cgroup.controllers")) {
+  if (!PathExists("/sys/fs/cgroup/cpu/cgroup.procs") &&
+      !PathExists("/sys/fs/cgroup/cgroup.controllers")) {
     GTEST_SKIP() << "no cpu cgroup controller";
   }
   StartHogs();
@@ -256,7 +268,8 @@ TEST_F(SchedTest, AgentCpuIdleCgroupIsUndoneAfterSigkill) {
   bool back = false;
   for (int i = 0; i < 200 && !back; ++i) {
     std::this_thread::sleep_for(50ms);
-    back = CpuCgroupOf(hogs_[0].pid()) == before && !PathExists("/sys/fs/cgroup/cpu/syspgo-sched/idlecg");
+    back = CpuCgroupOf(hogs_[0].pid()) == before &&
+           !PathExists("/sys/fs/cgroup/cpu/syspgo-sched/idlecg");
   }
   EXPECT_TRUE(back) << CpuCgroupOf(hogs_[0].pid()) << "\n" << *ReadFileToString(log_path);
   ASSERT_TRUE(next->Signal(SIGTERM).ok());
@@ -264,8 +277,10 @@ TEST_F(SchedTest, AgentCpuIdleCgroupIsUndoneAfterSigkill) {
 }
 
 TEST_F(SchedTest, SchedExtBackendIsRefusedWithTheReason) {
-  if (PathExists("/sys/kernel/sched_ext")) GTEST_SKIP() << "this kernel has sched_ext; the backend is not built yet";
-  auto out = Sched({"agent", "--policy", WritePolicy("x", "online", "sched_idle"), "--backend", "sched_ext"});
+  if (PathExists("/sys/kernel/sched_ext"))
+    GTEST_SKIP() << "this kernel has sched_ext; the backend is not built yet";
+  auto out = Sched(
+      {"agent", "--policy", WritePolicy("x", "online", "sched_idle"), "--backend", "sched_ext"});
   EXPECT_FALSE(out.exit.success());
   EXPECT_NE(out.output.find("no sched_ext"), std::string::npos) << out.output;
 }

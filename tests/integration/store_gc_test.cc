@@ -31,9 +31,9 @@ class StoreGcTest : public ::testing::Test {
     root_ = JoinPath(dir_.path(), "root");
     for (char name : {'a', 'b', 'c'}) {
       const std::string ref = IntegrationEnv::Get().registry().address() + "/gc/" + name + ":v1";
-      auto built = PushImage(ref, {{IntegrationEnv::Get().busybox_rootfs(), ""},
-                                   {"", MakeTar({FileEntry("payload/data.bin", 3 << 20)},
-                                                {Payload(name)})}});
+      auto built = PushImage(
+          ref, {{IntegrationEnv::Get().busybox_rootfs(), ""},
+                {"", MakeTar({FileEntry("payload/data.bin", 3 << 20)}, {Payload(name)})}});
       ASSERT_TRUE(built.ok()) << built.status().ToString();
       refs_.push_back(ref);
       auto pulled = Syspgo({"pull", "--no-progress", ref});
@@ -45,7 +45,9 @@ class StoreGcTest : public ::testing::Test {
     argv.insert(argv.end(), args.begin() + 1, args.end());
     return argv;
   }
-  Result<CommandOutput> Syspgo(std::vector<std::string> args) { return RunCommand(Argv(std::move(args))); }
+  Result<CommandOutput> Syspgo(std::vector<std::string> args) {
+    return RunCommand(Argv(std::move(args)));
+  }
   nlohmann::json Images() {
     auto out = Syspgo({"images", "--json"});
     EXPECT_TRUE(out.ok() && out->exit.success());
@@ -116,7 +118,8 @@ TEST_F(StoreGcTest, GcShrinksTheStoreToTheRunningImageWhileItsContainerKeepsWork
   std::string text;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(out.read_end.get(), buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  while ((n = ::read(out.read_end.get(), buf, sizeof(buf))) > 0)
+    text.append(buf, static_cast<size_t>(n));
   EXPECT_TRUE(exit->success()) << text;
   EXPECT_NE(text.find(std::to_string(3 << 20) + "\n"), std::string::npos) << text;
   EXPECT_NE(text.find("done\n"), std::string::npos) << text;

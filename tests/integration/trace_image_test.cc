@@ -66,9 +66,9 @@ class TraceImageTest : public ::testing::Test {
 
 TEST_F(TraceImageTest, RecordsTheContainersFilesByImagePathAndLayer) {
   std::string ref = IntegrationEnv::Get().registry().address() + "/traced:busybox";
-  std::string extra = MakeTar({DirEntry("data/"), FileEntry("data/read.txt", 6),
-                               FileEntry("data/untouched.txt", 6)},
-                              {"", "hello\n", "nope!\n"});
+  std::string extra = MakeTar(
+      {DirEntry("data/"), FileEntry("data/read.txt", 6), FileEntry("data/untouched.txt", 6)},
+      {"", "hello\n", "nope!\n"});
   auto built = PushImage(ref, {{IntegrationEnv::Get().busybox_rootfs(), ""}, {"", extra}});
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   auto t = TraceImage({ref, "--", "sh", "-c", "cat /data/read.txt"});
@@ -122,7 +122,8 @@ TEST_F(TraceImageTest, PythonImportJson) {
     // read as its cached bytecode when that is valid, else as source.
     json |= p == "/usr/lib/python3.11/json/__init__.py" ||
             p == "/usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc";
-    unrelated |= p.find("/xmlrpc/") != std::string::npos || p.find("/tkinter/") != std::string::npos;
+    unrelated |=
+        p.find("/xmlrpc/") != std::string::npos || p.find("/tkinter/") != std::string::npos;
   }
   EXPECT_TRUE(libc);
   EXPECT_TRUE(json);

@@ -87,8 +87,10 @@ TEST_F(TraceTest, ReadAndPreadAreRecordedExactly) {
     std::string file, mode;
     uint64_t offset, length;
   };
-  std::vector<Range> ranges = {{a, "read", 0, 4096},           {a, "read", 40960, 65536},
-                               {a, "pread", 200 * 4096, 8192},  {b, "pread", 12345, 10000},
+  std::vector<Range> ranges = {{a, "read", 0, 4096},
+                               {a, "read", 40960, 65536},
+                               {a, "pread", 200 * 4096, 8192},
+                               {b, "pread", 12345, 10000},
                                {b, "read", 100 * 4096, 4096 * 30}};
   std::vector<std::string> cmd = {READ_RANGES_BINARY};
   uint64_t pages_read = 0;
@@ -115,8 +117,9 @@ TEST_F(TraceTest, ReadAndPreadAreRecordedExactly) {
 
 TEST_F(TraceTest, MmapFaultsAreCoveredAndFaultAroundIsLabelled) {
   std::string m = MakeFile("m", 512);
-  auto t = Trace({READ_RANGES_BINARY, m, "mmap", std::to_string(10 * kPage), std::to_string(4 * kPage),
-                  m, "mmap", std::to_string(300 * kPage), std::to_string(kPage)});
+  auto t =
+      Trace({READ_RANGES_BINARY, m, "mmap", std::to_string(10 * kPage), std::to_string(4 * kPage),
+             m, "mmap", std::to_string(300 * kPage), std::to_string(kPage)});
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   const trace::TracedFile* f = Find(*t, m);
   ASSERT_NE(f, nullptr);
@@ -152,7 +155,8 @@ TEST_F(TraceTest, ProcessesOutsideTheTreeAreNotRecorded) {
   EXPECT_EQ(Find(*t, outside), nullptr);
   // The traced shell and cat were exec'd inside the tree.
   bool cat_exec = false;
-  for (const auto& f : t->files) cat_exec |= (f.flags & trace::kFileExec) && f.path.ends_with("/cat");
+  for (const auto& f : t->files)
+    cat_exec |= (f.flags & trace::kFileExec) && f.path.ends_with("/cat");
   EXPECT_TRUE(cat_exec);
 }
 
@@ -185,11 +189,13 @@ TEST_F(TraceTest, CorruptTraceFilesAreRejected) {
 
 TEST_F(TraceTest, WithoutPrivilegeItFailsWithOneSentence) {
   if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) is missing";
-  auto r = RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                       "--inh-caps=-all", SYSPGO_BINARY, "trace", "-o", "/tmp/never.trace", "--", "true"});
+  auto r =
+      RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                  SYSPGO_BINARY, "trace", "-o", "/tmp/never.trace", "--", "true"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit.exit_code, 125);
-  EXPECT_NE(r->output.find("tracing needs CAP_BPF and CAP_PERFMON"), std::string::npos) << r->output;
+  EXPECT_NE(r->output.find("tracing needs CAP_BPF and CAP_PERFMON"), std::string::npos)
+      << r->output;
   EXPECT_EQ(std::count(r->output.begin(), r->output.end(), '\n'), 1) << r->output;
   EXPECT_FALSE(PathExists("/tmp/never.trace"));
 }
@@ -200,15 +206,15 @@ TEST_F(TraceTest, PidModeFollowsARunningProcessAndItsChildren) {
   // after, then exits: only `late` belongs to the trace.
   std::string gate = JoinPath(dir_.path(), "gate");
   ASSERT_EQ(::mkfifo(gate.c_str(), 0600), 0);
-  auto target = Subprocess::Spawn(
-      {"sh", "-c", "cat " + early + " > /dev/null; read -r _ < " + gate + "; sh -c 'cat " + late +
-                       " > /dev/null'; sleep 0.1"},
-      SpawnOptions{.null_stdin = true});
+  auto target = Subprocess::Spawn({"sh", "-c",
+                                   "cat " + early + " > /dev/null; read -r _ < " + gate +
+                                       "; sh -c 'cat " + late + " > /dev/null'; sleep 0.1"},
+                                  SpawnOptions{.null_stdin = true});
   ASSERT_TRUE(target.ok());
   std::string out = JoinPath(dir_.path(), "pid.trace");
-  auto tracer = Subprocess::Spawn(
-      {SYSPGO_BINARY, "trace", "-o", out, "--pid", std::to_string(target->pid())},
-      SpawnOptions{.null_stdin = true});
+  auto tracer =
+      Subprocess::Spawn({SYSPGO_BINARY, "trace", "-o", out, "--pid", std::to_string(target->pid())},
+                        SpawnOptions{.null_stdin = true});
   ASSERT_TRUE(tracer.ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // attached and armed
   {

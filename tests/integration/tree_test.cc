@@ -78,35 +78,64 @@ class TreeTest : public LazyFsTest {
 
 TEST_F(TreeTest, EdgeCasesOfStackingAreTheSameInEveryMode) {
   const std::string ref = registry().address() + "/tree/edges:1";
-  std::vector<oci::TarEntry> l1 = {
-      DirEntry("lib-real/"), FileEntry("lib-real/libx.so", 1), SymlinkEntry("lib", "lib-real"),
-      DirEntry("d/", 0700), FileEntry("d/keep", 1), DirEntry("m/", 0700), FileEntry("m/lower", 1),
-      FileEntry("f-over-d", 1), DirEntry("d-over-f/"), FileEntry("d-over-f/x", 1),
-      DirEntry("wh/"), FileEntry("wh/a", 1), FileEntry("wh/b", 1), DirEntry("recreate/"),
-      FileEntry("recreate/old", 1), DirEntry("opq/"), FileEntry("opq/lower", 1), DirEntry("xdir/"),
-      FileEntry("xdir/child", 1), FileEntry("cdev-wh", 1)};
-  std::string t1 = MakeTar(l1, {"", "x", "", "", "k", "", "l", "f", "", "x", "", "a", "b", "", "o",
-                                "", "l", "", "c", "w"});
+  std::vector<oci::TarEntry> l1 = {DirEntry("lib-real/"),
+                                   FileEntry("lib-real/libx.so", 1),
+                                   SymlinkEntry("lib", "lib-real"),
+                                   DirEntry("d/", 0700),
+                                   FileEntry("d/keep", 1),
+                                   DirEntry("m/", 0700),
+                                   FileEntry("m/lower", 1),
+                                   FileEntry("f-over-d", 1),
+                                   DirEntry("d-over-f/"),
+                                   FileEntry("d-over-f/x", 1),
+                                   DirEntry("wh/"),
+                                   FileEntry("wh/a", 1),
+                                   FileEntry("wh/b", 1),
+                                   DirEntry("recreate/"),
+                                   FileEntry("recreate/old", 1),
+                                   DirEntry("opq/"),
+                                   FileEntry("opq/lower", 1),
+                                   DirEntry("xdir/"),
+                                   FileEntry("xdir/child", 1),
+                                   FileEntry("cdev-wh", 1)};
+  std::string t1 = MakeTar(l1, {"", "x", "",  "", "k", "", "l", "f", "",  "x",
+                                "", "a", "b", "", "o", "", "l", "",  "c", "w"});
   oci::TarEntry xdir = DirEntry("xdir/");
   xdir.xattrs["trusted.overlay.opaque"] = "y";
   xdir.xattrs["user.keep"] = "1";
   oci::TarEntry cdev = WithType(FileEntry("cdev-wh", 0), oci::TarType::kCharDevice);
-  std::vector<oci::TarEntry> l2 = {
-      DirEntry("/", 0750),  // as umoci writes the root
-      SymlinkEntry("evil", "/target"), FileEntry("evil/file", 9),
-      SymlinkEntry("esc", "../../../outside"), FileEntry("esc/f", 3),
-      FileEntry("lib/liby.so", 1), SymlinkEntry("d", "lib-real"), FileEntry("m/upper", 1),
-      DirEntry("f-over-d/"), FileEntry("f-over-d/y", 1), FileEntry("d-over-f", 1),
-      FileEntry("wh/.wh.a", 0), FileEntry(".wh.recreate", 0), DirEntry("recreate/"),
-      FileEntry("recreate/new", 1), FileEntry("opq/.wh..wh..opq", 0), FileEntry("opq/upper", 1),
-      xdir, cdev, FileEntry("/abs/name", 3), FileEntry("twice", 1), FileEntry("twice", 2),
-      HardLink("hl2", "evil/file"), FileEntry("upper-self-wh", 1), FileEntry(".wh.upper-self-wh", 0)};
-  std::string t2 = MakeTar(l2, {"", "", "evil-file", "", "esc", "y", "", "u", "", "y", "f", "", "",
-                                "", "n", "", "u", "", "", "abs", "1", "22", "", "s", ""});
+  std::vector<oci::TarEntry> l2 = {DirEntry("/", 0750),  // as umoci writes the root
+                                   SymlinkEntry("evil", "/target"),
+                                   FileEntry("evil/file", 9),
+                                   SymlinkEntry("esc", "../../../outside"),
+                                   FileEntry("esc/f", 3),
+                                   FileEntry("lib/liby.so", 1),
+                                   SymlinkEntry("d", "lib-real"),
+                                   FileEntry("m/upper", 1),
+                                   DirEntry("f-over-d/"),
+                                   FileEntry("f-over-d/y", 1),
+                                   FileEntry("d-over-f", 1),
+                                   FileEntry("wh/.wh.a", 0),
+                                   FileEntry(".wh.recreate", 0),
+                                   DirEntry("recreate/"),
+                                   FileEntry("recreate/new", 1),
+                                   FileEntry("opq/.wh..wh..opq", 0),
+                                   FileEntry("opq/upper", 1),
+                                   xdir,
+                                   cdev,
+                                   FileEntry("/abs/name", 3),
+                                   FileEntry("twice", 1),
+                                   FileEntry("twice", 2),
+                                   HardLink("hl2", "evil/file"),
+                                   FileEntry("upper-self-wh", 1),
+                                   FileEntry(".wh.upper-self-wh", 0)};
+  std::string t2 =
+      MakeTar(l2, {"", "",  "evil-file", "",  "esc", "y", "",    "u", "",   "y", "f", "", "",
+                   "", "n", "",          "u", "",    "",  "abs", "1", "22", "",  "s", ""});
   // The top layer names no root: the merged root is its implied one.
   std::string t3 = MakeTar({FileEntry("late", 4)}, {"late"});
-  auto built = PushImage(ref, {{IntegrationEnv::Get().busybox_rootfs(), ""}, {"", t1}, {"", t2},
-                               {"", t3}});
+  auto built =
+      PushImage(ref, {{IntegrationEnv::Get().busybox_rootfs(), ""}, {"", t1}, {"", t2}, {"", t3}});
   ASSERT_TRUE(built.ok()) << built.status().ToString();
 
   // full: the layers as the store unpacks them, stacked by overlayfs.
@@ -119,8 +148,8 @@ TEST_F(TreeTest, EdgeCasesOfStackingAreTheSameInEveryMode) {
   const std::string out = Root("rt");
   auto report = Build(*image, out, {});
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  oci::Descriptor subject{image->manifest.media_type, image->manifest_digest,
-                          image->manifest_size, "", {}, {}};
+  oci::Descriptor subject{
+      image->manifest.media_type, image->manifest_digest, image->manifest_size, "", {}, {}};
   ASSERT_TRUE(rtimage::PushRuntimeImage(*client_, "tree/edges", subject, out).ok());
   const std::string mnt = Root("mnt");
   ASSERT_TRUE(MakeDirs(mnt).ok());
@@ -130,9 +159,8 @@ TEST_F(TreeTest, EdgeCasesOfStackingAreTheSameInEveryMode) {
   ExpectEdgeCases(mnt);
   char value[8] = {};
   EXPECT_EQ(::getxattr(JoinPath(mnt, "xdir").c_str(), "user.keep", value, sizeof(value)), 1);
-  EXPECT_LT(::getxattr(JoinPath(mnt, "xdir").c_str(), "trusted.overlay.opaque", value,
-                       sizeof(value)),
-            0);
+  EXPECT_LT(
+      ::getxattr(JoinPath(mnt, "xdir").c_str(), "trusted.overlay.opaque", value, sizeof(value)), 0);
 
   // And every entry alike: type, mode, owner, times, targets, sizes,
   // links and bytes.
@@ -187,8 +215,8 @@ TEST_F(TreeTest, UmociImagesRunInEveryMode) {
   ASSERT_TRUE(image.ok()) << image.status().ToString();
   const std::string out = Root("rt");
   ASSERT_TRUE(Build(*image, out, {}).ok());
-  oci::Descriptor subject{image->manifest.media_type, image->manifest_digest,
-                          image->manifest_size, "", {}, {}};
+  oci::Descriptor subject{
+      image->manifest.media_type, image->manifest_digest, image->manifest_size, "", {}, {}};
   ASSERT_TRUE(rtimage::PushRuntimeImage(*client_, "tree/umoci", subject, out).ok());
   for (const char* mode : {"full", "lazy", "prefetch"}) {
     Ran r = Syspgo({"run", "--root", Root(std::string("node-") + mode), "--mode", mode, ref, "--",

@@ -34,7 +34,8 @@ class TrustTest : public LazyFsTest {
   std::string NewKey(const std::string& name) {
     const std::string key = Root(name + ".key");
     EXPECT_TRUE(RunCommandOk({"openssl", "genpkey", "-algorithm", "ed25519", "-out", key}).ok());
-    EXPECT_TRUE(RunCommandOk({"openssl", "pkey", "-in", key, "-pubout", "-out", key + ".pub"}).ok());
+    EXPECT_TRUE(
+        RunCommandOk({"openssl", "pkey", "-in", key, "-pubout", "-out", key + ".pub"}).ok());
     return key;
   }
   std::string Policy(const std::string& scope, const std::string& pub) {
@@ -62,8 +63,8 @@ class TrustTest : public LazyFsTest {
   };
   Start Run(const std::string& ref, const std::string& mode, std::vector<std::string> extra = {}) {
     const std::string timing = Root("timing-" + std::to_string(++runs_) + ".json");
-    std::vector<std::string> args = {"run", "--root", Root("node"), "--mode", mode,
-                                     "--timing-json", timing};
+    std::vector<std::string> args = {"run", "--root",        Root("node"), "--mode",
+                                     mode,  "--timing-json", timing};
     args.insert(args.end(), extra.begin(), extra.end());
     args.insert(args.end(), {ref, "--", "sh", "-c", "cat /data/over; echo"});
     Ran r = Syspgo(args);
@@ -144,8 +145,9 @@ TEST_F(TrustTest, ForgedRuntimeImagesAreRefusedUnlessSignedByATrustedKey) {
   // signature tag: it names the genuine artifact.
   auto sigs = client_->GetManifest(Repo(ref), rtimage::SignatureTag(genuine));
   ASSERT_TRUE(sigs.ok());
-  ASSERT_TRUE(client_->PushManifest(Repo(ref), rtimage::SignatureTag(forged),
-                                    oci::media_type::kOciManifest, sigs->body)
+  ASSERT_TRUE(client_
+                  ->PushManifest(Repo(ref), rtimage::SignatureTag(forged),
+                                 oci::media_type::kOciManifest, sigs->body)
                   .ok());
   refused("signs " + genuine.ToString());
   // By tag too, when the policy names the repository.
@@ -160,13 +162,13 @@ TEST_F(TrustTest, WrongSubjectAndForeignLayersAreRefusedAloud) {
   const std::string ref_a = PushWithRuntimeImage("trust/a");
   ASSERT_FALSE(HasFailure());
   const oci::LocalImage a = image_;
-  const std::string ref_b = PushSampleImage(
-      "trust/b", MakeTar({FileEntry("extra", 5)}, {"extra"}));
+  const std::string ref_b = PushSampleImage("trust/b", MakeTar({FileEntry("extra", 5)}, {"extra"}));
   auto b = Pull(ref_b);
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   const std::string dir_b = Root("rt-b");
   ASSERT_TRUE(Build(*b, dir_b, {SampleProfile()}).ok());
-  oci::Descriptor subject_b{b->manifest.media_type, b->manifest_digest, b->manifest_size, "", {}, {}};
+  oci::Descriptor subject_b{
+      b->manifest.media_type, b->manifest_digest, b->manifest_size, "", {}, {}};
   auto pushed_b = rtimage::PushRuntimeImage(*client_, Repo(ref_b), subject_b, dir_b);
   ASSERT_TRUE(pushed_b.ok()) << pushed_b.status().ToString();
 
@@ -198,7 +200,8 @@ TEST_F(TrustTest, WrongSubjectAndForeignLayersAreRefusedAloud) {
   EXPECT_TRUE(s.ok) << s.output;
   EXPECT_EQ(s.mode, "full");
   EXPECT_NE(s.output.find("layers"), std::string::npos) << s.output;
-  for (const char* mode : {"lazy", "prefetch", "rtimage"}) EXPECT_FALSE(Run(ref_a, mode).ok) << mode;
+  for (const char* mode : {"lazy", "prefetch", "rtimage"})
+    EXPECT_FALSE(Run(ref_a, mode).ok) << mode;
 }
 
 // Everything a start leaves on disk is the root's alone: the store root is
@@ -211,8 +214,8 @@ TEST_F(TrustTest, CachesAreAsPrivateAsTheStore) {
   const std::string root = Root("open-root");
   ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
   for (const char* mode : {"lazy", "rtimage", "full"}) {
-    Ran r = Syspgo({"run", "--root", root, "--mode", mode, ref, "--", "sh", "-c",
-                  "md5sum /data/big.bin"});
+    Ran r = Syspgo(
+        {"run", "--root", root, "--mode", mode, ref, "--", "sh", "-c", "md5sum /data/big.bin"});
     ASSERT_TRUE(r.exit.success()) << mode << ": " << r.output;
   }
   struct stat st;
@@ -241,8 +244,8 @@ TEST_F(TrustTest, CachesAreAsPrivateAsTheStore) {
   auto span = ListDir(JoinPath(root, "spans"));
   ASSERT_TRUE(span.ok() && !span->empty());
   const std::string some = JoinPath(JoinPath(root, "spans"), (*span)[0]);
-  auto as_nobody = RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               "sh", "-c", "cat " + some + "/* > /dev/null && echo READ"});
+  auto as_nobody = RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh",
+                               "-c", "cat " + some + "/* > /dev/null && echo READ"});
   ASSERT_TRUE(as_nobody.ok());
   EXPECT_EQ(as_nobody->output.find("READ"), std::string::npos) << as_nobody->output;
   // A root owned by someone else that others can enter is refused.

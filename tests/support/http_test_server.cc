@@ -30,17 +30,28 @@ bool SendAll(int fd, const char* data, size_t size) {
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 206: return "Partial Content";
-    case 307: return "Temporary Redirect";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 416: return "Range Not Satisfiable";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 206:
+      return "Partial Content";
+    case 307:
+      return "Temporary Redirect";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 416:
+      return "Range Not Satisfiable";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -158,8 +169,8 @@ void HttpTestServer::Serve(int fd) {
     requests_++;
 
     TestResponse resp = handler_(req);
-    std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " " +
-                      Reason(resp.status) + "\r\n";
+    std::string out =
+        "HTTP/1.1 " + std::to_string(resp.status) + " " + Reason(resp.status) + "\r\n";
     bool has_length = false;
     for (const auto& [k, v] : resp.headers) {
       out += k + ": " + v + "\r\n";
@@ -178,8 +189,8 @@ void HttpTestServer::Serve(int fd) {
       ::close(fd);
       return;
     }
-    if (!SendAll(fd, out.data(), out.size()) ||
-        !SendAll(fd, resp.body.data(), body_bytes) || resp.drop_after >= 0) {
+    if (!SendAll(fd, out.data(), out.size()) || !SendAll(fd, resp.body.data(), body_bytes) ||
+        resp.drop_after >= 0) {
       ::shutdown(fd, SHUT_RDWR);
       ::close(fd);
       return;

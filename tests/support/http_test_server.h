@@ -21,7 +21,7 @@ namespace syspgo::testing {
 
 struct TestRequest {
   std::string method;
-  std::string target;  // path and query
+  std::string target;                          // path and query
   std::map<std::string, std::string> headers;  // lowercase names
   std::string body;
   std::string Header(const std::string& name) const {

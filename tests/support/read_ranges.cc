@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     }
     std::vector<char> buf(length);
     if (mode == "read") {
-      if (::lseek(fd, offset, SEEK_SET) != offset || ::read(fd, buf.data(), length) != static_cast<ssize_t>(length)) {
+      if (::lseek(fd, offset, SEEK_SET) != offset ||
+          ::read(fd, buf.data(), length) != static_cast<ssize_t>(length)) {
         std::perror("read");
         return 1;
       }

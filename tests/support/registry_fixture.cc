@@ -46,10 +46,10 @@ Status MakeCertificates(const std::string& dir) {
   RETURN_IF_ERROR(WriteFileAtomic(ext, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
                                   0600, false));
   const std::string ec = "ec", curve = "ec_paramgen_curve:prime256v1";
-  RETURN_IF_ERROR(RunCommandOk({"openssl", "req", "-x509", "-newkey", ec, "-pkeyopt", curve,
-                                "-nodes", "-keyout", JoinPath(dir, "ca.key"), "-out",
-                                JoinPath(dir, "ca.crt"), "-days", "2", "-subj",
-                                "/CN=syspgo test CA"}));
+  RETURN_IF_ERROR(
+      RunCommandOk({"openssl", "req", "-x509", "-newkey", ec, "-pkeyopt", curve, "-nodes",
+                    "-keyout", JoinPath(dir, "ca.key"), "-out", JoinPath(dir, "ca.crt"), "-days",
+                    "2", "-subj", "/CN=syspgo test CA"}));
   RETURN_IF_ERROR(RunCommandOk({"openssl", "req", "-newkey", ec, "-pkeyopt", curve, "-nodes",
                                 "-keyout", JoinPath(dir, "server.key"), "-out",
                                 JoinPath(dir, "server.csr"), "-subj", "/CN=127.0.0.1"}));
@@ -66,12 +66,14 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(
   std::unique_ptr<RegistryFixture> f(new RegistryFixture());
   ASSIGN_OR_RETURN(f->dir_, TempDir::Create("/tmp", "syspgo-registry-"));
   f->port_ = FreeLocalPort();
-  std::string config = "version: 0.1\n"
-                       "log:\n  level: error\n"
-                       "storage:\n  filesystem:\n    rootdirectory: " +
-                       JoinPath(f->dir_.path(), "data") +
-                       "\n  delete:\n    enabled: true\n"
-                       "http:\n  addr: 127.0.0.1:" + std::to_string(f->port_) + "\n";
+  std::string config =
+      "version: 0.1\n"
+      "log:\n  level: error\n"
+      "storage:\n  filesystem:\n    rootdirectory: " +
+      JoinPath(f->dir_.path(), "data") +
+      "\n  delete:\n    enabled: true\n"
+      "http:\n  addr: 127.0.0.1:" +
+      std::to_string(f->port_) + "\n";
   if (opts.tls) {
     RETURN_IF_ERROR(MakeCertificates(f->dir_.path()));
     config += "  tls:\n    certificate: " + JoinPath(f->dir_.path(), "server.crt") +
@@ -133,8 +135,8 @@ void RegistryFixture::Resume() {
 }
 
 std::string RegistryFixture::BlobDataPath(const oci::Digest& d) const {
-  return JoinPath(dir_.path(), "data/docker/registry/v2/blobs/sha256/" + d.hex.substr(0, 2) +
-                                   "/" + d.hex + "/data");
+  return JoinPath(dir_.path(), "data/docker/registry/v2/blobs/sha256/" + d.hex.substr(0, 2) + "/" +
+                                   d.hex + "/data");
 }
 
 }  // namespace syspgo::testing

@@ -22,8 +22,8 @@ Status MakeBusyboxRootfs(const std::string& dir) {
   }
   ::chmod(JoinPath(dir, "tmp").c_str(), 01777);
   RETURN_IF_ERROR(RunCommandOk({"cp", "/bin/busybox", JoinPath(dir, "bin/busybox")}));
-  for (const char* applet : {"sh", "echo", "cat", "ls", "httpd", "sleep", "true", "false",
-                             "id", "touch", "stat", "test", "wc", "head", "env", "pwd", "sha256sum"}) {
+  for (const char* applet : {"sh", "echo", "cat", "ls", "httpd", "sleep", "true", "false", "id",
+                             "touch", "stat", "test", "wc", "head", "env", "pwd", "sha256sum"}) {
     std::string link = JoinPath(dir, std::string("bin/") + applet);
     if (::symlink("busybox", link.c_str()) != 0 && errno != EEXIST) {
       return ErrnoStatus(errno, "symlink", link);
@@ -38,8 +38,7 @@ Status MakeBusyboxRootfs(const std::string& dir) {
   return WriteFileAtomic(JoinPath(dir, "www/index.html"), "hello from syspgo\n", 0644, false);
 }
 
-Result<oci::BuiltImage> PushImage(const std::string& reference,
-                                  std::vector<oci::LayerInput> layers,
+Result<oci::BuiltImage> PushImage(const std::string& reference, std::vector<oci::LayerInput> layers,
                                   oci::Compression compression, bool docker_media_types,
                                   std::map<std::string, std::string> labels) {
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));

@@ -30,8 +30,7 @@ struct TestRegistryOptions {
 };
 
 // Builds and pushes an image of the given layers, `sh` as Cmd.
-Result<oci::BuiltImage> PushImage(const std::string& reference,
-                                  std::vector<oci::LayerInput> layers,
+Result<oci::BuiltImage> PushImage(const std::string& reference, std::vector<oci::LayerInput> layers,
                                   oci::Compression compression = oci::Compression::kGzip,
                                   bool docker_media_types = false,
                                   std::map<std::string, std::string> labels = {});

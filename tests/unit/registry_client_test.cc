@@ -245,8 +245,8 @@ TEST(RegistryClientTest, DeadlineBoundsEveryRequest) {
   auto m = c.GetManifest("repo", "tag");
   EXPECT_EQ(m.status().code(), StatusCode::kDeadlineExceeded) << m.status().ToString();
   // Cut at the deadline (give or take a loaded machine's scheduling).
-  EXPECT_LT(std::chrono::steady_clock::now(), *client.options.http.deadline +
-                                                  std::chrono::milliseconds(1000));
+  EXPECT_LT(std::chrono::steady_clock::now(),
+            *client.options.http.deadline + std::chrono::milliseconds(1000));
   auto later = c.GetManifest("repo", "tag");
   EXPECT_EQ(later.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(server.requests(), 1);
@@ -256,9 +256,9 @@ TEST(HttpTest, ContentRangeParsing) {
   EXPECT_EQ(ParseContentRangeStart("bytes 0-99/100"), 0);
   EXPECT_EQ(ParseContentRangeStart("bytes 100-199/*"), 100);
   EXPECT_EQ(ParseContentRangeStart("bytes 5-5/6"), 5);
-  for (const char* bad : {"", "bytes", "bytes -5/10", "bytes 5-/10", "bytes 5-4/10",
-                          "bytes 5-10/10", "bytes 1-2", "items 1-2/3", "bytes 1-2/",
-                          "bytes x-2/3", "bytes 99999999999999999999-1/2"}) {
+  for (const char* bad :
+       {"", "bytes", "bytes -5/10", "bytes 5-/10", "bytes 5-4/10", "bytes 5-10/10", "bytes 1-2",
+        "items 1-2/3", "bytes 1-2/", "bytes x-2/3", "bytes 99999999999999999999-1/2"}) {
     EXPECT_FALSE(ParseContentRangeStart(bad).has_value()) << bad;
   }
 }
@@ -280,8 +280,9 @@ TEST(RegistryClientTest, NotFoundIsNotRetried) {
 }
 
 TEST(RegistryClientTest, BearerTokenFlowWithBasicCredentials) {
-  const std::string manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:)" +
-                               std::string(64, 'a') + R"(","size":2},"layers":[]})";
+  const std::string manifest =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:)" +
+      std::string(64, 'a') + R"(","size":2},"layers":[]})";
   std::atomic<int> token_requests{0};
   std::string realm;
   HttpTestServer server([&](const TestRequest& req) {
@@ -298,8 +299,7 @@ TEST(RegistryClientTest, BearerTokenFlowWithBasicCredentials) {
     }
     if (req.Header("authorization") != "Bearer good-token") {
       r.status = 401;
-      r.headers.push_back({"WWW-Authenticate",
-                           "Bearer realm=\"" + realm + "\",service=\"test\""});
+      r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"" + realm + "\",service=\"test\""});
       return r;
     }
     r.headers.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
@@ -403,13 +403,20 @@ TEST(RegistryClientTest, MirrorsAreAskedFirstAndHandOverExactly) {
   const std::string host = origin.address();
   ASSERT_TRUE(MakeDirs(JoinPath(certs.path(), host)).ok());
   ASSERT_TRUE(WriteFileAtomic(JoinPath(certs.path(), host + "/hosts.toml"),
-                              "server = \"http://" + host + "\"\n"
-                              "[host.\"http://" + empty.address() + "\"]\n"
-                              "  capabilities = [\"pull\", \"resolve\"]\n"
-                              "  [host.\"http://" + empty.address() + "\".header]\n"
-                              "    x-mirror-token = \"t1\"\n"
-                              "[host.\"http://" + dying.address() + "/prefix\"]\n"
-                              "  capabilities = [\"pull\"]\n",
+                              "server = \"http://" + host +
+                                  "\"\n"
+                                  "[host.\"http://" +
+                                  empty.address() +
+                                  "\"]\n"
+                                  "  capabilities = [\"pull\", \"resolve\"]\n"
+                                  "  [host.\"http://" +
+                                  empty.address() +
+                                  "\".header]\n"
+                                  "    x-mirror-token = \"t1\"\n"
+                                  "[host.\"http://" +
+                                  dying.address() +
+                                  "/prefix\"]\n"
+                                  "  capabilities = [\"pull\"]\n",
                               0644)
                   .ok());
   Client client(2);
@@ -458,10 +465,13 @@ struct FakeImage {
     e.uid = ::geteuid();
     e.gid = ::getegid();
     std::string tar = syspgo::testing::MakeTar({e}, {Blob(file_size)});
-    auto w = NewCompressingWriter(Compression::kGzip, [&](std::span<const char> c) {
-      layer.append(c.data(), c.size());
-      return Status::Ok();
-    }, 1);
+    auto w = NewCompressingWriter(
+        Compression::kGzip,
+        [&](std::span<const char> c) {
+          layer.append(c.data(), c.size());
+          return Status::Ok();
+        },
+        1);
     (*w)->Write({tar.data(), tar.size()}).IgnoreError();
     (*w)->Finish().IgnoreError();
     layer_digest = Digest::Of(layer);
@@ -471,10 +481,18 @@ struct FakeImage {
     config_digest = Digest::Of(config);
     ImageManifest m;
     m.media_type = std::string(media_type::kOciManifest);
-    m.config = {std::string(media_type::kOciConfig), config_digest,
-                static_cast<int64_t>(config.size()), "", std::nullopt, {}};
-    m.layers = {{std::string(media_type::kOciLayerGzip), layer_digest,
-                 static_cast<int64_t>(layer.size()), "", std::nullopt, {}}};
+    m.config = {std::string(media_type::kOciConfig),
+                config_digest,
+                static_cast<int64_t>(config.size()),
+                "",
+                std::nullopt,
+                {}};
+    m.layers = {{std::string(media_type::kOciLayerGzip),
+                 layer_digest,
+                 static_cast<int64_t>(layer.size()),
+                 "",
+                 std::nullopt,
+                 {}}};
     manifest = SerializeImageManifest(m);
     manifest_digest = Digest::Of(manifest);
   }
@@ -506,8 +524,8 @@ Result<LocalImage> PullInto(const std::string& root, const RegistryOptions& regi
 bool StoreHoldsNothingOf(const std::string& root, const FakeImage& image) {
   auto layers = ListDir(JoinPath(root, "layers/sha256"));
   auto sessions = ListDir(JoinPath(root, "tmp"));
-  return !PathExists(JoinPath(root, "blobs/sha256/" + image.layer_digest.hex)) &&
-         layers.ok() && layers->empty() && sessions.ok() && sessions->empty();
+  return !PathExists(JoinPath(root, "blobs/sha256/" + image.layer_digest.hex)) && layers.ok() &&
+         layers->empty() && sessions.ok() && sessions->empty();
 }
 
 TEST(PullerTest, PullSurvivesADroppedConnection) {
