@@ -4,6 +4,11 @@
 # Warnings are errors in our code (not in system headers).
 set(SYSPGO_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter
     -Wno-missing-field-initializers)
+# The product's code (not its tests) also: no shadowed names, no silent
+# narrowing or integer-to-floating conversions. Sign conversions are left
+# out: sizes cross between size_t, off_t and the kernel's int APIs at
+# checked boundaries everywhere, and the casts would hide nothing.
+set(SYSPGO_STRICT_WARNINGS ${SYSPGO_WARNINGS} -Wshadow -Wconversion -Wno-sign-conversion)
 
 set(SYSPGO_SANITIZER_FLAGS "")
 if(SYSPGO_SANITIZE)
@@ -31,7 +36,7 @@ function(syspgo_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_library(${name} STATIC ${ARG_SOURCES})
   target_include_directories(${name} PUBLIC ${CMAKE_SOURCE_DIR}/src)
-  target_compile_options(${name} PRIVATE ${SYSPGO_WARNINGS})
+  target_compile_options(${name} PRIVATE ${SYSPGO_STRICT_WARNINGS})
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 

@@ -475,7 +475,7 @@ int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (!traced.ok()) return Fail(traced.status());
   std::printf("traced %s: %zu files, ready (%s) after %.3f s\n",
               traced->image.reference.ToString().c_str(), traced->trace.files.size(),
-              traced->trace.ready.c_str(), traced->trace.duration_ns / 1e9);
+              traced->trace.ready.c_str(), static_cast<double>(traced->trace.duration_ns) / 1e9);
   auto s = OpenSession(args, ctx);
   if (!s.ok()) return Fail(s.status());
   std::optional<TempDir> temp;

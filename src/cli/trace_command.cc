@@ -117,7 +117,8 @@ void PrintTrace(const trace::Trace& t, bool ranges) {
   auto pages = [&](trace::AccessKind k) { return t.TotalPages(k); };
   auto bytes = [&](uint64_t p) { return oci::HumanBytes(static_cast<double>(p * t.page_size)); };
   std::printf("target:    %s\n", t.target.c_str());
-  std::printf("ready:     %s after %.3f s\n", t.ready.c_str(), t.duration_ns / 1e9);
+  std::printf("ready:     %s after %.3f s\n", t.ready.c_str(),
+              static_cast<double>(t.duration_ns) / 1e9);
   std::printf("files:     %zu (%" PRIu64 " executed), in %zu layers\n", t.files.size(), exec_files,
               layers.size());
   std::printf("read:      %" PRIu64 " pages (%s)\n", pages(trace::AccessKind::kRead),
@@ -140,7 +141,7 @@ void PrintTrace(const trace::Trace& t, bool ranges) {
     uint64_t per[3] = {0, 0, 0};
     for (const auto& r : f.ranges) per[static_cast<int>(r.kind)] += r.pages;
     std::printf("%5" PRIu64 " %9.3f %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "  %s%s%s%s\n", f.order,
-                f.first_access_ns / 1e6, per[0], per[1], per[2],
+                static_cast<double>(f.first_access_ns) / 1e6, per[0], per[1], per[2],
                 f.path.empty() ? "<unresolved>" : f.path.c_str(),
                 (f.flags & trace::kFileExec) ? " (exec)" : "", f.layer.empty() ? "" : " [",
                 f.layer.empty() ? "" : (f.layer.substr(7, 12) + "]").c_str());
@@ -316,7 +317,7 @@ int TraceImage(const ParsedArgs& args, const run::ReadyCondition& ready, int tim
                         {"ready_condition", ready.ToString()},
                         {"running_s", traced->running_s},
                         {"ready_s", traced->ready_s},
-                        {"trace_duration_s", traced->trace.duration_ns / 1e9}};
+                        {"trace_duration_s", static_cast<double>(traced->trace.duration_ns) / 1e9}};
     if (Status st = WriteFileAtomic(*path, j.dump(2) + "\n", 0644, false); !st.ok()) {
       return Fail(st);
     }

@@ -82,8 +82,9 @@ void ProgressReporter::Draw(bool final) {
     }
     char line[160];
     std::snprintf(line, sizeof(line), "\x1b[2K%-14s %-9s %10s / %-10s %10s/s\n", l.label.c_str(),
-                  state, HumanBytes(done).c_str(), HumanBytes(l.total).c_str(),
-                  HumanBytes(elapsed > 0 ? done / elapsed : 0).c_str());
+                  state, HumanBytes(static_cast<double>(done)).c_str(),
+                  HumanBytes(static_cast<double>(l.total)).c_str(),
+                  HumanBytes(elapsed > 0 ? static_cast<double>(done) / elapsed : 0).c_str());
     out += line;
   }
   drawn_lines_ = static_cast<int>(layers_.size());

@@ -77,7 +77,7 @@ void Draw(const Node& n, double x, int depth, double per_sample, uint64_t total,
     char head[256];
     std::snprintf(head, sizeof(head), "<g><title>%s (%llu samples, %.2f%%)</title>",
                   Escape(n.name).c_str(), static_cast<unsigned long long>(n.value),
-                  100.0 * static_cast<double>(n.value) / total);
+                  100.0 * static_cast<double>(n.value) / static_cast<double>(total));
     *out += head;
     char rect[256];
     std::snprintf(

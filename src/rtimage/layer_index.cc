@@ -59,7 +59,7 @@ class WindowRing {
 
 // The decompressor behind IndexingReader; one subclass per compression.
 struct IndexingReader::Impl {
-  Impl(ByteReader* source, uint64_t span) : source(source), span(span) {}
+  Impl(ByteReader* reader, uint64_t span_bytes) : source(reader), span(span_bytes) {}
   virtual ~Impl() = default;
   virtual Result<size_t> Read(std::span<char> buf) = 0;
 
@@ -102,7 +102,7 @@ class PlainImpl final : public IndexingReader::Impl {
 
 class GzipImpl final : public IndexingReader::Impl {
  public:
-  GzipImpl(ByteReader* source, uint64_t span) : Impl(source, span) {
+  GzipImpl(ByteReader* reader, uint64_t span_bytes) : Impl(reader, span_bytes) {
     index.access = LayerAccess::kGzipCheckpoints;
   }
   ~GzipImpl() override {
@@ -168,7 +168,8 @@ class GzipImpl final : public IndexingReader::Impl {
 
 class ZstdImpl final : public IndexingReader::Impl {
  public:
-  ZstdImpl(ByteReader* source, uint64_t span) : Impl(source, span), dctx_(ZSTD_createDCtx()) {}
+  ZstdImpl(ByteReader* reader, uint64_t span_bytes)
+      : Impl(reader, span_bytes), dctx_(ZSTD_createDCtx()) {}
   ~ZstdImpl() override { ZSTD_freeDCtx(dctx_); }
 
   Result<size_t> Read(std::span<char> buf) override {

@@ -196,8 +196,9 @@ Result<WaitOutcome> Container::Wait(const WaitOptions& options, const CancelToke
       poll_ready();
       if (SteadyClock::now() > deadline) {
         Stop(std::chrono::seconds(2)).IgnoreError();
-        return DeadlineExceeded("container did not become ready (" + cond.ToString() + ") within " +
-                                std::to_string(options.timeout.count() / 1000.0) + " s");
+        return DeadlineExceeded(
+            "container did not become ready (" + cond.ToString() + ") within " +
+            std::to_string(static_cast<double>(options.timeout.count()) / 1000.0) + " s");
       }
     }
     if (outcome.ready && cond.kind != ReadyCondition::kExit && !options.keep_running) {

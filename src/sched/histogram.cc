@@ -109,11 +109,11 @@ std::string FormatNs(uint64_t ns) {
   if (ns < 1000)
     std::snprintf(buf, sizeof(buf), "%lluns", static_cast<unsigned long long>(ns));
   else if (ns < 1000000)
-    std::snprintf(buf, sizeof(buf), "%.3gus", ns / 1e3);
+    std::snprintf(buf, sizeof(buf), "%.3gus", static_cast<double>(ns) / 1e3);
   else if (ns < 1000000000)
-    std::snprintf(buf, sizeof(buf), "%.3gms", ns / 1e6);
+    std::snprintf(buf, sizeof(buf), "%.3gms", static_cast<double>(ns) / 1e6);
   else
-    std::snprintf(buf, sizeof(buf), "%.3gs", ns / 1e9);
+    std::snprintf(buf, sizeof(buf), "%.3gs", static_cast<double>(ns) / 1e9);
   return buf;
 }
 

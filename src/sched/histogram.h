@@ -35,7 +35,9 @@ struct Histogram {
   // bound of the bucket that holds the q-th sample (an over-estimate by at
   // most 25%), capped at max_ns; 0 without samples.
   uint64_t Quantile(double q) const;
-  double MeanNs() const { return count ? static_cast<double>(sum_ns) / count : 0; }
+  double MeanNs() const {
+    return count ? static_cast<double>(sum_ns) / static_cast<double>(count) : 0;
+  }
   // The samples in this reading and not in `earlier` (a later reading of
   // the same counters minus an earlier one).
   Histogram Minus(const Histogram& earlier) const;

@@ -34,7 +34,7 @@ std::string Escape(const std::string& s) {
 
 std::string Seconds(uint64_t ns) {
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.9g", ns / 1e9);
+  std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(ns) / 1e9);
   return buf;
 }
 
