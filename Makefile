@@ -36,10 +36,11 @@ $(BUILD_TSAN)/build.ninja: CMakeLists.txt | deps
 build-tsan: deps $(BUILD_TSAN)/build.ninja
 	ninja -C $(BUILD_TSAN) -j $(JOBS) fs_test
 
-# Every test in the normal build (integration tests need root and skip with
-# the reason otherwise), then the unit tests under ASan+UBSan, then the
-# fetch layer's tests under TSan.
+# The style check, every test in the normal build (integration tests need
+# root and skip with the reason otherwise), then the unit tests under
+# ASan+UBSan, then the fetch layer's tests under TSan.
 test: build build-asan build-tsan
+	@$(MAKE) --no-print-directory format-check
 	cd $(BUILD) && ctest --output-on-failure -j 1 --timeout 300
 	cd $(BUILD_ASAN) && ctest --output-on-failure -L unit -j $(JOBS) --timeout 300
 	TSAN_OPTIONS=halt_on_error=1 $(BUILD_TSAN)/tests/fs_test

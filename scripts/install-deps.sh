@@ -11,6 +11,7 @@ packages=(
   libtomlplusplus-dev  # containerd's hosts.toml (registry mirrors and certificates)
   libgtest-dev
   clang llvm libbpf-dev bpftool
+  clang-format-14 clang-tidy-14  # make format-check (part of make test), make tidy
   libelf-dev libdw-dev  # the profiler: build-ids, symbols, DWARF lines and inlining
   golang-github-google-pprof-dev  # ... and pprof's profile.proto
   # what the profiler's tests and bench/pgo.sh feed its profiles to:
