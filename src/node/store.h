@@ -37,7 +37,7 @@ namespace syspgo::node {
 struct StoredImage {
   std::string reference;
   oci::Digest manifest;
-  int64_t last_used = 0;  // seconds since the epoch: last pull or start
+  int64_t last_used = 0;  // seconds since the epoch: last pull or start from it
   int layers = 0;
   int64_t bytes = 0;         // its layers and blobs on disk, shared ones included
   int64_t unique_bytes = 0;  // what removing it alone would free

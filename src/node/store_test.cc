@@ -139,6 +139,20 @@ TEST_F(StoreTest, MaxSizeRemovesLeastRecentlyUsedImagesAndKeepsSharedLayers) {
   EXPECT_EQ(RemoveImages(root_, {"mid"}, nullptr).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(StoreTest, AStartFromTheLocalCopyCountsAsAUse) {
+  const oci::Digest a = Layer("a", 256), b = Layer("b", 256);
+  Image("pulled-long-ago", {a}, 5000);
+  Image("pulled-lately", {b}, 100);
+  store_->TouchRef("pulled-long-ago");  // what Puller::LoadLocal does for a start
+  auto usage = InspectStore(root_);
+  ASSERT_TRUE(usage.ok());
+  GcOptions options;
+  options.max_size = usage->total_bytes - 100 * 1024;
+  auto gc = CollectGarbage(root_, options);
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(gc->images_removed, std::vector<std::string>{"pulled-lately"});
+}
+
 // A start holds the store's gc lock shared while it takes an image into
 // use; gc waits for it, then sees the use (here: the ref it wrote).
 TEST_F(StoreTest, GcWaitsForAStartTakingAnImageIntoUse) {

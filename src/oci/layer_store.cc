@@ -193,6 +193,11 @@ Result<std::vector<LayerStore::RefEntry>> LayerStore::ListRefs() const {
   return out;
 }
 
+void LayerStore::TouchRef(const std::string& reference) {
+  const std::string path = JoinPath(root_, "refs/" + EscapeRef(reference));
+  (void)::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // a hint: failure is harmless
+}
+
 Status LayerStore::RemoveRef(const std::string& reference) {
   const std::string path = JoinPath(root_, "refs/" + EscapeRef(reference));
   if (::unlink(path.c_str()) != 0) {

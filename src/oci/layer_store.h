@@ -85,6 +85,9 @@ class LayerStore {
   Result<std::vector<RefEntry>> ListRefs() const;
   // NotFound when the store has no such reference.
   Status RemoveRef(const std::string& reference);
+  // Marks the reference used now (its mtime): `syspgo gc --max-size`
+  // removes the least recently used images first.
+  void TouchRef(const std::string& reference);
 
  private:
   LayerStore(std::string root, std::string session, UniqueFd session_lock)

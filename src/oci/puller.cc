@@ -103,6 +103,7 @@ Result<LocalImage> Puller::LoadLocal(const ImageReference& ref) {
                       " is not in the local store");
     }
   }
+  store_->TouchRef(ref.ToString());  // a start from the local copy uses it
   return image;
 }
 
