@@ -307,9 +307,11 @@ Result<StoreUsage> InspectStore(const std::string& root) {
   return usage;
 }
 
-Result<GcResult> CollectGarbage(const std::string& root, const GcOptions& options) {
-  ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(root));
-  ASSIGN_OR_RETURN(UniqueFd lock, oci::LayerStore::LockForGc(root, options.cancel));
+namespace {
+
+// CollectGarbage's work, with the store open and its gc lock held.
+Result<GcResult> CollectLocked(const std::string& root, oci::LayerStore& store,
+                               const GcOptions& options) {
   GcResult result;
   result.bytes_before = StoreBytes(root);
   int64_t total = result.bytes_before;
@@ -352,26 +354,31 @@ Result<GcResult> CollectGarbage(const std::string& root, const GcOptions& option
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return images[a].ref.mtime < images[b].ref.mtime; });
-    std::set<size_t> removed;
+    std::vector<bool> removed(images.size(), false);
     for (size_t i : order) {
       if (done()) break;
       if (live.Running(images[i].layers) > 0) continue;
       if (!options.dry_run) RETURN_IF_ERROR(store.RemoveRef(images[i].ref.reference));
       result.images_removed.push_back(images[i].ref.reference);
-      removed.insert(i);
-      std::vector<ImageObjects> kept;
-      for (size_t k = 0; k < images.size(); ++k) {
-        if (!removed.count(k)) kept.push_back(images[k]);
+      removed[i] = true;
+      // Its objects that no image still stored names and no container holds.
+      auto named = [&](const std::set<std::string> ImageObjects::*kind, const std::string& hex) {
+        for (size_t k = 0; k < images.size(); ++k) {
+          if (!removed[k] && (images[k].*kind).count(hex)) return true;
+        }
+        return false;
+      };
+      for (const std::string& hex : images[i].blobs) {
+        const std::string path = store.BlobPath({"sha256", hex});
+        if (named(&ImageObjects::blobs, hex) || !PathExists(path)) continue;
+        RETURN_IF_ERROR(remove({Candidate::kBlob, path, DiskUsage(path), 0}));
       }
-      for (const Candidate& c : Unreferenced(root, kept, live)) {
-        // A dry run removed nothing: count each object once.
-        if (options.dry_run && std::find_if(candidates.begin(), candidates.end(),
-                                            [&](const Candidate& x) { return x.path == c.path; }) !=
-                                   candidates.end()) {
+      for (const std::string& hex : images[i].layers) {
+        const std::string path = store.LayerDir({"sha256", hex});
+        if (named(&ImageObjects::layers, hex) || live.layers.count(hex) || !PathExists(path)) {
           continue;
         }
-        if (options.dry_run) candidates.push_back(c);
-        RETURN_IF_ERROR(remove(c));
+        RETURN_IF_ERROR(remove({Candidate::kLayer, path, DiskUsage(path), 0}));
       }
     }
     if (!done()) {
@@ -388,17 +395,23 @@ Result<GcResult> CollectGarbage(const std::string& root, const GcOptions& option
   return result;
 }
 
+}  // namespace
+
+Result<GcResult> CollectGarbage(const std::string& root, const GcOptions& options) {
+  ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(root));
+  ASSIGN_OR_RETURN(UniqueFd lock, oci::LayerStore::LockForGc(root, options.cancel));
+  return CollectLocked(root, store, options);
+}
+
 Result<GcResult> RemoveImages(const std::string& root, const std::vector<std::string>& references,
                               const CancelToken* cancel) {
-  {
-    ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(root));
-    ASSIGN_OR_RETURN(UniqueFd lock, oci::LayerStore::LockForGc(root, cancel));
-    for (const std::string& ref : references) RETURN_IF_ERROR(store.RemoveRef(ref));
-  }
+  ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(root));
+  ASSIGN_OR_RETURN(UniqueFd lock, oci::LayerStore::LockForGc(root, cancel));
+  for (const std::string& ref : references) RETURN_IF_ERROR(store.RemoveRef(ref));
   GcOptions options;
   options.keep_caches = true;
   options.cancel = cancel;
-  return CollectGarbage(root, options);
+  return CollectLocked(root, store, options);
 }
 
 }  // namespace syspgo::node

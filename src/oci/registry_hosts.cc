@@ -11,10 +11,6 @@
 namespace syspgo::oci {
 namespace {
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 std::string Resolve(const std::string& dir, const std::string& path) {
   return path.empty() || path[0] == '/' ? path : JoinPath(dir, path);
 }
@@ -66,9 +62,9 @@ Status ReadDockerCertsDir(const std::string& dir, TlsSettings& tls) {
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
     const std::string path = JoinPath(dir, name);
-    if (EndsWith(name, ".crt")) {
+    if (name.ends_with(".crt")) {
       RETURN_IF_ERROR(AppendCa(path, tls));
-    } else if (EndsWith(name, ".cert")) {
+    } else if (name.ends_with(".cert")) {
       const std::string key = path.substr(0, path.size() - 5) + ".key";
       if (!PathExists(key)) {
         return InvalidArgument("client certificate " + path + " has no key beside it (" + key +
