@@ -314,6 +314,12 @@ Result<std::optional<Credentials>> RunCredentialHelper(const std::string& helper
   ASSIGN_OR_RETURN(Pipe in, Pipe::Create());
   ASSIGN_OR_RETURN(Pipe out, Pipe::Create());
   ASSIGN_OR_RETURN(Pipe err, Pipe::Create());
+  // The server name goes into the pipe before the helper starts: it fits
+  // the pipe's buffer, and a helper that exits without reading it cannot
+  // make this write raise SIGPIPE in us.
+  RETURN_IF_ERROR(
+      WriteAll(in.write_end.get(), std::string_view(server), "credential helper stdin"));
+  in.write_end.Reset();
   SpawnOptions options;
   options.stdin_fd = in.read_end.get();
   options.stdout_fd = out.write_end.get();
@@ -327,10 +333,6 @@ Result<std::optional<Credentials>> RunCredentialHelper(const std::string& helper
   in.read_end.Reset();
   out.write_end.Reset();
   err.write_end.Reset();
-  // The server name fits a pipe's buffer; a helper that does not read it
-  // still gets EOF.
-  (void)WriteAll(in.write_end.get(), std::string_view(server), "credential helper stdin");
-  in.write_end.Reset();
   auto read_all = [](int fd, std::chrono::steady_clock::time_point deadline) {
     std::string text;
     char buf[4096];
