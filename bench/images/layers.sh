@@ -9,8 +9,8 @@ split_layers() {
   cp -al "$rootfs/." "$layers/base/"
   layer_args=(--layer "$layers/base")
   if [ -d "$rootfs/usr/lib/python3/dist-packages" ]; then
-    local stdlib
-    stdlib=$(ls -d "$rootfs"/usr/lib/python3.[0-9]* | head -n1)
+    local stdlibs=("$rootfs"/usr/lib/python3.[0-9]*) stdlib
+    stdlib=${stdlibs[0]}
     rm -rf "$layers/base/usr/lib/$(basename "$stdlib")" "$layers/base/usr/lib/python3/dist-packages"
     cp -al "$stdlib" "$layers/stdlib/usr/lib/"
     cp -al "$rootfs/usr/lib/python3/dist-packages" "$layers/packages/usr/lib/python3/"
