@@ -62,12 +62,14 @@ Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset, std::str
   return ReadLoop(fd, buf, &offset, what);
 }
 
-Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
-  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
+namespace {
+
+// The rest of an open file, refused when larger than max_bytes.
+Result<std::string> ReadToEnd(int fd, size_t max_bytes, const std::string& path) {
   std::string out;
   char buf[65536];
   for (;;) {
-    ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf, path));
+    ASSIGN_OR_RETURN(size_t n, ReadFull(fd, buf, path));
     out.append(buf, n);
     if (out.size() > max_bytes) {
       return InvalidArgument("read " + path + ": larger than " + std::to_string(max_bytes) +
@@ -76,6 +78,29 @@ Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) 
     if (n < sizeof(buf)) break;
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
+  return ReadToEnd(fd.get(), max_bytes, path);
+}
+
+bool IsPlainFileName(std::string_view name) {
+  return !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
+         name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
+}
+
+Result<std::string> ReadFileAt(int dirfd, std::string_view name, size_t max_bytes,
+                               std::string_view shown) {
+  const std::string path = JoinPath(shown, name);  // for messages only
+  if (!IsPlainFileName(name)) return InvalidArgument("read " + path + ": not a plain file name");
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::OpenAt(dirfd, std::string(name), O_RDONLY | O_NOFOLLOW));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, "stat", path);
+  if (!S_ISREG(st.st_mode)) return InvalidArgument("read " + path + ": not a regular file");
+  return ReadToEnd(fd.get(), max_bytes, path);
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode,

@@ -26,6 +26,15 @@ Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what);
 Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset, std::string_view what);
 
 Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes = 64 << 20);
+// The file `name` of the open directory `dirfd`: `name` must be a plain
+// file name (IsPlainFileName) and is not followed when it is a symlink.
+// Errors name `shown` (the directory's path, for people) and `name`.
+Result<std::string> ReadFileAt(int dirfd, std::string_view name, size_t max_bytes,
+                               std::string_view shown);
+// One path component that names an entry of a directory: not empty, not
+// "." or "..", no '/' or NUL, at most 255 bytes. What a name that came
+// from a file or a registry must be before it becomes a path.
+bool IsPlainFileName(std::string_view name);
 // Writes path.tmp.<unique> (mode `mode`), fsyncs it when durable, then
 // renames it to path: a reader sees the old content or the whole new one,
 // never a part. Concurrent writers of one path each rename a whole file.

@@ -34,6 +34,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "deadline exceeded";
     case StatusCode::kFailedPrecondition:
       return "failed precondition";
+    case StatusCode::kResourceExhausted:
+      return "resource exhausted";
   }
   return "unknown";
 }

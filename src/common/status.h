@@ -35,6 +35,7 @@ enum class StatusCode {
   kIo,  // a local system call failed
   kDeadlineExceeded,
   kFailedPrecondition,  // the input is well-formed but belongs elsewhere
+  kResourceExhausted,   // the input is larger than a documented limit
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -73,6 +74,9 @@ inline Status InvalidArgument(std::string m) {
 }
 inline Status NotFound(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
 inline Status Corruption(std::string m) { return Status(StatusCode::kCorruption, std::move(m)); }
+inline Status AlreadyExists(std::string m) {
+  return Status(StatusCode::kAlreadyExists, std::move(m));
+}
 inline Status Unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
 inline Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 inline Status Cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
@@ -87,6 +91,9 @@ inline Status DeadlineExceeded(std::string m) {
 }
 inline Status FailedPrecondition(std::string m) {
   return Status(StatusCode::kFailedPrecondition, std::move(m));
+}
+inline Status ResourceExhausted(std::string m) {
+  return Status(StatusCode::kResourceExhausted, std::move(m));
 }
 
 // The one place an errno value becomes a message: "<operation> <object>:

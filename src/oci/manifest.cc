@@ -1,69 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "oci/manifest.h"
 
-#include <nlohmann/json.hpp>
+#include "common/json_fields.h"
 
 namespace syspgo::oci {
 namespace {
 
-using Json = nlohmann::json;
-
-// Field access with type checks. Every accessor returns an error naming the
-// field instead of throwing.
-Result<std::string> GetString(const Json& obj, const char* key, bool required) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) {
-    if (required) return Corruption(std::string("missing field '") + key + "'");
-    return std::string();
-  }
-  if (!it->is_string()) {
-    return Corruption(std::string("field '") + key + "' is not a string");
-  }
-  return it->get<std::string>();
-}
-
-Result<std::vector<std::string>> GetStringArray(const Json& obj, const char* key) {
-  std::vector<std::string> out;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return out;
-  if (!it->is_array()) {
-    return Corruption(std::string("field '") + key + "' is not an array");
-  }
-  for (const Json& v : *it) {
-    if (!v.is_string()) {
-      return Corruption(std::string("field '") + key + "' holds a non-string");
-    }
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-Result<std::map<std::string, std::string>> GetStringMap(const Json& obj, const char* key) {
-  std::map<std::string, std::string> out;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return out;
-  if (!it->is_object()) {
-    return Corruption(std::string("field '") + key + "' is not an object");
-  }
-  for (auto kv = it->begin(); kv != it->end(); ++kv) {
-    if (!kv.value().is_string()) {
-      return Corruption(std::string("field '") + key + "." + kv.key() + "' is not a string");
-    }
-    out[kv.key()] = kv.value().get<std::string>();
-  }
-  return out;
-}
-
 Result<Json> ParseObject(std::string_view body, std::string_view what) {
-  Json j = Json::parse(body.begin(), body.end(), nullptr,
-                       /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return Corruption(std::string(what) + " is not valid JSON");
-  }
-  if (!j.is_object()) {
-    return Corruption(std::string(what) + " is not a JSON object");
-  }
-  return j;
+  return ParseJsonObject(body, what);
 }
 
 Result<Descriptor> ParseDescriptor(const Json& j) {

@@ -4,11 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
+#include <map>
 #include <vector>
 
 #include "common/file_util.h"
 #include "profile/merge.h"
+#include "profile/profile_dir.h"
 #include "rtimage/artifact.h"
 
 namespace syspgo::profile {
@@ -16,7 +17,9 @@ namespace {
 
 constexpr std::string_view kEmptyConfig = "{}";
 constexpr char kTitle[] = "org.opencontainers.image.title";
-constexpr int64_t kMaxFileBytes = int64_t{64} << 20;  // what FetchSmallBlob holds
+// An artifact's layers together: what one artifact may cost in memory
+// while it is merged in.
+constexpr int64_t kMaxArtifactBytes = int64_t{256} << 20;
 constexpr size_t kMaxArtifacts = 1000;
 
 std::string_view MediaTypeOf(const std::string& name) {
@@ -27,36 +30,21 @@ std::string_view MediaTypeOf(const std::string& name) {
   return {};
 }
 
-// A file name a pulled artifact may use: one path component, of the kinds
-// a profile directory holds.
-bool SafeName(const std::string& name) {
-  if (name.empty() || name.size() > 255 || name[0] == '.') return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '-' || c == '_' || c == '+';
-    if (!ok) return false;
-  }
-  return !MediaTypeOf(name).empty();
-}
-
 }  // namespace
 
 Result<PushedProfiles> PushProfiles(oci::RegistryClient& client, const std::string& repository,
                                     const oci::Descriptor& image, const std::string& dir,
                                     const std::string& host) {
-  ASSIGN_OR_RETURN(std::string index_text, ReadFileToString(JoinPath(dir, "profiles.json")));
-  auto index = nlohmann::json::parse(index_text, nullptr, false);
-  if (!index.is_object() || !index.contains("binaries")) {
-    return InvalidArgument(
-        dir + "/profiles.json is not a profile index (syspgo profile record writes one)");
+  auto opened = ProfileDir::Open(dir);
+  if (!opened.ok()) {
+    return Status(opened.status().code(),
+                  opened.status().message() + " (syspgo profile record or merge writes one)");
   }
-  std::vector<std::string> names = {"profiles.json"};
-  if (index.contains("all") && index["all"].is_string())
-    names.push_back(BaseName(index["all"].get<std::string>()));
-  for (const auto& b : index["binaries"]) {
-    for (const auto& f : b.value("files", nlohmann::json::array()))
-      names.push_back(BaseName(f.get<std::string>()));
-  }
+  const ProfileIndex& index = opened->index();
+  std::vector<std::string> names = {kProfileIndexName};
+  if (!index.all.empty()) names.push_back(index.all);
+  for (const ProfileBinary& b : index.binaries)
+    names.insert(names.end(), b.files.begin(), b.files.end());
   oci::ImageManifest manifest;
   manifest.media_type = std::string(oci::media_type::kOciManifest);
   manifest.artifact_type = std::string(kProfileArtifactType);
@@ -65,8 +53,7 @@ Result<PushedProfiles> PushProfiles(oci::RegistryClient& client, const std::stri
   manifest.config.size = static_cast<int64_t>(kEmptyConfig.size());
   RETURN_IF_ERROR(client.PushBlob(repository, manifest.config.digest, std::string(kEmptyConfig)));
   for (const std::string& name : names) {
-    if (!SafeName(name)) return InvalidArgument(dir + ": " + name + " is not a profile file name");
-    ASSIGN_OR_RETURN(std::string data, ReadFileToString(JoinPath(dir, name), kMaxFileBytes));
+    ASSIGN_OR_RETURN(std::string data, opened->ReadFile(name));
     oci::Descriptor d;
     d.media_type = std::string(MediaTypeOf(name));
     d.digest = oci::Digest::Of(data);
@@ -81,8 +68,7 @@ Result<PushedProfiles> PushProfiles(oci::RegistryClient& client, const std::stri
   subject.size = image.size;
   manifest.subject = subject;
   manifest.annotations["io.syspgo.profile.host"] = host;
-  manifest.annotations["io.syspgo.profile.samples"] =
-      std::to_string(index.value("samples", uint64_t{0}));
+  manifest.annotations["io.syspgo.profile.samples"] = std::to_string(index.samples);
   const std::string body = oci::SerializeImageManifest(manifest);
   PushedProfiles pushed;
   pushed.files = static_cast<int>(manifest.layers.size());
@@ -132,40 +118,52 @@ Result<PulledProfiles> PullProfiles(oci::RegistryClient& client, const std::stri
   }
   if (artifacts.size() > kMaxArtifacts)
     artifacts.erase(artifacts.begin(), artifacts.end() - kMaxArtifacts);
-  RETURN_IF_ERROR(MakeDirs(out, 0755));
-  ASSIGN_OR_RETURN(TempDir parts, TempDir::Create(out, ".pull-"));
-  std::vector<std::string> dirs;
+  // Each artifact is read into memory (its layers are bounded) and merged
+  // in; nothing is written to `out` until every one is in, and then all
+  // at once.
+  ProfileMerger merger;
   for (const oci::Descriptor& a : artifacts) {
     // By digest: the registry's reply must hash to it.
     ASSIGN_OR_RETURN(oci::FetchedManifest fetched,
                      client.GetManifest(repository, a.digest.ToString()));
     ASSIGN_OR_RETURN(oci::ImageManifest m, oci::ParseImageManifest(fetched.body));
+    const std::string what = "profile artifact " + a.digest.ToString();
     if (m.artifact_type != kProfileArtifactType || !m.subject || m.subject->digest != image) {
       return Corruption("artifact " + a.digest.ToString() + " is listed as a profile of " +
                         image.ToString() + " but is not one");
     }
-    const std::string dir = JoinPath(parts.path(), std::to_string(dirs.size()));
-    RETURN_IF_ERROR(MakeDirs(dir, 0755));
+    std::map<std::string, std::string> files;
+    int64_t total = 0;
     for (const oci::Descriptor& layer : m.layers) {
       auto title = layer.annotations.find(kTitle);
-      if (title == layer.annotations.end() || !SafeName(title->second) ||
-          MediaTypeOf(title->second) != layer.media_type) {
-        return Corruption("profile artifact " + a.digest.ToString() +
-                          " has a layer without a profile file name");
+      if (title == layer.annotations.end() || !IsProfileFileName(title->second) ||
+          MediaTypeOf(title->second).empty() || MediaTypeOf(title->second) != layer.media_type) {
+        return Corruption(what + " has a layer without a profile file name");
       }
-      if (layer.size < 0 || layer.size > kMaxFileBytes) {
-        return Corruption("profile artifact " + a.digest.ToString() + ": " + title->second +
-                          " is too large");
+      if (files.count(title->second)) return Corruption(what + ": two layers are " + title->second);
+      if (layer.size < 0 || layer.size > static_cast<int64_t>(kMaxProfileFileBytes) ||
+          (total += layer.size) > kMaxArtifactBytes) {
+        return ResourceExhausted(what + ": " + title->second + " is too large (" +
+                                 std::to_string(layer.size) + " bytes; docs/profile.md, Limits)");
       }
       // Checked against the descriptor's digest and size.
-      ASSIGN_OR_RETURN(std::string data, client.FetchSmallBlob(repository, layer));
-      RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, title->second), data, 0644, false));
+      ASSIGN_OR_RETURN(files[title->second], client.FetchSmallBlob(repository, layer));
     }
-    dirs.push_back(dir);
+    auto index_text = files.find(kProfileIndexName);
+    if (index_text == files.end()) return Corruption(what + " has no profiles.json");
+    auto index = ParseProfileIndex(index_text->second);
+    if (!index.ok()) return Status(index.status().code(), what + ": " + index.status().message());
+    auto read = [&](const std::string& name) -> Result<std::string> {
+      auto it = files.find(name);
+      if (it == files.end())
+        return Corruption(what + ": profiles.json names " + name + ", not in it");
+      return std::move(it->second);
+    };
+    RETURN_IF_ERROR(merger.Add(*index, read, what));
   }
-  ASSIGN_OR_RETURN(MergeSummary merged, MergeProfiles(dirs, out));
+  ASSIGN_OR_RETURN(MergeSummary merged, merger.Write(out));
   PulledProfiles pulled;
-  pulled.artifacts = static_cast<int>(dirs.size());
+  pulled.artifacts = merged.inputs;
   pulled.profiles = merged.profiles;
   pulled.samples = merged.samples;
   return pulled;

@@ -85,6 +85,7 @@ bool ParseKey(std::string_view s, LineKey* key) {
   const size_t dot = s.find('.');
   if (!ParseNumber(s.substr(0, dot), &line)) return false;
   if (dot != std::string_view::npos && !ParseNumber(s.substr(dot + 1), &disc)) return false;
+  if (line > UINT32_MAX || disc > UINT32_MAX) return false;
   *key = {static_cast<uint32_t>(line), static_cast<uint32_t>(disc)};
   return true;
 }
@@ -99,15 +100,43 @@ bool ParseNamed(std::string_view s, std::string* name, uint64_t* n) {
 
 }  // namespace
 
-void FunctionSamples::Merge(const FunctionSamples& other) {
-  total += other.total;
-  head += other.head;
-  for (const auto& [k, n] : other.body) body[k] += n;
+namespace {
+
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  uint64_t out = 0;
+  return __builtin_add_overflow(a, b, &out) ? UINT64_MAX : out;
+}
+
+// map[key], counting a new entry in `*grown` (and its name's bytes).
+template <typename Map, typename Key>
+typename Map::mapped_type& Entry(Map& map, const Key& key, LlvmSize* grown, size_t name_bytes) {
+  auto [it, added] = map.try_emplace(key);
+  if (added) {
+    grown->records++;
+    grown->name_bytes += name_bytes;
+  }
+  return it->second;
+}
+
+}  // namespace
+
+void FunctionSamples::Merge(const FunctionSamples& other, LlvmSize* grown) {
+  total = SaturatingAdd(total, other.total);
+  head = SaturatingAdd(head, other.head);
+  for (const auto& [k, n] : other.body) {
+    uint64_t& v = Entry(body, k, grown, 0);
+    v = SaturatingAdd(v, n);
+  }
   for (const auto& [k, targets] : other.calls) {
-    for (const auto& [name, n] : targets) calls[k][name] += n;
+    auto& mine = calls[k];
+    for (const auto& [name, n] : targets) {
+      uint64_t& v = Entry(mine, name, grown, name.size());
+      v = SaturatingAdd(v, n);
+    }
   }
   for (const auto& [k, callees] : other.inlined) {
-    for (const auto& [name, g] : callees) inlined[k][name].Merge(g);
+    auto& mine = inlined[k];
+    for (const auto& [name, g] : callees) Entry(mine, name, grown, name.size()).Merge(g, grown);
   }
 }
 
@@ -117,11 +146,13 @@ FunctionSamples* LlvmProfile::Walk(const InlineChain& chain, uint64_t count, Lin
   for (size_t i = 0; i < chain.size(); ++i) {
     if (!KeyOf(chain[i], &keys[i])) return nullptr;
   }
-  FunctionSamples* fs = &functions_[chain.back().function];
-  fs->total += count;
+  const std::string& outer = chain.back().function;
+  FunctionSamples* fs = &Entry(functions_, outer, &size_, outer.size());
+  fs->total = SaturatingAdd(fs->total, count);
   for (size_t i = chain.size() - 1; i > 0; --i) {
-    fs = &fs->inlined[keys[i]][chain[i - 1].function];
-    fs->total += count;
+    const std::string& callee = chain[i - 1].function;
+    fs = &Entry(fs->inlined[keys[i]], callee, &size_, callee.size());
+    fs->total = SaturatingAdd(fs->total, count);
   }
   *at = keys[0];
   return fs;
@@ -129,21 +160,42 @@ FunctionSamples* LlvmProfile::Walk(const InlineChain& chain, uint64_t count, Lin
 
 void LlvmProfile::AddBody(const InlineChain& chain, uint64_t count) {
   LineKey at;
-  if (FunctionSamples* fs = Walk(chain, count, &at)) fs->body[at] += count;
+  if (FunctionSamples* fs = Walk(chain, count, &at)) {
+    uint64_t& v = Entry(fs->body, at, &size_, 0);
+    v = SaturatingAdd(v, count);
+  }
 }
 
 void LlvmProfile::AddCall(const InlineChain& call_site, const std::string& callee, uint64_t count) {
   if (!Writable(callee)) return;
   LineKey at;
-  if (FunctionSamples* fs = Walk(call_site, 0, &at)) fs->calls[at][callee] += count;
+  if (FunctionSamples* fs = Walk(call_site, 0, &at)) {
+    uint64_t& v = Entry(fs->calls[at], callee, &size_, callee.size());
+    v = SaturatingAdd(v, count);
+  }
 }
 
 void LlvmProfile::AddHead(const std::string& function, uint64_t count) {
-  if (Writable(function)) functions_[function].head += count;
+  if (!Writable(function)) return;
+  FunctionSamples& f = Entry(functions_, function, &size_, function.size());
+  f.head = SaturatingAdd(f.head, count);
 }
 
-void LlvmProfile::Merge(const LlvmProfile& other) {
-  for (const auto& [name, f] : other.functions_) functions_[name].Merge(f);
+Status LlvmProfile::Merge(const LlvmProfile& other) {
+  for (const auto& [name, f] : other.functions_) {
+    Entry(functions_, name, &size_, name.size()).Merge(f, &size_);
+  }
+  if (size_.records > kMaxLlvmRecords) {
+    return ResourceExhausted("merged LLVM sample profile: more than " +
+                             std::to_string(kMaxLlvmRecords) +
+                             " records (docs/profile.md, Limits)");
+  }
+  if (size_.name_bytes > kMaxLlvmNameBytes) {
+    return ResourceExhausted("merged LLVM sample profile: more than " +
+                             std::to_string(kMaxLlvmNameBytes) +
+                             " bytes of names (docs/profile.md, Limits)");
+  }
+  return Status::Ok();
 }
 
 uint64_t LlvmProfile::total() const {
@@ -171,9 +223,10 @@ std::string LlvmProfile::ToText() const {
 }
 
 Result<LlvmProfile> ParseLlvmText(std::string_view text) {
+  LlvmProfile out;
+  LlvmSize& size = out.size_;
   // The function each depth's lines belong to: stack[d - 1] for depth d.
   std::vector<FunctionSamples*> stack;
-  std::map<std::string, FunctionSamples> functions;
   int lineno = 0;
   auto bad = [&](std::string_view why) {
     return Corruption("LLVM sample profile, line " + std::to_string(lineno) + ": " +
@@ -186,6 +239,10 @@ Result<LlvmProfile> ParseLlvmText(std::string_view text) {
     while (depth < line.size() && line[depth] == ' ') ++depth;
     std::string_view rest = line.substr(depth);
     if (rest.empty() || rest[0] == '!') continue;  // metadata (checksums, attributes)
+    if (size.records >= kMaxLlvmRecords) {
+      return ResourceExhausted("LLVM sample profile: more than " + std::to_string(kMaxLlvmRecords) +
+                               " records (docs/profile.md, Limits)");
+    }
     if (depth == 0) {
       const size_t head_colon = rest.rfind(':');
       if (head_colon == std::string_view::npos) return bad("a function needs name:total:head");
@@ -195,8 +252,8 @@ Result<LlvmProfile> ParseLlvmText(std::string_view text) {
           !ParseNamed(rest.substr(0, head_colon), &name, &total)) {
         return bad("a function needs name:total:head");
       }
-      FunctionSamples& f = functions[name];
-      f.head += head;
+      FunctionSamples& f = Entry(out.functions_, name, &size, name.size());
+      f.head = SaturatingAdd(f.head, head);
       stack.assign(1, &f);
       continue;
     }
@@ -212,12 +269,14 @@ Result<LlvmProfile> ParseLlvmText(std::string_view text) {
     if (tokens.empty()) return bad("a record without samples");
     uint64_t n = 0;
     if (ParseNumber(tokens[0], &n)) {
-      parent->body[key] += n;
+      uint64_t& v = Entry(parent->body, key, &size, 0);
+      v = SaturatingAdd(v, n);
       for (size_t i = 1; i < tokens.size(); ++i) {
         std::string callee;
         uint64_t c = 0;
         if (!ParseNamed(tokens[i], &callee, &c)) return bad("a call target needs name:count");
-        parent->calls[key][callee] += c;
+        uint64_t& t = Entry(parent->calls[key], callee, &size, callee.size());
+        t = SaturatingAdd(t, c);
       }
     } else {
       std::string callee;
@@ -225,14 +284,15 @@ Result<LlvmProfile> ParseLlvmText(std::string_view text) {
       if (tokens.size() != 1 || !ParseNamed(tokens[0], &callee, &total)) {
         return bad("an inlined call site needs name:total");
       }
-      stack.push_back(&parent->inlined[key][callee]);
+      if (stack.size() >= kMaxLlvmDepth) {
+        return bad("inlined more than " + std::to_string(kMaxLlvmDepth) + " levels deep");
+      }
+      stack.push_back(&Entry(parent->inlined[key], callee, &size, callee.size()));
     }
   }
-  LlvmProfile out;
-  for (auto& [name, f] : functions) {
-    LlvmProfile one;
-    one.functions_[name] = std::move(f);
-    out.Merge(one);
+  if (size.name_bytes > kMaxLlvmNameBytes) {
+    return ResourceExhausted("LLVM sample profile: more than " + std::to_string(kMaxLlvmNameBytes) +
+                             " bytes of names (docs/profile.md, Limits)");
   }
   return out;
 }

@@ -32,6 +32,19 @@ namespace syspgo::profile {
 // A place in a function: (line offset, base discriminator).
 using LineKey = std::pair<uint32_t, uint32_t>;
 
+// What a profile read from elsewhere may hold (docs/profile.md, Limits):
+// a file read by ParseLlvmText, and a profile that others are merged into.
+inline constexpr size_t kMaxLlvmDepth = 64;  // inline nesting
+inline constexpr size_t kMaxLlvmRecords = size_t{4} << 20;
+inline constexpr size_t kMaxLlvmNameBytes = size_t{128} << 20;
+
+// A profile's size: its records (functions, body lines, call targets,
+// inlined call sites) and the bytes of the names they hold.
+struct LlvmSize {
+  size_t records = 0;
+  size_t name_bytes = 0;
+};
+
 struct FunctionSamples {
   uint64_t total = 0;
   uint64_t head = 0;
@@ -39,7 +52,8 @@ struct FunctionSamples {
   std::map<LineKey, std::map<std::string, uint64_t>> calls;  // call targets by callee name
   std::map<LineKey, std::map<std::string, FunctionSamples>> inlined;
 
-  void Merge(const FunctionSamples& other);
+  // Adds `other` in; what it adds to the size is added to `*grown`.
+  void Merge(const FunctionSamples& other, LlvmSize* grown);
 };
 
 class LlvmProfile {
@@ -53,7 +67,9 @@ class LlvmProfile {
   void AddCall(const InlineChain& call_site, const std::string& callee, uint64_t count);
   // `count` entries of a function compiled out of line.
   void AddHead(const std::string& function, uint64_t count);
-  void Merge(const LlvmProfile& other);
+  // ResourceExhausted when the merged profile would exceed the limits
+  // (it then holds part of `other`).
+  Status Merge(const LlvmProfile& other);
 
   // The text format. Call sites' sample counts are raised to at least the
   // sum of their targets (a call is executed as often as its callees are
@@ -62,6 +78,7 @@ class LlvmProfile {
   uint64_t total() const;
   bool empty() const { return functions_.empty(); }
   const std::map<std::string, FunctionSamples>& functions() const { return functions_; }
+  const LlvmSize& size() const { return size_; }
 
  private:
   friend Result<LlvmProfile> ParseLlvmText(std::string_view text);
@@ -70,9 +87,11 @@ class LlvmProfile {
   // when the chain has no usable line.
   FunctionSamples* Walk(const InlineChain& chain, uint64_t count, LineKey* at);
   std::map<std::string, FunctionSamples> functions_;
+  LlvmSize size_;
 };
 
-// Reads the text format (metadata lines, "!...", are skipped).
+// Reads the text format (metadata lines, "!...", are skipped): Corruption
+// naming the line when it is malformed, ResourceExhausted past the limits.
 Result<LlvmProfile> ParseLlvmText(std::string_view text);
 
 }  // namespace syspgo::profile

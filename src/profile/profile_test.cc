@@ -166,7 +166,7 @@ TEST(LlvmProfileTest, LineOffsetsInliningCallsAndTheTextFormat) {
   auto parsed = ParseLlvmText(text);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->ToText(), text);
-  parsed->Merge(p);
+  ASSERT_TRUE(parsed->Merge(p).ok());
   EXPECT_EQ(parsed->total(), 520u);
   EXPECT_NE(parsed->ToText().find(" 5: foo:60\n  1: 60\n"), std::string::npos) << parsed->ToText();
   // A line before the start wraps as LLVM's 16-bit offsets do; chains
@@ -197,9 +197,9 @@ TEST(PprofBuilderTest, StacksAddUpAndSurviveARoundTrip) {
                  0x2000,
                  {{"main.add", "/src/main.go", 40, 41}, {"main.work", "/src/main.go", 20, 25}}};
   PprofFrame root{"/bin/app", "abcd", 0x3000, {{"main.main", "/src/main.go", 10, 12}}};
-  b.AddSample({leaf, inl, root}, 3);
-  b.AddSample({leaf, inl, root}, 2);
-  b.AddSample({inl, root}, 1);
+  ASSERT_TRUE(b.AddSample({leaf, inl, root}, 3).ok());
+  ASSERT_TRUE(b.AddSample({leaf, inl, root}, 2).ok());
+  ASSERT_TRUE(b.AddSample({inl, root}, 1).ok());
   EXPECT_EQ(b.samples(), 6u);
   auto gz = b.Gzipped();
   ASSERT_TRUE(gz.ok());
@@ -224,7 +224,8 @@ TEST(MergeTest, ByBuildIdAndByName) {
     LlvmProfile llvm;
     llvm.AddBody({Src("main", 10, 12)}, n);
     PprofBuilder pprof(1000000, 1000000000);
-    pprof.AddSample({PprofFrame{"/bin/app", id, 0x10, {{"main", "app.c", 10, 12}}}}, n);
+    ASSERT_TRUE(
+        pprof.AddSample({PprofFrame{"/bin/app", id, 0x10, {{"main", "app.c", 10, 12}}}}, n).ok());
     ASSERT_TRUE(
         WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), llvm.ToText(), 0644, false).ok());
     ASSERT_TRUE(

@@ -12,9 +12,11 @@
 #include <tuple>
 
 #include "common/file_util.h"
+#include "common/staged_dir.h"
 #include "profile/flamegraph.h"
 #include "profile/llvm_profile.h"
 #include "profile/pprof_profile.h"
+#include "profile/profile_dir.h"
 #include "profile/symbolizer.h"
 
 namespace syspgo::profile {
@@ -163,7 +165,6 @@ struct PerBinary {
 
 Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string& dir,
                                    const WriteOptions& options) {
-  RETURN_IF_ERROR(MakeDirs(dir, 0755));
   Resolver resolver(recording, options.debug_dirs);
   const int64_t period_ns = recording.frequency > 0 ? 1000000000ll / recording.frequency : 0;
   const auto duration_ns = static_cast<int64_t>(recording.seconds * 1e9);
@@ -195,7 +196,7 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
     std::vector<PprofFrame> stack;
     stack.reserve(frames.size());
     for (const Frame& f : frames) stack.push_back(PprofFrameOf(f, resolver.Resolve(f)));
-    b.pprof->AddSample(stack, s.count);
+    RETURN_IF_ERROR(b.pprof->AddSample(stack, s.count));
     if (!leaf.chain) continue;
     b.llvm.AddBody(*leaf.chain, s.count);
     if (u + 1 < frames.size() && !frames[u + 1].unmapped && !frames[u + 1].build_id.empty()) {
@@ -209,54 +210,55 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
       }
     }
   }
-  auto write_folded = [&](const std::string& path, const std::map<std::string, uint64_t>& lines) {
+  auto folded_text = [](const std::map<std::string, uint64_t>& lines) {
     std::string text;
     for (const auto& [line, n] : lines) text += line + " " + std::to_string(n) + "\n";
-    return WriteFileAtomic(path, text, 0644, false);
+    return text;
   };
-  RETURN_IF_ERROR(write_folded(JoinPath(dir, "all.folded"), all));
-  RETURN_IF_ERROR(
-      WriteFileAtomic(JoinPath(dir, "all.svg"), FlameGraphSvg(all, "CPU samples"), 0644, false));
-  nlohmann::json index = nlohmann::json::array();
+  ASSIGN_OR_RETURN(StagedDir out, StagedDir::Open(dir));
+  ProfileIndex index;
+  index.frequency_hz = recording.frequency;
+  index.seconds = recording.seconds;
+  index.all = "all.folded";
+  index.flamegraph = "all.svg";
+  RETURN_IF_ERROR(out.Write(index.all, folded_text(all)));
+  RETURN_IF_ERROR(out.Write(index.flamegraph, FlameGraphSvg(all, "CPU samples")));
   for (const auto& [build_id, b] : binaries) {
     if (b.samples == 0 && b.llvm.empty()) continue;
-    const std::string stem = BaseName(b.path) + "-" + build_id;
-    nlohmann::json files = nlohmann::json::array();
-    RETURN_IF_ERROR(write_folded(JoinPath(dir, stem + ".folded"), b.folded));
-    files.push_back(stem + ".folded");
+    // The recorder's build-ids are hex (elf_file.h); a frame without one
+    // has no profile of its own (above).
+    if (!IsBuildId(build_id)) continue;
+    const std::string stem = ProfileStem(b.path, build_id);
+    ProfileBinary entry;
+    entry.path = b.path;
+    entry.build_id = build_id;
+    entry.samples = b.samples;
+    entry.dwarf = resolver.HasDwarf(build_id);
+    entry.files.push_back(stem + ".folded");
+    RETURN_IF_ERROR(out.Write(entry.files.back(), folded_text(b.folded)));
     ASSIGN_OR_RETURN(std::string pprof, b.pprof->Gzipped());
-    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, stem + ".pprof"), pprof, 0644, false));
-    files.push_back(stem + ".pprof");
-    const bool dwarf = resolver.HasDwarf(build_id);
+    entry.files.push_back(stem + ".pprof");
+    RETURN_IF_ERROR(out.Write(entry.files.back(), pprof));
     // Only where some sample has a source line (DWARF).
     if (const std::string text = b.llvm.ToText(); !text.empty()) {
-      RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, stem + ".llvmprof"), text, 0644, false));
-      files.push_back(stem + ".llvmprof");
+      entry.files.push_back(stem + ".llvmprof");
+      RETURN_IF_ERROR(out.Write(entry.files.back(), text));
     }
-    index.push_back({{"path", b.path},
-                     {"build_id", build_id},
-                     {"samples", b.samples},
-                     {"dwarf", dwarf},
-                     {"files", files}});
+    index.binaries.push_back(std::move(entry));
     summary.binaries++;
   }
   const RecordStats& st = recording.stats;
-  nlohmann::json j = {{"frequency_hz", recording.frequency},
-                      {"seconds", recording.seconds},
-                      {"samples", summary.samples},
-                      {"stats",
-                       {{"samples_taken", st.samples},
-                        {"lost_user_stacks", st.lost_user_stacks},
-                        {"lost_kernel_stacks", st.lost_kernel_stacks},
-                        {"lost_keys", st.lost_keys},
-                        {"lost_pids", st.lost_pids},
-                        {"truncated_stacks", st.truncated_stacks},
-                        {"unresolved_frames", st.unresolved_frames},
-                        {"processes_without_maps", st.processes_without_maps}}},
-                      {"all", "all.folded"},
-                      {"flamegraph", "all.svg"},
-                      {"binaries", index}};
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "profiles.json"), j.dump(2) + "\n", 0644, false));
+  index.samples = summary.samples;
+  index.stats = {{"samples_taken", st.samples},
+                 {"lost_user_stacks", st.lost_user_stacks},
+                 {"lost_kernel_stacks", st.lost_kernel_stacks},
+                 {"lost_keys", st.lost_keys},
+                 {"lost_pids", st.lost_pids},
+                 {"truncated_stacks", st.truncated_stacks},
+                 {"unresolved_frames", st.unresolved_frames},
+                 {"processes_without_maps", st.processes_without_maps}};
+  RETURN_IF_ERROR(out.Write(kProfileIndexName, SerializeProfileIndex(index)));
+  RETURN_IF_ERROR(out.Commit());
   return summary;
 }
 
