@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "common/file_util.h"
 #include "sched/agent.h"
+#include "sched/agent_status.h"
 #include "sched/histogram.h"
 #include "sched/observer.h"
 #include "sched/report.h"
@@ -240,6 +241,11 @@ int TopCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
             ? sched::PrometheusText(now, (*observer)->store(), paths)
             : sched::TopTable(now.Minus(prev), now.at_ns - prev.at_ns, (*observer)->store(), paths,
                               static_cast<size_t>(*cgroups));
+    if (!args->Has("prometheus")) {
+      // The agent's rules, and the tasks that keep undoing its changes.
+      auto agent = sched::ReadAgentStatus(c.state_dir);
+      if (agent.ok() && agent->has_value()) text += sched::AgentStatusText(**agent, 10);
+    }
     if (tty)
       text = "\x1b[H\x1b[2J" + text;
     else if (!args->Has("prometheus"))
@@ -310,6 +316,18 @@ int StatusCommand(const std::vector<std::string>& argv) {
   std::printf("tag maps:       %s\n", sched::TagMaps::OpenPinned(c.pin_root).ok()
                                           ? ("pinned in " + c.pin_root).c_str()
                                           : "not pinned (no observer has run)");
+  auto agent = sched::ReadAgentStatus(c.state_dir);
+  if (agent.ok() && agent->has_value()) {
+    std::printf("agent:          pid %d\n", (*agent)->pid);
+    const std::string text = sched::AgentStatusText(**agent, 20);
+    if (!text.empty()) std::printf("%s", text.c_str());
+  } else {
+    std::printf("agent:          not running\n");
+  }
+  if (PathExists(JoinPath(c.state_dir, "journal.bad"))) {
+    std::printf("set aside:      %s (journal records that could not be undone)\n",
+                JoinPath(c.state_dir, "journal.bad").c_str());
+  }
   const std::string journal = JoinPath(c.state_dir, "journal");
   auto text = ReadFileToString(journal, 1 << 20);
   std::printf("agent journal:  %s\n",

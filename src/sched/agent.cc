@@ -2,12 +2,14 @@
 #include "sched/agent.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <thread>
 
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "sched/agent_status.h"
 #include "sched/report.h"
 
 namespace syspgo::sched {
@@ -141,6 +143,22 @@ Status Agent::Evaluate(RuleState& r, const Snapshot& now) {
   return Status::Ok();
 }
 
+AgentStatus Agent::CurrentStatus() const {
+  AgentStatus st;
+  st.pid = ::getpid();
+  st.updated_unix = static_cast<uint64_t>(::time(nullptr));
+  for (const RuleState& r : rules_) {
+    st.rules.push_back(
+        {r.rule.name, r.engaged, r.engagements, enforcer_->EscapesTotal(r.rule.name)});
+  }
+  const uint64_t now_ns = MonotonicNs();
+  for (const Escape& e : enforcer_->Escapes()) {
+    st.escapes.push_back({e.rule, e.tgid, e.tid, e.comm, e.count,
+                          e.last_ns && now_ns > e.last_ns ? (now_ns - e.last_ns) / 1000000000 : 0});
+  }
+  return st;
+}
+
 Status Agent::WriteMetrics(const Snapshot& now) {
   if (options_.metrics_file.empty()) return Status::Ok();
   std::string text = PrometheusText(now, observer_->store());
@@ -158,6 +176,25 @@ Status Agent::WriteMetrics(const Snapshot& now) {
     text += "syspgo_sched_rule_engagements_total{rule=\"" + r.rule.name + "\"} " +
             std::to_string(r.engagements) + "\n";
   }
+  text +=
+      "# HELP syspgo_sched_rule_escapes_total Times a task undid the rule's change and was put "
+      "back.\n"
+      "# TYPE syspgo_sched_rule_escapes_total counter\n";
+  for (const RuleState& r : rules_) {
+    text += "syspgo_sched_rule_escapes_total{rule=\"" + r.rule.name + "\"} " +
+            std::to_string(enforcer_->EscapesTotal(r.rule.name)) + "\n";
+  }
+  text +=
+      "# HELP syspgo_sched_task_escapes Put-backs of a task that keeps undoing an engaged rule's "
+      "change (the 20 with most).\n"
+      "# TYPE syspgo_sched_task_escapes gauge\n";
+  const std::vector<Escape> escapes = enforcer_->Escapes();
+  for (size_t i = 0; i < escapes.size() && i < 20; ++i) {
+    const Escape& e = escapes[i];
+    text += "syspgo_sched_task_escapes{rule=\"" + e.rule + "\",pid=\"" + std::to_string(e.tgid) +
+            "\",tid=\"" + std::to_string(e.tid) + "\",comm=\"" + PrometheusEscape(e.comm) + "\"} " +
+            std::to_string(e.count) + "\n";
+  }
   return WriteFileAtomic(options_.metrics_file, text, 0644, false);
 }
 
@@ -167,6 +204,9 @@ Status Agent::Step(uint64_t now_ns) {
   const Snapshot now = observer_->ReadTags(watched);
   for (RuleState& r : rules_) {
     if (now.at_ns - r.window_start_ns >= r.rule.window_ns) RETURN_IF_ERROR(Evaluate(r, now));
+    // An engaged rule's tasks stay changed: every tick, those that undid
+    // it are put back.
+    if (r.engaged) RETURN_IF_ERROR(enforcer_->Enforce(r.rule, now_ns).status());
   }
   if (now_ns - last_sync_ns_ >= 1'000'000'000) {
     last_sync_ns_ = now_ns;
@@ -176,6 +216,8 @@ Status Agent::Step(uint64_t now_ns) {
       st = WriteMetrics(observer_->Read());
       if (!st.ok() && log_) log_->Warning(st.ToString());
     }
+    st = WriteAgentStatus(options_.observer.state_dir, CurrentStatus());
+    if (!st.ok() && log_) log_->Warning(st.ToString());
   }
   return Status::Ok();
 }
@@ -192,6 +234,7 @@ Status Agent::Run(const CancelToken& cancel) {
     if (!result.ok()) break;
   }
   Status undo = enforcer_->UndoAll();
+  RemoveAgentStatus(options_.observer.state_dir);
   if (log_) {
     struct timespec cpu;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);

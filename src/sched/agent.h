@@ -8,8 +8,10 @@
 // the watched tag nearly idle), they are put back. A rule that trips again
 // soon after a restore waits twice as long before the next (up to 8x), so a
 // protection that is still needed does not flap. Tasks that join the
-// target tag while a rule is engaged are changed too. Every change is
-// logged with its reason.
+// target tag while a rule is engaged are changed too, and every tick the
+// tasks it changed are checked and put back when they undid the change
+// (sched/enforcer.h). Every change is logged with its reason. Every second
+// it writes its metrics (when asked) and its status (sched/agent_status.h).
 //
 // Threading: Run drives everything on the caller's thread.
 #ifndef SYSPGO_SCHED_AGENT_H_
@@ -23,6 +25,7 @@
 #include "common/cancel.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "sched/agent_status.h"
 #include "sched/enforcer.h"
 #include "sched/observer.h"
 #include "sched/policy.h"
@@ -62,6 +65,7 @@ class Agent {
   Status Step(uint64_t now_ns);
   Status Evaluate(RuleState& r, const Snapshot& now);
   Status WriteMetrics(const Snapshot& now);
+  AgentStatus CurrentStatus() const;
 
   AgentOptions options_;
   const Logger* log_ = nullptr;

@@ -8,7 +8,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <map>
 
@@ -186,44 +188,74 @@ std::string JournalRecord::Encode() const {
 
 Result<JournalRecord> JournalRecord::Decode(std::string_view line) {
   const auto f = Split(line, '\t', true);
-  if (f.size() != 5) return Corruption("journal: bad line '" + std::string(line) + "'");
+  auto bad = [&]() { return Corruption("journal: bad line '" + std::string(line) + "'"); };
+  if (f.size() != 5) return bad();
   JournalRecord r;
   r.rule = std::string(f[0]);
   r.kind = std::string(f[1]);
-  r.id = static_cast<pid_t>(std::strtol(std::string(f[2]).c_str(), nullptr, 10));
-  r.start_time = std::strtoull(std::string(f[3]).c_str(), nullptr, 10);
+  if (r.kind != "sched" && r.kind != "affinity" && r.kind != "move" && r.kind != "mkdir") {
+    return bad();
+  }
+  int64_t id = 0;
+  auto [p1, e1] = std::from_chars(f[2].data(), f[2].data() + f[2].size(), id);
+  auto [p2, e2] = std::from_chars(f[3].data(), f[3].data() + f[3].size(), r.start_time);
+  if (e1 != std::errc() || p1 != f[2].data() + f[2].size() || e2 != std::errc() ||
+      p2 != f[3].data() + f[3].size() || id < 0 || id > INT32_MAX) {
+    return bad();
+  }
+  r.id = static_cast<pid_t>(id);
   r.value = std::string(f[4]);
   return r;
 }
 
-Result<size_t> Enforcer::UndoJournal(const std::string& path, const Logger* log) {
+Result<size_t> Enforcer::UndoJournal(const std::string& path, const Logger* log,
+                                     size_t* set_aside) {
+  if (set_aside) *set_aside = 0;
   auto text = ReadFileToString(path, 64 << 20);
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) return size_t{0};
     return text.status();
   }
-  std::vector<JournalRecord> records;
-  for (std::string_view line : SplitLines(*text)) {
-    if (line.empty()) continue;
-    auto r = JournalRecord::Decode(line);
+  // What cannot be read or undone goes to journal.bad with the reason, for
+  // a person to look at; the agent goes on.
+  std::string bad;
+  auto put_aside = [&](std::string_view line, const Status& why) {
+    if (log) log->Warning(why.ToString() + " (set aside in " + path + ".bad)");
+    bad += "# " + why.ToString() + "\n" + std::string(line) + "\n";
+    if (set_aside) ++*set_aside;
+  };
+  std::vector<std::pair<JournalRecord, std::string_view>> records;
+  const std::vector<std::string_view> lines = SplitLines(*text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    auto r = JournalRecord::Decode(lines[i]);
     if (!r.ok()) {
       // A torn last line (killed while writing): its change was not made.
-      if (log) log->Warning(r.status().ToString());
+      if (i + 1 == lines.size()) {
+        if (log) log->Warning(r.status().ToString() + " (a torn last line: skipped)");
+      } else {
+        put_aside(lines[i], r.status());
+      }
       continue;
     }
-    records.push_back(std::move(*r));
+    records.emplace_back(std::move(*r), lines[i]);
   }
   size_t n = 0;
-  Status first;
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
-    Status st = UndoRecord(*it, log);
+    Status st = UndoRecord(it->first, log);
     if (st.ok()) {
       ++n;
-    } else if (first.ok()) {
-      first = st;
+    } else {
+      put_aside(it->second, st.WithContext("undo " + path));
     }
   }
-  if (!first.ok()) return first.WithContext("undo " + path);
+  if (!bad.empty()) {
+    const std::string bad_path = path + ".bad";
+    auto fd = UniqueFd::Open(bad_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (!fd.ok() || !WriteAll(fd->get(), std::string_view(bad), bad_path).ok()) {
+      if (log) log->Warning("could not keep the records set aside in " + bad_path);
+    }
+  }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "remove", path);
   return n;
 }
@@ -241,7 +273,12 @@ Result<std::unique_ptr<Enforcer>> Enforcer::Open(const std::string& state_dir, c
     return ErrnoStatus(errno, "lock", lock_path);
   }
   e->journal_path_ = JoinPath(state_dir, "journal");
-  ASSIGN_OR_RETURN(*recovered, UndoJournal(e->journal_path_, log));
+  size_t set_aside = 0;
+  ASSIGN_OR_RETURN(*recovered, UndoJournal(e->journal_path_, log, &set_aside));
+  if (set_aside && log) {
+    log->Warning(std::to_string(set_aside) + " journal records could not be undone; see " +
+                 e->journal_path_ + ".bad");
+  }
   ASSIGN_OR_RETURN(
       e->journal_,
       UniqueFd::Open(e->journal_path_, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
@@ -321,9 +358,18 @@ Status Enforcer::ApplyToThread(const Rule& rule, pid_t tgid, pid_t tid, uint64_t
   return Status::Ok();
 }
 
+const std::string& Enforcer::CpuRoot(bool* v2) {
+  if (!cpu_root_known_) {
+    cpu_root_ = CpuControllerRoot(&cpu_root_v2_);
+    cpu_root_known_ = true;
+  }
+  *v2 = cpu_root_v2_;
+  return cpu_root_;
+}
+
 Status Enforcer::MoveProcess(const Rule& rule, pid_t tgid, uint64_t start) {
   bool v2 = false;
-  const std::string root = CpuControllerRoot(&v2);
+  const std::string root = CpuRoot(&v2);
   if (root.empty())
     return FailedPrecondition(
         "no cpu cgroup controller (v1 cpu or v2 with cpu) for action cpu.idle");
@@ -347,24 +393,182 @@ Status Enforcer::MoveProcess(const Rule& rule, pid_t tgid, uint64_t start) {
 Result<size_t> Enforcer::Apply(const Rule& rule,
                                const std::vector<std::pair<pid_t, pid_t>>& tasks) {
   size_t changed = 0;
+  auto& enforced = enforced_[rule.name];
   for (const auto& [tgid, tid] : tasks) {
-    const pid_t key = rule.action == ActionKind::kCpuIdle ? tgid : tid;
-    if (done_.count({rule.name, key})) continue;
+    const bool process = rule.action == ActionKind::kCpuIdle;
+    const pid_t key = process ? tgid : tid;
     auto start = StartTimeOf(key);
     if (!start.ok()) continue;  // gone
-    Status st = rule.action == ActionKind::kCpuIdle ? MoveProcess(rule, tgid, *start)
-                                                    : ApplyToThread(rule, tgid, tid, *start);
-    done_.insert({rule.name, key});  // tried once: a task that refuses is not retried
+    auto have = enforced.find(key);
+    if (have != enforced.end() && have->second.start_time == *start) continue;
+    if (refused_.count({rule.name, key, *start})) continue;
+    Status st = process ? MoveProcess(rule, tgid, *start) : ApplyToThread(rule, tgid, tid, *start);
     if (!st.ok()) {
       if (!StartTimeOf(key).ok()) continue;  // exited meanwhile
       // One task that cannot be changed (a kernel thread, a task in
-      // another cgroup namespace) does not stop the others.
+      // another cgroup namespace) does not stop the others, and is not
+      // tried again.
+      refused_.insert({rule.name, key, *start});
       if (log_) log_->Warning("rule " + rule.name + ": " + st.ToString());
       continue;
     }
+    Enforced& e = enforced[key];  // a reused pid's old entry is replaced
+    e = Enforced{};
+    e.tgid = tgid;
+    e.tid = process ? tgid : tid;
+    e.start_time = *start;
     ++changed;
   }
   return changed;
+}
+
+namespace {
+
+std::string CommOf(pid_t tid) {
+  auto comm = ReadFileToString("/proc/" + std::to_string(tid) + "/comm", 64);
+  if (!comm.ok()) return "?";
+  while (!comm->empty() && comm->back() == '\n') comm->pop_back();
+  return *comm;
+}
+
+// The set of pids a cgroup.procs file lists.
+std::set<pid_t> ProcsOf(const std::string& dir) {
+  std::set<pid_t> out;
+  auto text = ReadFileToString(dir + "/cgroup.procs", 16 << 20);
+  if (!text.ok()) return out;
+  for (std::string_view line : SplitLines(*text)) {
+    int v = 0;
+    auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), v);
+    if (ec == std::errc() && v > 0) out.insert(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool Enforcer::PutBack(const Rule& rule, Enforced& t, uint64_t now_ns) {
+  // The task that escaped must be the one changed (not a reused pid).
+  auto start = StartTimeOf(t.tid);
+  if (!start.ok() || *start != t.start_time) return false;
+  Status st = Status::Ok();
+  if (rule.action == ActionKind::kSchedIdle) {
+    sched_attr a;
+    if (GetAttr(t.tid, &a) != 0) return false;
+    a.sched_policy = SCHED_IDLE;
+    a.sched_priority = 0;
+    a.sched_flags = 0;
+    if (SetAttr(t.tid, &a) != 0)
+      st = ErrnoStatus(errno, "set SCHED_IDLE on tid", std::to_string(t.tid));
+  } else if (rule.action == ActionKind::kAffinity) {
+    cpu_set_t want;
+    CPU_ZERO(&want);
+    for (int c : rule.cpus) CPU_SET(c, &want);
+    if (::sched_setaffinity(t.tid, sizeof(want), &want) != 0) {
+      st = ErrnoStatus(errno, "set CPU affinity of tid", std::to_string(t.tid));
+    }
+  } else {
+    bool v2 = false;
+    const std::string& root = CpuRoot(&v2);
+    st = WriteSmall(RuleCgroupDir(root, rule.name) + "/cgroup.procs", std::to_string(t.tgid));
+  }
+  if (!st.ok()) {
+    if (!StartTimeOf(t.tid).ok()) return false;  // exited meanwhile
+    if (log_) log_->Warning("rule " + rule.name + ": could not put back: " + st.ToString());
+    return true;  // tried again at the next tick
+  }
+  ++t.escapes;
+  ++t.unlogged;
+  t.last_escape_ns = now_ns;
+  ++escapes_total_[rule.name];
+  // Every put-back is counted; the log says each of a task's first five,
+  // then how many more every 10 s, so a task that keeps escaping cannot
+  // flood it.
+  if (log_ && (t.escapes <= 5 || now_ns - t.last_logged_ns >= 10'000'000'000ull)) {
+    const std::string who =
+        (t.tid == t.tgid ? "pid " : "tid ") + std::to_string(t.tid) + " (" + CommOf(t.tid) + ")";
+    const std::string what = rule.action == ActionKind::kSchedIdle  ? "SCHED_IDLE"
+                             : rule.action == ActionKind::kAffinity ? "its CPUs"
+                                                                    : "the rule's cpu.idle cgroup";
+    std::string count = std::to_string(t.escapes) + " in all";
+    if (t.unlogged > 1) count = std::to_string(t.unlogged) + " since the last line, " + count;
+    log_->Warning("rule " + rule.name + ": " + who + " undid the change; put back to " + what +
+                  " (" + count + ")");
+    t.last_logged_ns = now_ns;
+    t.unlogged = 0;
+  }
+  return true;
+}
+
+Result<size_t> Enforcer::Enforce(const Rule& rule, uint64_t now_ns) {
+  auto it = enforced_.find(rule.name);
+  if (it == enforced_.end()) return size_t{0};
+  auto& tasks = it->second;
+  size_t put_back = 0;
+  std::set<pid_t> inside;
+  cpu_set_t want;
+  CPU_ZERO(&want);
+  if (rule.action == ActionKind::kCpuIdle) {
+    bool v2 = false;
+    const std::string& root = CpuRoot(&v2);
+    if (root.empty()) return size_t{0};
+    inside = ProcsOf(RuleCgroupDir(root, rule.name));
+  } else if (rule.action == ActionKind::kAffinity) {
+    for (int c : rule.cpus) CPU_SET(c, &want);
+  }
+  for (auto t = tasks.begin(); t != tasks.end();) {
+    Enforced& task = t->second;
+    bool escaped = false;
+    bool gone = false;
+    if (rule.action == ActionKind::kSchedIdle) {
+      sched_attr a;
+      if (GetAttr(task.tid, &a) != 0) {
+        gone = errno == ESRCH;
+      } else {
+        escaped = a.sched_policy != SCHED_IDLE;
+      }
+    } else if (rule.action == ActionKind::kAffinity) {
+      cpu_set_t now;
+      CPU_ZERO(&now);
+      if (::sched_getaffinity(task.tid, sizeof(now), &now) != 0) {
+        gone = errno == ESRCH;
+      } else {
+        escaped = !CPU_EQUAL(&now, &want);
+      }
+    } else {
+      escaped = !inside.count(task.tgid);
+    }
+    if (escaped && !gone) {
+      if (PutBack(rule, task, now_ns)) {
+        ++put_back;
+      } else {
+        gone = true;
+      }
+    }
+    if (gone) {
+      t = tasks.erase(t);
+    } else {
+      ++t;
+    }
+  }
+  return put_back;
+}
+
+std::vector<Escape> Enforcer::Escapes() const {
+  std::vector<Escape> out;
+  for (const auto& [rule, tasks] : enforced_) {
+    for (const auto& [key, t] : tasks) {
+      if (t.escapes == 0) continue;
+      out.push_back({rule, t.tgid, t.tid, CommOf(t.tid), t.escapes, t.last_escape_ns});
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Escape& a, const Escape& b) { return a.count > b.count; });
+  return out;
+}
+
+uint64_t Enforcer::EscapesTotal(const std::string& rule) const {
+  auto it = escapes_total_.find(rule);
+  return it == escapes_total_.end() ? 0 : it->second;
 }
 
 Result<size_t> Enforcer::Undo(const std::string& rule) {
@@ -379,7 +583,8 @@ Result<size_t> Enforcer::Undo(const std::string& rule) {
       first = st;
   }
   std::erase_if(records_, [&](const JournalRecord& r) { return r.rule == rule; });
-  std::erase_if(done_, [&](const auto& d) { return d.first == rule; });
+  enforced_.erase(rule);
+  std::erase_if(refused_, [&](const auto& r) { return std::get<0>(r) == rule; });
   RETURN_IF_ERROR(RewriteJournal());
   if (!first.ok()) return first;
   return n;
@@ -392,7 +597,8 @@ Status Enforcer::UndoAll() {
     if (!st.ok() && first.ok()) first = st;
   }
   records_.clear();
-  done_.clear();
+  enforced_.clear();
+  refused_.clear();
   journal_.Reset();
   if (!first.ok()) return first;  // the journal stays for the next start
   if (::unlink(journal_path_.c_str()) != 0 && errno != ENOENT)

@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bpf/bpf_util.h"
 #include "common/clock.h"
@@ -71,11 +72,19 @@ Result<std::unique_ptr<Observer>> Observer::Start(const ObserverOptions& options
   std::unique_ptr<Observer> o(new Observer());
   o->options_ = options;
   o->log_ = log;
+  // Tag maps pinned by an older syspgo with another layout cannot be
+  // reused (libbpf refuses the load): they go, and SyncTags below fills
+  // the new ones from the store.
+  if (RemoveStalePinnedMaps(options.pin_root) && log) {
+    log->Info("replaced tag maps of an older layout in " + options.pin_root);
+  }
   LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = options.pin_root.c_str());
   o->skel_ = std::make_unique<Skeleton>();
   o->skel_->skel.reset(sched_bpf__open_opts(&open_opts));
   if (!o->skel_->skel) return ErrnoStatus(errno, "open BPF object", "sched.bpf.o");
   sched_bpf* s = o->skel_->skel.get();
+  const long ticks = ::sysconf(_SC_CLK_TCK);
+  s->rodata->ns_per_tick = ticks > 0 ? 1000000000ull / static_cast<uint64_t>(ticks) : 10000000ull;
   if (int err = sched_bpf__load(s)) {
     return ErrnoStatus(-err, "load BPF programs",
                        "sched.bpf.o (tp_btf, task storage; kernel >= 5.11 with BTF)");

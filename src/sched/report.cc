@@ -19,19 +19,6 @@ constexpr uint64_t kLeNs[] = {5'000,      10'000,     25'000,     50'000,    100
                               200'000,    500'000,    1'000'000,  2'000'000, 5'000'000,
                               10'000'000, 50'000'000, 100'000'000};
 
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 std::string Seconds(uint64_t ns) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(ns) / 1e9);
@@ -55,6 +42,19 @@ std::string TagLabel(const TagStore& store, uint32_t id) {
 }
 
 }  // namespace
+
+std::string PrometheusEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
 
 std::map<uint64_t, std::string> CgroupPaths() {
   std::map<uint64_t, std::string> out;
@@ -87,20 +87,20 @@ std::string PrometheusText(const Snapshot& s, const TagStore& store,
       "# TYPE syspgo_sched_runq_latency_seconds histogram\n";
   for (const auto& [id, st] : s.tags) {
     HistogramLines(&out, "syspgo_sched_runq_latency_seconds",
-                   "tag=\"" + Escape(TagLabel(store, id)) + "\"", st);
+                   "tag=\"" + PrometheusEscape(TagLabel(store, id)) + "\"", st);
   }
   out +=
       "# HELP syspgo_sched_cpu_seconds_total Time on a CPU, per tag.\n"
       "# TYPE syspgo_sched_cpu_seconds_total counter\n";
   for (const auto& [id, st] : s.tags) {
-    out += "syspgo_sched_cpu_seconds_total{tag=\"" + Escape(TagLabel(store, id)) + "\"} " +
-           Seconds(st.cpu_ns) + "\n";
+    out += "syspgo_sched_cpu_seconds_total{tag=\"" + PrometheusEscape(TagLabel(store, id)) +
+           "\"} " + Seconds(st.cpu_ns) + "\n";
   }
   out +=
       "# HELP syspgo_sched_preempted_total Involuntary switches out, per tag.\n"
       "# TYPE syspgo_sched_preempted_total counter\n";
   for (const auto& [id, st] : s.tags) {
-    out += "syspgo_sched_preempted_total{tag=\"" + Escape(TagLabel(store, id)) + "\"} " +
+    out += "syspgo_sched_preempted_total{tag=\"" + PrometheusEscape(TagLabel(store, id)) + "\"} " +
            std::to_string(st.preempted) + "\n";
   }
   out +=
@@ -108,8 +108,9 @@ std::string PrometheusText(const Snapshot& s, const TagStore& store,
       "task's tag.\n"
       "# TYPE syspgo_sched_preemptions_total counter\n";
   for (const auto& [k, n] : s.preemptions) {
-    out += "syspgo_sched_preemptions_total{victim=\"" + Escape(TagLabel(store, k.first)) +
-           "\",by=\"" + Escape(TagLabel(store, k.second)) + "\"} " + std::to_string(n) + "\n";
+    out += "syspgo_sched_preemptions_total{victim=\"" + PrometheusEscape(TagLabel(store, k.first)) +
+           "\",by=\"" + PrometheusEscape(TagLabel(store, k.second)) + "\"} " + std::to_string(n) +
+           "\n";
   }
   out +=
       "# HELP syspgo_sched_cgroup_runq_latency_seconds Wake-up (or preemption) to running, per "
@@ -118,7 +119,8 @@ std::string PrometheusText(const Snapshot& s, const TagStore& store,
   for (const auto& [id, st] : s.cgroups) {
     auto p = paths.find(id);
     const std::string label =
-        "cgroup=\"" + Escape(p != paths.end() ? p->second : "#" + std::to_string(id)) + "\"";
+        "cgroup=\"" + PrometheusEscape(p != paths.end() ? p->second : "#" + std::to_string(id)) +
+        "\"";
     HistogramLines(&out, "syspgo_sched_cgroup_runq_latency_seconds", label, st);
   }
   out +=
@@ -127,7 +129,7 @@ std::string PrometheusText(const Snapshot& s, const TagStore& store,
   for (const auto& [id, st] : s.cgroups) {
     auto p = paths.find(id);
     out += "syspgo_sched_cgroup_cpu_seconds_total{cgroup=\"" +
-           Escape(p != paths.end() ? p->second : "#" + std::to_string(id)) + "\"} " +
+           PrometheusEscape(p != paths.end() ? p->second : "#" + std::to_string(id)) + "\"} " +
            Seconds(st.cpu_ns) + "\n";
   }
   out +=

@@ -18,6 +18,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct sched_counters counters = {};
 
+/* NSEC_PER_SEC / USER_HZ, set by the loader: a task's start time in the
+ * clock ticks /proc/ID/stat gives (nsec_to_clock_t of start_boottime). */
+const volatile __u64 ns_per_tick = 10000000;
+
 /* Tags (shared: pinned by name under the loader's pin root). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -81,16 +85,25 @@ static __always_inline __u64 generation(void)
 	return g ? *g : 0;
 }
 
+/* A task's start time in clock ticks since boot, as /proc/ID/stat's field
+ * 22 (start_boottime: kernel 5.5, commit cf25e24db61c). */
+static __always_inline __u64 start_ticks(__u64 start_boottime_ns)
+{
+	return ns_per_tick ? start_boottime_ns / ns_per_tick : 0;
+}
+
 static __always_inline __u32 lookup_task_tag(struct task_struct *t)
 {
 	struct sched_task_key key = {.id = t->pid, .kind = SCHED_KIND_THREAD};
 	struct sched_tag_value *v = bpf_map_lookup_elem(&sched_task_tags, &key);
-	if (v)
+	/* Only the task the tag was set on (or passed to): not a later task
+	 * with the same pid. */
+	if (v && v->start_time == start_ticks(t->start_boottime))
 		return v->tag;
 	key.id = t->tgid;
 	key.kind = SCHED_KIND_PROCESS;
 	v = bpf_map_lookup_elem(&sched_task_tags, &key);
-	if (v)
+	if (v && v->start_time == start_ticks(BPF_CORE_READ(t, group_leader, start_boottime)))
 		return v->tag;
 	/* The task's cgroup v2, then its ancestors (probe reads: the walk is
 	 * through parent pointers the verifier cannot follow). */
@@ -260,8 +273,10 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct sched_task_key key = {.id = parent->pid, .kind = SCHED_KIND_THREAD};
 	struct sched_tag_value *v = bpf_map_lookup_elem(&sched_task_tags, &key);
-	if (v) {
-		struct sched_tag_value nv = {.tag = v->tag, .flags = SCHED_TAG_INHERITED};
+	__u64 child_start = start_ticks(child->start_boottime);
+	if (v && v->start_time == start_ticks(parent->start_boottime)) {
+		struct sched_tag_value nv = {.tag = v->tag, .flags = SCHED_TAG_INHERITED,
+					     .start_time = child_start};
 		struct sched_task_key ck = {.id = child->pid, .kind = SCHED_KIND_THREAD};
 		if (bpf_map_update_elem(&sched_task_tags, &ck, &nv, BPF_ANY) == -7)
 			__sync_fetch_and_add(&counters.lost_tags, 1);
@@ -271,8 +286,9 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	key.id = parent->tgid;
 	key.kind = SCHED_KIND_PROCESS;
 	v = bpf_map_lookup_elem(&sched_task_tags, &key);
-	if (v) {
-		struct sched_tag_value nv = {.tag = v->tag, .flags = SCHED_TAG_INHERITED};
+	if (v && v->start_time == start_ticks(BPF_CORE_READ(parent, group_leader, start_boottime))) {
+		struct sched_tag_value nv = {.tag = v->tag, .flags = SCHED_TAG_INHERITED,
+					     .start_time = child_start};
 		struct sched_task_key ck = {.id = child->tgid, .kind = SCHED_KIND_PROCESS};
 		if (bpf_map_update_elem(&sched_task_tags, &ck, &nv, BPF_ANY) == -7)
 			__sync_fetch_and_add(&counters.lost_tags, 1);
@@ -281,8 +297,8 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 /* Tags leave with their task: a thread's at its exit, a process's when its
- * last thread exits (a pid can be reused; user space writes set tags back
- * only for tasks that still run with the same start time). */
+ * last thread exits. (Exits while nothing is loaded are not seen: the
+ * start time in each entry keeps those from a reused pid.) */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_exit, struct task_struct *p)
 {

@@ -9,7 +9,8 @@
  * task's tag is, first found: its thread's tag, its process's tag, the tag
  * of its cgroup v2 or of the nearest tagged ancestor cgroup; else 0
  * (untagged). Tags on threads and processes pass to the children they fork
- * (in the kernel, at sched_process_fork). */
+ * (in the kernel, at sched_process_fork), and apply only to the task that
+ * had the pid when the tag was set (struct sched_tag_value's start_time). */
 #ifndef SYSPGO_SCHED_SCHED_H_
 #define SYSPGO_SCHED_SCHED_H_
 
@@ -37,9 +38,15 @@ struct sched_task_key {
 
 #define SCHED_TAG_INHERITED 1 /* set by the kernel side at fork */
 
+/* A tag is kept with the start time of the task its key names (a thread:
+ * its own; a process: its leader's), in clock ticks since boot as
+ * /proc/ID/stat's field 22 gives it: an entry whose task is gone (its exit
+ * unseen while nothing was loaded) never passes to a task that reuses the
+ * pid. */
 struct sched_tag_value {
 	__u32 tag;
 	__u32 flags;
+	__u64 start_time;
 };
 
 enum sched_stats_kind {

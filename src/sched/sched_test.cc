@@ -13,6 +13,7 @@
 
 #include "common/file_util.h"
 #include "sched/agent.h"
+#include "sched/agent_status.h"
 #include "sched/enforcer.h"
 #include "sched/histogram.h"
 #include "sched/policy.h"
@@ -367,6 +368,120 @@ TEST(Enforcer, TheNextStartUndoesWhatAKilledAgentLeft) {
   ::close(ready[1]);
   e->reset();
   EXPECT_TRUE(RemoveTree(dir).ok());
+}
+
+// Issue 25: a record for a live task whose attributes cannot be read
+// stopped every later agent. It is set aside in journal.bad with the
+// reason; the rest is undone; the agent opens.
+TEST(Enforcer, ACorruptJournalRecordIsSetAsideNotFatal) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (SCHED_IDLE back to SCHED_OTHER)";
+  const std::string dir = TempDir();
+  ASSERT_TRUE(MakePrivateDir(dir).ok());
+  const pid_t a = StartSleeper();
+  const pid_t b = StartSleeper();
+  sched_param none{};
+  ASSERT_EQ(::sched_setscheduler(a, SCHED_IDLE, &none), 0);
+  const std::string journal =
+      JournalRecord{"r", "sched", a, *StartTimeOf(a), "0 0 0 0"}.Encode() +
+      JournalRecord{"r", "sched", b, *StartTimeOf(b), "not attributes"}.Encode() +
+      "r\tsched\tnot-a-pid\t1\t0 0 0 0\n" + "r\tsched\t1\t1";  // a torn last line
+  ASSERT_TRUE(WriteFileAtomic(dir + "/journal", journal, 0600).ok());
+  size_t recovered = 0;
+  auto e = Enforcer::Open(dir, nullptr, &recovered);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(recovered, 1u);
+  EXPECT_EQ(PolicyOf(a), SCHED_OTHER) << "the good record is undone";
+  auto bad = ReadFileToString(dir + "/journal.bad");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_NE(bad->find("not attributes"), std::string::npos) << *bad;
+  EXPECT_NE(bad->find("not-a-pid"), std::string::npos) << *bad;
+  EXPECT_NE(bad->find("# corruption: "), std::string::npos) << *bad;
+  EXPECT_EQ(bad->find("r\tsched\t1\t1\n"), std::string::npos) << "a torn last line is dropped";
+  // The next start has nothing to undo.
+  e->reset();
+  size_t again = 99;
+  auto next = Enforcer::Open(dir, nullptr, &again);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(again, 0u);
+  for (pid_t p : {a, b}) {
+    ::kill(p, SIGKILL);
+    ::waitpid(p, nullptr, 0);
+  }
+  next->reset();
+  EXPECT_TRUE(RemoveTree(dir).ok());
+}
+
+// Issue 25: a demoted task that sets its own policy or affinity back is
+// put back at the next Enforce, counted, and its original kept for the
+// undo; one that exited is dropped.
+TEST(Enforcer, TasksThatUndoTheChangeArePutBack) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (SCHED_IDLE back to SCHED_OTHER)";
+  const std::string dir = TempDir();
+  const pid_t a = StartSleeper();
+  size_t recovered = 0;
+  auto e = Enforcer::Open(dir, nullptr, &recovered);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const Rule rule = IdleRule("r");
+  ASSERT_EQ(*(*e)->Apply(rule, {{a, a}}), 1u);
+  EXPECT_EQ(*(*e)->Enforce(rule, 1), 0u) << "nothing escaped";
+  sched_param none{};
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_EQ(::sched_setscheduler(a, SCHED_OTHER, &none), 0);  // as the task would
+    EXPECT_EQ(*(*e)->Enforce(rule, 1 + static_cast<uint64_t>(i)), 1u);
+    EXPECT_EQ(PolicyOf(a), SCHED_IDLE);
+  }
+  EXPECT_EQ((*e)->EscapesTotal("r"), 3u);
+  auto escapes = (*e)->Escapes();
+  ASSERT_EQ(escapes.size(), 1u);
+  EXPECT_EQ(escapes[0].tid, a);
+  EXPECT_EQ(escapes[0].count, 3u);
+  // Affinity, the same way.
+  Rule pin = IdleRule("pin");
+  pin.action = ActionKind::kAffinity;
+  pin.cpus = {0};
+  cpu_set_t before;
+  ASSERT_EQ(::sched_getaffinity(a, sizeof(before), &before), 0);
+  ASSERT_EQ(*(*e)->Apply(pin, {{a, a}}), 1u);
+  ASSERT_EQ(::sched_setaffinity(a, sizeof(before), &before), 0);
+  if (CPU_COUNT(&before) > 1) {
+    EXPECT_EQ(*(*e)->Enforce(pin, 10), 1u);
+    cpu_set_t now;
+    ASSERT_EQ(::sched_getaffinity(a, sizeof(now), &now), 0);
+    EXPECT_EQ(CPU_COUNT(&now), 1);
+  }
+  // The undo restores what the task had before the first change.
+  ASSERT_TRUE((*e)->Undo("pin").ok());
+  ASSERT_TRUE((*e)->Undo("r").ok());
+  EXPECT_EQ(PolicyOf(a), SCHED_OTHER);
+  cpu_set_t now;
+  ASSERT_EQ(::sched_getaffinity(a, sizeof(now), &now), 0);
+  EXPECT_TRUE(CPU_EQUAL(&now, &before));
+  // An exited task is dropped, not an error.
+  ASSERT_EQ(*(*e)->Apply(rule, {{a, a}}), 1u);
+  ::kill(a, SIGKILL);
+  ::waitpid(a, nullptr, 0);
+  EXPECT_EQ(*(*e)->Enforce(rule, 20), 0u);
+  EXPECT_TRUE((*e)->Escapes().empty());
+  e->reset();
+  EXPECT_TRUE(RemoveTree(dir).ok());
+}
+
+TEST(AgentStatusTest, RoundTripAndText) {
+  AgentStatus st;
+  st.pid = 42;
+  st.updated_unix = 7;
+  st.rules.push_back({"protect", true, 2, 5});
+  st.escapes.push_back({"protect", 100, 101, "batch\"x", 5, 0});
+  auto parsed = ParseAgentStatus(SerializeAgentStatus(st));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->pid, 42);
+  ASSERT_EQ(parsed->escapes.size(), 1u);
+  EXPECT_EQ(parsed->escapes[0].comm, "batch\"x");
+  const std::string text = AgentStatusText(*parsed, 10);
+  EXPECT_NE(text.find("protect engaged (5 put-backs)"), std::string::npos) << text;
+  EXPECT_NE(text.find("tasks undoing the agent's changes"), std::string::npos) << text;
+  EXPECT_FALSE(ParseAgentStatus(R"({"pid": "x"})").ok());
+  EXPECT_FALSE(ParseAgentStatus(R"({"pid": 1, "escapes": [{"rule": 5}]})").ok());
 }
 
 TEST(Report, PrometheusTextHasHistogramsPerTag) {

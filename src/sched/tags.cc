@@ -100,17 +100,30 @@ Status ValidateTagName(std::string_view tag) {
   return Status::Ok();
 }
 
-Result<uint64_t> StartTimeOf(pid_t id) {
+Result<ProcStat> ProcStatOf(pid_t id) {
   ASSIGN_OR_RETURN(std::vector<std::string> f, StatFields(id));
-  // After the name: state is field 3, start time field 22 -> index 19.
+  // After the name: state is field 3, parent field 4 -> index 1, start
+  // time field 22 -> index 19.
   if (f.size() < 20) return Corruption("/proc/" + std::to_string(id) + "/stat: too few fields");
-  return std::strtoull(f[19].c_str(), nullptr, 10);
+  ProcStat st;
+  st.parent = static_cast<pid_t>(std::strtol(f[1].c_str(), nullptr, 10));
+  st.start_time = std::strtoull(f[19].c_str(), nullptr, 10);
+  return st;
+}
+
+Result<uint64_t> StartTimeOf(pid_t id) {
+  ASSIGN_OR_RETURN(ProcStat st, ProcStatOf(id));
+  return st.start_time;
 }
 
 Result<pid_t> ParentOf(pid_t pid) {
-  ASSIGN_OR_RETURN(std::vector<std::string> f, StatFields(pid));
-  if (f.size() < 2) return Corruption("/proc/" + std::to_string(pid) + "/stat: too few fields");
-  return static_cast<pid_t>(std::strtol(f[1].c_str(), nullptr, 10));
+  ASSIGN_OR_RETURN(ProcStat st, ProcStatOf(pid));
+  return st.parent;
+}
+
+bool SameTask(pid_t id, uint64_t start_time) {
+  auto st = StartTimeOf(id);
+  return st.ok() && *st == start_time;
 }
 
 bool TargetAlive(const Target& t) {
@@ -338,11 +351,46 @@ void TagStore::PruneDead() {
 
 // ---- TagMaps ----
 
+namespace {
+
+constexpr const char* kTagMapNames[3] = {"sched_task_tags", "sched_cgroup_tags",
+                                         "sched_tag_generation"};
+// Each map's key and value size in this version's layout (sched/sched.h).
+constexpr std::pair<uint32_t, uint32_t> kTagMapSizes[3] = {
+    {sizeof(sched_task_key), sizeof(sched_tag_value)},
+    {sizeof(uint64_t), sizeof(uint32_t)},
+    {sizeof(uint32_t), sizeof(uint64_t)}};
+
+// Whether a pinned map has this version's layout.
+bool SameLayout(int fd, int i) {
+  bpf_map_info info = {};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return false;
+  return info.key_size == kTagMapSizes[i].first && info.value_size == kTagMapSizes[i].second;
+}
+
+}  // namespace
+
+bool RemoveStalePinnedMaps(const std::string& pin_root) {
+  bool removed = false;
+  for (int i = 0; i < 3; ++i) {
+    const std::string path = JoinPath(pin_root, kTagMapNames[i]);
+    auto fd = OpenPinnedMap(path);
+    if (!fd.ok() || SameLayout(fd->get(), i)) continue;
+    // Programs that use it keep their reference; the next load pins anew.
+    removed = ::unlink(path.c_str()) == 0 || removed;
+  }
+  return removed;
+}
+
 Result<TagMaps> TagMaps::OpenPinned(const std::string& pin_root) {
   TagMaps m;
-  const char* names[3] = {"sched_task_tags", "sched_cgroup_tags", "sched_tag_generation"};
   for (int i = 0; i < 3; ++i) {
-    ASSIGN_OR_RETURN(m.owned_[i], OpenPinnedMap(JoinPath(pin_root, names[i])));
+    const std::string path = JoinPath(pin_root, kTagMapNames[i]);
+    ASSIGN_OR_RETURN(m.owned_[i], OpenPinnedMap(path));
+    if (!SameLayout(m.owned_[i].get(), i)) {
+      return NotFound(path + " has an older layout (the next syspgo BPF program replaces it)");
+    }
   }
   m.task_fd_ = m.owned_[0].get();
   m.cgroup_fd_ = m.owned_[1].get();
@@ -359,8 +407,8 @@ TagMaps TagMaps::FromFds(int task_tags_fd, int cgroup_tags_fd, int generation_fd
 }
 
 Status TagMaps::Sync(const TagStore& store, bool fresh) {
-  // What the store says, for live targets.
-  std::map<std::pair<uint32_t, uint32_t>, uint32_t> want_tasks;  // (id, kind) -> tag
+  // What the store says, for live targets: (id, kind) -> (tag, start time).
+  std::map<std::pair<uint32_t, uint32_t>, std::pair<uint32_t, uint64_t>> want_tasks;
   std::map<uint64_t, uint32_t> want_cgroups;
   for (const TagEntry& e : store.entries()) {
     if (!TargetAlive(e.target)) continue;
@@ -370,25 +418,29 @@ Status TagMaps::Sync(const TagStore& store, bool fresh) {
     } else {
       want_tasks[{static_cast<uint32_t>(e.target.id),
                   e.target.kind == TargetKind::kThread ? SCHED_KIND_THREAD : SCHED_KIND_PROCESS}] =
-          tag;
+          {tag, e.target.start_time};
     }
   }
-  // Descendants of tagged processes (parent links in /proc).
+  // Descendants of tagged processes (parent links in /proc), and every
+  // process's start time.
   std::map<pid_t, pid_t> parent;
+  std::map<pid_t, uint64_t> started;
   for (pid_t pid : NumericEntries("/proc")) {
-    auto pp = ParentOf(pid);
-    if (pp.ok()) parent[pid] = *pp;
+    auto st = ProcStatOf(pid);
+    if (!st.ok()) continue;
+    parent[pid] = st->parent;
+    started[pid] = st->start_time;
   }
   std::map<uint32_t, uint32_t> process_tag;  // tgid -> tag (set, or inherited in the kernel)
-  for (const auto& [key, tag] : want_tasks) {
-    if (key.second == SCHED_KIND_PROCESS) process_tag[key.first] = tag;
+  for (const auto& [key, want] : want_tasks) {
+    if (key.second == SCHED_KIND_PROCESS) process_tag[key.first] = want.first;
   }
   std::map<std::pair<uint32_t, uint32_t>, sched_tag_value> current;
   bpf::ForEachEntry<sched_task_key, sched_tag_value>(
       task_fd_, [&](const sched_task_key& k, const sched_tag_value& v) {
         current[{k.id, k.kind}] = v;
       });
-  std::map<std::pair<uint32_t, uint32_t>, uint32_t> inherit;
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> inherit;  // (id, kind) -> tag
   for (const auto& [pid, pp] : parent) {
     if (process_tag.count(static_cast<uint32_t>(pid))) continue;
     pid_t p = pp;
@@ -406,24 +458,25 @@ Status TagMaps::Sync(const TagStore& store, bool fresh) {
   // Write: set entries (flags 0) and inherited ones; drop set entries the
   // store no longer has and inherited ones of tasks that are gone or whose
   // ancestors lost their tag.
-  for (const auto& [key, tag] : want_tasks) {
+  for (const auto& [key, want] : want_tasks) {
     const sched_task_key k{key.first, key.second};
-    const sched_tag_value v{tag, 0};
+    const sched_tag_value v{want.first, 0, want.second};
     if (bpf_map_update_elem(task_fd_, &k, &v, BPF_ANY) != 0) {
       return ErrnoStatus(errno, "update map", "sched_task_tags");
     }
   }
   for (const auto& [key, tag] : inherit) {
     const sched_task_key k{key.first, key.second};
-    const sched_tag_value v{tag, SCHED_TAG_INHERITED};
+    const sched_tag_value v{tag, SCHED_TAG_INHERITED, started[static_cast<pid_t>(key.first)]};
     (void)bpf_map_update_elem(task_fd_, &k, &v, BPF_ANY);  // full: the kernel counts it too
   }
   for (const auto& [key, value] : current) {
     if (want_tasks.count(key) || inherit.count(key)) continue;
     // A tag passed on at fork stays while its task lives (as a scheduling
-    // policy does), unless nothing tracked exits meanwhile (`fresh`).
+    // policy does), unless nothing tracked exits meanwhile (`fresh`); an
+    // entry whose pid another task has now goes.
     const bool inherited = value.flags & SCHED_TAG_INHERITED;
-    if (inherited && !fresh && StartTimeOf(static_cast<pid_t>(key.first)).ok()) continue;
+    if (inherited && !fresh && SameTask(static_cast<pid_t>(key.first), value.start_time)) continue;
     const sched_task_key k{key.first, key.second};
     bpf_map_delete_elem(task_fd_, &k);
   }
@@ -451,9 +504,9 @@ Status TagMaps::Sync(const TagStore& store, bool fresh) {
 uint32_t TagMaps::TagOfTask(pid_t tgid, pid_t tid) const {
   sched_tag_value v{};
   sched_task_key k{static_cast<uint32_t>(tid), SCHED_KIND_THREAD};
-  if (bpf_map_lookup_elem(task_fd_, &k, &v) == 0) return v.tag;
+  if (bpf_map_lookup_elem(task_fd_, &k, &v) == 0 && SameTask(tid, v.start_time)) return v.tag;
   k = {static_cast<uint32_t>(tgid), SCHED_KIND_PROCESS};
-  if (bpf_map_lookup_elem(task_fd_, &k, &v) == 0) return v.tag;
+  if (bpf_map_lookup_elem(task_fd_, &k, &v) == 0 && SameTask(tgid, v.start_time)) return v.tag;
   auto cg = CgroupV2Of(tid == tgid ? tgid : tid);
   const std::string root = CgroupV2Root();
   if (!cg.ok() || root.empty()) return 0;
@@ -466,10 +519,11 @@ uint32_t TagMaps::TagOfTask(pid_t tgid, pid_t tid) const {
 }
 
 std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
+  // (id, kind) -> tag, for entries whose task still has the pid.
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> tasks;
   bpf::ForEachEntry<sched_task_key, sched_tag_value>(
       task_fd_, [&](const sched_task_key& k, const sched_tag_value& v) {
-        tasks[{k.id, k.kind}] = v.tag;
+        if (SameTask(static_cast<pid_t>(k.id), v.start_time)) tasks[{k.id, k.kind}] = v.tag;
       });
   std::map<uint64_t, uint32_t> cgroups;
   bpf::ForEachEntry<uint64_t, uint32_t>(
@@ -509,8 +563,9 @@ std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
 size_t TagMaps::InheritedCount() const {
   size_t n = 0;
   bpf::ForEachEntry<sched_task_key, sched_tag_value>(
-      task_fd_, [&](const sched_task_key&, const sched_tag_value& v) {
-        if (v.flags & SCHED_TAG_INHERITED) ++n;
+      task_fd_, [&](const sched_task_key& k, const sched_tag_value& v) {
+        if ((v.flags & SCHED_TAG_INHERITED) && SameTask(static_cast<pid_t>(k.id), v.start_time))
+          ++n;
       });
   return n;
 }

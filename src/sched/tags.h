@@ -67,6 +67,14 @@ Status ValidateTagName(std::string_view tag);
 Result<uint64_t> StartTimeOf(pid_t id);
 // Parent pid (field 4 of /proc/PID/stat).
 Result<pid_t> ParentOf(pid_t pid);
+// Both from one read.
+struct ProcStat {
+  pid_t parent = 0;
+  uint64_t start_time = 0;
+};
+Result<ProcStat> ProcStatOf(pid_t id);
+// Whether `id` is (still) the task that started at `start_time`.
+bool SameTask(pid_t id, uint64_t start_time);
 // The process a thread belongs to (Tgid: of /proc/ID/status).
 Result<pid_t> TgidOf(pid_t tid);
 // Whether `target` (a process or thread) still runs as the same task.
@@ -169,6 +177,10 @@ Status TagProcess(const std::string& state_dir, const std::string& pin_root, pid
 // The same for any target; a tag of "" removes the target's tag.
 Status SetTag(const std::string& state_dir, const std::string& pin_root, const Target& target,
               const std::string& tag);
+
+// Removes pinned tag maps whose layout is not this version's (an older
+// syspgo pinned them), so that a loader can pin its own; true when it did.
+bool RemoveStalePinnedMaps(const std::string& pin_root);
 
 // Mounts the BPF file system on /sys/fs/bpf when nothing is (systemd does
 // it at boot on most hosts), so that maps can be pinned.
