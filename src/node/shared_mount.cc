@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "common/unix_socket.h"
 #include "oci/registry_client.h"
 
 namespace syspgo::node {
@@ -74,26 +75,6 @@ bool LockHeld(const std::string& dir) {
 // Held by a live server: its lock is taken and its mount is there.
 bool ServerLive(const std::string& dir) {
   return LockHeld(dir) && fs::IsFuseMount(JoinPath(dir, "mnt"));
-}
-
-// sockaddr_un for a path that may be longer than sun_path: reached through
-// the directory's descriptor (/proc/self/fd/N/NAME).
-struct UnixAddress {
-  UniqueFd dir;
-  sockaddr_un addr{};
-};
-Result<UnixAddress> SocketAddress(const std::string& path) {
-  UnixAddress a;
-  a.addr.sun_family = AF_UNIX;
-  std::string target = path;
-  if (path.size() >= sizeof(a.addr.sun_path)) {
-    ASSIGN_OR_RETURN(a.dir, UniqueFd::Open(DirName(path), O_PATH | O_DIRECTORY));
-    target = "/proc/self/fd/" + std::to_string(a.dir.get()) + "/" + BaseName(path);
-  }
-  if (target.size() >= sizeof(a.addr.sun_path))
-    return InvalidArgument("socket path too long: " + path);
-  std::memcpy(a.addr.sun_path, target.c_str(), target.size() + 1);
-  return a;
 }
 
 // Takes the acquire lock of an image within `timeout`.
@@ -287,15 +268,7 @@ Result<std::unique_ptr<SharedMountServer>> SharedMountServer::Start(
   ASSIGN_OR_RETURN(s->mounted_, MountLazyImage(lazy, mode, options, root, setup, s->dir_.mnt()));
   // The control socket: statistics for whoever uses the mount.
   const std::string sock = JoinPath(s->dir_path_, "control.sock");
-  ::unlink(sock.c_str());
-  ASSIGN_OR_RETURN(UnixAddress addr, SocketAddress(sock));
-  s->control_ = UniqueFd::Adopt(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!s->control_.valid()) return ErrnoStatus(errno, "socket", sock);
-  if (::bind(s->control_.get(), reinterpret_cast<sockaddr*>(&addr.addr), sizeof(addr.addr)) != 0) {
-    return ErrnoStatus(errno, "bind", sock);
-  }
-  ::chmod(sock.c_str(), 0600);
-  if (::listen(s->control_.get(), 16) != 0) return ErrnoStatus(errno, "listen", sock);
+  ASSIGN_OR_RETURN(s->control_, ListenPrivateUnixSocket(sock, 16, SOCK_NONBLOCK));
   ASSIGN_OR_RETURN(s->wake_, Pipe::Create());
   s->control_thread_ = std::thread([p = s.get()] { p->ControlLoop(); });
   return s;
@@ -423,7 +396,7 @@ namespace {
 // Asks the server at control socket `control` for its statistics; with
 // "check", it also looks at its references at once.
 Result<std::string> AskServer(const std::string& control, std::string_view request) {
-  ASSIGN_OR_RETURN(UnixAddress addr, SocketAddress(control));
+  ASSIGN_OR_RETURN(UnixAddress addr, UnixSocketAddress(control));
   UniqueFd fd = UniqueFd::Adopt(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoStatus(errno, "socket", control);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr.addr), sizeof(addr.addr)) != 0) {

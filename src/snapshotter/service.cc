@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/file_util.h"
+#include "common/unix_socket.h"
 #include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
 
 namespace syspgo::snapshotter {
@@ -45,6 +46,9 @@ grpc::Status ToGrpc(const Status& st) {
       break;
     case StatusCode::kCancelled:
       code = grpc::StatusCode::CANCELLED;
+      break;
+    case StatusCode::kResourceExhausted:
+      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
       break;
     default:
       break;
@@ -196,14 +200,21 @@ Status Serve(Snapshotter* snapshotter, const ServeOptions& options, const Cancel
     return ErrnoStatus(errno, "unlink", options.address);
   }
   SnapshotsService service(snapshotter, options.log);
+  // Only root (containerd) may connect, from the first moment: the socket
+  // is bound in a private directory, made 0600 there, then moved to its
+  // address (common/unix_socket.h).
+  ASSIGN_OR_RETURN(PrivateSocketPlace place, PrivateSocketPlace::Make(options.address));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("unix:" + options.address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort("unix:" + place.bind_path(), grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(16 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return Unavailable("cannot listen on unix:" + options.address);
-  ::chmod(options.address.c_str(), 0600);
+  if (Status st = place.Publish(); !st.ok()) {
+    server->Shutdown();
+    return st;
+  }
   if (options.on_ready) options.on_ready();
   auto next_metrics = std::chrono::steady_clock::now();
   while (!cancel.cancelled()) {
@@ -214,12 +225,15 @@ Status Serve(Snapshotter* snapshotter, const ServeOptions& options, const Cancel
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // The address goes first: a client that dials while the server shuts
+  // down finds no socket (and dials again, as it would at a restart), not
+  // a socket nobody listens on.
+  ::unlink(options.address.c_str());
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   if (!options.metrics_file.empty()) {
     (void)WriteFileAtomic(options.metrics_file, snapshotter->Metrics(), 0644, false);
   }
-  ::unlink(options.address.c_str());
   return Status();
 }
 
