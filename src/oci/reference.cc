@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "oci/reference.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cctype>
 
+#include "common/file_util.h"
 #include "common/sha256.h"
 
 namespace syspgo::oci {
@@ -146,6 +150,80 @@ bool IsLoopbackRegistry(std::string_view host) {
   bool dotted_quad =
       !name.empty() && name.find_first_not_of("0123456789.") == std::string_view::npos;
   return name == "localhost" || (dotted_quad && name.substr(0, 4) == "127.");
+}
+
+Result<std::string> NormalizeRegistryHost(std::string_view host) {
+  auto bad = [&](std::string_view why) {
+    return InvalidArgument("registry host '" + std::string(host) +
+                           "' cannot be normalized: " + std::string(why));
+  };
+  if (host.empty() || host.size() > 300) return bad("empty or too long");
+  std::string_view name = host, port;
+  bool ipv6 = false;
+  if (host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos) return bad("no ']'");
+    name = host.substr(1, close - 1);
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return bad("text after ']'");
+      port = rest.substr(1);
+    }
+    ipv6 = true;
+  } else if (const size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    port = host.substr(colon + 1);
+    if (port.empty()) return bad("an empty port");
+  }
+  std::string out_port;
+  if (!port.empty() || (host.back() == ':')) {
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string_view::npos) {
+      return bad("the port is not a number");
+    }
+    const int p = std::stoi(std::string(port));
+    if (p < 1 || p > 65535) return bad("the port is out of range");
+    if (p != 443 && p != 80) out_port = ":" + std::to_string(p);
+  }
+  std::string canonical;
+  if (ipv6) {
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, std::string(name).c_str(), &a6) != 1) return bad("not IPv6");
+    const bool mapped = IN6_IS_ADDR_V4MAPPED(&a6);
+    if (IN6_IS_ADDR_LOOPBACK(&a6) || (mapped && a6.s6_addr[12] == 127))
+      return "localhost" + out_port;
+    char text[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET6, &a6, text, sizeof(text));
+    return "[" + std::string(text) + "]" + out_port;
+  }
+  if (name.empty()) return bad("no host name");
+  std::string lower;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) return bad("not ASCII (write it in punycode)");
+    lower += static_cast<char>(std::tolower(u));
+  }
+  if (lower.back() == '.') lower.pop_back();
+  // Anything inet_aton takes is an IPv4 address, however written (as the
+  // resolver takes it too).
+  if (in_addr a4{}; ::inet_aton(lower.c_str(), &a4) == 1) {
+    const uint32_t v = ntohl(a4.s_addr);
+    if ((v >> 24) == 127) return "localhost" + out_port;
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &a4, text, sizeof(text));
+    return std::string(text) + out_port;
+  }
+  // A DNS name: labels of letters, digits and '-', not at either end.
+  for (std::string_view label : Split(lower, '.', true)) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
+        label.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") !=
+            std::string_view::npos) {
+      return bad("not a host name");
+    }
+  }
+  if (lower == "localhost" || lower.ends_with(".localhost")) return "localhost" + out_port;
+  if (lower == "index.docker.io" || lower == "registry-1.docker.io") lower = "docker.io";
+  return lower + out_port;
 }
 
 }  // namespace syspgo::oci

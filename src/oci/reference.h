@@ -49,6 +49,23 @@ struct ImageReference {
 // only. Other hosts need the user to name them as insecure.
 bool IsLoopbackRegistry(std::string_view host);
 
+// The one name of a registry host ("host[:port]") that every way of
+// writing it maps to, for comparing hosts where an alias must not escape a
+// rule (trust policy scopes; docs/runtime-image.md, "Trust"):
+//  - host names lowercased, a trailing dot dropped; Docker Hub's names
+//    (docker.io, index.docker.io, registry-1.docker.io) are docker.io;
+//  - IPv4 addresses in any form inet_aton takes (127.1, 0x7f.0.0.1,
+//    2130706433) written as dotted quads; IPv6 addresses in brackets in
+//    their shortest form;
+//  - every loopback address (localhost, 127.0.0.0/8, [::1], IPv4-mapped
+//    loopback) is "localhost";
+//  - the port without leading zeros; the default ports 443 (HTTPS) and 80
+//    (HTTP) dropped.
+// InvalidArgument when the host is none of these (characters a host name
+// cannot have, an empty label, a bad port, non-ASCII): such a host matches
+// no rule and must be refused, not defaulted.
+Result<std::string> NormalizeRegistryHost(std::string_view host);
+
 }  // namespace syspgo::oci
 
 #endif  // SYSPGO_OCI_REFERENCE_H_

@@ -62,5 +62,41 @@ TEST(ReferenceTest, LoopbackDetection) {
   EXPECT_FALSE(IsLoopbackRegistry("127.example.com"));
 }
 
+// Every spelling of a host gives one name (trust policy scopes compare
+// them); what cannot be normalized is an error.
+TEST(ReferenceTest, NormalizeRegistryHost) {
+  const std::pair<const char*, const char*> same[] = {
+      {"Registry.Example.COM", "registry.example.com"},
+      {"registry.example.com.", "registry.example.com"},
+      {"registry.example.com:443", "registry.example.com"},
+      {"registry.example.com:80", "registry.example.com"},
+      {"registry.example.com:05000", "registry.example.com:5000"},
+      {"index.docker.io", "docker.io"},
+      {"registry-1.docker.io", "docker.io"},
+      {"localhost:5000", "localhost:5000"},
+      {"LOCALHOST:5000", "localhost:5000"},
+      {"127.0.0.1:5000", "localhost:5000"},
+      {"127.1:5000", "localhost:5000"},
+      {"127.0.0.2:5000", "localhost:5000"},
+      {"0x7f.0.0.1:5000", "localhost:5000"},
+      {"2130706433:5000", "localhost:5000"},
+      {"[::1]:5000", "localhost:5000"},
+      {"[0:0:0:0:0:0:0:1]:5000", "localhost:5000"},
+      {"[::ffff:127.0.0.1]:5000", "localhost:5000"},
+      {"10.1:5000", "10.0.0.1:5000"},
+      {"[2001:DB8:0::1]", "[2001:db8::1]"},
+      {"123abc.de", "123abc.de"},
+  };
+  for (const auto& [in, want] : same) {
+    auto got = NormalizeRegistryHost(in);
+    ASSERT_TRUE(got.ok()) << in << ": " << got.status().ToString();
+    EXPECT_EQ(*got, want) << in;
+  }
+  for (const char* bad : {"", "bad_host.com", "a..b", "-a.com", "host:", "host:0", "host:65536",
+                          "host:5x", "[::1", "[nope]:5000", "[::1]x", "h\xc3\xa9.com", "a b"}) {
+    EXPECT_EQ(NormalizeRegistryHost(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace syspgo::oci

@@ -175,6 +175,38 @@ TEST_F(TrustPolicyTest, DefaultTrustsTagsNotDigests) {
             Acceptance::kNone);
 }
 
+// Issue 25: with a rule for 127.0.0.1:PORT/app and no "*" rule, other
+// spellings of the same host fell to the default (unsigned accepted). Every
+// alias now hits the rule; a host that cannot be normalized is refused.
+TEST_F(TrustPolicyTest, HostAliasesHitTheSameRule) {
+  auto policy = Parse(R"({"version": 1, "rules": [
+      {"scope": "127.0.0.1:5000/app", "accept": "signed", "keys": ["keys/a.pub"]},
+      {"scope": "Reg.Example.com:443/team/*", "accept": "signed", "keys": ["keys/a.pub"]}]})");
+  ASSERT_TRUE(policy.ok()) << policy.status().ToString();
+  for (const char* ref :
+       {"127.0.0.1:5000/app:1", "localhost:5000/app:1", "127.1:5000/app:1", "[::1]:5000/app:1",
+        "LOCALHOST:5000/app:1", "127.0.0.7:5000/app:1", "127.0.0.1:05000/app:1",
+        "reg.example.com/team/x:1", "REG.EXAMPLE.COM/team/x:1", "reg.example.com.:443/team/x:1"}) {
+    auto d = policy->Decide(Ref(ref));
+    EXPECT_EQ(d.accept, Acceptance::kSigned) << ref << ": " << d.source;
+  }
+  // Another port is another registry: the default holds.
+  EXPECT_EQ(policy->Decide(Ref("127.0.0.1:5001/app:1")).accept, Acceptance::kUnsigned);
+  auto refused = policy->Decide(Ref("bad_host.example/app:1"));
+  EXPECT_EQ(refused.accept, Acceptance::kNone);
+  EXPECT_NE(refused.source.find("cannot be normalized"), std::string::npos) << refused.source;
+  // Two spellings of one scope are one scope.
+  EXPECT_EQ(Parse(R"({"version": 1, "rules": [{"scope": "localhost:5000/a", "accept": "none"},
+                    {"scope": "127.0.0.1:5000/a", "accept": "none"}]})")
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Parse(R"({"version": 1, "rules": [{"scope": "bad_host/a", "accept": "none"}]})")
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(TrustPolicyTest, MalformedPoliciesAreRefused) {
   for (
       const std::string& bad : {

@@ -13,19 +13,29 @@ namespace {
 
 constexpr size_t kMaxPolicyBytes = 1 << 20;
 
-// "*", "host/repo" or "host/path/*"; compared with "registry/repository"
-// as the reference names them (hosts are not normalized).
-Status CheckScope(const std::string& scope) {
-  if (scope == "*") return Status::Ok();
+// "*", "host/repo" or "host/path/*", with its host normalized
+// (oci::NormalizeRegistryHost): compared with the reference's
+// "registry/repository", normalized the same way, so that no way of
+// writing a host selects another rule.
+Result<std::string> NormalizeScope(const std::string& scope) {
+  if (scope == "*") return scope;
   std::string_view body = scope;
-  if (body.ends_with("/*")) body.remove_suffix(2);
+  const bool prefix = body.ends_with("/*");
+  if (prefix) body.remove_suffix(2);
+  const size_t slash = body.find('/');
   if (body.empty() || body.find('*') != std::string_view::npos || body.front() == '/' ||
       body.back() == '/' || body.find("//") != std::string_view::npos ||
-      body.find_first_of(" \t\n@") != std::string_view::npos) {
+      body.find_first_of(" \t\n@") != std::string_view::npos ||
+      (slash == std::string_view::npos && !prefix)) {
     return InvalidArgument("scope '" + scope +
                            "' is not \"*\", \"host/repository\" or \"host/path/*\"");
   }
-  return Status::Ok();
+  auto host = oci::NormalizeRegistryHost(body.substr(0, slash));
+  if (!host.ok()) return InvalidArgument("scope '" + scope + "': " + host.status().message());
+  std::string out = *host;
+  if (slash != std::string_view::npos) out += std::string(body.substr(slash));
+  if (prefix) out += "/*";
+  return out;
 }
 
 }  // namespace
@@ -73,8 +83,13 @@ Result<TrustPolicy> TrustPolicy::Parse(std::string_view json, const std::string&
     auto accept = r.find("accept");
     if (scope == r.end() || !scope->is_string()) return bad("a rule has no \"scope\" string");
     rule.scope = scope->get<std::string>();
-    if (Status st = CheckScope(rule.scope); !st.ok()) return bad(st.message());
-    if (!scopes.insert(rule.scope).second) return bad("scope '" + rule.scope + "' twice");
+    auto normalized = NormalizeScope(rule.scope);
+    if (!normalized.ok()) return bad(normalized.status().message());
+    rule.normalized = std::move(*normalized);
+    if (!scopes.insert(rule.normalized).second) {
+      return bad("scope '" + rule.scope + "' twice (as '" + rule.normalized +
+                 "': hosts are compared normalized)");
+    }
     if (accept == r.end() || !accept->is_string()) {
       return bad("rule '" + rule.scope + "' has no \"accept\" string");
     }
@@ -115,27 +130,36 @@ Result<TrustPolicy> TrustPolicy::Parse(std::string_view json, const std::string&
 }
 
 TrustDecision TrustPolicy::Decide(const oci::ImageReference& ref) const {
-  const std::string repo = ref.registry + "/" + ref.repository;
+  TrustDecision d;
+  auto host = oci::NormalizeRegistryHost(ref.registry);
+  if (!host.ok()) {
+    // A host that cannot be normalized could be an alias of any rule's:
+    // refused, whatever the default would be.
+    d.accept = Acceptance::kNone;
+    d.source = host.status().message();
+    return d;
+  }
+  const std::string repo = *host + "/" + ref.repository;
   const Rule* best = nullptr;
   size_t best_len = 0;  // matched prefix length; exact beats any prefix
   for (const Rule& rule : rules_) {
-    if (rule.scope == repo) {
+    if (rule.normalized == repo) {
       best = &rule;
       break;
     }
-    if (rule.scope == "*") {
+    if (rule.normalized == "*") {
       if (best == nullptr) best = &rule;
       continue;
     }
-    if (rule.scope.ends_with("/*")) {
-      const std::string prefix = rule.scope.substr(0, rule.scope.size() - 1);  // "host/path/"
+    if (rule.normalized.ends_with("/*")) {
+      const std::string prefix =
+          rule.normalized.substr(0, rule.normalized.size() - 1);  // "host/path/"
       if (repo.starts_with(prefix) && prefix.size() > best_len) {
         best = &rule;
         best_len = prefix.size();
       }
     }
   }
-  TrustDecision d;
   if (best != nullptr) {
     d.accept = best->accept;
     d.keys = best->keys;

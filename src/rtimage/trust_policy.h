@@ -21,7 +21,11 @@
 // scope: "*" (every repository), "host/path" (that repository) or
 // "host/path/*" (every repository below host/path, "host/*" a whole
 // registry); the most specific scope that matches wins (an exact one, else
-// the longest prefix, else "*"). accept: "signed" (a signature by one of
+// the longest prefix, else "*"). Hosts are compared normalized
+// (oci::NormalizeRegistryHost: case, loopback aliases such as localhost,
+// 127.1 and [::1], other spellings of an IP address, default ports), so no
+// spelling of a host selects a weaker rule; a reference whose host cannot
+// be normalized uses no runtime image. accept: "signed" (a signature by one of
 // `keys`, PEM public keys; relative paths are relative to the policy
 // file), "unsigned" (any runtime image; its binding to the image is still
 // checked) or "none" (never: the image starts from its layers).
@@ -77,7 +81,8 @@ class TrustPolicy {
 
  private:
   struct Rule {
-    std::string scope;  // "*", "host/repo" or "host/path/*"
+    std::string scope;       // "*", "host/repo" or "host/path/*", as written
+    std::string normalized;  // its host normalized (oci::NormalizeRegistryHost)
     Acceptance accept = Acceptance::kNone;
     std::vector<PublicKey> keys;
   };
