@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/commands.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/cli_util.h"
 #include "node/image_source.h"
+#include "node/registry_config.h"
 #include "node/shared_mount.h"
 #include "common/clock.h"
 #include "common/file_util.h"
@@ -66,8 +68,10 @@ EXAMPLES:
 // `pull --containerd-address`: containerd's own Go client does the pull
 // (tools/containerd-pull: image record, content, leases, garbage collection
 // labels and unpacking exactly as containerd does them), with the remote
-// snapshotter labels added to each layer.
-int PullIntoContainerd(const ParsedArgs& args, const std::string& address) {
+// snapshotter labels added to each layer, against the registry as this
+// node's configuration describes it (node/registry_config.h).
+int PullIntoContainerd(const ParsedArgs& args, const CommandContext& ctx,
+                       const std::string& address) {
   auto ref = oci::ImageReference::Parse(args.positional[0]);
   if (!ref.ok()) return Fail(ref.status());
   std::string helper = JoinPath(DirName(SelfBinary()), "syspgo-containerd-pull");
@@ -75,18 +79,28 @@ int PullIntoContainerd(const ParsedArgs& args, const std::string& address) {
   if (!PathExists(helper)) {
     return Fail(NotFound(helper + " is missing (it is built with syspgo when Go is installed)"));
   }
+  auto setup = RegistrySetup::Make(args, ctx);
+  if (!setup.ok()) return Fail(setup.status());
+  auto config = node::RegistryConfigForHelper(*ref, **setup);
+  if (!config.ok()) return Fail(config.status());
+  const std::string text = config->dump();
+  int memfd = ::memfd_create("syspgo-registry-config", MFD_CLOEXEC);
+  if (memfd < 0) return Fail(ErrnoStatus(errno, "memfd_create"));
+  UniqueFd config_fd = UniqueFd::Adopt(memfd);
+  Status written = WriteAll(config_fd.get(), std::string_view(text), "registry configuration");
+  if (!written.ok()) return Fail(written);
+  if (::lseek(config_fd.get(), 0, SEEK_SET) != 0 || ::dup2(config_fd.get(), STDIN_FILENO) < 0) {
+    return Fail(ErrnoStatus(errno, "registry configuration to the helper's stdin"));
+  }
   std::vector<std::string> cmd = {helper,
                                   "--address",
                                   address,
                                   "--namespace",
                                   args.Get("namespace").value_or("default"),
                                   "--snapshotter",
-                                  args.Get("snapshotter").value_or("syspgo")};
-  for (const std::string& host : args.GetAll("insecure-registry")) {
-    cmd.insert(cmd.end(), {"--plain-http", host});
-  }
-  if (auto a = args.Get("authfile")) cmd.insert(cmd.end(), {"--authfile", *a});
-  cmd.push_back(ref->ToString());
+                                  args.Get("snapshotter").value_or("syspgo"),
+                                  "--registry-config-stdin",
+                                  ref->ToString()};
   // In place (same pid, one process start fewer): the helper prints and
   // exits as this command would.
   std::vector<char*> cargv;
@@ -111,7 +125,7 @@ int PullCommand(const std::vector<std::string>& argv, const CommandContext& ctx)
     return Usage(kPullUsage, InvalidArgument("pull needs exactly one IMAGE"));
   }
   if (auto address = args->Get("containerd-address")) {
-    return PullIntoContainerd(*args, *address);
+    return PullIntoContainerd(*args, ctx, *address);
   }
   auto jobs = args->GetInt("jobs", 4, 1, 64);
   if (!jobs.ok()) return Usage(kPullUsage, jobs.status());

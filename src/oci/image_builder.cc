@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "oci/image_builder.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 
 #include "oci/progress.h"
 
@@ -13,7 +17,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <map>
 
 #include "common/file_util.h"
@@ -176,6 +179,25 @@ Result<StagedLayer> StageLayer(const LayerInput& input, const BuildOptions& opti
   return staged;
 }
 
+// $SOURCE_DATE_EPOCH (reproducible builds) or now, as RFC 3339 UTC.
+Result<std::string> ImageCreatedTime() {
+  time_t t = ::time(nullptr);
+  if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch && *epoch) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(epoch, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0) {
+      return InvalidArgument(std::string("SOURCE_DATE_EPOCH is not a time in seconds: ") + epoch);
+    }
+    t = static_cast<time_t>(v);
+  }
+  struct tm tm;
+  if (::gmtime_r(&t, &tm) == nullptr) return InvalidArgument("time out of range");
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf);
+}
+
 }  // namespace
 
 Status WriteDirectoryAsTar(const std::string& dir, TarWriter& writer) {
@@ -190,6 +212,13 @@ Result<BuiltImage> BuildAndPushImage(const ImageReference& ref, const BuildOptio
   ASSIGN_OR_RETURN(RegistryClient client, RegistryClient::Create(ref.registry, registry));
   ImageConfig config = options.config;
   config.diff_ids.clear();
+  if (std::none_of(config.env.begin(), config.env.end(),
+                   [](const std::string& e) { return e.starts_with("PATH="); })) {
+    config.env.insert(config.env.begin(), kDefaultImagePath);
+  }
+  if (config.created.empty()) {
+    ASSIGN_OR_RETURN(config.created, ImageCreatedTime());
+  }
   BuiltImage built;
   for (size_t i = 0; i < options.layers.size(); ++i) {
     const LayerInput& input = options.layers[i];

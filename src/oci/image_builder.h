@@ -27,13 +27,20 @@ struct LayerInput {
   std::string raw_tar;
 };
 
+// The PATH docker and buildkit give an image that sets none.
+inline constexpr char kDefaultImagePath[] =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 struct BuildOptions {
   std::vector<LayerInput> layers;  // bottom first
   Compression compression = Compression::kGzip;
   int compression_level = 0;        // 0: the compressor's fast default
   bool docker_media_types = false;  // Docker v2 schema 2 instead of OCI
-  ImageConfig config;               // diff_ids are filled in
-  std::string work_dir = "/tmp";    // where layer files are staged
+  // diff_ids are filled in. As docker and buildkit do: without a PATH in
+  // env, the default PATH is set (kDefaultImagePath), so `ctr run IMAGE
+  // prog` finds prog; without `created`, $SOURCE_DATE_EPOCH or now.
+  ImageConfig config;
+  std::string work_dir = "/tmp";  // where layer files are staged
   // Told of each step as it starts and ends ("layer 2/3 ...: pushing
   // 315.2 MB"), for a command to show; may be empty.
   std::function<void(const std::string&)> on_step;

@@ -235,6 +235,10 @@ Result<ImageConfig> ParseImageConfig(std::string_view body) {
   ImageConfig c;
   ASSIGN_OR_RETURN(c.architecture, GetString(j, "architecture", false));
   ASSIGN_OR_RETURN(c.os, GetString(j, "os", false));
+  // Optional, and null in some images: kept only when it is a string.
+  if (auto created = j.find("created"); created != j.end() && created->is_string()) {
+    c.created = created->get<std::string>();
+  }
   auto cfg = j.find("config");
   if (cfg != j.end() && cfg->is_object()) {
     ASSIGN_OR_RETURN(c.user, GetString(*cfg, "User", false));
@@ -320,6 +324,7 @@ std::string SerializeImageConfig(const ImageConfig& c) {
   Json diff_ids = Json::array();
   for (const Digest& d : c.diff_ids) diff_ids.push_back(d.ToString());
   Json j = Json::object();
+  if (!c.created.empty()) j["created"] = c.created;
   j["architecture"] = c.architecture.empty() ? "amd64" : c.architecture;
   j["os"] = c.os.empty() ? "linux" : c.os;
   j["config"] = cfg;

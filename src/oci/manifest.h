@@ -96,6 +96,7 @@ Result<Descriptor> SelectPlatform(const ImageIndex& index, std::string_view os,
                                   std::string_view architecture);
 
 struct ImageConfig {
+  std::string created;  // RFC 3339, "" when the config has none
   std::string architecture;
   std::string os;
   std::string user;

@@ -85,10 +85,11 @@ TEST(ManifestTest, RejectsMalformed) {
 }
 
 TEST(ManifestTest, ParsesConfig) {
-  std::string body = R"({"architecture":"amd64","os":"linux","config":{"User":"app","Env":["A=1"],
+  std::string body =
+      R"({"created":"2026-12-07T10:00:00Z","architecture":"amd64","os":"linux","config":{"User":"app","Env":["A=1"],
     "Entrypoint":["/bin/sh"],"Cmd":["-c","echo"],"WorkingDir":"/w","ExposedPorts":{"80/tcp":{}}},
     "rootfs":{"type":"layers","diff_ids":[")" +
-                     kA + R"("]}})";
+      kA + R"("]}})";
   auto c = ParseImageConfig(body);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->user, "app");
@@ -97,9 +98,15 @@ TEST(ManifestTest, ParsesConfig) {
   EXPECT_EQ(c->working_dir, "/w");
   EXPECT_EQ(c->exposed_ports, std::vector<std::string>{"80/tcp"});
   EXPECT_EQ(c->diff_ids.size(), 1u);
+  EXPECT_EQ(c->created, "2026-12-07T10:00:00Z");
   auto again = ParseImageConfig(SerializeImageConfig(*c));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->cmd, c->cmd);
+  EXPECT_EQ(again->created, c->created);
+  // "created": null, as some images carry it: no time, no error.
+  auto null_created = ParseImageConfig(R"({"created":null,"rootfs":{"diff_ids":[]}})");
+  ASSERT_TRUE(null_created.ok()) << null_created.status().ToString();
+  EXPECT_EQ(null_created->created, "");
   EXPECT_FALSE(ParseImageConfig(R"({"config":{"Env":"notarray"},"rootfs":{"diff_ids":[]}})").ok());
   EXPECT_FALSE(ParseImageConfig(R"({"config":{}})").ok());
 }

@@ -114,6 +114,18 @@ RegistryClient::RegistryClient(std::string registry, std::vector<RegistryEndpoin
       creds_(endpoints_.size()),
       creds_looked_up_(endpoints_.size(), false) {}
 
+Result<std::optional<Credentials>> EndpointCredentials(const CredentialStore& credentials,
+                                                       const std::string& registry,
+                                                       const RegistryEndpoint& endpoint) {
+  ASSIGN_OR_RETURN(std::optional<Credentials> found, credentials.Lookup(endpoint.host));
+  // The registry under another name (hosts.toml's server): the login for
+  // the name the user wrote. A mirror never gets the registry's login.
+  if (!found && endpoint.host != registry && !endpoint.mirror) {
+    ASSIGN_OR_RETURN(found, credentials.Lookup(registry));
+  }
+  return found;
+}
+
 Result<RegistryClient> RegistryClient::Create(const std::string& registry,
                                               const RegistryOptions& options,
                                               TransferCounters* counters) {
@@ -128,6 +140,15 @@ Result<RegistryClient> RegistryClient::Create(const std::string& registry,
 
 std::vector<size_t> RegistryClient::EndpointsFor(Use use) const {
   std::vector<size_t> out;
+  if (use == Use::kPush) {
+    // A push goes to one place, as containerd's: the first endpoint with
+    // the push capability, else the registry itself. A blob a mirror has
+    // says nothing about the registry pushed to, so nothing hands over.
+    for (size_t i = 0; i + 1 < endpoints_.size(); ++i) {
+      if (endpoints_[i].push) return {i};
+    }
+    return {endpoints_.size() - 1};
+  }
   for (size_t i = 0; i < endpoints_.size(); ++i) {
     const RegistryEndpoint& ep = endpoints_[i];
     const bool serves = use == Use::kPull ? ep.pull : use == Use::kResolve ? ep.resolve : ep.push;
@@ -180,10 +201,7 @@ Status RegistryClient::Authenticate(const HttpResponse& reply, const std::string
   }
   ASSIGN_OR_RETURN(std::vector<AuthChallenge> challenges, ParseWwwAuthenticate(header));
   if (!creds_looked_up_[ep] && options_.credentials) {
-    ASSIGN_OR_RETURN(creds_[ep], options_.credentials->Lookup(e.host));
-    if (!creds_[ep] && e.host != registry_ && !e.mirror) {
-      ASSIGN_OR_RETURN(creds_[ep], options_.credentials->Lookup(registry_));
-    }
+    ASSIGN_OR_RETURN(creds_[ep], EndpointCredentials(*options_.credentials, registry_, e));
     creds_looked_up_[ep] = true;
   }
   const std::optional<Credentials>& creds = creds_[ep];

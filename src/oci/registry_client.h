@@ -90,6 +90,13 @@ struct FetchedManifest {
   Digest digest;  // sha256 of body, checked against the server's
 };
 
+// The credentials a client uses for `endpoint` of `registry` (as the user
+// wrote it): the endpoint's own host's, and for the registry itself under
+// another name also the registry's; never the registry's for a mirror.
+Result<std::optional<Credentials>> EndpointCredentials(const CredentialStore& credentials,
+                                                       const std::string& registry,
+                                                       const RegistryEndpoint& endpoint);
+
 class RegistryClient {
  public:
   // registry is the host as the user wrote it ("docker.io", "host:5000").

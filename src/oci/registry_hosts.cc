@@ -226,6 +226,27 @@ Result<std::vector<RegistryEndpoint>> ParseHostsToml(const std::string& text,
   ASSIGN_OR_RETURN(ParsedUrl parsed, ParseHostUrl(server_url, name + ": server"));
   SetUrl(server, parsed, OverridePath(root));
   RETURN_IF_ERROR(ReadHostFields(root, dir, name, server));
+  // A [host."URL"] section for the server's own URL (Harbor's and many
+  // vendors' examples: `server = "https://H"` and [host."https://H"] with
+  // its ca) configures the registry itself, not a mirror of it: its
+  // settings go to the server endpoint, which is asked once. Its
+  // capabilities are the server's (push included: it is the registry).
+  for (auto it = out.begin(); it != out.end();) {
+    if (it->api_root != server.api_root) {
+      ++it;
+      continue;
+    }
+    server.pull = server.pull || it->pull;
+    server.resolve = server.resolve || it->resolve;
+    if (!it->tls.ca_pem.empty()) server.tls.ca_pem += it->tls.ca_pem;
+    if (!it->tls.client_cert.empty()) {
+      server.tls.client_cert = it->tls.client_cert;
+      server.tls.client_key = it->tls.client_key;
+    }
+    server.tls.verify = server.tls.verify && it->tls.verify;
+    server.headers.insert(server.headers.end(), it->headers.begin(), it->headers.end());
+    it = out.erase(it);
+  }
   out.push_back(std::move(server));
   return out;
 }

@@ -84,6 +84,31 @@ ca = "ca.pem"
   EXPECT_TRUE((*eps)[2].push);
 }
 
+// Harbor's example: a host section for the server's own URL holds its CA.
+// It configures the registry (asked once, pushed to with that CA), not a
+// mirror that a pull or a push would ask first.
+TEST_F(RegistryHostsTest, HostSectionForTheServerConfiguresTheServer) {
+  Write("containerd/harbor.example/ca.crt", kPem);
+  Write("containerd/harbor.example/hosts.toml", R"(
+server = "https://harbor.example"
+
+[host."https://harbor.example"]
+  capabilities = ["pull", "resolve"]
+  ca = "ca.crt"
+  [host."https://harbor.example".header]
+    x-project = "p"
+)");
+  auto eps = ResolveRegistryEndpoints("harbor.example", options_);
+  ASSERT_TRUE(eps.ok()) << eps.status().ToString();
+  ASSERT_EQ(eps->size(), 1u);
+  const RegistryEndpoint& server = (*eps)[0];
+  EXPECT_FALSE(server.mirror);
+  EXPECT_TRUE(server.push);
+  EXPECT_TRUE(server.pull && server.resolve);
+  EXPECT_EQ(server.tls.ca_pem, kPem);
+  EXPECT_EQ(server.headers, std::vector<std::string>{"x-project: p"});
+}
+
 TEST_F(RegistryHostsTest, DockerCertsDirMakesALoopbackRegistryTls) {
   Write("docker/127.0.0.1:5443/ca.crt", kPem);
   Write("docker/127.0.0.1:5443/me.cert", "c");

@@ -14,6 +14,8 @@
 #include "common/process.h"
 #include "integration/integration_env.h"
 #include "oci/image_builder.h"
+#include "oci/manifest.h"
+#include "oci/registry_client.h"
 
 extern char** environ;
 
@@ -71,19 +73,8 @@ class PrivateRegistryTest : public ::testing::Test {
     image_ = host_ + "/private/busybox:v1";
     // Pushed through the same configuration (TLS with the CA from certs.d,
     // basic auth).
-    oci::TokenCache tokens;
-    oci::CredentialStore creds;
-    creds.Add(host_, {kUser, kPassword, "the test"});
-    oci::RegistryOptions ropts;
-    ropts.tokens = &tokens;
-    ropts.credentials = &creds;
-    ropts.hosts.certs_dirs = {certs_};
-    auto ref = oci::ImageReference::Parse(image_);
-    ASSERT_TRUE(ref.ok());
-    oci::BuildOptions build;
-    build.layers = {{IntegrationEnv::Get().busybox_rootfs(), ""}};
-    build.config.cmd = {"sh"};
-    auto pushed = oci::BuildAndPushImage(*ref, build, ropts);
+    auto pushed = PushWithLogin(image_, {{IntegrationEnv::Get().busybox_rootfs(), ""}}, kUser,
+                                kPassword, certs_);
     ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
   }
 
@@ -187,6 +178,56 @@ TEST_F(PrivateRegistryTest, AnUnknownCaIsRefusedUnlessVerificationIsTurnedOff) {
   ASSERT_TRUE(plain.ok());
   EXPECT_FALSE(plain->exit.success());
   EXPECT_NE(plain->output.find("the registry speaks TLS"), std::string::npos) << plain->output;
+}
+
+// Harbor's documented hosts.toml: a host section for the server's own URL
+// holds its CA and the push capability. `syspgo image build` and pushes
+// use it as containerd does: the registry itself, with that CA, asked
+// once (it was taken for a mirror: a 404 on a blob there, then the
+// server without a CA).
+TEST_F(PrivateRegistryTest, HarborStyleHostsTomlPushesAndPulls) {
+  const std::string harbor = JoinPath(dir_.path(), "harbor.d");
+  const std::string host_dir = JoinPath(harbor, host_);
+  ASSERT_TRUE(MakeDirs(host_dir).ok());
+  auto ca = ReadFileToString(registry_->ca_path());
+  ASSERT_TRUE(ca.ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(host_dir, "ca.crt"), *ca, 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(host_dir, "hosts.toml"),
+                              "server = \"https://" + host_ + "\"\n\n[host.\"https://" + host_ +
+                                  "\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"
+                                  "  ca = \"" +
+                                  JoinPath(host_dir, "ca.crt") + "\"\n",
+                              0644)
+                  .ok());
+  auto pushed =
+      PushWithLogin(host_ + "/harbor/busybox:v1", {{IntegrationEnv::Get().busybox_rootfs(), ""}},
+                    kUser, kPassword, harbor);
+  ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
+  oci::TokenCache tokens;
+  oci::CredentialStore creds;
+  creds.Add(host_, {kUser, kPassword, "the test"});
+  oci::RegistryOptions ropts;
+  ropts.tokens = &tokens;
+  ropts.credentials = &creds;
+  ropts.hosts.certs_dirs = {harbor};
+  // Its config, as docker and buildkit write one: a default PATH, a time.
+  auto client = oci::RegistryClient::Create(host_, ropts);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  auto manifest = client->GetManifest("harbor/busybox", pushed->manifest_digest.ToString());
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  auto doc = oci::ParseManifestDocument(manifest->media_type, manifest->body);
+  ASSERT_TRUE(doc.ok() && doc->manifest);
+  auto config_body = client->FetchSmallBlob("harbor/busybox", doc->manifest->config);
+  ASSERT_TRUE(config_body.ok()) << config_body.status().ToString();
+  auto config = oci::ParseImageConfig(*config_body);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->env, std::vector<std::string>{oci::kDefaultImagePath});
+  EXPECT_EQ(config->created.size(), std::string("2026-12-07T10:00:00Z").size()) << *config_body;
+  auto pulled =
+      Syspgo({"pull", "--root", Root("harbor-root"), "--no-progress", "--certs-dir", harbor,
+              "--authfile", JoinPath(dir_.path(), "vault.json"), host_ + "/harbor/busybox:v1"});
+  ASSERT_TRUE(pulled.ok());
+  EXPECT_TRUE(pulled->exit.success()) << pulled->output;
 }
 
 }  // namespace

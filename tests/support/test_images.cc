@@ -48,8 +48,25 @@ Result<oci::BuiltImage> PushImage(const std::string& reference, std::vector<oci:
   options.docker_media_types = docker_media_types;
   options.config.cmd = {"sh"};
   options.config.labels = std::move(labels);
+  // Reproducible: one content, one config digest, whenever it is pushed.
+  options.config.created = "1970-01-01T00:00:00Z";
   TestRegistryOptions registry;
   return oci::BuildAndPushImage(ref, options, registry.options);
+}
+
+Result<oci::BuiltImage> PushWithLogin(const std::string& reference,
+                                      std::vector<oci::LayerInput> layers, const std::string& user,
+                                      const std::string& password, const std::string& certs_dir) {
+  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));
+  oci::CredentialStore creds;
+  creds.Add(ref.registry, {user, password, "the test"});
+  TestRegistryOptions registry;
+  registry.options.credentials = &creds;
+  registry.options.hosts.certs_dirs = {certs_dir};
+  oci::BuildOptions build;
+  build.layers = std::move(layers);
+  build.config.cmd = {"sh"};
+  return oci::BuildAndPushImage(ref, build, registry.options);
 }
 
 std::string MakeTar(const std::vector<oci::TarEntry>& entries,

@@ -35,6 +35,13 @@ Result<oci::BuiltImage> PushImage(const std::string& reference, std::vector<oci:
                                   bool docker_media_types = false,
                                   std::map<std::string, std::string> labels = {});
 
+// Builds an image of `layers` (`sh` as Cmd, the builder's defaults
+// otherwise: a PATH, the time now) and pushes it to a private registry: a
+// login, and the certs.d directory that has its CA (hosts.toml, ca.crt).
+Result<oci::BuiltImage> PushWithLogin(const std::string& reference,
+                                      std::vector<oci::LayerInput> layers, const std::string& user,
+                                      const std::string& password, const std::string& certs_dir);
+
 // An uncompressed tar stream made of the given entries; regular files take
 // their data from `data` (same index, may be shorter than entries).
 std::string MakeTar(const std::vector<oci::TarEntry>& entries,

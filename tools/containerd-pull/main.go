@@ -12,11 +12,14 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -94,90 +97,157 @@ func withSnapshotLabels(ref string) func(images.Handler) images.Handler {
 	}
 }
 
-// Credentials from a docker config.json ("auths": {"host": {"auth": b64}}).
-func credentials(path string) func(string) (string, string, error) {
-	type entry struct {
-		Auth     string `json:"auth"`
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}
-	var cfg struct {
-		Auths map[string]entry `json:"auths"`
-	}
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "syspgo: %v\n", err)
-			os.Exit(125)
+// The registry as syspgo's configuration describes it (node/registry_config.h),
+// read from stdin: endpoints in order (mirrors, then the registry), each with
+// its TLS settings, capabilities, headers and credentials.
+type hostConfig struct {
+	Origin           string   `json:"origin"`
+	Path             string   `json:"path"`
+	Capabilities     []string `json:"capabilities"`
+	CaPem            string   `json:"ca_pem"`
+	ClientCert       string   `json:"client_cert"`
+	ClientKey        string   `json:"client_key"`
+	SkipVerify       bool     `json:"skip_verify"`
+	Headers          []string `json:"headers"`
+	ConfiguredBy     string   `json:"configured_by"`
+	Username         string   `json:"username"`
+	Secret           string   `json:"secret"`
+	CredentialsFrom  string   `json:"credentials_from"`
+	CredentialsError string   `json:"credentials_error"`
+}
+
+type registryConfig struct {
+	Registry string       `json:"registry"`
+	Hosts    []hostConfig `json:"hosts"`
+}
+
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "syspgo: "+format+"\n", args...)
+	os.Exit(125)
+}
+
+// One containerd RegistryHost per endpoint, with its own TLS client and
+// authorizer (credentials are per endpoint: a mirror never sees the
+// registry's login).
+func registryHosts(cfg registryConfig) ([]docker.RegistryHost, error) {
+	var out []docker.RegistryHost
+	for _, h := range cfg.Hosts {
+		u, err := url.Parse(h.Origin)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("bad endpoint origin %q", h.Origin)
 		}
-		if err := json.Unmarshal(data, &cfg); err != nil {
-			fmt.Fprintf(os.Stderr, "syspgo: %s: %v\n", path, err)
-			os.Exit(125)
+		tlsConfig := &tls.Config{InsecureSkipVerify: h.SkipVerify}
+		if h.CaPem != "" {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM([]byte(h.CaPem)) {
+				return nil, fmt.Errorf("%s: no certificate in the CA configured by %s", u.Host, h.ConfiguredBy)
+			}
+			tlsConfig.RootCAs = pool
 		}
-	}
-	return func(host string) (string, string, error) {
-		for key, e := range cfg.Auths {
-			k := strings.TrimPrefix(strings.TrimPrefix(key, "https://"), "http://")
-			k = strings.TrimSuffix(strings.TrimSuffix(k, "/"), "/v1")
-			if k != host {
-				continue
+		if h.ClientCert != "" {
+			key := h.ClientKey
+			if key == "" {
+				key = h.ClientCert
 			}
-			if e.Username != "" {
-				return e.Username, e.Password, nil
-			}
-			raw, err := base64.StdEncoding.DecodeString(e.Auth)
+			pair, err := tls.LoadX509KeyPair(h.ClientCert, key)
 			if err != nil {
-				return "", "", fmt.Errorf("credentials for %s in %s: %v", host, path, err)
+				return nil, fmt.Errorf("%s: client certificate %s: %v", u.Host, h.ClientCert, err)
 			}
-			user, pass, _ := strings.Cut(string(raw), ":")
-			return user, pass, nil
+			tlsConfig.Certificates = []tls.Certificate{pair}
 		}
-		return "", "", nil
+		client := &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			TLSClientConfig:       tlsConfig,
+			ResponseHeaderTimeout: 30 * time.Second,
+		}}
+		entry := h
+		creds := func(string) (string, string, error) {
+			if entry.CredentialsError != "" {
+				return "", "", fmt.Errorf("%s", entry.CredentialsError)
+			}
+			return entry.Username, entry.Secret, nil
+		}
+		header := http.Header{}
+		for _, line := range h.Headers {
+			name, value, ok := strings.Cut(line, ":")
+			if ok {
+				header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+			}
+		}
+		var caps docker.HostCapabilities
+		for _, c := range h.Capabilities {
+			switch c {
+			case "pull":
+				caps |= docker.HostCapabilityPull
+			case "resolve":
+				caps |= docker.HostCapabilityResolve
+			case "push":
+				caps |= docker.HostCapabilityPush
+			}
+		}
+		out = append(out, docker.RegistryHost{
+			Client: client,
+			Authorizer: docker.NewDockerAuthorizer(docker.WithAuthCreds(creds),
+				docker.WithAuthClient(&http.Client{Transport: client.Transport, Timeout: 30 * time.Second}),
+				docker.WithAuthHeader(header)),
+			Host:         u.Host,
+			Scheme:       u.Scheme,
+			Path:         h.Path,
+			Capabilities: caps,
+			Header:       header,
+		})
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no endpoint for %s", cfg.Registry)
+	}
+	// The registry itself is asked last whatever hosts.toml says of its
+	// capabilities, as syspgo does.
+	out[len(out)-1].Capabilities |= docker.HostCapabilityPull | docker.HostCapabilityResolve
+	return out, nil
 }
 
 func main() {
 	address := flag.String("address", "/run/containerd/containerd.sock", "containerd's socket")
 	namespace := flag.String("namespace", "default", "containerd namespace")
 	snapshotter := flag.String("snapshotter", "syspgo", "snapshotter name")
-	authfile := flag.String("authfile", "", "docker config.json with credentials")
+	fromStdin := flag.Bool("registry-config-stdin", false, "read the registry configuration (JSON) from stdin")
 	timeout := flag.Duration("timeout", 10*time.Minute, "the whole pull")
-	var plain stringList
-	flag.Var(&plain, "plain-http", "registry host reached over plain HTTP (repeatable)")
 	flag.Parse()
-	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: syspgo-containerd-pull [options] IMAGE")
+	if flag.NArg() != 1 || !*fromStdin {
+		fmt.Fprintln(os.Stderr, "usage: syspgo-containerd-pull --registry-config-stdin [options] IMAGE < config.json\n"+
+			"(run by `syspgo pull --containerd-address`, which writes the configuration)")
 		os.Exit(2)
 	}
 	ref := flag.Arg(0)
+	var cfg registryConfig
+	data, err := io.ReadAll(io.LimitReader(os.Stdin, 64<<20))
+	if err != nil {
+		fail("reading the registry configuration: %v", err)
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		fail("the registry configuration: %v", err)
+	}
+	hosts, err := registryHosts(cfg)
+	if err != nil {
+		fail("%v", err)
+	}
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), *namespace), *timeout)
 	defer cancel()
 	client, err := containerd.New(*address, containerd.WithTimeout(10*time.Second))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "syspgo: connecting to containerd at %s: %v\n", *address, err)
-		os.Exit(125)
+		fail("connecting to containerd at %s: %v", *address, err)
 	}
 	defer client.Close()
-	plainHosts := map[string]bool{}
-	for _, h := range plain {
-		plainHosts[h] = true
-	}
-	auth := docker.NewDockerAuthorizer(docker.WithAuthCreds(credentials(*authfile)),
-		docker.WithAuthClient(&http.Client{Timeout: 30 * time.Second}))
 	resolver := docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(
-			docker.WithAuthorizer(auth),
-			docker.WithPlainHTTP(func(host string) (bool, error) {
-				if plainHosts[host] {
-					return true, nil
-				}
-				return docker.MatchLocalhost(host)
-			}),
-			docker.WithClient(&http.Client{Transport: &http.Transport{
-				Proxy:                 http.ProxyFromEnvironment,
-				ResponseHeaderTimeout: 30 * time.Second,
-			}}),
-		),
+		Hosts: func(host string) ([]docker.RegistryHost, error) {
+			if host != cfg.Registry {
+				return nil, fmt.Errorf("no configuration for registry %s (configured: %s)", host, cfg.Registry)
+			}
+			return hosts, nil
+		},
 	})
 	start := time.Now()
 	img, err := client.Pull(ctx, ref,
@@ -186,8 +256,7 @@ func main() {
 		containerd.WithPullSnapshotter(*snapshotter),
 		containerd.WithImageHandlerWrapper(withSnapshotLabels(ref)))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "syspgo: pulling %s into containerd: %v\n", ref, err)
-		os.Exit(125)
+		fail("pulling %s into containerd: %v", ref, err)
 	}
 	fmt.Fprintf(os.Stderr, "syspgo: pulled %s (%s) into containerd (namespace %s, snapshotter %s) in %.3f s\n",
 		img.Name(), img.Target().Digest, *namespace, *snapshotter, time.Since(start).Seconds())
