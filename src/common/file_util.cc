@@ -2,6 +2,7 @@
 #include "common/file_util.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <climits>
 #include <cstdlib>
+#include <set>
 
 namespace syspgo {
 
@@ -221,6 +223,41 @@ Status RemoveTreeAt(int dirfd, const std::string& name) {
 }
 
 Status RemoveTree(const std::string& path) { return RemoveTreeAt(AT_FDCWD, path); }
+
+DiskUse MeasureDiskUse(const std::string& path) {
+  DiskUse use;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return use;
+  if (!S_ISDIR(st.st_mode)) return {static_cast<int64_t>(st.st_blocks) * 512, 1};
+  // nftw's callback has no user pointer; the walk is one thread's.
+  thread_local DiskUse* total;
+  thread_local std::set<std::pair<dev_t, ino_t>>* seen;
+  std::set<std::pair<dev_t, ino_t>> inodes;
+  total = &use;
+  seen = &inodes;
+  ::nftw(
+      path.c_str(),
+      [](const char*, const struct stat* s, int, struct FTW*) {
+        if (s->st_nlink > 1 && !seen->insert({s->st_dev, s->st_ino}).second) return 0;
+        total->bytes += static_cast<int64_t>(s->st_blocks) * 512;
+        total->inodes += 1;
+        return 0;
+      },
+      32, FTW_PHYS);
+  return use;
+}
+
+Status PrepareOutputDir(const std::string& file, std::string_view what) {
+  const std::string dir = DirName(file);
+  Status made = dir.empty() ? Status::Ok() : MakeDirs(dir, 0755);
+  if (made.ok() && ::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0) {
+    made = ErrnoStatus(errno, "write in", dir);
+  }
+  if (!made.ok()) {
+    return made.WithContext(std::string(what) + " " + file + ": its directory cannot be used");
+  }
+  return Status::Ok();
+}
 
 Status MakePrivateDir(const std::string& path, bool* tightened) {
   if (tightened) *tightened = false;

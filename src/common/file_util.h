@@ -41,8 +41,22 @@ bool IsPlainFileName(std::string_view name);
 Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644,
                        bool durable = true);
 
+// What a tree takes on disk: allocated bytes and inodes under `path`
+// (itself included), hard links once, symlinks not followed; zeros when
+// it does not exist. One walk for every caller (store, gc, snapshotter).
+struct DiskUse {
+  int64_t bytes = 0;
+  int64_t inodes = 0;
+};
+DiskUse MeasureDiskUse(const std::string& path);
+
 // mkdir -p; existing directories are fine.
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
+// The directory a daemon's output file (a metrics file) goes in: made
+// (0755, parents too) when missing. An error that names `what` and the
+// path when it cannot be, so a daemon refuses its option at start with one
+// message instead of warning at every write.
+Status PrepareOutputDir(const std::string& file, std::string_view what);
 // A directory only its owner may enter (0700), for data as private as the
 // image files it holds: made (parents too, 0700) when missing; an existing
 // one that others may read or enter is tightened to 0700 when we own it

@@ -255,23 +255,34 @@ Result<std::string> LayerFetcher::ReadLayer(uint32_t layer, uint64_t offset, uin
   }
   const uint64_t first = offset / kSpanSize;
   const uint64_t last = (offset + length - 1) / kSpanSize;
-  RETURN_IF_ERROR(EnsureSpans(layer, first, last));
   std::string out(length, '\0');
-  for (uint64_t span = first; span <= last; ++span) {
-    const uint64_t at = span * kSpanSize;
-    const uint64_t from = std::max(offset, at);
-    const uint64_t to = std::min(offset + length, at + kSpanSize);
-    const std::string path = SpanPath(layer, span);
-    ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
-    ASSIGN_OR_RETURN(size_t n,
-                     ReadFullAt(fd.get(), std::span<char>(out.data() + (from - offset), to - from),
-                                from - at, path));
-    if (n != to - from) {
-      ::unlink(path.c_str());
-      return Corruption("cached span " + path + " is short; removed");
+  // The garbage collector may evict a span between EnsureSpans and its
+  // open (node/store.h evicts the caches of live mounts down to
+  // --max-size): then the spans are fetched again, a few times at most.
+  for (int attempt = 0;; ++attempt) {
+    RETURN_IF_ERROR(EnsureSpans(layer, first, last));
+    bool evicted = false;
+    for (uint64_t span = first; span <= last && !evicted; ++span) {
+      const uint64_t at = span * kSpanSize;
+      const uint64_t from = std::max(offset, at);
+      const uint64_t to = std::min(offset + length, at + kSpanSize);
+      const std::string path = SpanPath(layer, span);
+      auto fd = UniqueFd::Open(path, O_RDONLY);
+      if (!fd.ok() && fd.status().code() == StatusCode::kNotFound && attempt < 3) {
+        evicted = true;
+        break;
+      }
+      if (!fd.ok()) return fd.status();
+      ASSIGN_OR_RETURN(
+          size_t n, ReadFullAt(fd->get(), std::span<char>(out.data() + (from - offset), to - from),
+                               from - at, path));
+      if (n != to - from) {
+        ::unlink(path.c_str());
+        return Corruption("cached span " + path + " is short; removed");
+      }
     }
+    if (!evicted) return out;
   }
-  return out;
 }
 
 Status LayerFetcher::FailedPiece(uint32_t content, uint64_t piece) {

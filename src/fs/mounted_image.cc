@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "fs/mounted_image.h"
 
+#include "common/sha256.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -80,6 +82,23 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source, Mou
       std::make_unique<FileData>(m->tree_.get(), m->page_cache_.get(), m->fallback_.get(), o.log);
   ASSIGN_OR_RETURN(m->fs_, ImageFs::Mount(m->tree_.get(), m->data_.get(), dir, o.fs, o.log));
   m->mounted_ns_ = static_cast<int64_t>(MonotonicNs());
+  {
+    std::vector<std::string> chunk_hexes, layer_hexes;
+    if (o.mode == LazyMode::kRuntimeImage) {
+      for (const rtimage::Chunk& c : metadata->chunks)
+        chunk_hexes.push_back(Sha256::ToHex(c.digest));
+    }
+    for (const auto& l : metadata->layers)
+      layer_hexes.push_back(l.digest.substr(l.digest.find(':') + 1));
+    auto claim = CacheClaim::Write(o.cache_root, dir, chunk_hexes, layer_hexes);
+    if (claim.ok()) {
+      m->claim_ = std::move(*claim);
+    } else if (o.log) {
+      // gc then keeps every cache while this mount lives (it cannot tell
+      // what the mount uses).
+      o.log->Warning("cache claim: " + claim.status().message());
+    }
+  }
   if (m->page_cache_) m->page_cache_->StartPushing();
   if (o.mode == LazyMode::kPrefetch) {
     m->prefetch_ = std::thread([self] { self->PrefetchLoop(); });
@@ -133,7 +152,9 @@ void MountedImage::StopFetching() {
 Status MountedImage::Stop(std::chrono::milliseconds wait) {
   StopFetching();
   if (!fs_) return Status::Ok();
-  return fs_->Unmount(wait);
+  Status st = fs_->Unmount(wait);
+  if (st.ok()) claim_.Release();
+  return st;
 }
 
 bool MountedImage::WaitSettled(std::chrono::milliseconds timeout) {

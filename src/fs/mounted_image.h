@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "fs/cache_claim.h"
 #include "fs/fetch.h"
 #include "fs/file_data.h"
 #include "fs/image_fs.h"
@@ -105,6 +106,9 @@ class MountedImage {
   std::unique_ptr<RuntimePageCache> page_cache_;  // rtimage mode only
   std::unique_ptr<FileData> data_;
   std::unique_ptr<ImageFs> fs_;
+  // What this mount uses of the caches, for the garbage collector
+  // (fs/cache_claim.h); released when it is unmounted.
+  CacheClaim claim_;
   std::thread prefetch_;
   std::atomic<bool> stop_prefetch_{false};
   std::atomic<bool> prefetch_done_{false};

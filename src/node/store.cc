@@ -15,6 +15,7 @@
 #include "common/file_util.h"
 #include "common/mount.h"
 #include "common/unique_fd.h"
+#include "fs/cache_claim.h"
 #include "oci/layer_store.h"
 #include "oci/manifest.h"
 
@@ -23,27 +24,7 @@ namespace {
 
 constexpr const char* kCaches[] = {"chunks", "spans", "rtimages"};
 
-// Bytes on disk under path (hard links once), without following links.
-int64_t DiskUsage(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return 0;
-  if (!S_ISDIR(st.st_mode)) return static_cast<int64_t>(st.st_blocks) * 512;
-  // nftw's callback has no user pointer; the walk is one thread's.
-  thread_local int64_t total;
-  thread_local std::set<std::pair<dev_t, ino_t>>* seen;
-  std::set<std::pair<dev_t, ino_t>> inodes;
-  total = 0;
-  seen = &inodes;
-  ::nftw(
-      path.c_str(),
-      [](const char*, const struct stat* s, int, struct FTW*) {
-        if (s->st_nlink > 1 && !seen->insert({s->st_dev, s->st_ino}).second) return 0;
-        total += static_cast<int64_t>(s->st_blocks) * 512;
-        return 0;
-      },
-      32, FTW_PHYS);
-  return total;
-}
+int64_t DiskUsage(const std::string& path) { return MeasureDiskUse(path).bytes; }
 
 int64_t LastUsed(const std::string& path) {
   struct stat st;
@@ -321,14 +302,36 @@ Result<GcResult> CollectLocked(const std::string& root, oci::LayerStore& store,
     result.bytes_in_use += DiskUsage(store.LayerDir({"sha256", hex}));
 
   std::vector<Candidate> candidates = Unreferenced(root, images, live);
+  // Cache entries live mounts use (fs/cache_claim.h): not garbage; evicted
+  // last, least recently used first, when --max-size asks for it (a mount
+  // fetches again what it reads of them).
+  std::vector<Candidate> live_caches;
   if (!options.keep_caches) {
-    if (live.lazy_mounts > 0) {
+    const fs::LiveCacheUse use = fs::ReadCacheClaims(root);
+    const bool known = live.lazy_mounts <= use.claims && !use.unknown;
+    if (!known) {
       result.notes.push_back(
           "chunks, spans and fetched runtime images kept: " + std::to_string(live.lazy_mounts) +
-          " lazy mount(s) of this store are live");
-    } else {
-      std::vector<Candidate> caches = CacheEntries(root);
-      candidates.insert(candidates.end(), caches.begin(), caches.end());
+          " lazy mount(s) of this store are live and what they use of the "
+          "caches is not known (a mount server older than this gc?)");
+    }
+    for (const Candidate& c : known ? CacheEntries(root) : std::vector<Candidate>()) {
+      const std::string parent = BaseName(DirName(c.path));
+      const std::string name = BaseName(c.path);
+      const bool chunk = c.path.starts_with(JoinPath(root, "chunks") + "/");
+      const bool spans = parent == "spans";
+      if (!chunk && !spans && live.lazy_mounts > 0) continue;  // fetched runtime images
+      if (chunk && use.chunks.count(name)) {
+        live_caches.push_back(c);
+      } else if (spans && use.layers.count(name)) {
+        // One span at a time: the least recently read go first.
+        for (const std::string& span : Entries(c.path)) {
+          const std::string file = JoinPath(c.path, span);
+          live_caches.push_back({Candidate::kCache, file, DiskUsage(file), LastUsed(file)});
+        }
+      } else {
+        candidates.push_back(c);
+      }
     }
   }
   std::stable_sort(
@@ -380,6 +383,22 @@ Result<GcResult> CollectLocked(const std::string& root, oci::LayerStore& store,
         }
         RETURN_IF_ERROR(remove({Candidate::kLayer, path, DiskUsage(path), 0}));
       }
+    }
+    if (!done() && !live_caches.empty()) {
+      std::stable_sort(
+          live_caches.begin(), live_caches.end(),
+          [](const Candidate& a, const Candidate& b) { return a.last_used < b.last_used; });
+      int64_t evicted = 0;
+      for (const Candidate& c : live_caches) {
+        if (done()) break;
+        if (options.cancel && options.cancel->cancelled()) return Cancelled("gc cancelled");
+        RETURN_IF_ERROR(remove(c));
+        ++evicted;
+      }
+      result.live_cache_entries_evicted = evicted;
+      result.notes.push_back(std::to_string(evicted) +
+                             " cache entries of live lazy mounts evicted, least recently used "
+                             "first: those mounts fetch again what they read of them");
     }
     if (!done()) {
       result.notes.push_back("the store is still above " + std::to_string(*options.max_size) +

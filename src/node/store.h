@@ -9,9 +9,14 @@
 // In use, and never removed:
 //   - every layer an overlay mount of this mount namespace has as a lower
 //     directory (a running container started from the full image);
-//   - while any lazy mount of the store is live (a FUSE mount under the
-//     root: a shared mount server, `run --mode lazy`, `syspgo mount`), the
-//     chunk, span and runtime-image caches, all of them;
+//   - the chunks and spans live lazy mounts (a shared mount server, `run
+//     --mode lazy`, `syspgo mount`) use, as their claims say
+//     (fs/cache_claim.h): when --max-size cannot be reached otherwise,
+//     they are evicted least recently used first (the mount reads what it
+//     needs of them from the registry again, verified as always); chunks
+//     and spans no live mount claims are garbage. While a lazy mount lives
+//     whose claim cannot be read, every cache is kept, and the runtime
+//     images `image fetch` stored are kept while any lazy mount lives;
 //   - what users are taking into use at this moment: they hold the store's
 //     gc lock shared (LayerStore::HoldAgainstGc) until their use shows
 //     (a ref, an overlay mount, a FUSE mount), and the collector waits.
@@ -79,6 +84,7 @@ struct GcResult {
   int64_t layers_removed = 0;
   int64_t blobs_removed = 0;
   int64_t cache_entries_removed = 0;
+  int64_t live_cache_entries_evicted = 0;   // of live mounts' caches (--max-size)
   std::vector<std::string> images_removed;  // references (--max-size)
   int64_t bytes_in_use = 0;                 // of layers running containers hold
   std::vector<std::string> notes;           // why something was kept
