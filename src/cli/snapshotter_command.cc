@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // syspgo snapshotter: containerd's remote snapshotter (snapshotter/), a
 // daemon in the foreground.
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cstring>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_util.h"
+#include "rtimage/trust_policy.h"
 #include "cli/commands.h"
 #include "common/file_util.h"
 #include "snapshotter/service.h"
@@ -124,7 +129,8 @@ int SnapshotterCommand(const std::vector<std::string>& raw, const CommandContext
   auto setup = RegistrySetup::Make(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   if (!args->Has("verbose")) (*setup)->log = Logger(LogLevel::kInfo);
-  auto policy = LoadTrustPolicy(*args);
+  // The policy file is followed: a change (or SIGHUP) reloads it.
+  auto policy = rtimage::WatchedTrustPolicy::Open(args->Get("trust-policy").value_or(""));
   if (!policy.ok()) return Fail(policy.status());
   auto root = StoreRoot(*args);
   if (!root.ok()) return Fail(root.status());
@@ -134,13 +140,30 @@ int SnapshotterCommand(const std::vector<std::string>& raw, const CommandContext
   options.binary = JoinPath(DirName(SelfBinary()), "syspgo");
   options.server_args = MountServerArgs(*args, *root);
   options.server_log = MountServerLog(*root);
-  auto sn = snapshotter::Snapshotter::Open(std::move(options), setup->get(), std::move(*policy));
+  auto sn = snapshotter::Snapshotter::Open(std::move(options), setup->get(), policy->policy());
   if (!sn.ok()) return Fail(sn.status());
   if (Status st = (*sn)->Cleanup(); !st.ok()) (*setup)->log.Warning("cleanup: " + st.message());
   snapshotter::ServeOptions so;
   so.address = args->Get("address").value_or("/run/syspgo/snapshotter.sock");
   so.metrics_file = args->Get("metrics-file").value_or("");
   so.log = &(*setup)->log;
+  static std::atomic<bool> hangup{false};
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = [](int) { hangup = true; };
+  sigaction(SIGHUP, &sa, nullptr);
+  so.on_tick = [&] {
+    const bool forced = hangup.exchange(false);
+    auto changed = policy->Refresh(forced);
+    if (!changed.ok()) {
+      (*sn)->counters().policy_reload_errors++;
+      (*setup)->log.Error(changed.status().message());
+    } else if (*changed) {
+      (*sn)->SetPolicy(policy->policy());
+      (*setup)->log.Info("trust policy " + policy->path() + " loaded" +
+                         (forced ? " (SIGHUP)" : " (the file changed)"));
+    }
+  };
   so.on_ready = [&] {
     std::printf("serving containerd's snapshots API on %s (store %s)\n", so.address.c_str(),
                 root->c_str());

@@ -7,6 +7,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "node/store.h"
+#include "snapshotter/inventory.h"
 #include "oci/progress.h"
 #include "oci/reference.h"
 
@@ -103,6 +104,10 @@ int ImagesCommand(const std::vector<std::string>& argv, const CommandContext&) {
   if (!root.ok()) return Fail(root.status());
   auto usage = node::InspectStore(*root);
   if (!usage.ok()) return Fail(usage.status());
+  // containerd's images on this node, through the snapshotter.
+  auto containerd = snapshotter::InspectSnapshotter(*root);
+  if (!containerd.ok()) return Fail(containerd.status());
+  const int64_t total = usage->total_bytes + containerd->bytes;
   if (args->Has("json")) {
     nlohmann::json j;
     j["images"] = nlohmann::json::array();
@@ -122,7 +127,24 @@ int ImagesCommand(const std::vector<std::string>& argv, const CommandContext&) {
     j["spans"] = cache(usage->spans);
     j["rtimages"] = cache(usage->rtimages);
     j["unreferenced"] = cache(usage->unreferenced);
-    j["total_bytes"] = usage->total_bytes;
+    j["store_bytes"] = usage->total_bytes;
+    j["total_bytes"] = total;
+    if (containerd->present) {
+      nlohmann::json ci = nlohmann::json::array();
+      for (const snapshotter::SnapshotterImage& i : containerd->images) {
+        ci.push_back({{"reference", i.reference},
+                      {"manifest_digest", i.manifest},
+                      {"mode", i.remote ? "runtime-image" : "unpacked"},
+                      {"layers", i.layers},
+                      {"remote_layers", i.remote_layers},
+                      {"bytes", i.bytes},
+                      {"containers", i.containers}});
+      }
+      j["snapshotter"] = {{"images", ci},
+                          {"snapshots", containerd->snapshots},
+                          {"containers", containerd->containers},
+                          {"bytes", containerd->bytes}};
+    }
     j["running_containers"] = usage->running_containers;
     j["live_mounts"] = usage->live_mounts;
     std::printf("%s\n", j.dump(2).c_str());
@@ -144,9 +166,24 @@ int ImagesCommand(const std::vector<std::string>& argv, const CommandContext&) {
   std::printf("unreferenced layers and blobs %lld (%s): `syspgo gc` removes them\n",
               static_cast<long long>(usage->unreferenced.entries),
               Bytes(usage->unreferenced.bytes).c_str());
-  std::printf("store %s in %s; %d running container(s), %d lazy mount(s)\n",
-              Bytes(usage->total_bytes).c_str(), root->c_str(), usage->running_containers,
-              usage->live_mounts);
+  if (containerd->present) {
+    std::printf("\n%-50s %-19s %-13s %6s %10s %s\n", "CONTAINERD IMAGE (SNAPSHOTTER)", "DIGEST",
+                "ROOT FS", "LAYERS", "SIZE HERE", "CONTAINERS");
+    for (const snapshotter::SnapshotterImage& i : containerd->images) {
+      std::printf("%-50s %-19s %-13s %6d %10s %d\n", i.reference.c_str(),
+                  i.manifest.substr(0, std::min<size_t>(i.manifest.size(), 19)).c_str(),
+                  i.remote ? "runtime image" : "unpacked", i.layers, Bytes(i.bytes).c_str(),
+                  i.containers);
+    }
+    std::printf("snapshotter: %d snapshot(s), %d container(s), %s in %s/snapshotter\n",
+                containerd->snapshots, containerd->containers, Bytes(containerd->bytes).c_str(),
+                root->c_str());
+  }
+  std::printf(
+      "store %s in %s (%s with the snapshotter's); %d running container(s), %d lazy "
+      "mount(s)\n",
+      Bytes(usage->total_bytes).c_str(), root->c_str(), Bytes(total).c_str(),
+      usage->running_containers + containerd->containers, usage->live_mounts);
   return 0;
 }
 

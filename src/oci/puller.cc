@@ -40,6 +40,61 @@ Result<std::string> UnpackLayerStream(ByteReader* compressed, const std::string&
   return hashed.FinalHex();
 }
 
+}  // namespace
+
+Status UnpackVerifiedLayer(const Descriptor& layer, const Digest& diff_id, const std::string& fs,
+                           const std::function<Status(const BodySink&)>& produce,
+                           const BodySink& tee, UnpackStats* stats,
+                           const std::function<void()>& on_received) {
+  const Digest& digest = layer.digest;
+  ChunkPipe pipe;
+  Result<std::string> diff_hex = std::string();
+  UnpackStats unpack_stats;
+  std::thread unpacker([&] {
+    diff_hex = UnpackLayerStream(&pipe, fs, &unpack_stats);
+    if (!diff_hex.ok()) pipe.Abandon();  // the producer keeps hashing
+  });
+  Sha256 hash;
+  int64_t received = 0;
+  BodySink sink = [&](std::span<const char> chunk) -> Status {
+    if (received + static_cast<int64_t>(chunk.size()) > layer.size) {
+      return Corruption("blob " + digest.ToString() + " is larger than its " +
+                        std::to_string(layer.size) + "-byte descriptor");
+    }
+    hash.Update(chunk.data(), chunk.size());
+    if (tee) RETURN_IF_ERROR(tee(chunk));
+    received += static_cast<int64_t>(chunk.size());
+    pipe.Push(chunk);  // false once the unpacker gave up; keep verifying
+    return Status::Ok();
+  };
+  Status transfer = produce(sink);
+  if (transfer.ok() && received != layer.size) {
+    transfer = Corruption("blob " + digest.ToString() + " has " + std::to_string(received) +
+                          " bytes, descriptor says " + std::to_string(layer.size));
+  }
+  if (transfer.ok()) {
+    std::string actual = hash.FinalHex();
+    if (actual != digest.hex) {
+      transfer = Corruption("blob " + digest.ToString() +
+                            ": digest mismatch, content hashes to sha256:" + actual);
+    }
+  }
+  pipe.Close(transfer.ok() ? Status::Ok() : transfer);
+  if (on_received) on_received();
+  unpacker.join();
+  if (stats) *stats = unpack_stats;
+  // A digest mismatch explains any unpack error it caused: report it first.
+  RETURN_IF_ERROR(transfer);
+  if (!diff_hex.ok()) return diff_hex.status().WithContext("unpack layer " + digest.ToString());
+  if (*diff_hex != diff_id.hex) {
+    return Corruption("layer " + digest.ToString() + ": uncompressed content hashes to sha256:" +
+                      *diff_hex + ", but the image config says " + diff_id.ToString());
+  }
+  return Status::Ok();
+}
+
+namespace {
+
 struct LayerJob {
   Descriptor descriptor;
   Digest diff_id;
@@ -226,73 +281,28 @@ Result<LocalImage> Puller::Pull(const ImageReference& ref, const PullOptions& op
       ASSIGN_OR_RETURN(blob_out, UniqueFd::Open(blob_file, O_WRONLY | O_CREAT | O_EXCL, 0600));
     }
     job.progress->state = LayerProgress::kFetching;
-
-    ChunkPipe pipe;
-    Result<std::string> diff_hex = std::string();
-    UnpackStats unpack_stats;
-    std::thread unpacker([&] {
-      diff_hex = UnpackLayerStream(&pipe, fs, &unpack_stats);
-      if (!diff_hex.ok()) pipe.Abandon();  // the producer keeps hashing
-    });
-
-    Sha256 hash;
     int64_t received = 0;
-    BodySink sink = [&](std::span<const char> chunk) -> Status {
-      if (received + static_cast<int64_t>(chunk.size()) > job.descriptor.size) {
-        return Corruption("blob " + digest.ToString() + " is larger than its " +
-                          std::to_string(job.descriptor.size) + "-byte descriptor");
-      }
-      hash.Update(chunk.data(), chunk.size());
+    BodySink tee = [&](std::span<const char> chunk) -> Status {
       if (blob_out.valid()) RETURN_IF_ERROR(WriteAll(blob_out.get(), chunk, blob_file));
       received += static_cast<int64_t>(chunk.size());
       job.progress->done = received;
-      pipe.Push(chunk);  // false once the unpacker gave up; keep verifying
       return Status::Ok();
     };
-    Status transfer;
-    if (blob_local) {
+    auto produce = [&](const BodySink& sink) -> Status {
+      if (!blob_local) return worker.FetchBlob(image.reference.repository, digest, 0, sink);
       // The compressed blob survived but its unpacked layer did not.
-      auto fd = UniqueFd::Open(store_->BlobPath(digest), O_RDONLY);
-      transfer = fd.status();
-      if (fd.ok()) {
-        std::vector<char> buf(1 << 20);
-        for (;;) {
-          auto n = ReadFull(fd->get(), buf, store_->BlobPath(digest));
-          if (!n.ok()) {
-            transfer = n.status();
-            break;
-          }
-          if (*n == 0) break;
-          transfer = sink({buf.data(), *n});
-          if (!transfer.ok()) break;
-        }
+      ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(store_->BlobPath(digest), O_RDONLY));
+      std::vector<char> buf(1 << 20);
+      for (;;) {
+        ASSIGN_OR_RETURN(size_t n, ReadFull(fd.get(), buf, store_->BlobPath(digest)));
+        if (n == 0) return Status::Ok();
+        RETURN_IF_ERROR(sink({buf.data(), n}));
       }
-    } else {
-      transfer = worker.FetchBlob(image.reference.repository, digest, 0, sink);
-    }
-    if (transfer.ok() && received != job.descriptor.size) {
-      transfer = Corruption("blob " + digest.ToString() + " has " + std::to_string(received) +
-                            " bytes, descriptor says " + std::to_string(job.descriptor.size));
-    }
-    if (transfer.ok()) {
-      std::string actual = hash.FinalHex();
-      if (actual != digest.hex) {
-        transfer = Corruption("blob " + digest.ToString() +
-                              ": digest mismatch, content hashes to sha256:" + actual);
-      }
-    }
-    pipe.Close(transfer.ok() ? Status::Ok() : transfer);
-    job.progress->state = LayerProgress::kUnpacking;
-    unpacker.join();
-    // A digest mismatch explains any unpack error it caused: report it first.
-    RETURN_IF_ERROR(transfer);
-    if (!diff_hex.ok()) {
-      return diff_hex.status().WithContext("unpack layer " + digest.ToString());
-    }
-    if (*diff_hex != job.diff_id.hex) {
-      return Corruption("layer " + digest.ToString() + ": uncompressed content hashes to sha256:" +
-                        *diff_hex + ", but the image config says " + job.diff_id.ToString());
-    }
+    };
+    UnpackStats unpack_stats;
+    RETURN_IF_ERROR(UnpackVerifiedLayer(job.descriptor, job.diff_id, fs, produce, tee,
+                                        &unpack_stats,
+                                        [&] { job.progress->state = LayerProgress::kUnpacking; }));
     if (blob_out.valid()) {
       blob_out.Reset();
       RETURN_IF_ERROR(store_->CommitBlobFile(blob_file, digest));

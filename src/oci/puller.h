@@ -11,6 +11,7 @@
 #ifndef SYSPGO_OCI_PULLER_H_
 #define SYSPGO_OCI_PULLER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "oci/layer_store.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
+#include "oci/unpack.h"
 #include "oci/registry_client.h"
 
 namespace syspgo::oci {
@@ -62,6 +64,19 @@ struct ResolvedManifest {
 Result<ResolvedManifest> ResolveImageManifest(RegistryClient& client, const ImageReference& ref,
                                               std::string_view os = "linux",
                                               std::string_view architecture = "amd64");
+
+// Streams one layer's compressed bytes through its checks into `fs` (an
+// existing, empty directory), unpacking while they arrive: the size and
+// SHA-256 of the compressed bytes against `layer`, the SHA-256 of the
+// uncompressed stream against `diff_id`. `produce` calls the sink it is
+// given with the blob's bytes in order; `tee`, when set, sees each chunk
+// (to keep the blob); `on_received` runs once every byte has arrived. A
+// digest mismatch is reported before the unpack error it caused. On error
+// `fs` holds a partial tree: the caller removes it.
+Status UnpackVerifiedLayer(const Descriptor& layer, const Digest& diff_id, const std::string& fs,
+                           const std::function<Status(const BodySink&)>& produce,
+                           const BodySink& tee, UnpackStats* stats = nullptr,
+                           const std::function<void()>& on_received = {});
 
 class Puller {
  public:

@@ -175,6 +175,33 @@ TEST_F(TrustPolicyTest, DefaultTrustsTagsNotDigests) {
             Acceptance::kNone);
 }
 
+// A daemon's policy file, followed: a change is loaded, a change that does
+// not load leaves the last good policy (and says why), a named file that
+// is missing at the start is an error, an unnamed one means the default.
+TEST_F(TrustPolicyTest, WatchedPolicyReloadsAChangedFile) {
+  const std::string path = JoinPath(dir_.path(), "policy.json");
+  EXPECT_EQ(WatchedTrustPolicy::Open(path).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(WriteFileAtomic(path, R"({"version": 1, "rules": []})", 0644, false).ok());
+  auto w = WatchedTrustPolicy::Open(path);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->policy().Decide(Ref("r.io/app:1")).accept, Acceptance::kUnsigned);
+  EXPECT_FALSE(*w->Refresh());
+  ASSERT_TRUE(WriteFileAtomic(path,
+                              R"({"version": 1, "rules": [{"scope": "*", "accept": "none"}]})",
+                              0644, false)
+                  .ok());
+  auto changed = w->Refresh();
+  ASSERT_TRUE(changed.ok() && *changed) << changed.status().ToString();
+  EXPECT_EQ(w->policy().Decide(Ref("r.io/app:1")).accept, Acceptance::kNone);
+  ASSERT_TRUE(WriteFileAtomic(path, "{not json", 0644, false).ok());
+  EXPECT_FALSE(w->Refresh().ok());
+  EXPECT_EQ(w->policy().Decide(Ref("r.io/app:1")).accept, Acceptance::kNone) << "the last good one";
+  EXPECT_FALSE(*w->Refresh()) << "a bad file is reported once, until it changes again";
+  ASSERT_TRUE(::unlink(path.c_str()) == 0);
+  EXPECT_FALSE(w->Refresh().ok()) << "a named policy that is gone";
+  EXPECT_EQ(w->policy().Decide(Ref("r.io/app:1")).accept, Acceptance::kNone);
+}
+
 // Issue 25: with a rule for 127.0.0.1:PORT/app and no "*" rule, other
 // spellings of the same host fell to the default (unsigned accepted). Every
 // alias now hits the rule; a host that cannot be normalized is refused.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "rtimage/trust_policy.h"
 
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 
 #include <set>
@@ -227,6 +229,49 @@ Result<TrustedMetadata> FetchTrustedMetadata(oci::RegistryClient& client,
   ASSIGN_OR_RETURN(out.signature, std::move(*trusted));
   ASSIGN_OR_RETURN(out.fetched, std::move(fetched));
   return out;
+}
+
+WatchedTrustPolicy::Identity WatchedTrustPolicy::IdentityOf(const std::string& path) {
+  Identity id;
+  struct stat st;
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return id;
+  id.exists = true;
+  id.dev = st.st_dev;
+  id.ino = st.st_ino;
+  id.size = st.st_size;
+  id.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  id.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return id;
+}
+
+Result<WatchedTrustPolicy> WatchedTrustPolicy::Open(const std::string& path) {
+  WatchedTrustPolicy w;
+  w.required_ = !path.empty();
+  w.path_ = path.empty() ? std::string(kDefaultTrustPolicyPath) : path;
+  w.seen_ = IdentityOf(w.path_);
+  if (w.seen_.exists || w.required_) {
+    ASSIGN_OR_RETURN(w.policy_, TrustPolicy::Load(w.path_));
+  }
+  return w;
+}
+
+Result<bool> WatchedTrustPolicy::Refresh(bool force) {
+  const Identity now = IdentityOf(path_);
+  if (!force && now == seen_) return false;
+  seen_ = now;
+  if (!now.exists) {
+    if (required_) {
+      return NotFound("trust policy " + path_ + " is gone; the last one loaded stays in force");
+    }
+    policy_ = TrustPolicy();  // back to the default, as at a start without the file
+    return true;
+  }
+  auto loaded = TrustPolicy::Load(path_);
+  if (!loaded.ok()) {
+    return loaded.status().WithContext("reloading the trust policy; the last one loaded stays");
+  }
+  policy_ = std::move(*loaded);
+  return true;
 }
 
 }  // namespace syspgo::rtimage

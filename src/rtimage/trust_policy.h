@@ -39,6 +39,7 @@
 #ifndef SYSPGO_RTIMAGE_TRUST_POLICY_H_
 #define SYSPGO_RTIMAGE_TRUST_POLICY_H_
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -123,6 +124,38 @@ Result<TrustedMetadata> FetchTrustedMetadata(oci::RegistryClient& client,
 
 // The policy file used when none is given, if it exists.
 inline constexpr std::string_view kDefaultTrustPolicyPath = "/etc/syspgo/trust-policy.json";
+
+// The trust policy of a daemon that runs for months: its file, reloaded
+// when it changes. `path` the operator named (--trust-policy, or the
+// config file's trust_policy) must exist at the start; without one the
+// default path is used when it exists, else the built-in default, and a
+// file that appears there later is taken too. A changed file that does not
+// load (bad JSON, a missing key) leaves the last good policy in force and
+// is an error for the caller to log; it is tried again when it changes
+// again. Not thread-safe: one caller (the daemon's main loop) refreshes.
+class WatchedTrustPolicy {
+ public:
+  static Result<WatchedTrustPolicy> Open(const std::string& path);
+  const TrustPolicy& policy() const { return policy_; }
+  // The file the policy comes from ("" : the built-in default only).
+  const std::string& path() const { return path_; }
+  // Reloads when the file changed (or `force`, as on SIGHUP): true when a
+  // new policy was loaded; an error when the changed file does not load.
+  Result<bool> Refresh(bool force = false);
+
+ private:
+  struct Identity {
+    bool exists = false;
+    uint64_t dev = 0, ino = 0;
+    int64_t size = 0, mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const Identity&) const = default;
+  };
+  static Identity IdentityOf(const std::string& path);
+  std::string path_;
+  bool required_ = false;
+  Identity seen_;
+  TrustPolicy policy_;
+};
 
 }  // namespace syspgo::rtimage
 

@@ -37,6 +37,9 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Policy& policy, const AgentOpt
   std::unique_ptr<Agent> a(new Agent());
   a->options_ = options;
   a->log_ = log;
+  if (!options.metrics_file.empty()) {
+    RETURN_IF_ERROR(PrepareOutputDir(options.metrics_file, "--metrics-file"));
+  }
   // First undo what a killed agent left, so that the observer starts from
   // the system as it was.
   ASSIGN_OR_RETURN(a->enforcer_, Enforcer::Open(options.observer.state_dir, log, &a->recovered_));
@@ -159,9 +162,14 @@ AgentStatus Agent::CurrentStatus() const {
   return st;
 }
 
-Status Agent::WriteMetrics(const Snapshot& now) {
+Status Agent::WriteMetrics(const Snapshot& now, bool up) {
   if (options_.metrics_file.empty()) return Status::Ok();
   std::string text = PrometheusText(now, observer_->store());
+  text += std::string(
+              "# HELP syspgo_sched_agent_up Whether the agent runs (0: it stopped and undid "
+              "every change).\n"
+              "# TYPE syspgo_sched_agent_up gauge\nsyspgo_sched_agent_up ") +
+          (up ? "1" : "0") + "\n";
   text +=
       "# HELP syspgo_sched_rule_engaged Whether the rule's action is in force.\n"
       "# TYPE syspgo_sched_rule_engaged gauge\n";
@@ -235,6 +243,12 @@ Status Agent::Run(const CancelToken& cancel) {
   }
   Status undo = enforcer_->UndoAll();
   RemoveAgentStatus(options_.observer.state_dir);
+  // The last metrics say so: no rule is engaged any more.
+  for (RuleState& r : rules_) r.engaged = false;
+  if (!options_.metrics_file.empty()) {
+    Status st = WriteMetrics(observer_->Read(), /*up=*/false);
+    if (!st.ok() && log_) log_->Warning(st.ToString());
+  }
   if (log_) {
     struct timespec cpu;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);

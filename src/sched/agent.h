@@ -64,7 +64,7 @@ class Agent {
   Agent() = default;
   Status Step(uint64_t now_ns);
   Status Evaluate(RuleState& r, const Snapshot& now);
-  Status WriteMetrics(const Snapshot& now);
+  Status WriteMetrics(const Snapshot& now, bool up = true);
   AgentStatus CurrentStatus() const;
 
   AgentOptions options_;

@@ -196,6 +196,9 @@ class SnapshotsService final : public api::Snapshots::Service {
 Status Serve(Snapshotter* snapshotter, const ServeOptions& options, const CancelToken& cancel) {
   const std::string dir = DirName(options.address);
   if (!dir.empty()) RETURN_IF_ERROR(MakeDirs(dir, 0711));
+  if (!options.metrics_file.empty()) {
+    RETURN_IF_ERROR(PrepareOutputDir(options.metrics_file, "--metrics-file"));
+  }
   if (::unlink(options.address.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, "unlink", options.address);
   }
@@ -217,7 +220,12 @@ Status Serve(Snapshotter* snapshotter, const ServeOptions& options, const Cancel
   }
   if (options.on_ready) options.on_ready();
   auto next_metrics = std::chrono::steady_clock::now();
+  auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (!cancel.cancelled()) {
+    if (options.on_tick && std::chrono::steady_clock::now() >= next_tick) {
+      options.on_tick();
+      next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
     if (!options.metrics_file.empty() && std::chrono::steady_clock::now() >= next_metrics) {
       Status st = WriteFileAtomic(options.metrics_file, snapshotter->Metrics(), 0644, false);
       if (!st.ok() && options.log) options.log->Warning("metrics: " + st.message());
@@ -232,8 +240,10 @@ Status Serve(Snapshotter* snapshotter, const ServeOptions& options, const Cancel
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   if (!options.metrics_file.empty()) {
-    (void)WriteFileAtomic(options.metrics_file, snapshotter->Metrics(), 0644, false);
+    (void)WriteFileAtomic(options.metrics_file, snapshotter->Metrics(/*up=*/false), 0644, false);
   }
+  if (options.log)
+    options.log->Info("stopped serving containerd's snapshots API on " + options.address);
   return Status();
 }
 

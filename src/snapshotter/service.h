@@ -24,6 +24,9 @@ struct ServeOptions {
   const Logger* log = nullptr;
   // Called once the socket accepts requests.
   std::function<void()> on_ready;
+  // Called about once a second while serving (the front end reloads a
+  // changed trust policy there).
+  std::function<void()> on_tick;
 };
 
 // Serves until `cancel`; then stops accepting, finishes the requests in

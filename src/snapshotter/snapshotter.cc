@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/file_util.h"
+#include "oci/manifest.h"
 #include "oci/puller.h"
 #include "oci/registry_client.h"
 
@@ -41,25 +42,6 @@ Info ToInfo(const SnapshotRecord& r) {
   return i;
 }
 
-// Bytes and inodes under dir (hard links once).
-void DiskUsageOf(const std::string& dir, Usage* u, std::set<std::pair<dev_t, ino_t>>* seen) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  while (dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    const std::string path = JoinPath(dir, name);
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) continue;
-    if (seen->insert({st.st_dev, st.st_ino}).second) {
-      u->inodes += 1;
-      u->size += static_cast<int64_t>(st.st_blocks) * 512;
-    }
-    if (S_ISDIR(st.st_mode)) DiskUsageOf(path, u, seen);
-  }
-  ::closedir(d);
-}
-
 std::string Escape(const std::string& v) {
   std::string out;
   for (char c : v) {
@@ -87,6 +69,26 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(SnapshotterOptions option
   return s;
 }
 
+rtimage::TrustPolicy Snapshotter::Policy() {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  return policy_;
+}
+
+void Snapshotter::SetPolicy(rtimage::TrustPolicy policy) {
+  {
+    std::lock_guard<std::mutex> lock(policy_mu_);
+    policy_ = std::move(policy);
+  }
+  // Decisions made under the old policy go (a mount already started stays
+  // with the snapshots that hold it).
+  std::map<std::string, std::shared_ptr<const ImageDecision>> old;
+  {
+    std::lock_guard<std::mutex> lock(decisions_mu_);
+    old.swap(decisions_);
+  }
+  counters_.policy_reloads++;
+}
+
 std::string Snapshotter::SnapshotDir(int64_t id) const {
   return JoinPath(JoinPath(state_, "snapshots"), std::to_string(id));
 }
@@ -103,7 +105,7 @@ node::AcquireOptions Snapshotter::AcquireFor(int64_t id) const {
 }
 
 Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
-    const std::string& image_ref, const std::string& manifest) {
+    const std::string& image_ref, const std::string& manifest, size_t layers_up) {
   const auto now = std::chrono::steady_clock::now();
   // Expired decisions are dropped (with their reference on a mount) after
   // the lock is released: dropping a last reference waits for the unmount.
@@ -121,17 +123,27 @@ Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
       }
     }
     auto it = decisions_.find(manifest);
-    if (it != decisions_.end()) return std::shared_ptr<const ImageDecision>(it->second);
+    if (it != decisions_.end()) {
+      const ImageDecision& cached = *it->second;
+      if (cached.usable.ok() || layers_up == 0 || layers_up < cached.fewest_layers_up.load()) {
+        if (layers_up) cached.fewest_layers_up = layers_up;
+        return std::shared_ptr<const ImageDecision>(it->second);
+      }
+      // A refusal from an earlier pull of the image: ask again.
+      expired.push_back(std::move(it->second));
+      decisions_.erase(it);
+    }
   }
   expired.clear();
   auto d = std::make_shared<ImageDecision>();
   d->at = now;
+  if (layers_up) d->fewest_layers_up = layers_up;
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image_ref));
   auto registry_error = [&](const Status& st) {
     return Unavailable("syspgo snapshotter: cannot find out whether " + image_ref +
                        " has a runtime image: " + st.message());
   };
-  const rtimage::TrustDecision trust = policy_.Decide(ref);
+  const rtimage::TrustDecision trust = Policy().Decide(ref);
   if (trust.accept == rtimage::Acceptance::kNone) {
     d->usable = rtimage::NotUsed(trust).WithContext(image_ref);
   } else {
@@ -200,11 +212,13 @@ Result<std::optional<Status>> Snapshotter::TryRemote(
   if (!parent.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
     ASSIGN_OR_RETURN(SnapshotRecord p, store_->Get(parent));
-    // Below an unpacked layer, this one is unpacked too.
-    if (!p.remote) return std::optional<Status>();
     parent_record = std::move(p);
   }
-  auto decision = Decide(image_ref, manifest);
+  // "this layer,the next,...": the layers the pull has left.
+  const std::string up = label(kLabelImageLayers);
+  const size_t layers_up =
+      up.empty() ? 0 : static_cast<size_t>(std::count(up.begin(), up.end(), ',')) + 1;
+  auto decision = Decide(image_ref, manifest, layers_up);
   if (!decision.ok()) {
     counters_.registry_errors++;
     return decision.status();
@@ -214,10 +228,15 @@ Result<std::optional<Status>> Snapshotter::TryRemote(
   auto it = std::find(layers.begin(), layers.end(), layer);
   if (it == layers.end()) return std::optional<Status>();
   const size_t index = static_cast<size_t>(it - layers.begin());
-  // The chain must be this image's own layers below this one.
+  // The parent is containerd's snapshot of this image's layers below this
+  // one (its name is their chain id): a remote layer of this image or of
+  // another image with the same layers, or a layer unpacked here for an
+  // image that shares them (pulled before, or without a runtime image).
+  // Either way the image's own root file system comes from its shared
+  // mount, whatever the parent holds.
   if ((index == 0) != !parent_record.has_value()) return std::optional<Status>();
-  if (parent_record &&
-      (parent_record->remote->layer != layers[index - 1] || parent_record->remote->top)) {
+  if (parent_record && parent_record->kind != Kind::kCommitted) return std::optional<Status>();
+  if (parent_record && parent_record->remote && parent_record->remote->layer != layers[index - 1]) {
     return std::optional<Status>();
   }
   SnapshotRecord r;
@@ -241,7 +260,7 @@ Result<std::optional<Status>> Snapshotter::TryRemote(
     ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(manifest));
     auto acquired =
         mounts_.AcquireResolved(ref, digest, (*decision)->manifest, (*decision)->manifest_size,
-                                policy_.Decide(ref), AcquireFor(id));
+                                Policy().Decide(ref), AcquireFor(id));
     if (!acquired.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       (void)store_->Remove(key);
@@ -279,7 +298,7 @@ Status Snapshotter::EnsureMounted(const SnapshotRecord& top) {
                               top.remote->manifest + "; pull the image again to start it");
   }
   auto acquired = mounts_.AcquireResolved(ref, digest, resolved.manifest, resolved.descriptor.size,
-                                          policy_.Decide(ref), AcquireFor(top.id));
+                                          Policy().Decide(ref), AcquireFor(top.id));
   if (!acquired.ok()) return acquired.status().WithContext("mounting " + top.remote->image);
   if (acquired->started()) counters_.mounts_started++;
   return Status();
@@ -288,22 +307,17 @@ Status Snapshotter::EnsureMounted(const SnapshotRecord& top) {
 Result<std::vector<Mount>> Snapshotter::CreateSnapshot(
     const std::string& ns, const std::string& key, const std::string& parent, Kind kind,
     const std::map<std::string, std::string>& labels) {
-  std::optional<SnapshotRecord> remote_top;
+  ChainNeeds needs;
   if (!parent.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
     ASSIGN_OR_RETURN(SnapshotRecord p, store_->Get(parent));
     if (p.kind != Kind::kCommitted) {
       return FailedPrecondition("parent " + parent + " is not committed");
     }
-    if (p.remote && !p.remote->top) {
-      return FailedPrecondition("parent " + parent + " is layer " + p.remote->layer + " of " +
-                                p.remote->image +
-                                ", served from its runtime image: only the image's last layer "
-                                "can be a parent (remove that image to unpack this one here)");
-    }
-    if (p.remote) remote_top = std::move(p);
+    ASSIGN_OR_RETURN(needs, ChainNeedsLocked(parent));
   }
-  if (remote_top) RETURN_IF_ERROR(EnsureMounted(*remote_top));
+  RETURN_IF_ERROR(Provide(needs));
+  const bool over_remote = needs.top.has_value() || needs.materialized;
   std::lock_guard<std::mutex> lock(mu_);
   SnapshotRecord r;
   r.key = key;
@@ -322,7 +336,7 @@ Result<std::vector<Mount>> Snapshotter::CreateSnapshot(
     (void)RemoveTree(dir);
     return made;
   }
-  if (remote_top) {
+  if (over_remote && !labels.count(kLabelSnapshotRef)) {
     counters_.container_starts++;
   } else if (labels.count(kLabelSnapshotRef)) {
     counters_.unpacked_layers++;
@@ -344,16 +358,14 @@ Result<std::vector<Mount>> Snapshotter::MountsLocked(const SnapshotRecord& r) {
   std::string p = r.parent;
   while (!p.empty()) {
     ASSIGN_OR_RETURN(SnapshotRecord ps, store_->Get(p));
-    if (ps.remote) {
-      if (!ps.remote->top) {
-        return FailedPrecondition("snapshot " + r.key + " lies on layer " + ps.remote->layer +
-                                  " of " + ps.remote->image +
-                                  ", which has no root file system "
-                                  "of its own here");
-      }
+    if (ps.remote && ps.remote->top) {
       ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(ps.remote->manifest));
       lowers.push_back(JoinPath(node::SharedMountDir(options_.root, digest), "mnt"));
       break;
+    }
+    if (ps.remote && !Materialized(ps.id)) {
+      return FailedPrecondition("snapshot " + r.key + " lies on layer " + ps.remote->layer +
+                                " of " + ps.remote->image + ", which is not unpacked here");
     }
     lowers.push_back(JoinPath(SnapshotDir(ps.id), "fs"));
     p = ps.parent;
@@ -402,21 +414,129 @@ Result<std::vector<Mount>> Snapshotter::View(const std::string& ns, const std::s
 }
 
 Result<std::vector<Mount>> Snapshotter::Mounts(const std::string& key) {
-  std::optional<SnapshotRecord> remote_top;
+  ChainNeeds needs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ASSIGN_OR_RETURN(SnapshotRecord r, store_->Get(key));
-    if (r.remote && r.remote->top) {
-      remote_top = r;
-    } else if (!r.parent.empty()) {
-      ASSIGN_OR_RETURN(SnapshotRecord p, store_->Get(r.parent));
-      if (p.remote && p.remote->top) remote_top = std::move(p);
+    if (!r.remote || r.remote->top) {
+      ASSIGN_OR_RETURN(needs, ChainNeedsLocked(key));
     }
   }
-  if (remote_top) RETURN_IF_ERROR(EnsureMounted(*remote_top));
+  RETURN_IF_ERROR(Provide(needs));
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(SnapshotRecord r, store_->Get(key));
   return MountsLocked(r);
+}
+
+Result<Snapshotter::ChainNeeds> Snapshotter::ChainNeedsLocked(const std::string& from) {
+  ChainNeeds needs;
+  std::string p = from;
+  while (!p.empty()) {
+    ASSIGN_OR_RETURN(SnapshotRecord ps, store_->Get(p));
+    if (ps.remote && ps.remote->top) {
+      needs.top = std::move(ps);
+      break;
+    }
+    if (ps.remote) {
+      if (Materialized(ps.id)) {
+        needs.materialized = true;
+      } else {
+        needs.unpack.push_back(ps);
+      }
+    }
+    p = ps.parent;
+  }
+  return needs;
+}
+
+Status Snapshotter::Provide(const ChainNeeds& needs) {
+  if (needs.top) RETURN_IF_ERROR(EnsureMounted(*needs.top));
+  // Bottom layer first: each one's parent is ready before it.
+  for (auto it = needs.unpack.rbegin(); it != needs.unpack.rend(); ++it) {
+    RETURN_IF_ERROR(Materialize(*it));
+  }
+  return Status();
+}
+
+bool Snapshotter::Materialized(int64_t id) const {
+  struct stat st;
+  return ::lstat(JoinPath(SnapshotDir(id), "fs").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Status Snapshotter::Materialize(const SnapshotRecord& r) {
+  std::lock_guard<std::mutex> lock(materialize_mu_);
+  if (Materialized(r.id)) return Status();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto context = [&](const Status& st) {
+    return st.WithContext("unpacking layer " + r.remote->layer + " of " + r.remote->image +
+                          " (served from its runtime image) as a lower layer of another image");
+  };
+  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(r.remote->image));
+  ASSIGN_OR_RETURN(oci::Digest layer_digest, oci::Digest::Parse(r.remote->layer));
+  oci::TransferCounters transfer;
+  auto client = oci::RegistryClient::Create(ref.registry, setup_->options, &transfer);
+  if (!client.ok()) return context(client.status());
+  // The manifest by the digest containerd pulled (checked against it), and
+  // the config by the manifest's digest: the layer's diff_id is the check
+  // on what is unpacked.
+  auto fetched = client->GetManifest(ref.repository, r.remote->manifest);
+  if (!fetched.ok()) return context(fetched.status());
+  auto doc = oci::ParseManifestDocument(fetched->media_type, fetched->body);
+  if (!doc.ok()) return context(doc.status());
+  if (!doc->manifest)
+    return context(FailedPrecondition(r.remote->manifest + " is no image manifest"));
+  const oci::ImageManifest& manifest = *doc->manifest;
+  auto config_body = client->FetchSmallBlob(ref.repository, manifest.config);
+  if (!config_body.ok()) return context(config_body.status());
+  auto config = oci::ParseImageConfig(*config_body);
+  if (!config.ok()) return context(config.status());
+  if (config->diff_ids.size() != manifest.layers.size()) {
+    return context(Corruption("the image config lists " + std::to_string(config->diff_ids.size()) +
+                              " diff_ids for " + std::to_string(manifest.layers.size()) +
+                              " layers"));
+  }
+  size_t index = manifest.layers.size();
+  for (size_t i = 0; i < manifest.layers.size(); ++i) {
+    if (manifest.layers[i].digest == layer_digest) {
+      index = i;
+      break;
+    }
+  }
+  if (index == manifest.layers.size()) {
+    return context(Corruption(r.remote->manifest + " does not list the layer"));
+  }
+  const std::string dir = SnapshotDir(r.id);
+  const std::string partial = JoinPath(dir, "fs.partial");
+  RETURN_IF_ERROR(MakeDirs(dir, 0700));
+  if (::chmod(dir.c_str(), 0700) != 0) return ErrnoStatus(errno, "chmod", dir);
+  RETURN_IF_ERROR(RemoveTree(partial));
+  if (::mkdir(partial.c_str(), 0755) != 0) return ErrnoStatus(errno, "mkdir", partial);
+  const oci::Descriptor& layer = manifest.layers[index];
+  oci::UnpackStats stats;
+  Status st = oci::UnpackVerifiedLayer(
+      layer, config->diff_ids[index], partial,
+      [&](const oci::BodySink& sink) {
+        return client->FetchBlob(ref.repository, layer.digest, 0, sink);
+      },
+      {}, &stats);
+  if (st.ok() && ::rename(partial.c_str(), JoinPath(dir, "fs").c_str()) != 0) {
+    st = ErrnoStatus(errno, "rename", partial);
+  }
+  if (!st.ok()) {
+    (void)RemoveTree(partial);
+    return context(st);
+  }
+  counters_.materialized_layers++;
+  setup_->log.Info(
+      "layer " + r.remote->layer + " of " + r.remote->image + " unpacked here (" +
+      std::to_string(layer.size) + " bytes fetched, " + std::to_string(stats.files) +
+      " files) in " +
+      std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
+      " s: another image's layers lie on it");
+  // Removed meanwhile: its directory goes too.
+  std::lock_guard<std::mutex> store_lock(mu_);
+  if (!store_->Get(r.key).ok()) (void)RemoveTree(dir);
+  return Status();
 }
 
 Status Snapshotter::Commit(const std::string& name, const std::string& key,
@@ -433,10 +553,9 @@ Status Snapshotter::Remove(const std::string& key) {
     std::lock_guard<std::mutex> lock(mu_);
     ASSIGN_OR_RETURN(r, store_->Get(key));
     RETURN_IF_ERROR(store_->Remove(key));
-    if (!r.remote) {
-      Status st = RemoveTree(SnapshotDir(r.id));
-      if (!st.ok()) setup_->log.Warning("removing snapshot " + key + ": " + st.message());
-    }
+    // A remote layer has a directory when it was unpacked as a lower layer.
+    Status st = RemoveTree(SnapshotDir(r.id));
+    if (!st.ok()) setup_->log.Warning("removing snapshot " + key + ": " + st.message());
   }
   if (r.remote && r.remote->top) {
     ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(r.remote->manifest));
@@ -494,9 +613,15 @@ Result<Usage> Snapshotter::DiskUsage(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(SnapshotRecord r, store_->Get(key));
   Usage u;
-  if (r.remote) return u;  // on the node's shared mount, not on this disk
-  std::set<std::pair<dev_t, ino_t>> seen;
-  DiskUsageOf(JoinPath(SnapshotDir(r.id), "fs"), &u, &seen);
+  // On the node's shared mount, not on this disk, unless unpacked here.
+  if (r.remote && !Materialized(r.id)) return u;
+  // What is in the upper or layer directory, not the directory itself.
+  const std::string fs = JoinPath(SnapshotDir(r.id), "fs");
+  const DiskUse use = MeasureDiskUse(fs);
+  struct stat st;
+  const int64_t self = ::lstat(fs.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_blocks) * 512 : 0;
+  u.size = std::max<int64_t>(0, use.bytes - self);
+  u.inodes = std::max<int64_t>(0, use.inodes - 1);
   return u;
 }
 
@@ -554,8 +679,11 @@ std::vector<std::pair<std::string, node::MountStats>> Snapshotter::MountStatisti
   return out;
 }
 
-std::string Snapshotter::Metrics() {
+std::string Snapshotter::Metrics(bool up) {
   std::ostringstream o;
+  o << "# HELP syspgo_snapshotter_up Whether the snapshotter runs (0: it stopped; totals are "
+       "its last).\n# TYPE syspgo_snapshotter_up gauge\nsyspgo_snapshotter_up "
+    << (up ? 1 : 0) << "\n";
   auto counter = [&](const char* name, const char* help, int64_t v) {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n"
       << name << " " << v << "\n";
@@ -569,15 +697,25 @@ std::string Snapshotter::Metrics() {
   counter("syspgo_snapshotter_unpacked_layers_total",
           "Layers containerd fetched and unpacked into overlayfs snapshots here.",
           counters_.unpacked_layers.load());
+  counter("syspgo_snapshotter_materialized_layers_total",
+          "Layers served from a runtime image that were unpacked here because another "
+          "image's layers lie on them.",
+          counters_.materialized_layers.load());
   counter("syspgo_snapshotter_container_starts_total",
           "Container snapshots prepared over an image served from its runtime image.",
           counters_.container_starts.load());
   counter("syspgo_snapshotter_mounts_started_total", "Shared mounts this snapshotter started.",
           counters_.mounts_started.load());
   counter("syspgo_snapshotter_errors_total", "Requests that failed.", counters_.errors.load());
+  counter("syspgo_snapshotter_policy_reloads_total", "Trust policies loaded after the start.",
+          counters_.policy_reloads.load());
+  counter("syspgo_snapshotter_policy_reload_errors_total",
+          "Changed trust policies that could not be loaded (the last good one stays).",
+          counters_.policy_reload_errors.load());
   counter("syspgo_snapshotter_registry_errors_total",
           "Layers whose image could not be looked up in its registry.",
           counters_.registry_errors.load());
+  if (!up) return o.str();
   const auto stats = MountStatistics();
   auto per_mount = [&](const char* name, const char* help, auto get) {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";

@@ -80,13 +80,17 @@ struct SnapshotterOptions {
 
 // What the snapshotter counted (Prometheus text, docs/containerd.md).
 struct Counters {
-  std::atomic<int64_t> remote_layers{0};     // layers committed as remote snapshots
-  std::atomic<int64_t> remote_images{0};     // images whose top layer was
-  std::atomic<int64_t> unpacked_layers{0};   // layers containerd unpacked here
-  std::atomic<int64_t> container_starts{0};  // active snapshots over a remote image
-  std::atomic<int64_t> mounts_started{0};    // shared mounts this snapshotter started
-  std::atomic<int64_t> errors{0};            // requests that failed
-  std::atomic<int64_t> registry_errors{0};   // remote decisions that failed on the registry
+  std::atomic<int64_t> remote_layers{0};    // layers committed as remote snapshots
+  std::atomic<int64_t> remote_images{0};    // images whose top layer was
+  std::atomic<int64_t> unpacked_layers{0};  // layers containerd unpacked here
+  // Remote layers unpacked here because another image's layers lie on them.
+  std::atomic<int64_t> materialized_layers{0};
+  std::atomic<int64_t> container_starts{0};      // active snapshots over a remote image
+  std::atomic<int64_t> mounts_started{0};        // shared mounts this snapshotter started
+  std::atomic<int64_t> errors{0};                // requests that failed
+  std::atomic<int64_t> registry_errors{0};       // remote decisions that failed on the registry
+  std::atomic<int64_t> policy_reloads{0};        // trust policies loaded after the start
+  std::atomic<int64_t> policy_reload_errors{0};  // changed policies that did not load
 };
 
 class Snapshotter {
@@ -115,10 +119,15 @@ class Snapshotter {
   Status Cleanup();
 
   const Counters& counters() const { return counters_; }
+  Counters& counters() { return counters_; }
+  // Replaces the trust policy for the decisions from now on (a reload).
+  void SetPolicy(rtimage::TrustPolicy policy);
   // Statistics of the shared mounts this snapshotter holds, by image.
   std::vector<std::pair<std::string, node::MountStats>> MountStatistics();
-  // Prometheus text format.
-  std::string Metrics();
+  // Prometheus text format. `up` false: the last text of a snapshotter
+  // that stops (syspgo_snapshotter_up 0, totals kept, no per-mount series:
+  // they would show mounts as live that this process no longer serves).
+  std::string Metrics(bool up = true);
 
  private:
   Snapshotter(SnapshotterOptions options, const node::RegistrySetup* setup,
@@ -136,12 +145,21 @@ class Snapshotter {
     oci::ImageManifest manifest;
     int64_t manifest_size = 0;
     std::chrono::steady_clock::time_point at;
+    // A refusal holds for the rest of the pull that asked: containerd
+    // prepares an image's layers bottom up, so a layer with as many or
+    // more layers above it than the last one asked about starts another
+    // pull, which asks the registry again (the runtime image may have
+    // arrived since). The fewest layers from one up seen so far.
+    mutable std::atomic<size_t> fewest_layers_up{SIZE_MAX};
     // Usable: the node's shared mount, started at the image's first layer
     // (this process's reference until the last layer takes its own).
     std::shared_ptr<node::MountRef> pending;
   };
+  // `layers_up`: how many layers the pull has left, this one included
+  // (containerd's cri.image-layers label; 0 when unknown).
   Result<std::shared_ptr<const ImageDecision>> Decide(const std::string& image_ref,
-                                                      const std::string& manifest);
+                                                      const std::string& manifest,
+                                                      size_t layers_up);
   Result<std::vector<Mount>> CreateSnapshot(const std::string& ns, const std::string& key,
                                             const std::string& parent, Kind kind,
                                             const std::map<std::string, std::string>& labels);
@@ -150,6 +168,24 @@ class Snapshotter {
                                           const std::string& parent,
                                           const std::map<std::string, std::string>& labels);
   Result<std::vector<Mount>> MountsLocked(const SnapshotRecord& r);
+  // What a chain of snapshots (from a key down to its bottom layer) needs
+  // before it can be mounted: the shared mount of the first remote top
+  // layer in it (the chain ends there), and the remote layers above that
+  // have no directory yet (top first).
+  struct ChainNeeds {
+    std::optional<SnapshotRecord> top;
+    std::vector<SnapshotRecord> unpack;
+    bool materialized = false;  // it holds remote layers unpacked before
+  };
+  Result<ChainNeeds> ChainNeedsLocked(const std::string& from);
+  // Starts the mount, unpacks the layers. Outside mu_.
+  Status Provide(const ChainNeeds& needs);
+  // A layer served from a runtime image has no directory until another
+  // image's layers need it below them (a shared base layer). Then its
+  // blob is fetched once, checked against the manifest containerd pulled
+  // and the config's diff_id, and unpacked into snapshots/<id>/fs.
+  Status Materialize(const SnapshotRecord& r);
+  bool Materialized(int64_t id) const;
   // The shared mount of a remote top layer, started again if its server
   // is gone (after a reboot or a crash). Outside mu_.
   Status EnsureMounted(const SnapshotRecord& top);
@@ -159,6 +195,8 @@ class Snapshotter {
 
   SnapshotterOptions options_;
   const node::RegistrySetup* setup_;
+  rtimage::TrustPolicy Policy();  // a copy, under policy_mu_
+  std::mutex policy_mu_;          // guards policy_ (SetPolicy replaces it)
   rtimage::TrustPolicy policy_;
   node::SharedMounts mounts_;
   std::string state_;  // root/snapshotter
@@ -167,7 +205,8 @@ class Snapshotter {
   std::unique_ptr<MetadataStore> store_;
   std::mutex decisions_mu_;  // guards decisions_ (expired ones are dropped on lookup)
   std::map<std::string, std::shared_ptr<const ImageDecision>> decisions_;
-  std::mutex ensure_mu_;  // serialises restarting shared mounts
+  std::mutex ensure_mu_;       // serialises restarting shared mounts
+  std::mutex materialize_mu_;  // serialises unpacking remote layers (Materialize)
 };
 
 }  // namespace syspgo::snapshotter

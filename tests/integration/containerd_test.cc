@@ -6,18 +6,22 @@
 // Kubernetes path (a CRI PullImage call, then a container in the k8s.io
 // namespace), the snapshotter SIGKILLed while a container runs, a registry
 // that hangs during a start, a forged runtime image (refused: layers
-// unpacked), tampered bytes (never served), and nothing left after removal.
+// unpacked), tampered bytes (never served), images that share base layers
+// with an optimized image in every pull order (ctr and CRI), and nothing
+// left after removal.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/sha256.h"
+#include "oci/image_builder.h"
 #include "cri_api.grpc.pb.h"
 #include "integration/lazy_fs_fixture.h"
 #include "node/shared_mount.h"
@@ -267,6 +271,65 @@ class ContainerdTest : public LazyFsTest {
     EXPECT_EQ(ReapAdoptedServers(seconds(10)), 0u) << "a mount server still runs";
   }
 
+  // How an image reaches containerd: `syspgo pull --containerd-address`
+  // (namespace default) or the kubelet's CRI PullImage (namespace k8s.io).
+  enum class Via { kCtr, kCri };
+  static const char* Namespace(Via via) { return via == Via::kCri ? "k8s.io" : "default"; }
+
+  std::unique_ptr<runtime::v1::ImageService::Stub> Cri() {
+    auto channel =
+        grpc::CreateChannel("unix:" + containerd_sock_, grpc::InsecureChannelCredentials());
+    return runtime::v1::ImageService::NewStub(channel);
+  }
+  // "" when the pull worked, else what failed.
+  std::string PullVia(Via via, const std::string& ref) {
+    if (via == Via::kCtr) {
+      auto pulled = Syspgo({"pull", "--containerd-address", containerd_sock_, "--insecure-registry",
+                            registry().address(), ref});
+      return pulled.exit.success() ? "" : pulled.output;
+    }
+    runtime::v1::PullImageRequest req;
+    req.mutable_image()->set_image(ref);
+    runtime::v1::PullImageResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + seconds(120));
+    grpc::Status st = Cri()->PullImage(&ctx, req, &resp);
+    return st.ok() ? "" : st.error_message() + "\n" + FileText(JoinPath(base_, "containerd.log"));
+  }
+  // Removes the image (every name CRI gave it) and waits until containerd
+  // removed the snapshot `chain_id` (its collector runs in the background).
+  void RemoveVia(Via via, const std::string& ref, const std::string& chain_id) {
+    if (via == Via::kCtr) {
+      auto rm = Ctr({"images", "rm", "--sync", ref});
+      ASSERT_TRUE(rm.exit.success()) << rm.output;
+    } else {
+      runtime::v1::RemoveImageRequest req;
+      req.mutable_image()->set_image(ref);
+      runtime::v1::RemoveImageResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + seconds(60));
+      grpc::Status st = Cri()->RemoveImage(&ctx, req, &resp);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+    while (SnapshotLabels(via, chain_id).has_value()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "snapshot " << chain_id << " stays";
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  // The labels of containerd's snapshot `key`; nullopt when there is none.
+  std::optional<nlohmann::json> SnapshotLabels(Via via, const std::string& key) {
+    auto info = Ctr({"-n", Namespace(via), "snapshots", "--snapshotter", "syspgo", "info", key});
+    if (!info.exit.success()) return std::nullopt;
+    auto j = nlohmann::json::parse(info.output, nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j.value("Labels", nlohmann::json::object());
+  }
+  bool ServedRemotely(Via via, const std::string& chain_id) {
+    auto labels = SnapshotLabels(via, chain_id);
+    return labels && labels->value("containerd.io/snapshot/remote", "") == "syspgo";
+  }
+
   std::string base_, root_, snapshotter_sock_, containerd_sock_, metrics_, snapshotter_log_;
   std::vector<std::string> snapshotter_extra_;  // arguments of the next StartSnapshotter
   Subprocess snapshotter_, containerd_;
@@ -308,6 +371,19 @@ TEST_F(ContainerdTest, PullAndRunFromRuntimeImage) {
     ASSERT_TRUE(WaitForText(outs[i], "new", runs[i], seconds(60))) << FileText(outs[i]);
   }
   EXPECT_EQ(FuseMountsUnder(root_).size(), 1u) << "every container on the one shared mount";
+  // `syspgo images` sees containerd's image and its containers.
+  {
+    auto images = Syspgo({"images", "--json", "--root", root_});
+    auto j = nlohmann::json::parse(images.output, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << images.output;
+    ASSERT_EQ(j["snapshotter"]["images"].size(), 1u) << j.dump(2);
+    const nlohmann::json& im = j["snapshotter"]["images"][0];
+    EXPECT_EQ(im["reference"], ref);
+    EXPECT_EQ(im["mode"], "runtime-image");
+    EXPECT_EQ(im["containers"], kContainers) << j.dump(2);
+    EXPECT_EQ(j["total_bytes"].get<int64_t>(),
+              j["store_bytes"].get<int64_t>() + j["snapshotter"]["bytes"].get<int64_t>());
+  }
   // The runtime image came from the registry once: every chunk fetched
   // once, no more bytes than the blob holds.
   auto stats = node::SharedMounts(root_, nullptr).Stats(image_.manifest_digest);
@@ -547,6 +623,225 @@ TEST_F(ContainerdTest, KubernetesCriPullImage) {
             static_cast<int64_t>(LayerDigests().size()));
   ExpectNothingLeft();
 }
+
+// A private registry as the docs' set-up describes it: TLS with a
+// self-signed CA in certs.d/HOST (hosts.toml and ca.crt) and logins from
+// a docker credential helper named in config.json. `syspgo pull
+// --containerd-address` and the snapshotter use exactly that, nothing
+// else: the pull works, the helper is asked, the container runs.
+TEST_F(ContainerdTest, PullFromATlsRegistryWithAHelpersLogin) {
+  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
+  RegistryFixtureOptions options;
+  options.tls = true;
+  options.user = "alice";
+  options.password = "correct horse";
+  auto tls_registry = RegistryFixture::Start(options);
+  ASSERT_TRUE(tls_registry.ok()) << tls_registry.status().ToString();
+  const std::string host = (*tls_registry)->address();
+  const std::string certs = JoinPath(base_, "certs.d");
+  ASSERT_TRUE(MakeDirs(JoinPath(certs, host)).ok());
+  auto ca = ReadFileToString((*tls_registry)->ca_path());
+  ASSERT_TRUE(ca.ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(certs, host + "/ca.crt"), *ca, 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(certs, host + "/hosts.toml"),
+                              "server = \"https://" + host + "\"\nca = \"ca.crt\"\n", 0644)
+                  .ok());
+  const std::string bin = JoinPath(base_, "bin");
+  ASSERT_TRUE(MakeDirs(bin).ok());
+  const std::string asked = JoinPath(base_, "vault.asked");
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(bin, "docker-credential-vault"),
+                              "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\n"
+                              "echo \"$server\" >> " +
+                                  asked +
+                                  "\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"alice\","
+                                  "\"Secret\":\"correct horse\"}' \"$server\"\n",
+                              0755)
+                  .ok());
+  const std::string auth = JoinPath(base_, "config.json");
+  ASSERT_TRUE(WriteFileAtomic(auth, "{\"credHelpers\":{\"" + host + "\":\"vault\"}}", 0600).ok());
+  // The helper on PATH for every program the test starts from here on.
+  const char* path = std::getenv("PATH");
+  const std::string old_path = path ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
+  ASSERT_EQ(::setenv("PATH", (bin + ":" + old_path).c_str(), 1), 0);
+  struct RestorePath {
+    std::string value;
+    ~RestorePath() { ::setenv("PATH", value.c_str(), 1); }
+  } restore{old_path};
+  const std::string ref = host + "/private/app:v1";
+  auto pushed = PushWithLogin(ref, {{IntegrationEnv::Get().busybox_rootfs(), ""}}, "alice",
+                              "correct horse", certs);
+  ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
+  // The snapshotter with the same configuration (it asks the registry
+  // whether the image has a runtime image).
+  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  snapshotter_extra_ = {"--certs-dir", certs, "--authfile", auth};
+  ASSERT_NO_FATAL_FAILURE(StartSnapshotter());
+  auto pulled = Syspgo({"pull", "--containerd-address", containerd_sock_, "--certs-dir", certs,
+                        "--authfile", auth, ref});
+  ASSERT_TRUE(pulled.exit.success()) << pulled.output;
+  auto asked_text = ReadFileToString(asked);
+  ASSERT_TRUE(asked_text.ok()) << "the credential helper was never run";
+  EXPECT_NE(asked_text->find(host + "\n"), std::string::npos) << *asked_text;
+  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "tls", "sh", "-c",
+                  "echo hello from a private registry"});
+  EXPECT_TRUE(run.exit.success()) << run.output;
+  EXPECT_NE(run.output.find("hello from a private registry"), std::string::npos) << run.output;
+  // Without the CA, the pull fails on the certificate and says so.
+  const std::string bare = JoinPath(base_, "bare.d");
+  ASSERT_TRUE(MakeDirs(JoinPath(bare, host)).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(bare, host + "/hosts.toml"),
+                              "server = \"https://" + host + "\"\n", 0644)
+                  .ok());
+  auto refused = Syspgo({"pull", "--containerd-address", containerd_sock_, "--certs-dir", bare,
+                         "--authfile", auth, host + "/private/app:v1"});
+  EXPECT_FALSE(refused.exit.success()) << refused.output;
+  EXPECT_NE(refused.output.find("certificate"), std::string::npos) << refused.output;
+  ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
+}
+
+// containerd's name of an image's top layer snapshot: the chain id of its
+// diff_ids (image-spec config.md).
+std::string ChainId(const std::vector<oci::Digest>& diff_ids) {
+  std::string chain;
+  for (const oci::Digest& d : diff_ids) {
+    chain = chain.empty() ? d.ToString() : "sha256:" + Sha256Of(chain + " " + d.ToString());
+  }
+  return chain;
+}
+
+// Three images on one base (the sample image's four layers), each with a
+// layer of its own (/data/who): A has a runtime image, B has none, C gets
+// one after its first pull. In every pull order, through `via`: every
+// pull works and every container reads the right bytes; A's own layer is
+// a remote snapshot and is never fetched, whether its base was unpacked
+// here first (B or C before it) or not (then the base is unpacked once,
+// when B or C needs it below their layer); C, removed and pulled again
+// once its runtime image exists, is served from it.
+class SharedBaseTest : public ContainerdTest {
+ public:
+  using ContainerdTest::Via;
+  void Run(Via via) {
+    const std::string tag = via == Via::kCri ? "cri" : "ctr";
+    struct Image {
+      std::string ref;
+      std::string who;
+      std::string top;  // chain id of its top layer
+      oci::Digest own;  // its own (last) layer
+      oci::Digest manifest;
+      bool optimized = false;
+    };
+    auto push = [&](const std::string& repo, const std::string& who, bool runtime_image) {
+      Image im;
+      im.who = who;
+      im.ref = PushSampleImage(
+          repo,
+          MakeTar({DirEntry("data/"), FileEntry("data/who", static_cast<int64_t>(who.size()))},
+                  {"", who}));
+      if (runtime_image) {
+        AddRuntimeImage(im.ref, repo);
+      } else {
+        auto pulled = Pull(im.ref);
+        EXPECT_TRUE(pulled.ok()) << pulled.status().ToString();
+        if (pulled.ok()) image_ = *pulled;
+      }
+      im.top = ChainId(image_.config.diff_ids);
+      im.own = image_.manifest.layers.back().digest;
+      im.manifest = image_.manifest_digest;
+      im.optimized = runtime_image;
+      return im;
+    };
+    const Image a = push("ctd/share-" + tag + "-a", "a", true);
+    const Image b = push("ctd/share-" + tag + "-b", "b", false);
+    ASSERT_FALSE(HasFailure());
+    const std::string ns = Namespace(via);
+    auto check = [&](const Image& im, const std::string& when) {
+      SCOPED_TRACE(im.ref + " " + when);
+      auto run = Ctr({"-n", ns, "run", "--rm", "--snapshotter", "syspgo", im.ref,
+                      "c" + std::to_string(++containers_), "sh", "-c",
+                      "cat /data/who; echo; cat /data/over; echo; sha256sum /data/big.bin"});
+      EXPECT_TRUE(run.exit.success()) << run.output;
+      EXPECT_NE(run.output.find(im.who + "\nnew\n"), std::string::npos) << run.output;
+      EXPECT_NE(run.output.find(Sha256Of(big_)), std::string::npos) << run.output;
+      EXPECT_EQ(ServedRemotely(via, im.top), im.optimized)
+          << "top snapshot labels: " << SnapshotLabels(via, im.top).value_or("none").dump();
+      auto content = Ctr({"-n", ns, "content", "ls", "-q"});
+      EXPECT_EQ(content.output.find(im.own.ToString()) == std::string::npos, im.optimized)
+          << "own layer " << im.own.ToString() << " fetched: " << content.output;
+      if (im.optimized) {
+        EXPECT_TRUE(node::SharedMounts(root_, nullptr).Stats(im.manifest).ok())
+            << "no shared mount for " << im.ref;
+      }
+    };
+    std::vector<int> order = {0, 1, 2};
+    int round = 0;
+    do {
+      ++round;
+      SCOPED_TRACE("order " + std::to_string(order[0]) + std::to_string(order[1]) +
+                   std::to_string(order[2]) + " (0 = A optimized, 1 = B plain, 2 = C later)");
+      Image c = push("ctd/share-" + tag + "-c" + std::to_string(round), "c" + std::to_string(round),
+                     false);
+      ASSERT_FALSE(HasFailure());
+      const Image* images[] = {&a, &b, &c};
+      // What each pull took, for the record (docs/containerd.md).
+      std::string times = "order " + std::string(1, char('A' + order[0])) + char('A' + order[1]) +
+                          char('A' + order[2]) + ":";
+      for (int i : order) {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::string err = PullVia(via, images[i]->ref);
+        ASSERT_EQ(err, "") << images[i]->ref;
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), " %c %.2f s", 'A' + i,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        times += buf;
+      }
+      std::printf("[ pulls    ] %s (%s)\n", times.c_str(), tag.c_str());
+      for (int i : order) check(*images[i], "first pull");
+      {
+        auto listed = Syspgo({"images", "--json", "--root", root_});
+        auto j = nlohmann::json::parse(listed.output, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << listed.output;
+        std::map<std::string, std::string> modes;
+        for (const auto& im : j["snapshotter"]["images"]) modes[im["reference"]] = im["mode"];
+        EXPECT_EQ(modes[a.ref], "runtime-image") << j.dump(2);
+        EXPECT_EQ(modes[b.ref], "unpacked") << j.dump(2);
+        EXPECT_EQ(modes[c.ref], "unpacked") << j.dump(2);
+      }
+      // C's runtime image arrives; C is removed and pulled again.
+      AddRuntimeImage(c.ref, "ctd/share-" + tag + "-c" + std::to_string(round));
+      ASSERT_FALSE(HasFailure());
+      c.optimized = true;
+      ASSERT_NO_FATAL_FAILURE(RemoveVia(via, c.ref, c.top));
+      ASSERT_EQ(PullVia(via, c.ref), "");
+      check(c, "pulled again with its runtime image");
+      // All gone for the next order.
+      for (const Image* im : images) ASSERT_NO_FATAL_FAILURE(RemoveVia(via, im->ref, im->top));
+      const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+      while (Lines(Ctr({"-n", ns, "snapshots", "--snapshotter", "syspgo", "ls"}).output).size() >
+             1) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << Ctr({"-n", ns, "snapshots", "--snapshotter", "syspgo", "ls"}).output;
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+    } while (std::next_permutation(order.begin(), order.end()));
+    ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+    auto exit = snapshotter_.WaitFor(seconds(30));
+    ASSERT_TRUE(exit.ok());
+    EXPECT_TRUE(exit->success()) << FileText(snapshotter_log_);
+    EXPECT_EQ(Metric("syspgo_snapshotter_errors_total"), 0) << FileText(snapshotter_log_);
+    // A pulled first in 2 of the 6 orders: then its four base layers are
+    // unpacked once, under the first of B and C.
+    EXPECT_EQ(Metric("syspgo_snapshotter_materialized_layers_total"), 2 * 4);
+    ExpectNothingLeft();
+  }
+
+ private:
+  int containers_ = 0;
+};
+
+TEST_F(SharedBaseTest, EveryPullOrderThroughCtr) { Run(Via::kCtr); }
+
+TEST_F(SharedBaseTest, EveryPullOrderThroughCri) { Run(Via::kCri); }
 
 }  // namespace
 }  // namespace syspgo::testing

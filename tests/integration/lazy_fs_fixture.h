@@ -147,9 +147,15 @@ class LazyFsTest : public RuntimeImageTest {
   // beside it; merged_ shows the same image through overlayfs.
   std::string PushWithRuntimeImage(const std::string& repo) {
     std::string ref = PushSampleImage(repo);
+    AddRuntimeImage(ref, repo);
+    return ref;
+  }
+  // Builds the runtime image of the pushed image `ref` (from SampleProfile)
+  // and pushes it beside the image; image_ is the image.
+  void AddRuntimeImage(const std::string& ref, const std::string& repo) {
     auto image = Pull(ref);
     EXPECT_TRUE(image.ok()) << image.status().ToString();
-    if (!image.ok()) return ref;
+    if (!image.ok()) return;
     image_ = *image;
     const std::string out = JoinPath(dir_.path(), "rt-" + repo.substr(repo.rfind('/') + 1));
     auto built = Build(*image, out, {SampleProfile()});
@@ -162,7 +168,6 @@ class LazyFsTest : public RuntimeImageTest {
     EXPECT_TRUE(client.ok());
     auto pushed = rtimage::PushRuntimeImage(*client, Repo(ref), subject, out);
     EXPECT_TRUE(pushed.ok()) << pushed.status().ToString();
-    return ref;
   }
 
   nlohmann::json Json(const std::string& path) {
