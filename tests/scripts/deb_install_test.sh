@@ -8,7 +8,10 @@
 # with the installed configuration (no trust policy file needed), refuses
 # at start, with one message, a trust policy it was told to use that is
 # missing and a metrics file it cannot write, and marks its metrics down
-# when it stops.
+# when it stops. Then the docs' set-up with the installed files: containerd
+# from the installed example configuration, an image started from its
+# runtime image through the installed snapshotter and pull helper, and a
+# snapshotter with a wrong configuration that leaves containerd serving.
 #   usage: deb_install_test.sh BUILD_DIR
 set -euo pipefail
 build=${1:?usage: deb_install_test.sh BUILD_DIR}
@@ -115,6 +118,99 @@ if timeout 20 "$bin" snapshotter --root "$work/store" --address "$sock" \
 fi
 [ "$(grep -c metrics "$work/metrics.log")" -eq 1 ] ||
   fail "not one message for the metrics file: $(cat "$work/metrics.log")"
+
+# The docs' set-up with the installed files: containerd configured from
+# the installed example, the installed snapshotter from the installed
+# configuration, an image with a runtime image pulled with the installed
+# helper and started from its runtime image; then a snapshotter that
+# cannot start, and containerd still serving.
+missing=
+for tool in containerd ctr containerd-shim-runc-v2 docker-registry busybox; do
+  command -v "$tool" > /dev/null || missing="$missing $tool"
+done
+if [ -n "$missing" ] || [ ! -x "$root/usr/bin/syspgo-containerd-pull" ]; then
+  echo "SKIPPED (missing:${missing:- syspgo-containerd-pull}): the containerd set-up"
+  [ "$failures" -eq 0 ] || exit 1
+  exit 0
+fi
+. "$src/scripts/registry.sh"
+ctd=
+stop_all() {
+  if [ -n "$ctd" ]; then
+    ctr -a "$work/ctd.sock" images rm --sync "$ref" > /dev/null 2>&1 || true
+    kill "$ctd" 2>/dev/null || true
+    wait "$ctd" 2>/dev/null || true
+    ctd=
+  fi
+  if [ -n "$snap" ] && kill -0 "$snap" 2>/dev/null; then kill "$snap"; wait "$snap" || true; fi
+  snap=
+  pkill -f "containerd-shim-runc-v2 .*$work" 2>/dev/null || true
+  stop_registry
+}
+cleanup() {
+  stop_all
+  for m in $(awk -v d="$work" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+start_registry "$work/registry"
+ref=127.0.0.1:$registry_port/deb/app:v1
+mkdir -p "$work/rootfs/bin" "$work/rootfs/tmp"
+cp "$(command -v busybox)" "$work/rootfs/bin/busybox"
+for applet in sh echo cat; do ln -s busybox "$work/rootfs/bin/$applet"; done
+echo "served from its runtime image" > "$work/rootfs/hello"
+"$bin" build-image --layer "$work/rootfs" --cmd '["sh"]' "$ref" > "$work/build.log" 2>&1 ||
+  fail "build-image: $(cat "$work/build.log")"
+"$bin" image build --root "$work/builder" "$ref" --no-trace -o "$work/rt" > "$work/rt.log" 2>&1 ||
+  fail "image build: $(cat "$work/rt.log")"
+"$bin" image push --root "$work/builder" "$ref" "$work/rt" >> "$work/rt.log" 2>&1 ||
+  fail "image push: $(cat "$work/rt.log")"
+# containerd's configuration: the installed example, with this test's places.
+{
+  echo "version = 2"
+  echo "root = \"$work/ctd-root\""
+  echo "state = \"$work/ctd-state\""
+  echo "[grpc]"
+  echo "  address = \"$work/ctd.sock\""
+  echo "[ttrpc]"
+  echo "  address = \"$work/ctd.sock.ttrpc\""
+  sed "/^version = /d; s|/run/syspgo/snapshotter.sock|$sock|; s|/var/lib/syspgo|$work/store|" \
+    "$root/usr/share/syspgo/examples/containerd/config.toml"
+  echo "[plugins.\"io.containerd.grpc.v1.cri\"]"
+  echo "  stream_server_address = \"127.0.0.1\""
+  echo "  stream_server_port = \"0\""
+} > "$work/containerd.toml"
+"$bin" snapshotter --config "$root/etc/syspgo/snapshotter.json" --root "$work/store" \
+  --address "$sock" --metrics-file "$metrics" > "$work/snap2.log" 2>&1 &
+snap=$!
+containerd --config "$work/containerd.toml" > "$work/containerd.log" 2>&1 &
+ctd=$!
+for _ in $(seq 300); do ctr -a "$work/ctd.sock" version > /dev/null 2>&1 && break; sleep 0.1; done
+ctr -a "$work/ctd.sock" plugins ls 2>&1 | grep -Eq 'snapshotter.*syspgo.*ok' ||
+  fail "containerd has no syspgo snapshotter: $(ctr -a "$work/ctd.sock" plugins ls 2>&1 | grep -i syspgo)"
+"$bin" pull --containerd-address "$work/ctd.sock" "$ref" > "$work/pull.log" 2>&1 ||
+  fail "pull into containerd: $(cat "$work/pull.log")"
+out=$(ctr -a "$work/ctd.sock" run --rm --snapshotter syspgo "$ref" deb1 cat /hello 2>&1) ||
+  fail "ctr run: $out"
+[ "$out" = "served from its runtime image" ] || fail "the container read: $out"
+grep -q "committed as a remote snapshot (the image's root file system)" "$work/snap2.log" ||
+  fail "not started from its runtime image: $(cat "$work/snap2.log")"
+ctr -a "$work/ctd.sock" images rm --sync "$ref" > /dev/null 2>&1 || fail "image removal"
+# A mistake in the snapshotter's configuration: it does not start (the
+# unit would restart it); containerd goes on serving.
+kill "$snap"
+wait "$snap" || true
+snap=
+printf '{"address": "%s", "no_such_setting": 1}\n' "$sock" > "$work/wrong.json"
+if "$bin" snapshotter --config "$work/wrong.json" --root "$work/store" > "$work/wrong.log" 2>&1; then
+  fail "a wrong configuration was accepted"
+fi
+grep -q no_such_setting "$work/wrong.log" || fail "the refusal does not name the setting"
+ctr -a "$work/ctd.sock" version > /dev/null 2>&1 || fail "containerd stopped with the snapshotter"
+kill -0 "$ctd" 2>/dev/null || fail "containerd exited"
+stop_all
 
 [ "$failures" -eq 0 ] || exit 1
 echo "deb_install_test: all checks passed ($deb)"
