@@ -32,7 +32,8 @@ Result<CacheClaim> CacheClaim::Write(const std::string& cache_root, const std::s
   UniqueFd owned = UniqueFd::Adopt(fd);
   const std::string path = JoinPath(dir, "claim-" + temp.substr(temp.size() - 6));
   nlohmann::json j = {{"mount", mount}, {"chunks", chunk_hexes}, {"layers", layer_hexes}};
-  Status st = ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? Status::Ok() : ErrnoStatus(errno, "flock", temp);
+  Status st =
+      ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? Status::Ok() : ErrnoStatus(errno, "flock", temp);
   if (st.ok()) st = WriteAll(fd, std::string_view(j.dump()), temp);
   if (st.ok() && ::rename(temp.c_str(), path.c_str()) != 0) st = ErrnoStatus(errno, "rename", temp);
   if (!st.ok()) {

@@ -7,7 +7,7 @@
 namespace syspgo::node {
 
 Result<nlohmann::json> RegistryConfigForHelper(const oci::ImageReference& ref,
-                                            const node::RegistrySetup& setup) {
+                                               const node::RegistrySetup& setup) {
   ASSIGN_OR_RETURN(std::vector<oci::RegistryEndpoint> endpoints,
                    oci::ResolveRegistryEndpoints(ref.registry, setup.options.hosts));
   nlohmann::json hosts = nlohmann::json::array();

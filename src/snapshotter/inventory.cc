@@ -40,14 +40,15 @@ Result<SnapshotterUsage> InspectSnapshotter(const std::string& root) {
     ++im.layers;
     if (r.remote) ++im.remote_layers;
     if (r.remote && r.remote->top) im.remote = true;
-    im.bytes += MeasureDiskUse(JoinPath(JoinPath(JoinPath(dir, "snapshots"), std::to_string(r.id)),
-                                        "fs"))
-                    .bytes;
+    im.bytes +=
+        MeasureDiskUse(JoinPath(JoinPath(JoinPath(dir, "snapshots"), std::to_string(r.id)), "fs"))
+            .bytes;
   }
   // A container's snapshot lies on its image's top layer snapshot.
   for (const SnapshotRecord& r : records) {
     // Not a layer being unpacked (those carry the chain id they become).
-    if (r.kind == Kind::kCommitted || r.parent.empty() || r.labels.count(kLabelSnapshotRef)) continue;
+    if (r.kind == Kind::kCommitted || r.parent.empty() || r.labels.count(kLabelSnapshotRef))
+      continue;
     auto parent = by_key.find(r.parent);
     if (parent == by_key.end()) continue;
     ++usage.containers;

@@ -29,7 +29,7 @@ struct SnapshotterImage {
 };
 
 struct SnapshotterUsage {
-  bool present = false;  // the node has a snapshotter store
+  bool present = false;                  // the node has a snapshotter store
   std::vector<SnapshotterImage> images;  // by reference
   int snapshots = 0;
   int containers = 0;  // active and view snapshots over an image

@@ -544,6 +544,47 @@ TEST_F(ContainerdTest, ForgedRuntimeImageIsRefused) {
   ExpectNothingLeft();
 }
 
+// The trust policy of a running snapshotter changes: a changed file is
+// loaded within about a second (and on SIGHUP), decisions made under the
+// old policy go, and the next pull follows the new one: with "none", an
+// image that has a runtime image is unpacked from its layers.
+TEST_F(ContainerdTest, TrustPolicyIsReloadedWhenItsFileChanges) {
+  const std::string ref = PushWithRuntimeImage("ctd/reload");
+  ASSERT_FALSE(HasFailure());
+  const std::string policy = JoinPath(base_, "policy.json");
+  auto write_policy = [&](const char* accept) {
+    ASSERT_TRUE(
+        WriteFileAtomic(policy,
+                        std::string(R"({"version": 1, "rules": [{"scope": "*", "accept": ")") +
+                            accept + "\"}]}",
+                        0644, false)
+            .ok());
+  };
+  ASSERT_NO_FATAL_FAILURE(write_policy("unsigned"));
+  ASSERT_TRUE(snapshotter_.Signal(SIGTERM).ok());
+  ASSERT_TRUE(snapshotter_.WaitFor(seconds(30)).ok());
+  snapshotter_extra_ = {"--trust-policy", policy};
+  ASSERT_NO_FATAL_FAILURE(StartSnapshotter());
+  ASSERT_NO_FATAL_FAILURE(write_policy("none"));
+  ASSERT_TRUE(WaitForText(snapshotter_log_, "(the file changed)", snapshotter_, seconds(10)))
+      << FileText(snapshotter_log_);
+  auto pulled = PullIntoContainerd(ref);
+  ASSERT_TRUE(pulled.exit.success()) << pulled.output;
+  EXPECT_TRUE(FuseMountsUnder(root_).empty()) << "the new policy uses no runtime image";
+  auto run = Ctr({"run", "--rm", "--snapshotter", "syspgo", ref, "reload", "cat", "/data/over"});
+  EXPECT_TRUE(run.exit.success()) << run.output;
+  EXPECT_NE(run.output.find("new"), std::string::npos) << run.output;
+  // SIGHUP loads it again even when the file looks unchanged.
+  ASSERT_TRUE(snapshotter_.Signal(SIGHUP).ok());
+  ASSERT_TRUE(WaitForText(snapshotter_log_, "(SIGHUP)", snapshotter_, seconds(10)))
+      << FileText(snapshotter_log_);
+  ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
+  EXPECT_EQ(Metric("syspgo_snapshotter_policy_reloads_total"), 2);
+  EXPECT_EQ(Metric("syspgo_snapshotter_remote_layers_total"), 0);
+  EXPECT_EQ(Metric("syspgo_snapshotter_up"), 0);
+  ExpectNothingLeft();
+}
+
 // Bytes changed on the registry's disk after the runtime image was built:
 // one in the runtime image's blob (in a traced chunk) and one in a layer,
 // inside a large file where the trace did not look. containerd downloads
