@@ -46,6 +46,16 @@ go_train=100000 go_test=20000 go_wall=200000
 for tool in "$clang" "$profdata" "$go" valgrind npm python3; do
   command -v "$tool" >/dev/null || { echo "pgo.sh: $tool is missing (scripts/install-deps.sh --bench)" >&2; exit 1; }
 done
+# Instrumented PGO links clang's profile runtime (libclang-rt-19-dev):
+# found out by linking, before any build.
+probe=$(mktemp -d)
+echo 'int main(void) { return 0; }' > "$probe/p.c"
+if ! "$clang" -fprofile-instr-generate "$probe/p.c" -o "$probe/p" 2> "$probe/err"; then
+  echo "pgo.sh: clang-19 cannot link an instrumented program (libclang_rt.profile is missing: scripts/install-deps.sh --bench installs libclang-rt-19-dev): $(head -c 300 "$probe/err")" >&2
+  rm -rf "$probe"
+  exit 1
+fi
+rm -rf "$probe"
 mkdir -p "$cache"
 chmod 0700 "$cache"
 work="$cache/run"

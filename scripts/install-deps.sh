@@ -30,7 +30,12 @@ packages=(
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(debootstrap bc iproute2 curl time valgrind redis-server redis-tools
-             golang-github-containerd-stargz-snapshotter-dev)
+             golang-github-containerd-stargz-snapshotter-dev
+             # bench/pgo.sh: instrumented PGO's runtime (libclang_rt.profile)
+             libclang-rt-19-dev)
+  # ... and npm for the sources it fetches from the npm registry, unless
+  # an npm is there already (one that came with another Node.js).
+  command -v npm > /dev/null || packages+=(npm)
 fi
 
 missing=()
