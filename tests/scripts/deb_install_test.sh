@@ -188,8 +188,11 @@ snap=$!
 containerd --config "$work/containerd.toml" > "$work/containerd.log" 2>&1 &
 ctd=$!
 for _ in $(seq 300); do ctr -a "$work/ctd.sock" version > /dev/null 2>&1 && break; sleep 0.1; done
-ctr -a "$work/ctd.sock" plugins ls 2>&1 | grep -Eq 'snapshotter.*syspgo.*ok' ||
-  fail "containerd has no syspgo snapshotter: $(ctr -a "$work/ctd.sock" plugins ls 2>&1 | grep -i syspgo)"
+# Into a variable first: `ctr | grep -q` under pipefail fails when grep
+# stops reading early (ctr then dies of SIGPIPE).
+plugins=$(ctr -a "$work/ctd.sock" plugins ls 2>&1 || true)
+grep -Eq 'snapshotter.*syspgo.*ok' <<< "$plugins" ||
+  fail "containerd has no syspgo snapshotter: $(grep -i syspgo <<< "$plugins")"
 "$bin" pull --containerd-address "$work/ctd.sock" "$ref" > "$work/pull.log" 2>&1 ||
   fail "pull into containerd: $(cat "$work/pull.log")"
 out=$(ctr -a "$work/ctd.sock" run --rm --snapshotter syspgo "$ref" deb1 cat /hello 2>&1) ||
