@@ -18,7 +18,8 @@ root=no
 [ "$(id -u)" -eq 0 ] && root=yes
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-mounted_below() { awk -v d="$1" 'index($5, d) == 1' /proc/self/mountinfo | grep -q .; }
+# No pipe: `awk | grep -q` under pipefail fails when grep stops early.
+mounted_below() { awk -v d="$1" 'index($5, d) == 1 {found = 1} END {exit !found}' /proc/self/mountinfo; }
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
 # progress_line under the strictest settings, on nothing at all.
