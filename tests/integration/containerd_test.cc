@@ -741,6 +741,43 @@ TEST_F(ContainerdTest, PullFromATlsRegistryWithAHelpersLogin) {
   ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(ref));
 }
 
+// A base layer served from A's runtime image is unpacked here when B (no
+// runtime image) needs it below its own layer. A byte of that layer
+// changed on the registry's disk after A was pulled: the unpack is
+// refused on the layer's digest, B's pull fails saying so, and no
+// directory of the layer is left for any image to stand on.
+TEST_F(ContainerdTest, TamperedBaseLayerIsNeverUnpackedForAnotherImage) {
+  auto own = [](const std::string& who) {
+    return MakeTar({DirEntry("data/"), FileEntry("data/who", 1)}, {"", who});
+  };
+  const std::string a = PushSampleImage("ctd/tamper-a", own("a"));
+  AddRuntimeImage(a, "ctd/tamper-a");
+  ASSERT_FALSE(HasFailure());
+  const oci::Descriptor base = image_.manifest.layers[1];  // big.bin
+  const std::string b = PushSampleImage("ctd/tamper-b", own("b"));
+  ASSERT_FALSE(HasFailure());
+  auto pulled_a = PullIntoContainerd(a);
+  ASSERT_TRUE(pulled_a.exit.success()) << pulled_a.output;
+  ASSERT_NO_FATAL_FAILURE(FlipOnDisk(base.digest, base.size * 2 / 3));
+  auto pulled_b = PullIntoContainerd(b);
+  EXPECT_FALSE(pulled_b.exit.success()) << pulled_b.output;
+  EXPECT_NE(pulled_b.output.find("digest mismatch"), std::string::npos) << pulled_b.output;
+  EXPECT_NE(FileText(snapshotter_log_).find(base.digest.ToString()), std::string::npos)
+      << FileText(snapshotter_log_);
+  // Nothing half-unpacked stays behind.
+  auto dirs = ListDir(JoinPath(root_, "snapshotter/snapshots"));
+  for (const std::string& d : dirs.ok() ? *dirs : std::vector<std::string>()) {
+    EXPECT_FALSE(PathExists(JoinPath(root_, "snapshotter/snapshots/" + d + "/fs.partial"))) << d;
+  }
+  Ctr({"images", "rm", "--sync", b});
+  ASSERT_NO_FATAL_FAILURE(RemoveImageAndStop(a));
+  // The layer below the tampered one may have been unpacked; the tampered
+  // one never was.
+  EXPECT_LE(Metric("syspgo_snapshotter_materialized_layers_total"), 1);
+  EXPECT_GE(Metric("syspgo_snapshotter_errors_total"), 1);
+  ExpectNothingLeft();
+}
+
 // containerd's name of an image's top layer snapshot: the chain id of its
 // diff_ids (image-spec config.md).
 std::string ChainId(const std::vector<oci::Digest>& diff_ids) {
