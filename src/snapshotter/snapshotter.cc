@@ -452,8 +452,9 @@ Result<Snapshotter::ChainNeeds> Snapshotter::ChainNeedsLocked(const std::string&
 Status Snapshotter::Provide(const ChainNeeds& needs) {
   if (needs.top) RETURN_IF_ERROR(EnsureMounted(*needs.top));
   // Bottom layer first: each one's parent is ready before it.
+  LayerSources sources;
   for (auto it = needs.unpack.rbegin(); it != needs.unpack.rend(); ++it) {
-    RETURN_IF_ERROR(Materialize(*it));
+    RETURN_IF_ERROR(Materialize(*it, &sources));
   }
   return Status();
 }
@@ -463,7 +464,45 @@ bool Snapshotter::Materialized(int64_t id) const {
   return ::lstat(JoinPath(SnapshotDir(id), "fs").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-Status Snapshotter::Materialize(const SnapshotRecord& r) {
+// The image a remote layer came from, fetched once per Provide: the
+// manifest by the digest containerd pulled (checked against it) and the
+// config by the manifest's digest (the layers' diff_ids check what is
+// unpacked), with one registry client for all its layers.
+struct Snapshotter::LayerSource {
+  oci::TransferCounters transfer;
+  std::optional<oci::RegistryClient> client;
+  oci::ImageReference ref;
+  oci::ImageManifest manifest;
+  oci::ImageConfig config;
+};
+
+Result<Snapshotter::LayerSource*> Snapshotter::SourceOf(const SnapshotRecord& r,
+                                                        LayerSources* sources) {
+  std::unique_ptr<LayerSource>& slot = (*sources)[r.remote->manifest];
+  if (slot) return slot.get();
+  auto src = std::make_unique<LayerSource>();
+  ASSIGN_OR_RETURN(src->ref, oci::ImageReference::Parse(r.remote->image));
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(src->ref.registry, setup_->options, &src->transfer));
+  src->client.emplace(std::move(client));
+  ASSIGN_OR_RETURN(oci::FetchedManifest fetched,
+                   src->client->GetManifest(src->ref.repository, r.remote->manifest));
+  ASSIGN_OR_RETURN(oci::ManifestDocument doc,
+                   oci::ParseManifestDocument(fetched.media_type, fetched.body));
+  if (!doc.manifest) return FailedPrecondition(r.remote->manifest + " is no image manifest");
+  src->manifest = std::move(*doc.manifest);
+  ASSIGN_OR_RETURN(std::string config_body,
+                   src->client->FetchSmallBlob(src->ref.repository, src->manifest.config));
+  ASSIGN_OR_RETURN(src->config, oci::ParseImageConfig(config_body));
+  if (src->config.diff_ids.size() != src->manifest.layers.size()) {
+    return Corruption("the image config lists " + std::to_string(src->config.diff_ids.size()) +
+                      " diff_ids for " + std::to_string(src->manifest.layers.size()) + " layers");
+  }
+  slot = std::move(src);
+  return slot.get();
+}
+
+Status Snapshotter::Materialize(const SnapshotRecord& r, LayerSources* sources) {
   std::lock_guard<std::mutex> lock(materialize_mu_);
   if (Materialized(r.id)) return Status();
   const auto t0 = std::chrono::steady_clock::now();
@@ -471,30 +510,13 @@ Status Snapshotter::Materialize(const SnapshotRecord& r) {
     return st.WithContext("unpacking layer " + r.remote->layer + " of " + r.remote->image +
                           " (served from its runtime image) as a lower layer of another image");
   };
-  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(r.remote->image));
   ASSIGN_OR_RETURN(oci::Digest layer_digest, oci::Digest::Parse(r.remote->layer));
-  oci::TransferCounters transfer;
-  auto client = oci::RegistryClient::Create(ref.registry, setup_->options, &transfer);
-  if (!client.ok()) return context(client.status());
-  // The manifest by the digest containerd pulled (checked against it), and
-  // the config by the manifest's digest: the layer's diff_id is the check
-  // on what is unpacked.
-  auto fetched = client->GetManifest(ref.repository, r.remote->manifest);
-  if (!fetched.ok()) return context(fetched.status());
-  auto doc = oci::ParseManifestDocument(fetched->media_type, fetched->body);
-  if (!doc.ok()) return context(doc.status());
-  if (!doc->manifest)
-    return context(FailedPrecondition(r.remote->manifest + " is no image manifest"));
-  const oci::ImageManifest& manifest = *doc->manifest;
-  auto config_body = client->FetchSmallBlob(ref.repository, manifest.config);
-  if (!config_body.ok()) return context(config_body.status());
-  auto config = oci::ParseImageConfig(*config_body);
-  if (!config.ok()) return context(config.status());
-  if (config->diff_ids.size() != manifest.layers.size()) {
-    return context(Corruption("the image config lists " + std::to_string(config->diff_ids.size()) +
-                              " diff_ids for " + std::to_string(manifest.layers.size()) +
-                              " layers"));
-  }
+  auto source = SourceOf(r, sources);
+  if (!source.ok()) return context(source.status());
+  const oci::ImageReference& ref = (*source)->ref;
+  oci::RegistryClient* client = &*(*source)->client;
+  const oci::ImageManifest& manifest = (*source)->manifest;
+  const oci::ImageConfig* config = &(*source)->config;
   size_t index = manifest.layers.size();
   for (size_t i = 0; i < manifest.layers.size(); ++i) {
     if (manifest.layers[i].digest == layer_digest) {

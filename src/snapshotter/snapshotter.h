@@ -184,7 +184,10 @@ class Snapshotter {
   // image's layers need it below them (a shared base layer). Then its
   // blob is fetched once, checked against the manifest containerd pulled
   // and the config's diff_id, and unpacked into snapshots/<id>/fs.
-  Status Materialize(const SnapshotRecord& r);
+  struct LayerSource;
+  using LayerSources = std::map<std::string, std::unique_ptr<LayerSource>>;  // by manifest
+  Result<LayerSource*> SourceOf(const SnapshotRecord& r, LayerSources* sources);
+  Status Materialize(const SnapshotRecord& r, LayerSources* sources);
   bool Materialized(int64_t id) const;
   // The shared mount of a remote top layer, started again if its server
   // is gone (after a reboot or a crash). Outside mu_.
