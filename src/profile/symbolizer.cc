@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 
 namespace syspgo::profile {
@@ -83,7 +84,86 @@ struct Symbolizer::Module {
   }
   const ElfFile* elf = nullptr;  // for the symbol-table fallback
   std::unordered_map<uint64_t, InlineChain> cache;
+
+  // The functions of a unit (subprograms and inlined subroutines) by
+  // address, built once per unit on its first lookup: libdw's
+  // dwarf_getscopes walks the unit's tree from its root on every call,
+  // which on a unit of a hundred thousand entries (sqlite's amalgamation)
+  // makes each address cost milliseconds.
+  struct Scope {
+    Dwarf_Die die;
+    int parent;  // index of the enclosing function scope, -1: none
+  };
+  struct ScopeIndex {
+    std::vector<Scope> scopes;
+    // Disjoint address ranges -> the innermost scope covering them.
+    std::map<Dwarf_Addr, std::pair<Dwarf_Addr, int>> segments;  // start -> (end, scope)
+  };
+  std::map<Dwarf_Off, ScopeIndex> scope_index;  // by unit offset
+  const ScopeIndex& IndexOf(Dwarf_Die* unit);
 };
+
+namespace {
+
+// Paints [lo, hi) with `scope` over what is there (parents are painted
+// before their children, so the innermost stays).
+void Paint(std::map<Dwarf_Addr, std::pair<Dwarf_Addr, int>>* segs, Dwarf_Addr lo, Dwarf_Addr hi,
+           int scope) {
+  auto split = [&](Dwarf_Addr x) {
+    auto it = segs->upper_bound(x);
+    if (it == segs->begin()) return;
+    --it;
+    if (it->first < x && x < it->second.first) {
+      const auto right = std::make_pair(it->second.first, it->second.second);
+      it->second.first = x;
+      segs->emplace(x, right);
+    }
+  };
+  split(lo);
+  split(hi);
+  segs->erase(segs->lower_bound(lo), segs->lower_bound(hi));
+  segs->emplace(lo, std::make_pair(hi, scope));
+}
+
+}  // namespace
+
+const Symbolizer::Module::ScopeIndex& Symbolizer::Module::IndexOf(Dwarf_Die* unit) {
+  const Dwarf_Off off = dwarf_dieoffset(unit);
+  auto it = scope_index.find(off);
+  if (it != scope_index.end()) return it->second;
+  ScopeIndex& index = scope_index[off];
+  // Depth-first, parents first; an explicit stack (units nest deeply).
+  std::vector<std::pair<Dwarf_Die, int>> todo;
+  Dwarf_Die child;
+  if (dwarf_child(unit, &child) == 0) todo.push_back({child, -1});
+  while (!todo.empty()) {
+    auto [die, parent] = todo.back();
+    todo.pop_back();
+    Dwarf_Die sibling;
+    if (dwarf_siblingof(&die, &sibling) == 0) todo.push_back({sibling, parent});
+    int self = parent;
+    const int tag = dwarf_tag(&die);
+    if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+      ptrdiff_t roff = 0;
+      Dwarf_Addr base = 0, start = 0, end = 0;
+      std::vector<std::pair<Dwarf_Addr, Dwarf_Addr>> ranges;
+      while ((roff = dwarf_ranges(&die, roff, &base, &start, &end)) > 0) {
+        if (end > start) ranges.emplace_back(start, end);
+      }
+      if (!ranges.empty()) {
+        self = static_cast<int>(index.scopes.size());
+        index.scopes.push_back({die, parent});
+        for (const auto& [lo, hi] : ranges) Paint(&index.segments, lo, hi, self);
+      }
+    }
+    // Children after the siblings pushed above: popped first, so a scope's
+    // subtree is painted before the next sibling (and after the scope).
+    if (dwarf_haschildren(&die) > 0 && dwarf_child(&die, &child) == 0) {
+      todo.push_back({child, self});
+    }
+  }
+  return index;
+}
 
 Symbolizer::Symbolizer(const std::vector<std::string>& debug_dirs) {
   // "-": no CRC checks (build-ids are); "": beside the binary; ".debug";
@@ -148,6 +228,34 @@ bool Symbolizer::HasDwarf(const std::string& build_id) const {
   return it != modules_.end() && it->second->dwarf;
 }
 
+void Symbolizer::ForEachLineRow(const ElfFile& elf, uint64_t low, uint64_t high,
+                                const std::function<void(uint64_t, uint64_t)>& row) {
+  Module& m = ModuleFor(elf);
+  if (!m.dwarf || high <= low) return;
+  // DWARF's addresses; a function lies in one unit.
+  const Dwarf_Addr lo = low + m.bias - m.dwbias, hi = high + m.bias - m.dwbias;
+  Dwarf_Die* cu = m.UnitAt(lo);
+  Dwarf_Lines* lines = nullptr;
+  size_t n = 0;
+  if (!cu || dwarf_getsrclines(cu, &lines, &n) != 0) return;
+  // Rows are sorted by address within a sequence; a row's code runs to
+  // the next row's address (an end_sequence row ends it).
+  std::vector<std::pair<Dwarf_Addr, Dwarf_Addr>> ranges;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    Dwarf_Line* a = dwarf_onesrcline(lines, i);
+    Dwarf_Line* b = dwarf_onesrcline(lines, i + 1);
+    bool end = false;
+    Dwarf_Addr start = 0, next = 0;
+    if (!a || !b || dwarf_lineendsequence(a, &end) != 0 || end) continue;
+    if (dwarf_lineaddr(a, &start) != 0 || dwarf_lineaddr(b, &next) != 0 || next <= start) continue;
+    start = std::max(start, lo);
+    next = std::min(next, hi);
+    if (next > start) ranges.emplace_back(start, next);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (const auto& [start, next] : ranges) row(start - m.bias + m.dwbias, next - start);
+}
+
 const InlineChain& Symbolizer::Symbolize(const ElfFile& elf, uint64_t address) {
   Module& m = ModuleFor(elf);
   auto cached = m.cache.find(address);
@@ -166,24 +274,22 @@ const InlineChain& Symbolizer::Symbolize(const ElfFile& elf, uint64_t address) {
       if (dwarf_linediscriminator(line, &disc) == 0) loc.discriminator = disc;
     }
     {
-      // The innermost scope, then its parents in the tree (the concrete
-      // callers; dwarf_getscopes would continue through the abstract
-      // definition of an inlined function instead).
-      Dwarf_Die* scopes = nullptr;
-      int n = dwarf_getscopes(cu, pc, &scopes);
-      if (n > 0) {
-        Dwarf_Die innermost = scopes[0];
-        ::free(scopes);
-        scopes = nullptr;
-        n = dwarf_getscopes_die(&innermost, &scopes);
+      // The innermost function scope, then the ones it is nested in (the
+      // concrete callers, not the abstract definition of an inlined one).
+      const Module::ScopeIndex& index = m.IndexOf(cu);
+      int innermost = -1;
+      auto seg = index.segments.upper_bound(pc);
+      if (seg != index.segments.begin()) {
+        --seg;
+        if (pc < seg->second.first) innermost = seg->second.second;
       }
       Dwarf_Files* files = nullptr;
       size_t nfiles = 0;
       if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0) files = nullptr;
-      for (int i = 0; i < n; ++i) {
-        Dwarf_Die* s = &scopes[i];
+      for (int i = innermost; i >= 0; i = index.scopes[static_cast<size_t>(i)].parent) {
+        Dwarf_Die die = index.scopes[static_cast<size_t>(i)].die;
+        Dwarf_Die* s = &die;
         const int tag = dwarf_tag(s);
-        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
         SourceFrame f = loc;
         f.function = FunctionName(s);
         f.start_line = NumberAttr(s, DW_AT_decl_line);
@@ -199,7 +305,6 @@ const InlineChain& Symbolizer::Symbolize(const ElfFile& elf, uint64_t address) {
           if (const char* name = dwarf_filesrc(files, file, nullptr, nullptr)) loc.file = name;
         }
       }
-      ::free(scopes);
     }
   }
   if (chain.empty()) {

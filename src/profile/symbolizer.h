@@ -21,6 +21,7 @@
 #define SYSPGO_PROFILE_SYMBOLIZER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -59,6 +60,12 @@ class Symbolizer {
   // ElfFile::AddressOfOffset gives). Never empty: without DWARF, the
   // symbol table's function (or "" when none covers it).
   const InlineChain& Symbolize(const ElfFile& elf, uint64_t address);
+  // The line table's rows within [low, high) (link-time addresses of
+  // `elf`): `row(address, bytes)` for each row's first address and the
+  // bytes of code it covers there, in address order. Nothing without DWARF.
+  // What the profile writer weighs samples by (code per source line).
+  void ForEachLineRow(const ElfFile& elf, uint64_t low, uint64_t high,
+                      const std::function<void(uint64_t address, uint64_t bytes)>& row);
   // Whether DWARF was found for the binary (after a Symbolize of it).
   bool HasDwarf(const std::string& build_id) const;
 
