@@ -15,7 +15,7 @@ targets=("$@")
                                      layer_fuzzer rtimage_metadata_fuzzer layer_index_fuzzer
                                      trace_fuzzer mountinfo_fuzzer content_range_fuzzer
                                      descriptors_fuzzer trust_fuzzer profile_index_fuzzer
-                                     pprof_fuzzer llvm_profile_fuzzer)
+                                     pprof_fuzzer llvm_profile_fuzzer bb_addr_map_fuzzer)
 CC=clang CXX=clang++ cmake -S "$src" -B "$build" -G Ninja -DSYSPGO_FUZZ=ON -DSYSPGO_TESTS=OFF >/dev/null
 ninja -C "$build" "${targets[@]}"
 for t in "${targets[@]}"; do

@@ -57,6 +57,15 @@ OPTIONS:
                     .build-id/xx/yyyy.debug, or by debuglink name); the
                     binary itself, .debug/ beside it and /usr/lib/debug
                     are always searched
+  --llvm-weights counts|samples
+                  what .llvmprof lines hold: execution counts estimated from
+                  the samples (default; docs/profile.md, Estimating counts)
+                  or the samples themselves (time, for comparisons)
+  --min-function-samples N
+                  functions with fewer samples get no counts, so that clang
+                  optimizes them as without a profile (default 0: on the
+                  corpus, leaving out functions with few samples cost more
+                  than their noise; docs/profile.md)
   -v              libbpf's messages
 
 EXAMPLES:
@@ -217,6 +226,8 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
                          {"image", true},
                          {"output", true, 'o'},
                          {"debug-dir", true},
+                         {"llvm-weights", true},
+                         {"min-function-samples", true},
                          {"insecure-registry", true},
                          {"authfile", true},
                          {"verbose", false, 'v'},
@@ -237,6 +248,18 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   if (!freq.ok()) return Usage(kUsage, freq.status());
   auto duration = args->GetInt("duration", has_cmd ? 24 * 3600 : 10, 1, 24 * 3600);
   if (!duration.ok()) return Usage(kUsage, duration.status());
+  profile::WriteOptions write;
+  for (const std::string& d : args->GetAll("debug-dir")) write.debug_dirs.push_back(d);
+  const std::string weights = args->Get("llvm-weights").value_or("counts");
+  if (weights == "samples") {
+    write.llvm_weights = profile::LlvmWeights::kSamples;
+  } else if (weights != "counts") {
+    return Usage(kUsage, InvalidArgument("--llvm-weights: counts or samples, not " + weights));
+  }
+  auto min_samples = args->GetInt(
+      "min-function-samples", static_cast<int>(profile::kDefaultMinFunctionSamples), 0, 1000000000);
+  if (!min_samples.ok()) return Usage(kUsage, min_samples.status());
+  write.min_function_samples = static_cast<uint64_t>(*min_samples);
   if (::geteuid() != 0)
     return Fail(PermissionDenied("profiling needs root (BPF, perf events); try sudo"));
   Logger log(args->Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
@@ -303,8 +326,6 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   auto recording = (*recorder)->Stop();
   if (!recording.ok()) return Fail(recording.status());
   const std::string dir = args->Get("output").value_or("profile");
-  profile::WriteOptions write;
-  for (const std::string& d : args->GetAll("debug-dir")) write.debug_dirs.push_back(d);
   auto summary = profile::WriteProfiles(*recording, dir, write);
   if (!summary.ok()) return Fail(summary.status());
   std::fprintf(stderr,
@@ -313,6 +334,17 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
                summary->samples, recording->seconds, recording->frequency, summary->binaries,
                recording->stats.lost_user_stacks, recording->stats.lost_keys,
                recording->stats.truncated_stacks, dir.c_str());
+  // What the LLVM profiles rest on, for the binaries with a share of the
+  // samples: the halves' agreement is what a longer recording raises.
+  for (const profile::LlvmProfileNote& n : summary->llvm) {
+    if (n.samples < 100 || n.samples * 100 < summary->samples) continue;
+    std::fprintf(stderr,
+                 "syspgo: LLVM profile of %s: %" PRIu64
+                 " samples, counted per %s; the recording's halves agree %.0f%%\n",
+                 n.path.c_str(), n.samples,
+                 n.blocks ? "machine block" : "source line (no -fbasic-block-address-map)",
+                 n.halves_agree * 100);
+  }
   if (exit && !exit->success()) return exit->ShellCode();
   return 0;
 }

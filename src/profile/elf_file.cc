@@ -96,6 +96,23 @@ Result<ElfFile> ElfFile::Load(const std::string& path) {
   }
   std::sort(out.symbols_.begin(), out.symbols_.end(),
             [](const ElfSymbol& a, const ElfSymbol& b) { return a.address < b.address; });
+  // Machine blocks (-fbasic-block-address-map); a map that does not parse
+  // is as good as none (the profile falls back to source lines).
+  for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(elf.get(), scn)) != nullptr;) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh) || sh.sh_type != kShtLlvmBbAddrMap) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data || !data->d_buf) continue;
+    auto blocks = ParseBbAddrMap(
+        std::span<const uint8_t>(static_cast<const uint8_t*>(data->d_buf), data->d_size));
+    if (!blocks.ok()) {
+      out.blocks_.clear();
+      break;
+    }
+    out.blocks_.insert(out.blocks_.end(), blocks->begin(), blocks->end());
+  }
+  std::sort(out.blocks_.begin(), out.blocks_.end(),
+            [](const MachineBlock& a, const MachineBlock& b) { return a.address < b.address; });
   elf.reset();
   out.fd_ = std::move(fd);
   out.path_ = path;
@@ -117,6 +134,14 @@ const ElfSymbol* ElfFile::FunctionAt(uint64_t address) const {
   // A symbol without a size (hand-written assembly) takes up to the next.
   if (it->size == 0 || address < it->address + it->size) return &*it;
   return nullptr;
+}
+
+std::span<const MachineBlock> ElfFile::BlocksIn(uint64_t low, uint64_t high) const {
+  auto first = std::lower_bound(blocks_.begin(), blocks_.end(), low,
+                                [](const MachineBlock& b, uint64_t a) { return b.address < a; });
+  auto last = std::lower_bound(first, blocks_.end(), high,
+                               [](const MachineBlock& b, uint64_t a) { return b.address < a; });
+  return {first, last};
 }
 
 Result<std::string> ReadBuildId(const std::string& path) {

@@ -12,10 +12,12 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "profile/bb_addr_map.h"
 #include "common/unique_fd.h"
 
 namespace syspgo::profile {
@@ -44,6 +46,10 @@ class ElfFile {
   // The function containing an address, or nullptr.
   const ElfSymbol* FunctionAt(uint64_t address) const;
   size_t symbol_count() const { return symbols_.size(); }
+  // The machine blocks in [low, high) (profile/bb_addr_map.h): empty when
+  // the binary has no BB address map (or an unreadable one).
+  std::span<const MachineBlock> BlocksIn(uint64_t low, uint64_t high) const;
+  bool has_blocks() const { return !blocks_.empty(); }
   // The open file (read-only, O_CLOEXEC) and the name it was opened by.
   int fd() const { return fd_.get(); }
   const std::string& opened_path() const { return path_; }
@@ -53,7 +59,8 @@ class ElfFile {
   std::string path_;
   std::string build_id_;
   std::vector<ElfSegment> exec_segments_;
-  std::vector<ElfSymbol> symbols_;  // sorted by address
+  std::vector<ElfSymbol> symbols_;    // sorted by address
+  std::vector<MachineBlock> blocks_;  // sorted by address
 };
 
 // The build-id of the ELF file at path (hex), "" when it has none.

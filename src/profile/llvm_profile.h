@@ -56,6 +56,8 @@ struct FunctionSamples {
   void Merge(const FunctionSamples& other, LlvmSize* grown);
 };
 
+struct EstimateOptions;  // profile/count_estimate.h
+
 class LlvmProfile {
  public:
   // `count` samples executing at `chain` (innermost first, as the
@@ -82,6 +84,8 @@ class LlvmProfile {
 
  private:
   friend Result<LlvmProfile> ParseLlvmText(std::string_view text);
+  friend LlvmProfile EstimateCounts(const LlvmProfile& samples, const LlvmProfile& code,
+                                    const EstimateOptions& options);
   // The samples of the innermost function of `chain`, created on the way
   // down from the outermost one through its inline call sites; nullptr
   // when the chain has no usable line.

@@ -13,6 +13,7 @@
 
 #include "common/file_util.h"
 #include "common/staged_dir.h"
+#include "profile/count_estimate.h"
 #include "profile/flamegraph.h"
 #include "profile/llvm_profile.h"
 #include "profile/pprof_profile.h"
@@ -65,6 +66,7 @@ class Resolver {
   struct Resolved {
     const ElfFile* elf = nullptr;        // nullptr: kernel, unmapped or unreadable
     const InlineChain* chain = nullptr;  // with elf
+    uint64_t address = 0;                // with elf: the link-time address
     std::string name;                    // the outermost function (or a stand-in)
   };
 
@@ -84,6 +86,7 @@ class Resolver {
       if (b != r_.binaries.end()) addr = b->second->AddressOfOffset(f.offset);
       if (addr) {
         r.elf = b->second.get();
+        r.address = *addr;
         r.chain = &symbolizer_.Symbolize(*r.elf, *addr);
         r.name = r.chain->back().function;
       }
@@ -92,6 +95,7 @@ class Resolver {
     return cache_.emplace(key, std::move(r)).first->second;
   }
   bool HasDwarf(const std::string& build_id) const { return symbolizer_.HasDwarf(build_id); }
+  Symbolizer* symbolizer() { return &symbolizer_; }
 
  private:
   const Recording& r_;
@@ -157,7 +161,11 @@ struct PerBinary {
   std::string path;
   uint64_t samples = 0;
   std::map<std::string, uint64_t> folded;
-  LlvmProfile llvm;
+  std::unique_ptr<CountEstimator> llvm;
+  // The recording split in two (every other sample), to say how stable
+  // the profile is; the next sample's half.
+  std::unique_ptr<CountEstimator> half[2];
+  int next_half = 0;
   std::unique_ptr<PprofBuilder> pprof;
 };
 
@@ -175,6 +183,12 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
     PerBinary& b = binaries[f.build_id];
     if (b.path.empty()) b.path = f.path;
     if (!b.pprof) b.pprof = std::make_unique<PprofBuilder>(period_ns, duration_ns);
+    if (!b.llvm) {
+      b.llvm = std::make_unique<CountEstimator>(resolver.symbolizer());
+      if (options.llvm_weights == LlvmWeights::kCounts) {
+        for (auto& h : b.half) h = std::make_unique<CountEstimator>(resolver.symbolizer());
+      }
+    }
     return b;
   };
   for (const Sample& s : recording.samples) {
@@ -198,7 +212,15 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
     for (const Frame& f : frames) stack.push_back(PprofFrameOf(f, resolver.Resolve(f)));
     RETURN_IF_ERROR(b.pprof->AddSample(stack, s.count));
     if (!leaf.chain) continue;
-    b.llvm.AddBody(*leaf.chain, s.count);
+    b.llvm->AddSample(*leaf.elf, leaf.address, s.count);
+    // Halves: count/2 each, the odd one to the half whose turn it is.
+    const uint64_t even = s.count / 2;
+    const int odd_to = b.next_half;
+    if (s.count % 2) b.next_half ^= 1;
+    for (int h = 0; h < 2 && b.half[h]; ++h) {
+      const uint64_t n = even + (s.count % 2 && h == odd_to ? 1 : 0);
+      if (n) b.half[h]->AddSample(*leaf.elf, leaf.address, n);
+    }
     if (u + 1 < frames.size() && !frames[u + 1].unmapped && !frames[u + 1].build_id.empty()) {
       const Resolver::Resolved& caller = resolver.Resolve(frames[u + 1]);
       if (caller.chain && caller.chain->back().function != leaf.chain->back().function) {
@@ -206,7 +228,8 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
         // entered, which samples do not tell; counted as time they made
         // sqlite's rebuild slower (bench/pgo.sh: -5.7% instructions with
         // them, -9.4% without, on the same recording).
-        binary(frames[u + 1]).llvm.AddCall(*caller.chain, leaf.chain->back().function, s.count);
+        binary(frames[u + 1])
+            .llvm->AddCall(*caller.elf, caller.address, leaf.chain->back().function, s.count);
       }
     }
   }
@@ -224,7 +247,7 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
   RETURN_IF_ERROR(out.Write(index.all, folded_text(all)));
   RETURN_IF_ERROR(out.Write(index.flamegraph, FlameGraphSvg(all, "CPU samples")));
   for (const auto& [build_id, b] : binaries) {
-    if (b.samples == 0 && b.llvm.empty()) continue;
+    if (b.samples == 0 && b.llvm->samples().empty()) continue;
     // The recorder's build-ids are hex (elf_file.h); a frame without one
     // has no profile of its own (above).
     if (!IsBuildId(build_id)) continue;
@@ -240,7 +263,16 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
     entry.files.push_back(stem + ".pprof");
     RETURN_IF_ERROR(out.Write(entry.files.back(), pprof));
     // Only where some sample has a source line (DWARF).
-    if (const std::string text = b.llvm.ToText(); !text.empty()) {
+    const std::string text =
+        options.llvm_weights == LlvmWeights::kCounts
+            ? b.llvm->Counts({.min_samples = options.min_function_samples}).ToText()
+            : b.llvm->samples().ToText();
+    if (!text.empty() && options.llvm_weights == LlvmWeights::kCounts) {
+      const EstimateOptions est{.min_samples = options.min_function_samples};
+      summary.llvm.push_back({b.path, b.samples, b.llvm->blocks(),
+                              Agreement(b.half[0]->Counts(est), b.half[1]->Counts(est))});
+    }
+    if (!text.empty()) {
       entry.files.push_back(stem + ".llvmprof");
       RETURN_IF_ERROR(out.Write(entry.files.back(), text));
     }
@@ -259,6 +291,9 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
                  {"processes_without_maps", st.processes_without_maps}};
   RETURN_IF_ERROR(out.Write(kProfileIndexName, SerializeProfileIndex(index)));
   RETURN_IF_ERROR(out.Commit());
+  std::sort(
+      summary.llvm.begin(), summary.llvm.end(),
+      [](const LlvmProfileNote& x, const LlvmProfileNote& y) { return x.samples > y.samples; });
   return summary;
 }
 

@@ -27,13 +27,37 @@
 
 namespace syspgo::profile {
 
+// What a binary's LLVM profile rests on.
+struct LlvmProfileNote {
+  std::string path;
+  uint64_t samples = 0;
+  bool blocks = false;  // counted per machine block (else per source line)
+  // How far the profiles of the recording's two halves (every other
+  // sample) agree, 0-1 (profile/count_estimate.h, Agreement): what a
+  // longer recording raises.
+  double halves_agree = 0;
+};
+
 struct WriteSummary {
   int binaries = 0;  // per-binary files written
   uint64_t samples = 0;
+  std::vector<LlvmProfileNote> llvm;  // binaries with an .llvmprof, most samples first
 };
+
+// What the .llvmprof files hold (profile/count_estimate.h).
+enum class LlvmWeights {
+  kCounts,   // execution counts estimated from the samples (the default)
+  kSamples,  // the samples themselves (time): for comparisons
+};
+
+inline constexpr uint64_t kDefaultMinFunctionSamples = 0;
 
 struct WriteOptions {
   std::vector<std::string> debug_dirs;  // more places for debug files (profile/symbolizer.h)
+  LlvmWeights llvm_weights = LlvmWeights::kCounts;
+  // Functions with fewer samples than this get no counts (clang optimizes
+  // them as without a profile).
+  uint64_t min_function_samples = kDefaultMinFunctionSamples;
 };
 
 Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string& dir,

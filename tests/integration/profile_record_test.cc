@@ -169,39 +169,46 @@ TEST_F(ProfileRecordTest, ProcessInAnotherPidAndMountNamespace) {
 
 // The profile a compiler takes: spin built by clang-19 for profiling, its
 // LLVM profile with hot_leaf's lines and hot_caller's call to it, read by
-// clang-19 again without a warning.
+// clang-19 again without a warning; counted by source lines, and by machine
+// blocks when the binary has a block map (-fbasic-block-address-map).
 TEST_F(ProfileRecordTest, ClangTakesTheLlvmProfileWithoutWarnings) {
   const std::string clang = "/usr/lib/llvm-19/bin/clang";
   if (::access(clang.c_str(), X_OK) != 0)
     GTEST_SKIP() << "clang-19 is not installed (scripts/install-deps.sh)";
-  const std::vector<std::string> flags = {"-O1", "-g", "-fdebug-info-for-profiling",
-                                          "-fno-omit-frame-pointer"};
-  std::vector<std::string> build = {clang};
-  build.insert(build.end(), flags.begin(), flags.end());
-  build.insert(build.end(), {"-o", Path("spin-clang"), Path("spin.c")});
-  ASSERT_TRUE(RunCommandOk(build).ok());
-  const std::string out = Path("clang");
-  auto r = Record({"--freq", "499", "-o", out, "--", Path("spin-clang"), "0.8"});
-  ASSERT_TRUE(r.exit.success()) << r.output;
-  auto id = profile::ReadBuildId(Path("spin-clang"));
-  ASSERT_TRUE(id.ok());
-  const std::string llvmprof = JoinPath(out, "spin-clang-" + *id + ".llvmprof");
-  auto text = ReadFileToString(llvmprof);
-  ASSERT_TRUE(text.ok()) << text.status().ToString();
-  // hot_leaf starts at line 3; its loop is line 4 (offset 1).
-  const std::regex leaf(R"((^|\n)hot_leaf:\d+:\d+\n( [0-9.]+: \d+\n)* 1(\.\d+)?: \d+\n)");
-  EXPECT_TRUE(std::regex_search(*text, leaf)) << "hot_leaf's loop at offset 1:\n" << *text;
-  const std::regex call(
-      R"((^|\n)hot_caller:\d+:\d+\n( [0-9.]+: \d+( \S+:\d+)*\n)* 1(\.\d+)?: \d+ hot_leaf:\d+)");
-  EXPECT_TRUE(std::regex_search(*text, call)) << "hot_caller's line 1 calls hot_leaf:\n" << *text;
-  std::vector<std::string> rebuild = {clang};
-  rebuild.insert(rebuild.end(), flags.begin(), flags.end());
-  rebuild.insert(rebuild.end(), {"-fprofile-sample-use=" + llvmprof, "-Werror", "-o",
-                                 Path("spin-pgo"), Path("spin.c")});
-  auto rebuilt = RunCommand(rebuild);
-  ASSERT_TRUE(rebuilt.ok());
-  EXPECT_TRUE(rebuilt->exit.success()) << rebuilt->output;
-  EXPECT_EQ(rebuilt->output, "") << "clang warned";
+  for (const bool blocks : {false, true}) {
+    SCOPED_TRACE(blocks ? "with a block map" : "by source lines");
+    std::vector<std::string> flags = {"-O1", "-g", "-fdebug-info-for-profiling",
+                                      "-fno-omit-frame-pointer"};
+    if (blocks) flags.push_back("-fbasic-block-address-map");
+    const std::string name = blocks ? "spin-blocks" : "spin-clang";
+    std::vector<std::string> build = {clang};
+    build.insert(build.end(), flags.begin(), flags.end());
+    build.insert(build.end(), {"-o", Path(name), Path("spin.c")});
+    ASSERT_TRUE(RunCommandOk(build).ok());
+    auto elf = profile::ElfFile::Load(Path(name));
+    ASSERT_TRUE(elf.ok());
+    EXPECT_EQ(elf->has_blocks(), blocks);
+    const std::string out = Path(name + ".prof");
+    auto r = Record({"--freq", "499", "-o", out, "--", Path(name), "0.8"});
+    ASSERT_TRUE(r.exit.success()) << r.output;
+    const std::string llvmprof = JoinPath(out, name + "-" + elf->build_id() + ".llvmprof");
+    auto text = ReadFileToString(llvmprof);
+    ASSERT_TRUE(text.ok()) << text.status().ToString();
+    // hot_leaf starts at line 3; its loop is line 4 (offset 1).
+    const std::regex leaf(R"((^|\n)hot_leaf:\d+:\d+\n( [0-9.]+: \d+\n)* 1(\.\d+)?: \d+\n)");
+    EXPECT_TRUE(std::regex_search(*text, leaf)) << "hot_leaf's loop at offset 1:\n" << *text;
+    const std::regex call(
+        R"((^|\n)hot_caller:\d+:\d+\n( [0-9.]+: \d+( \S+:\d+)*\n)* 1(\.\d+)?: \d+ hot_leaf:\d+)");
+    EXPECT_TRUE(std::regex_search(*text, call)) << "hot_caller's line 1 calls hot_leaf:\n" << *text;
+    std::vector<std::string> rebuild = {clang};
+    rebuild.insert(rebuild.end(), flags.begin(), flags.end());
+    rebuild.insert(rebuild.end(), {"-fprofile-sample-use=" + llvmprof, "-Werror", "-o",
+                                   Path(name + "-pgo"), Path("spin.c")});
+    auto rebuilt = RunCommand(rebuild);
+    ASSERT_TRUE(rebuilt.ok());
+    EXPECT_TRUE(rebuilt->exit.success()) << rebuilt->output;
+    EXPECT_EQ(rebuilt->output, "") << "clang warned";
+  }
 }
 
 // Go's PGO: a Go 1.23 program whose leaf (main.mix) sets up no frame. The
