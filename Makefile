@@ -9,8 +9,8 @@ DESTDIR    ?=
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan build-tsan test test-unit demo bench clean release install deb \
-        format format-check tidy
+.PHONY: all deps build build-asan build-tsan test test-unit demo bench bench-pgo clean release \
+        install deb format format-check tidy
 
 all: build
 
@@ -93,3 +93,9 @@ bench: build
 	@bench/coldstart.sh $(BUILD)/bin/syspgo --scale
 	@bench/sched.sh $(BUILD)/bin/syspgo
 
+# The PGO corpus (bench/pgo/corpus.py): six programs, every method, three
+# recordings each; about an hour on 2 CPUs.
+bench-pgo: build
+	@scripts/install-deps.sh --bench
+	@ninja -C $(BUILD) syspgo syspgo-pgo-oracle
+	@bench/pgo.sh --corpus $(BUILD)/bin/syspgo

@@ -25,11 +25,18 @@
 # cost on a busy machine (bench/profile_overhead.sh) unless OVERHEAD=0.
 #
 #   usage: bench/pgo.sh [path/to/syspgo]      (as root: BPF, perf events)
+#          bench/pgo.sh --corpus [path/to/syspgo] [PROGRAM...]
+#            the PGO corpus instead: six programs of different kinds, every
+#            method, REC recordings each (bench/pgo/corpus.py; make bench-pgo)
 #   env:   ROUNDS=5 FREQ=999 CACHE=/var/cache/syspgo-bench/pgo OVERHEAD=1
 #   output: a table on stdout and in $CACHE/results.md
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+if [ "${1:-}" = "--corpus" ]; then
+  shift
+  exec python3 "$here/pgo/corpus.py" "$(realpath "${1:-$here/../build/bin/syspgo}")" "${@:2}"
+fi
 syspgo=$(realpath "${1:-$here/../build/bin/syspgo}")
 rounds=${ROUNDS:-5}
 freq=${FREQ:-999}

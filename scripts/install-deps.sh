@@ -31,11 +31,31 @@ packages=(
 if [ "${1:-}" = "--bench" ]; then
   packages+=(debootstrap bc iproute2 curl time valgrind redis-server redis-tools
              golang-github-containerd-stargz-snapshotter-dev
-             # bench/pgo.sh: instrumented PGO's runtime (libclang_rt.profile)
-             libclang-rt-19-dev)
+             # bench/pgo.sh: instrumented PGO's runtime (libclang_rt.profile),
+             # and apt-get source's unpacker for the PGO corpus's programs
+             libclang-rt-19-dev dpkg-dev)
   # ... and npm for the sources it fetches from the npm registry, unless
   # an npm is there already (one that came with another Node.js).
   command -v npm > /dev/null || packages+=(npm)
+fi
+
+# The PGO corpus (bench/pgo/corpus.py) builds Debian's own sources
+# (apt-get source): it needs a deb-src entry for bookworm.
+if [ "${1:-}" = "--bench" ] &&
+  ! grep -rqsE "^(deb-src|Types:.*deb-src)" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps.sh: no deb-src entry for apt-get source; run as root to add one" >&2
+    exit 1
+  fi
+  echo "install-deps.sh: adding a deb-src entry (bookworm main) for bench/pgo/corpus.py" >&2
+  cat > /etc/apt/sources.list.d/syspgo-deb-src.sources <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  apt-get update -qq
 fi
 
 missing=()

@@ -6,6 +6,10 @@
 // profile taken with one seed is tried on another).
 //
 //	usage: goload N SEED
+//
+// GOLOAD_CPUPROFILE=FILE (%p: the pid) writes the Go runtime's own CPU
+// profile of the run (runtime/pprof), at GOLOAD_CPUPROFILE_HZ samples a
+// second (default 100): what bench/pgo/corpus.py compares syspgo's with.
 package main
 
 import (
@@ -19,10 +23,36 @@ import (
 	"math/rand"
 	"os"
 	"regexp"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
 )
+
+// cpuProfile starts the runtime's CPU profile when GOLOAD_CPUPROFILE asks
+// for one; the returned function stops it.
+func cpuProfile() func() {
+	path := os.Getenv("GOLOAD_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
+	if err != nil {
+		panic(err)
+	}
+	if hz, _ := strconv.Atoi(os.Getenv("GOLOAD_CPUPROFILE_HZ")); hz > 0 {
+		// Before StartCPUProfile, which then keeps this rate (and says so).
+		runtime.SetCPUProfileRate(hz)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		panic(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
 
 type Record struct {
 	ID    int               `json:"id"`
@@ -73,6 +103,7 @@ func main() {
 	}
 	n, _ := strconv.Atoi(os.Args[1])
 	seed, _ := strconv.ParseInt(os.Args[2], 10, 64)
+	defer cpuProfile()()
 	rng := rand.New(rand.NewSource(seed))
 	recs := makeRecords(rng, n)
 	var sum uint64
