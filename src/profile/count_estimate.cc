@@ -212,7 +212,10 @@ LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
                                [](uint64_t x, const Block& b) { return x < b.address; });
     if (it == bs.begin()) return 0;
     --it;
-    if (a >= it->address + it->size || it->samples == 0 || it->size == 0) return 0;
+    if (a >= it->address + it->size || it->samples == 0 || it->size == 0 ||
+        it->samples < options.min_block_samples) {
+      return 0;
+    }
     return Count(static_cast<double>(it->samples) / static_cast<double>(it->size) * scale);
   };
   // Entries of each kept function: its entry block's count (a function is
@@ -262,6 +265,13 @@ LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
       n = std::max(n, most);
     });
     for (const auto& [key, place] : places) out.AddBody(*place.first, place.second);
+    // Head samples: clang takes them (plus one) as the weight of the entry
+    // block's class and as the function's entry count; left at 0, every
+    // function would be entered once.
+    if (!places.empty()) {
+      const std::string& name = symbolizer_->Symbolize(*elf_, fn).back().function;
+      if (auto e = entries.find(name); e != entries.end()) out.AddHead(name, e->second);
+    }
     // A call site's targets share the count of its block; a site whose
     // block got no sample of its own gets the callee's entries shared out
     // by its sites' samples.

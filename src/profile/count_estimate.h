@@ -36,6 +36,10 @@ namespace syspgo::profile {
 
 struct EstimateOptions {
   uint64_t min_samples = 0;  // per outermost function, inlined code included
+  // Per machine block: a block with fewer samples gets no count (clang
+  // infers it from the blocks around it) rather than a count that is
+  // mostly noise.
+  uint64_t min_block_samples = 0;
 };
 
 // `samples`: the time samples (LlvmProfile::AddBody per sample, AddCall
@@ -60,7 +64,8 @@ double Agreement(const LlvmProfile& a, const LlvmProfile& b);
 // profile/bb_addr_map.h) is estimated per block instead of per line: a
 // block's count is its samples over its bytes (times the scale), every
 // line gets the most any block holding its code ran (as llvm-profgen does
-// with branch records), and a call site's targets share its block's count.
+// with branch records), a call site's targets share its block's count, and
+// a function's head samples (entries) are its entry block's count.
 // A block runs as a whole, so the estimate pools all of its samples and
 // lines of one block agree; blocks without a sample say nothing (clang
 // infers them) rather than "never".
