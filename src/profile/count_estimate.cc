@@ -175,6 +175,7 @@ LlvmProfile CountEstimator::Counts(const EstimateOptions& options) const {
 LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
   struct Block {
     uint64_t address, size, samples;
+    double rate = 0;  // samples per byte, smoothed (below)
   };
   // The blocks of each kept function with their samples.
   std::map<uint64_t, std::vector<Block>> blocks;
@@ -197,11 +198,32 @@ LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
       --it;
       if (a < it->address + it->size) it->samples += n;
     }
-    for (const Block& b : bs) {
-      if (b.samples > 0 && b.size > 0) {
-        density += static_cast<double>(b.samples) / static_cast<double>(b.size);
-        kept += b.samples;
+    // A block's rate: its samples over its bytes, drawn towards its
+    // neighbours' (the block before and after it) by `prior_bytes` bytes of
+    // theirs. A block of a few bytes that runs as often as the loop around
+    // it expects a sample or two, and gets 0 or 1 as often as not; alone,
+    // that reads as "rarely", and clang moves it out of the loop.
+    const double alpha = static_cast<double>(options.prior_bytes);
+    for (size_t i = 0; i < bs.size(); ++i) {
+      auto evidence = [&](size_t j) {
+        return bs[j].samples >= options.min_block_samples ? bs[j].samples : 0;
+      };
+      const double own = static_cast<double>(evidence(i)), bytes = static_cast<double>(bs[i].size);
+      if (bytes <= 0) continue;
+      double rate = own / bytes;
+      if (alpha > 0) {
+        double ns = own, nb = bytes;
+        for (size_t j : {i - 1, i + 1}) {
+          if (j < bs.size()) {
+            ns += static_cast<double>(evidence(j));
+            nb += static_cast<double>(bs[j].size);
+          }
+        }
+        rate = (own + alpha * ns / nb) / (bytes + alpha);
       }
+      bs[i].rate = rate;
+      density += rate;
+      kept += bs[i].samples;
     }
   }
   LlvmProfile out;
@@ -212,11 +234,11 @@ LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
                                [](uint64_t x, const Block& b) { return x < b.address; });
     if (it == bs.begin()) return 0;
     --it;
-    if (a >= it->address + it->size || it->samples == 0 || it->size == 0 ||
-        it->samples < options.min_block_samples) {
-      return 0;
-    }
-    return Count(static_cast<double>(it->samples) / static_cast<double>(it->size) * scale);
+    if (a >= it->address + it->size || it->rate <= 0) return 0;
+    // A block without a sample of its own counts only from a whole one up.
+    const double v = it->rate * scale;
+    if (it->samples == 0 && v < 1) return 0;
+    return Count(v);
   };
   // Entries of each kept function: its entry block's count (a function is
   // entered as often as its first block runs, loops aside).

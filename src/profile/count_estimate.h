@@ -40,6 +40,9 @@ struct EstimateOptions {
   // infers it from the blocks around it) rather than a count that is
   // mostly noise.
   uint64_t min_block_samples = 0;
+  // Per machine block: how many bytes of its neighbours' evidence a
+  // block's own is pooled with (0: none; profile/count_estimate.cc).
+  uint64_t prior_bytes = 0;
 };
 
 // `samples`: the time samples (LlvmProfile::AddBody per sample, AddCall
