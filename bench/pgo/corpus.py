@@ -22,6 +22,8 @@ Methods, each C program built by clang-19 -O2 -g -fdebug-info-for-profiling
              (profile record --llvm-weights samples: the old writer)
   syspgo     syspgo's profile (estimated execution counts), REC recordings
   profi      the same profiles with clang's -fsample-profile-use-profi
+  nopgso     the same profiles with -mllvm -pgso=false: no size
+             optimization of code the profile calls cold
   oracle     the profile a perfect observer would write: every line's
              execution count and every call's, from callgrind on a smaller
              training run (bench/pgo/oracle.py): the best a line-based
@@ -40,6 +42,7 @@ interleaved runs). Writes a table on stdout and $CACHE/corpus.md.
   usage: bench/pgo/corpus.py SYSPGO [PROGRAM...]   (SYSPGO's directory holds
          syspgo-pgo-oracle, built with it)
   env:   CACHE=/var/cache/syspgo-bench/pgo-corpus REC=3 FREQ=999 ROUNDS=5 JOBS=2
+         METHODS=oracle,time,syspgo,profi,nopgso
 """
 import concurrent.futures
 import json
@@ -67,6 +70,8 @@ REC = int(os.environ.get("REC", "3"))
 FREQ = int(os.environ.get("FREQ", "999"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 JOBS = int(os.environ.get("JOBS", str(min(os.cpu_count() or 1, 4))))
+# Which methods beside base and instr (C programs).
+METHODS = os.environ.get("METHODS", "oracle,time,syspgo,profi,nopgso").split(",")
 SRC = os.path.join(CACHE, "src")
 WORK = os.path.join(CACHE, "run")
 
@@ -479,28 +484,33 @@ def main():
             run([PROFDATA, "merge", "-o", profdata] +
                 [os.path.join(raw, f) for f in os.listdir(raw)])
             bins["instr"] = p.build(os.path.join(d, "instr"), ["-fprofile-instr-use=" + profdata])
-            log("%s: the oracle (callgrind on a smaller training run)" % p.name)
-            truth = oracle.profile(os.path.join(os.path.dirname(syspgo), "syspgo-pgo-oracle"),
-                                   bins["base"], nodebug(bins["base"]), p.train_small,
-                                   os.path.join(d, "oracle"), p.name)
-            bins["oracle"] = p.build(os.path.join(d, "oracle-b"), ["-fprofile-sample-use=" + truth])
+            truth = None
+            if "oracle" in METHODS:
+                log("%s: the oracle (callgrind on a smaller training run)" % p.name)
+                truth = oracle.profile(os.path.join(os.path.dirname(syspgo), "syspgo-pgo-oracle"),
+                                       bins["base"], nodebug(bins["base"]), p.train_small,
+                                       os.path.join(d, "oracle"), p.name)
+                bins["oracle"] = p.build(os.path.join(d, "oracle-b"),
+                                         ["-fprofile-sample-use=" + truth])
             log("%s: %d recordings at %d Hz" % (p.name, REC, FREQ))
-            prof = os.path.join(d, "time")
-            record(syspgo, p.train(bins["base"]), prof, ["--llvm-weights", "samples"])
-            lp, samples["time"] = profile_of(prof, bins["base"], ".llvmprof")
-            similarity["time"] = overlap(truth, lp)
-            bins["time"] = p.build(os.path.join(d, "time-b"), ["-fprofile-sample-use=" + lp])
+            if "time" in METHODS:
+                prof = os.path.join(d, "time")
+                record(syspgo, p.train(bins["base"]), prof, ["--llvm-weights", "samples"])
+                lp, samples["time"] = profile_of(prof, bins["base"], ".llvmprof")
+                similarity["time"] = truth and overlap(truth, lp)
+                bins["time"] = p.build(os.path.join(d, "time-b"), ["-fprofile-sample-use=" + lp])
             for r in range(1, REC + 1):
                 prof = os.path.join(d, "rec%d" % r)
                 record(syspgo, p.train(bins["base"]), prof)
                 lp, n = profile_of(prof, bins["base"], ".llvmprof")
-                samples["syspgo%d" % r] = samples["profi%d" % r] = n
-                similarity["syspgo%d" % r] = similarity["profi%d" % r] = overlap(truth, lp)
-                bins["syspgo%d" % r] = p.build(os.path.join(d, "syspgo%d" % r),
-                                               ["-fprofile-sample-use=" + lp])
-                bins["profi%d" % r] = p.build(os.path.join(d, "profi%d" % r),
-                                              ["-fprofile-sample-use=" + lp,
-                                               "-fsample-profile-use-profi"])
+                for m, extra in (("syspgo", []), ("profi", ["-fsample-profile-use-profi"]),
+                                 ("nopgso", ["-mllvm", "-pgso=false"])):
+                    if m not in METHODS:
+                        continue
+                    samples["%s%d" % (m, r)] = n
+                    similarity["%s%d" % (m, r)] = truth and overlap(truth, lp)
+                    bins["%s%d" % (m, r)] = p.build(os.path.join(d, "%s%d" % (m, r)),
+                                                    ["-fprofile-sample-use=" + lp] + extra)
         log("%s: callgrind on the test input (%d builds)" % (p.name, len(bins)))
         stripped = {m: nodebug(b) for m, b in bins.items()}
 
@@ -541,7 +551,8 @@ def report(progs, rows, started, quiet=False):
         base = rows[(p.name, "base")]
         ref = None
         methods = sorted((m for (n, m) in rows if n == p.name),
-                         key=lambda m: (["base", "instr", "oracle", "time", "runtime", "syspgo", "profi"]
+                         key=lambda m: (["base", "instr", "oracle", "time", "runtime", "syspgo", "profi",
+                                         "nopgso"]
                                         .index(re.sub(r"\d+$", "", m)), m))
         if (p.name, "instr") in rows:
             ref = rows[(p.name, "instr")]
@@ -557,7 +568,7 @@ def report(progs, rows, started, quiet=False):
                 "%.2f" % x["similarity"] if x.get("similarity") is not None else "",
                 x["ir"], pct(base["ir"], x["ir"]), x["i1"], pct(base["i1"], x["i1"]),
                 x["wall"], pct(base["wall"], x["wall"]), "%.2f" % gain if gain is not None else ""))
-        for kind in ("syspgo", "profi", "runtime", "oracle", "time"):
+        for kind in ("syspgo", "profi", "nopgso", "runtime", "oracle", "time"):
             irs = [rows[(p.name, m)]["ir"] for m in methods if re.sub(r"\d+$", "", m) == kind]
             if not irs:
                 continue
