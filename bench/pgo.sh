@@ -232,10 +232,11 @@ pct() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); p
   row "goload (Go 1.23)" go-pgo go-base "+ -pgo syspgo pprof"
   echo
   echo "clang warnings with the sample profiles: $(cat "$work/sampled.warnings" "$work/so-sampled.warnings" | wc -l)"
+  # (awk, not head: head would leave sort to die of SIGPIPE under pipefail.)
   echo "Go PGO's hottest call edges (-d=pgodebug=3, percent of the profile's edge weight):"
   echo '```'
   grep -E '^"[^"]+" -> "[^"]+" \[label=' "$work/go-pgo.log" | \
-    awk -F'label="' '{split($2, a, "\""); print a[1] "\t" $0}' | sort -g -r | head -5 | cut -f2
+    awk -F'label="' '{split($2, a, "\""); print a[1] "\t" $0}' | sort -g -r | awk 'NR <= 5' | cut -f2
   echo '```'
 } | tee "$cache/results.md"
 
