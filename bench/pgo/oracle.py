@@ -25,7 +25,7 @@ def counts(callgrind_files, binary, symbols_of):
     calls = collections.Counter()
     first = {}  # function -> its lowest address seen (runtime)
     for path in callgrind_files:
-        ob = cob = fn = cfn = None
+        ob = fn = cfn = None
         pending_call = None
         npos = 1  # position columns ("positions: instr line")
         with open(path) as f:
@@ -36,8 +36,6 @@ def counts(callgrind_files, binary, symbols_of):
                     ob = line[3:].strip()
                 elif line.startswith("fn="):
                     fn = line[3:].strip().split("'")[0]  # f'2: a recursion level
-                elif line.startswith("cob="):
-                    cob = line[4:].strip()
                 elif line.startswith("cfn="):
                     cfn = line[4:].strip().split("'")[0]
                 elif line.startswith("calls="):
@@ -49,7 +47,6 @@ def counts(callgrind_files, binary, symbols_of):
                         if ob == binary:
                             calls[(addr, cfn)] += pending_call
                         pending_call = None
-                        cob = None
                         continue
                     if ob == binary and len(parts) > npos:
                         instr[addr] += int(parts[npos])

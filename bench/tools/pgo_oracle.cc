@@ -19,7 +19,7 @@
 //
 // And the profile writer's estimate from the samples of a recording, with
 // other options, so that estimators can be compared on one recording:
-//   usage: syspgo-pgo-oracle estimate BINARY SAMPLES counts|samples MIN [MIN_BLOCK [PRIOR_BYTES]]
+//   usage: syspgo-pgo-oracle estimate BINARY SAMPLES counts|samples MIN
 //   SAMPLES lines: "s OFFSET COUNT" (leaf samples at a file offset) and
 //                  "e OFFSET CALLEE COUNT" (samples in CALLEE called from
 //                  the call at OFFSET); from the recording's .pprof
@@ -55,8 +55,7 @@ Place PlaceOf(const InlineChain& chain) {
   return p;
 }
 
-int Estimate(const ElfFile& elf, std::istream& in, bool counts, uint64_t min_samples,
-             uint64_t min_block_samples, uint64_t prior_bytes) {
+int Estimate(const ElfFile& elf, std::istream& in, bool counts, uint64_t min_samples) {
   Symbolizer symbolizer;
   syspgo::profile::CountEstimator estimator(&symbolizer);
   std::string line;
@@ -78,11 +77,7 @@ int Estimate(const ElfFile& elf, std::istream& in, bool counts, uint64_t min_sam
       estimator.AddCall(elf, *addr, callee, count);
     }
   }
-  std::cout << (counts ? estimator
-                             .Counts({.min_samples = min_samples,
-                                      .min_block_samples = min_block_samples,
-                                      .prior_bytes = prior_bytes})
-                             .ToText()
+  std::cout << (counts ? estimator.Counts({.min_samples = min_samples}).ToText()
                        : estimator.samples().ToText());
   return 0;
 }
@@ -90,15 +85,14 @@ int Estimate(const ElfFile& elf, std::istream& in, bool counts, uint64_t min_sam
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 6 && argc <= 8 && std::string(argv[1]) == "estimate") {
+  if (argc == 6 && std::string(argv[1]) == "estimate") {
     auto elf = ElfFile::Load(argv[2]);
     std::ifstream in(argv[3]);
     if (!elf.ok() || !in) {
       std::fprintf(stderr, "pgo-oracle: cannot read %s or %s\n", argv[2], argv[3]);
       return 1;
     }
-    return Estimate(*elf, in, std::string(argv[4]) == "counts", std::stoull(argv[5]),
-                    argc >= 7 ? std::stoull(argv[6]) : 0, argc >= 8 ? std::stoull(argv[7]) : 0);
+    return Estimate(*elf, in, std::string(argv[4]) == "counts", std::stoull(argv[5]));
   }
   if (argc != 3) {
     std::fprintf(stderr, "usage: syspgo-pgo-oracle BINARY COUNTS > profile.llvmprof\n");

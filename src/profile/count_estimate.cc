@@ -34,6 +34,27 @@ double Density(const FunctionSamples& f, const FunctionSamples& code) {
   return sum;
 }
 
+// A machine block of a function and the samples that fell in it.
+struct Block {
+  uint64_t address, size, samples;
+};
+
+// The first block of `bs` (sorted by address, disjoint) that ends after `a`.
+template <typename Blocks>
+auto FirstEndingAfter(Blocks& bs, uint64_t a) {
+  auto it = std::upper_bound(bs.begin(), bs.end(), a,
+                             [](uint64_t x, const Block& b) { return x < b.address; });
+  if (it != bs.begin() && a < std::prev(it)->address + std::prev(it)->size) --it;
+  return it;
+}
+
+// The block holding `a`, nullptr in a gap.
+template <typename Blocks>
+auto BlockAt(Blocks& bs, uint64_t a) -> decltype(&*bs.begin()) {
+  auto it = FirstEndingAfter(bs, a);
+  return it != bs.end() && it->address <= a ? &*it : nullptr;
+}
+
 // A count that says "ran": never rounded down to 0.
 uint64_t Count(double v) { return std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(v))); }
 
@@ -173,72 +194,35 @@ LlvmProfile CountEstimator::Counts(const EstimateOptions& options) const {
 }
 
 LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
-  struct Block {
-    uint64_t address, size, samples;
-    double rate = 0;  // samples per byte, smoothed (below)
-  };
   // The blocks of each kept function with their samples.
   std::map<uint64_t, std::vector<Block>> blocks;
   double density = 0;
   uint64_t kept = 0;
   for (const auto& [fn, r] : raw_) {
     if (r.samples < options.min_samples) continue;
-    std::vector<Block>& bs = blocks[fn];
+    std::vector<Block> bs;
     for (const MachineBlock& b : elf_->BlocksIn(fn, fn + std::max<uint64_t>(r.size, 1))) {
       bs.push_back({b.address, b.size, 0});
     }
-    if (bs.empty()) {
-      blocks.erase(fn);
-      continue;
-    }
+    if (bs.empty()) continue;
     for (const auto& [a, n] : r.at) {
-      auto it = std::upper_bound(bs.begin(), bs.end(), a,
-                                 [](uint64_t x, const Block& b) { return x < b.address; });
-      if (it == bs.begin()) continue;
-      --it;
-      if (a < it->address + it->size) it->samples += n;
+      if (Block* b = BlockAt(bs, a)) b->samples += n;
     }
-    // A block's rate: its samples over its bytes, drawn towards its
-    // neighbours' (the block before and after it) by `prior_bytes` bytes of
-    // theirs. A block of a few bytes that runs as often as the loop around
-    // it expects a sample or two, and gets 0 or 1 as often as not; alone,
-    // that reads as "rarely", and clang moves it out of the loop.
-    const double alpha = static_cast<double>(options.prior_bytes);
-    for (size_t i = 0; i < bs.size(); ++i) {
-      auto evidence = [&](size_t j) {
-        return bs[j].samples >= options.min_block_samples ? bs[j].samples : 0;
-      };
-      const double own = static_cast<double>(evidence(i)), bytes = static_cast<double>(bs[i].size);
-      if (bytes <= 0) continue;
-      double rate = own / bytes;
-      if (alpha > 0) {
-        double ns = own, nb = bytes;
-        for (size_t j : {i - 1, i + 1}) {
-          if (j < bs.size()) {
-            ns += static_cast<double>(evidence(j));
-            nb += static_cast<double>(bs[j].size);
-          }
-        }
-        rate = (own + alpha * ns / nb) / (bytes + alpha);
+    for (const Block& b : bs) {
+      if (b.samples > 0 && b.size > 0) {
+        density += static_cast<double>(b.samples) / static_cast<double>(b.size);
+        kept += b.samples;
       }
-      bs[i].rate = rate;
-      density += rate;
-      kept += bs[i].samples;
     }
+    blocks.emplace(fn, std::move(bs));
   }
   LlvmProfile out;
   if (density <= 0) return out;
   const double scale = static_cast<double>(kept) / density;
   auto count_of = [&](const std::vector<Block>& bs, uint64_t a) -> uint64_t {
-    auto it = std::upper_bound(bs.begin(), bs.end(), a,
-                               [](uint64_t x, const Block& b) { return x < b.address; });
-    if (it == bs.begin()) return 0;
-    --it;
-    if (a >= it->address + it->size || it->rate <= 0) return 0;
-    // A block without a sample of its own counts only from a whole one up.
-    const double v = it->rate * scale;
-    if (it->samples == 0 && v < 1) return 0;
-    return Count(v);
+    const Block* b = BlockAt(bs, a);
+    if (!b || b->samples == 0 || b->size == 0) return 0;
+    return Count(static_cast<double>(b->samples) / static_cast<double>(b->size) * scale);
   };
   // Entries of each kept function: its entry block's count (a function is
   // entered as often as its first block runs, loops aside).
@@ -262,18 +246,8 @@ LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
     std::map<std::string, std::pair<const InlineChain*, uint64_t>> places;
     symbolizer_->ForEachLineRow(*elf_, fn, fn + r.size, [&](uint64_t a, uint64_t bytes) {
       uint64_t most = 0;
-      for (uint64_t x = a; x < a + bytes;) {
-        auto it = std::upper_bound(bs.begin(), bs.end(), x,
-                                   [](uint64_t v, const Block& b) { return v < b.address; });
-        if (it == bs.begin()) break;
-        --it;
-        if (x >= it->address + it->size) {
-          if (std::next(it) == bs.end()) break;
-          x = std::next(it)->address;
-          continue;
-        }
-        most = std::max(most, count_of(bs, x));
-        x = it->address + std::max<uint64_t>(it->size, 1);
+      for (auto b = FirstEndingAfter(bs, a); b != bs.end() && b->address < a + bytes; ++b) {
+        most = std::max(most, count_of(bs, b->address));  // the blocks the row overlaps
       }
       if (most == 0) return;
       const InlineChain& chain = symbolizer_->Symbolize(*elf_, a);

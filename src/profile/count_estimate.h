@@ -36,13 +36,6 @@ namespace syspgo::profile {
 
 struct EstimateOptions {
   uint64_t min_samples = 0;  // per outermost function, inlined code included
-  // Per machine block: a block with fewer samples gets no count (clang
-  // infers it from the blocks around it) rather than a count that is
-  // mostly noise.
-  uint64_t min_block_samples = 0;
-  // Per machine block: how many bytes of its neighbours' evidence a
-  // block's own is pooled with (0: none; profile/count_estimate.cc).
-  uint64_t prior_bytes = 0;
 };
 
 // `samples`: the time samples (LlvmProfile::AddBody per sample, AddCall
