@@ -274,11 +274,13 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   if (has_cmd) {
     std::vector<std::string> cmd = args->positional;
     cmd.insert(cmd.end(), args->rest.begin(), args->rest.end());
-    auto spawned = Subprocess::Spawn(cmd);
+    // Held until it is tracked: a shell that forks its first command at
+    // once would otherwise leave the recording empty.
+    SpawnOptions held;
+    held.held = true;
+    auto spawned = Subprocess::Spawn(cmd, held);
     if (!spawned.ok()) return Fail(spawned.status());
     child = std::move(*spawned);
-    // From here on (its first milliseconds, exec and loading, are not
-    // sampled).
     if (Status st = (*recorder)->TrackProcess(child.pid()); !st.ok()) return Fail(st);
   } else if (auto pid = args->Get("pid")) {
     char* end = nullptr;
@@ -302,6 +304,7 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
     (*recorder)->TrackAll();
   }
   (*recorder)->Start();
+  if (Status st = child.Start(); !st.ok()) return Fail(st);
   const auto deadline = SteadyClock::now() + std::chrono::seconds(*duration);
   std::optional<ExitInfo> exit;
   auto rescan = SteadyClock::now() + std::chrono::seconds(1);

@@ -420,12 +420,11 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     log.Warning("this kernel has no " + m + " tracepoint; those accesses are not recorded");
   }
 
-  // The traced process: a running one, or CMD started behind a FIFO gate so
-  // that it is tracked before it executes anything.
+  // The traced process: a running one, or CMD held (SpawnOptions::held)
+  // until it is tracked, so that it is traced from its first instruction.
   Subprocess child;
   pid_t target = 0;
   std::string target_text;
-  std::optional<TempDir> gate_dir;
   if (by_pid) {
     target = *pid_arg;
     if (Status st = (*tracer)->TrackProcess(target); !st.ok()) return Fail(st);
@@ -433,14 +432,9 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     target_text = "pid " + std::to_string(target);
     (*tracer)->Arm();
   } else {
-    auto dir = TempDir::Create("/tmp", "syspgo-trace-");
-    if (!dir.ok()) return Fail(dir.status());
-    gate_dir = std::move(*dir);
-    std::string fifo = JoinPath(gate_dir->path(), "gate");
-    if (::mkfifo(fifo.c_str(), 0600) != 0) return Fail(ErrnoStatus(errno, "mkfifo", fifo));
-    std::vector<std::string> cmd = {"sh", "-c", "read -r _ < \"$0\"; exec \"$@\"", fifo};
-    cmd.insert(cmd.end(), args->rest.begin(), args->rest.end());
-    auto spawned = Subprocess::Spawn(cmd);
+    SpawnOptions held;
+    held.held = true;
+    auto spawned = Subprocess::Spawn(args->rest, held);
     if (!spawned.ok()) return Fail(spawned.status());
     child = std::move(*spawned);
     target = child.pid();
@@ -448,9 +442,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     for (const auto& a : args->rest) target_text += (target_text.empty() ? "" : " ") + a;
     target_text = "cmd: " + target_text;
     (*tracer)->Arm();
-    auto gate = UniqueFd::Open(fifo, O_WRONLY);
-    if (!gate.ok()) return Fail(gate.status());
-    if (Status st = WriteAll(gate->get(), std::string_view("\n"), fifo); !st.ok()) return Fail(st);
+    if (Status st = child.Start(); !st.ok()) return Fail(st);
   }
 
   // Until ready.

@@ -36,23 +36,33 @@ ExitInfo ExitInfoFromWaitStatus(int status) {
 
 namespace {
 
-// fork + exec for what posix_spawn cannot do (PR_SET_PDEATHSIG). Between
-// fork and exec the child only makes async-signal-safe calls; an exec
-// failure reaches the parent as an errno through a close-on-exec pipe.
-Result<pid_t> ForkExec(char* const* argv, char* const* envp, const SpawnOptions& options) {
+// fork + exec for what posix_spawn cannot do (PR_SET_PDEATHSIG, a held
+// start). Between fork and exec the child only makes async-signal-safe
+// calls; an exec failure reaches the parent as an errno through a
+// close-on-exec pipe (`report`, read by the caller).
+struct Forked {
+  pid_t pid;
+  UniqueFd gate;    // write end: a byte lets the child exec (held only)
+  UniqueFd report;  // read end: the exec errno, EOF on success
+};
+
+Result<Forked> ForkExec(char* const* argv, char* const* envp, const SpawnOptions& options) {
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd report_read = UniqueFd::Adopt(report[0]);
+  UniqueFd report_write = UniqueFd::Adopt(report[1]);
+  int gate[2] = {-1, -1};
+  if (options.held && ::pipe2(gate, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd gate_read = UniqueFd::Adopt(gate[0]);
+  UniqueFd gate_write = UniqueFd::Adopt(gate[1]);
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid < 0) {
-    int err = errno;
-    ::close(report[0]);
-    ::close(report[1]);
-    return ErrnoStatus(err, "fork");
-  }
+  if (pid < 0) return ErrnoStatus(errno, "fork");
   if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // the parent is already gone
+    if (options.die_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent is already gone
+    }
     struct sigaction dfl;
     std::memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
@@ -61,6 +71,16 @@ Result<pid_t> ForkExec(char* const* argv, char* const* envp, const SpawnOptions&
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (options.new_process_group) ::setpgid(0, 0);
+    if (options.held) {
+      ::close(gate[1]);  // EOF when the parent's end goes: never started
+      char go = 0;
+      ssize_t n;
+      do {
+        n = ::read(gate[0], &go, 1);
+      } while (n < 0 && errno == EINTR);
+      if (n != 1) ::_exit(127);
+      ::close(gate[0]);
+    }
     int in = options.stdin_fd;
     if (options.null_stdin) in = ::open("/dev/null", O_RDONLY);
     if (in >= 0) ::dup2(in, 0);
@@ -72,19 +92,18 @@ Result<pid_t> ForkExec(char* const* argv, char* const* envp, const SpawnOptions&
     (void)ignored;
     ::_exit(127);
   }
-  ::close(report[1]);
+  report_write.Reset();
+  return Forked{pid, std::move(gate_write), std::move(report_read)};
+}
+
+// The exec errno the child reported on `report` (0: it executed).
+int ReadExecError(int report) {
   int err = 0;
   ssize_t n;
   do {
-    n = ::read(report[0], &err, sizeof(err));
+    n = ::read(report, &err, sizeof(err));
   } while (n < 0 && errno == EINTR);
-  ::close(report[0]);
-  if (n == sizeof(err)) {
-    int status;
-    ::waitpid(pid, &status, 0);
-    return ErrnoStatus(err, "run", argv[0]);
-  }
-  return pid;
+  return n == sizeof(err) ? err : 0;
 }
 
 }  // namespace
@@ -92,7 +111,7 @@ Result<pid_t> ForkExec(char* const* argv, char* const* envp, const SpawnOptions&
 Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
                                      const SpawnOptions& options) {
   if (argv.empty()) return InvalidArgument("spawn: empty command");
-  if (options.die_with_parent) {
+  if (options.die_with_parent || options.held) {
     std::vector<char*> cargv;
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
@@ -101,9 +120,18 @@ Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
       for (const auto& e : *options.env) cenv.push_back(const_cast<char*>(e.c_str()));
       cenv.push_back(nullptr);
     }
-    ASSIGN_OR_RETURN(pid_t pid,
+    ASSIGN_OR_RETURN(Forked child,
                      ForkExec(cargv.data(), options.env ? cenv.data() : environ, options));
-    return Subprocess(pid);
+    if (options.held) {
+      return Subprocess(child.pid, std::move(child.gate), std::move(child.report));
+    }
+    if (int err = ReadExecError(child.report.get())) {
+      int status;
+      while (::waitpid(child.pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return ErrnoStatus(err, "run", argv[0]);
+    }
+    return Subprocess(child.pid);
   }
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
@@ -160,13 +188,37 @@ Subprocess::~Subprocess() {
   }
 }
 
-Subprocess::Subprocess(Subprocess&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
+Subprocess::Subprocess(Subprocess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      gate_(std::move(other.gate_)),
+      report_(std::move(other.report_)) {}
 
 Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
   if (this != &other) {
-    Subprocess dying(std::exchange(pid_, std::exchange(other.pid_, -1)));
+    Subprocess dying(std::exchange(pid_, std::exchange(other.pid_, -1)), std::move(gate_),
+                     std::move(report_));
+    gate_ = std::move(other.gate_);
+    report_ = std::move(other.report_);
   }
   return *this;
+}
+
+Status Subprocess::Start() {
+  if (!gate_.valid()) return Status::Ok();
+  const char go = 1;
+  ssize_t n;
+  do {
+    n = ::write(gate_.get(), &go, 1);
+  } while (n < 0 && errno == EINTR);
+  const int write_err = errno;
+  gate_.Reset();
+  if (n != 1) return ErrnoStatus(write_err, "start a held child");
+  const int err = ReadExecError(report_.get());
+  report_.Reset();
+  if (err == 0) return Status::Ok();
+  ASSIGN_OR_RETURN(ExitInfo ignored, Wait());
+  (void)ignored;
+  return ErrnoStatus(err, "run");
 }
 
 Result<ExitInfo> Subprocess::Wait() {

@@ -34,6 +34,11 @@ struct SpawnOptions {
   // The child gets SIGKILL when the spawning thread dies (PR_SET_PDEATHSIG),
   // so a helper never outlives a killed syspgo.
   bool die_with_parent = false;
+  // The child is created but waits, before it executes anything of argv,
+  // until Subprocess::Start(): whoever follows it (a profiler, a tracer)
+  // sees it from its first instruction, and every process it forks. A
+  // held child that is never started exits (127) when its Subprocess goes.
+  bool held = false;
 };
 
 // How a process ended.
@@ -60,6 +65,9 @@ class Subprocess {
   Subprocess& operator=(const Subprocess&) = delete;
 
   pid_t pid() const { return pid_; }
+  // Lets a held child (SpawnOptions::held) execute; its exec failure
+  // (command not found) is the result. OK and nothing for any other child.
+  Status Start();
   bool running() const { return pid_ > 0; }
   // Blocks until the child exits.
   Result<ExitInfo> Wait();
@@ -73,7 +81,11 @@ class Subprocess {
 
  private:
   explicit Subprocess(pid_t pid) : pid_(pid) {}
+  Subprocess(pid_t pid, UniqueFd gate, UniqueFd report)
+      : pid_(pid), gate_(std::move(gate)), report_(std::move(report)) {}
   pid_t pid_ = -1;
+  UniqueFd gate_;    // held child: closing it without a byte ends the child
+  UniqueFd report_;  // held child: its exec errno, or EOF when it executed
 };
 
 struct CommandOutput {

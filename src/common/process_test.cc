@@ -2,8 +2,11 @@
 #include "common/process.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -48,6 +51,58 @@ TEST(ProcessTest, MissingProgramIsAnError) {
   auto child = Subprocess::Spawn({"/nonexistent/program"}, options);
   ASSERT_FALSE(child.ok());
   EXPECT_EQ(child.status().code(), StatusCode::kNotFound);
+}
+
+// A held child has not executed its command before Start(): it is still
+// the forked copy of us (same executable), and the command's side effect
+// appears only after Start().
+TEST(ProcessTest, HeldChildRunsOnlyAfterStart) {
+  char dir[] = "/tmp/syspgo-held-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string mark = std::string(dir) + "/ran";
+  SpawnOptions options;
+  options.held = true;
+  auto child = Subprocess::Spawn({"sh", "-c", "echo x > \"$0\"", mark}, options);
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(::access(mark.c_str(), F_OK), 0);  // not executed yet
+  char self[4096], theirs[4096];
+  const ssize_t a = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  const ssize_t b = ::readlink(("/proc/" + std::to_string(child->pid()) + "/exe").c_str(), theirs,
+                               sizeof(theirs) - 1);
+  ASSERT_GT(a, 0);
+  ASSERT_GT(b, 0);
+  EXPECT_EQ(std::string(self, a), std::string(theirs, b));
+  ASSERT_TRUE(child->Start().ok());
+  EXPECT_TRUE(child->Start().ok());  // once only: a second call does nothing
+  auto exit = child->Wait();
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->success());
+  EXPECT_EQ(::access(mark.c_str(), F_OK), 0);
+  ::unlink(mark.c_str());
+  ::rmdir(dir);
+}
+
+TEST(ProcessTest, HeldChildNeverStartedIsGone) {
+  pid_t pid;
+  {
+    SpawnOptions options;
+    options.held = true;
+    auto child = Subprocess::Spawn({"sleep", "30"}, options);
+    ASSERT_TRUE(child.ok());
+    pid = child->pid();
+  }
+  EXPECT_NE(::kill(pid, 0), 0);
+}
+
+TEST(ProcessTest, HeldMissingProgramFailsAtStart) {
+  SpawnOptions options;
+  options.held = true;
+  auto child = Subprocess::Spawn({"/nonexistent/program"}, options);
+  ASSERT_TRUE(child.ok());  // forked; the exec comes at Start
+  Status st = child->Start();
+  EXPECT_EQ(st.code(), StatusCode::kNotFound) << st.ToString();
+  EXPECT_FALSE(child->running());  // reaped
 }
 
 TEST(ProcessTest, DieWithParentChildRunsNormally) {
