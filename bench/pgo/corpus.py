@@ -24,6 +24,9 @@ Methods, each C program built by clang-19 -O2 -g -fdebug-info-for-profiling
   profi      the same profiles with clang's -fsample-profile-use-profi
   nopgso     the same profiles with -mllvm -pgso=false: no size
              optimization of code the profile calls cold
+  profiv     profi, and -mllvm -loop-vectorize-with-block-frequency=false:
+             the vectorizer takes no trip count from the profile (a loop's
+             entries are its rarest blocks, the ones samples miss)
   oracle     the profile a perfect observer would write: every line's
              execution count and every call's, from callgrind on a smaller
              training run (bench/pgo/oracle.py): the best a line-based
@@ -42,7 +45,7 @@ interleaved runs). Writes a table on stdout and $CACHE/corpus.md.
   usage: bench/pgo/corpus.py SYSPGO [PROGRAM...]   (SYSPGO's directory holds
          syspgo-pgo-oracle, built with it)
   env:   CACHE=/var/cache/syspgo-bench/pgo-corpus REC=3 FREQ=999 ROUNDS=5 JOBS=2
-         METHODS=oracle,time,syspgo,profi,nopgso
+         METHODS=oracle,time,syspgo,profi,nopgso,profiv
 """
 import concurrent.futures
 import json
@@ -64,6 +67,8 @@ GO = "/usr/lib/go-1.23/bin/go"
 # no instruction (a section outside the loaded image).
 CFLAGS = ["-O2", "-g", "-fdebug-info-for-profiling", "-fno-omit-frame-pointer",
           "-fbasic-block-address-map", "-w"]
+# The vectorizer's trip count from the profile: off (see METHODS, profiv).
+NO_PROFILE_TRIP_COUNTS = ["-mllvm", "-loop-vectorize-with-block-frequency=false"]
 SQLITE_NPM = "better-sqlite3@12.11.1"
 CACHE = os.environ.get("CACHE", "/var/cache/syspgo-bench/pgo-corpus")
 REC = int(os.environ.get("REC", "3"))
@@ -71,7 +76,7 @@ FREQ = int(os.environ.get("FREQ", "999"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 JOBS = int(os.environ.get("JOBS", str(min(os.cpu_count() or 1, 4))))
 # Which methods beside base and instr (C programs).
-METHODS = os.environ.get("METHODS", "oracle,time,syspgo,profi,nopgso").split(",")
+METHODS = os.environ.get("METHODS", "oracle,time,syspgo,profi,nopgso,profiv").split(",")
 SRC = os.path.join(CACHE, "src")
 WORK = os.path.join(CACHE, "run")
 
@@ -504,7 +509,8 @@ def main():
                 record(syspgo, p.train(bins["base"]), prof)
                 lp, n = profile_of(prof, bins["base"], ".llvmprof")
                 for m, extra in (("syspgo", []), ("profi", ["-fsample-profile-use-profi"]),
-                                 ("nopgso", ["-mllvm", "-pgso=false"])):
+                                 ("nopgso", ["-mllvm", "-pgso=false"]),
+                                 ("profiv", ["-fsample-profile-use-profi"] + NO_PROFILE_TRIP_COUNTS)):
                     if m not in METHODS:
                         continue
                     samples["%s%d" % (m, r)] = n
@@ -552,7 +558,7 @@ def report(progs, rows, started, quiet=False):
         ref = None
         methods = sorted((m for (n, m) in rows if n == p.name),
                          key=lambda m: (["base", "instr", "oracle", "time", "runtime", "syspgo", "profi",
-                                         "nopgso"]
+                                         "nopgso", "profiv"]
                                         .index(re.sub(r"\d+$", "", m)), m))
         if (p.name, "instr") in rows:
             ref = rows[(p.name, "instr")]
@@ -568,7 +574,7 @@ def report(progs, rows, started, quiet=False):
                 "%.2f" % x["similarity"] if x.get("similarity") is not None else "",
                 x["ir"], pct(base["ir"], x["ir"]), x["i1"], pct(base["i1"], x["i1"]),
                 x["wall"], pct(base["wall"], x["wall"]), "%.2f" % gain if gain is not None else ""))
-        for kind in ("syspgo", "profi", "nopgso", "runtime", "oracle", "time"):
+        for kind in ("syspgo", "profi", "nopgso", "profiv", "runtime", "oracle", "time"):
             irs = [rows[(p.name, m)]["ir"] for m in methods if re.sub(r"\d+$", "", m) == kind]
             if not irs:
                 continue

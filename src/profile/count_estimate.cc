@@ -55,12 +55,17 @@ auto BlockAt(Blocks& bs, uint64_t a) -> decltype(&*bs.begin()) {
   return it != bs.end() && it->address <= a ? &*it : nullptr;
 }
 
+// Counts per sample: the profile's total is this many times its samples.
+// At one count per sample, the rare blocks that decide a loop's trip
+// count or a branch's odds (a loop's entry, its exit) round to 1, 2 or 3,
+// and the ratios clang derives from them are mostly rounding.
+constexpr double kCountsPerSample = 1000;
+
 // A count that says "ran": never rounded down to 0.
 uint64_t Count(double v) { return std::max<uint64_t>(1, static_cast<uint64_t>(std::llround(v))); }
 
 FunctionSamples Estimate(const FunctionSamples& f, const FunctionSamples& code, double scale) {
   FunctionSamples out;
-  out.total = f.total;
   out.head = f.head;
   for (const auto& [key, n] : f.body) {
     if (n == 0) continue;
@@ -87,10 +92,14 @@ FunctionSamples Estimate(const FunctionSamples& f, const FunctionSamples& code, 
     for (const auto& [name, g] : callees) {
       FunctionSamples e = Estimate(g, Child(code, key, name), scale);
       if (!e.body.empty() || !e.calls.empty() || !e.inlined.empty()) {
+        out.total += e.total;
         out.inlined[key][name] = std::move(e);
       }
     }
   }
+  // The total of the counts (as clang reads a total: the body's and the
+  // inlined callees'), not of the samples.
+  for (const auto& [key, n] : out.body) out.total += n;
   return out;
 }
 
@@ -142,8 +151,8 @@ LlvmProfile EstimateCounts(const LlvmProfile& samples, const LlvmProfile& code,
     kept += f.total;
   }
   if (density <= 0) return out;
-  // Counts on the scale of samples: the kept samples' total stays.
-  const double scale = static_cast<double>(kept) / density;
+  // kCountsPerSample counts per kept sample in all.
+  const double scale = kCountsPerSample * static_cast<double>(kept) / density;
   for (const auto& [name, f] : samples.functions()) {
     if (!keep(f)) continue;
     auto c = code.functions().find(name);
@@ -218,7 +227,7 @@ LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
   }
   LlvmProfile out;
   if (density <= 0) return out;
-  const double scale = static_cast<double>(kept) / density;
+  const double scale = kCountsPerSample * static_cast<double>(kept) / density;
   auto count_of = [&](const std::vector<Block>& bs, uint64_t a) -> uint64_t {
     const Block* b = BlockAt(bs, a);
     if (!b || b->samples == 0 || b->size == 0) return 0;

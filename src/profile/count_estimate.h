@@ -14,7 +14,9 @@
 // The estimate, per place (function, inline call site, line offset,
 // discriminator):
 //   count = samples / bytes of code the binary has there * scale
-// with one scale per binary that keeps the profile's total. A call site's
+// with one scale per binary that makes the profile's total 1000 counts
+// per sample (finer than samples: the ratios clang reads from rare blocks
+// are not rounding). A call site's
 // targets share the site's estimated count in proportion to their samples.
 // Outermost functions with fewer than `min_samples` samples are left out:
 // clang then optimizes them as it would without a profile, rather than

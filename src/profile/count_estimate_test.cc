@@ -25,7 +25,7 @@ SourceFrame At(const std::string& fn, uint32_t start, uint32_t line) {
 
 // Two lines that ran equally often, one with four times the code: the same
 // count, though one has four times the samples. A call site's targets share
-// its count by their samples. The total stays that of the samples.
+// its count by their samples. The total is 1000 counts per sample.
 TEST(EstimateCountsTest, SamplesOverCodeAndCallSitesShareTheirLine) {
   LlvmProfile samples, code;
   samples.AddBody({At("f", 10, 11)}, 400);
@@ -41,10 +41,10 @@ TEST(EstimateCountsTest, SamplesOverCodeAndCallSitesShareTheirLine) {
   const uint64_t a = f.body.at({1, 0}), b = f.body.at({2, 0}), c = f.body.at({3, 0});
   EXPECT_EQ(a, b);
   EXPECT_EQ(c * 2, b);
-  EXPECT_EQ(a + b + c, 600u) << "the samples' total";
+  EXPECT_EQ(a + b + c, 600000u) << "1000 counts per sample";
   EXPECT_EQ(f.calls.at({3, 0}).at("g"), c * 3 / 4);
   EXPECT_EQ(f.calls.at({3, 0}).at("h"), c / 4);
-  EXPECT_EQ(out.ToText().find("f:600:0\n"), 0u) << out.ToText();
+  EXPECT_EQ(out.ToText().find("f:600000:0\n"), 0u) << out.ToText();
 }
 
 // A function with fewer samples than the minimum gets no counts; one with
