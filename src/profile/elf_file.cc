@@ -50,7 +50,7 @@ Result<ElfFile> ElfFile::Load(const std::string& path) {
     if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
       out.exec_segments_.push_back({ph.p_offset, ph.p_vaddr, ph.p_filesz});
     }
-    if (ph.p_type == PT_NOTE && out.build_id_.empty()) {
+    if (ph.p_type == PT_NOTE) {
       Elf_Data* data = elf_getdata_rawchunk(elf.get(), static_cast<int64_t>(ph.p_offset),
                                             ph.p_filesz, ELF_T_NHDR);
       if (!data) continue;
@@ -59,9 +59,9 @@ Result<ElfFile> ElfFile::Load(const std::string& path) {
       while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
         const char* name = static_cast<const char*>(data->d_buf) + name_off;
         const auto* desc = static_cast<const unsigned char*>(data->d_buf) + desc_off;
-        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0 &&
+            out.build_id_.empty()) {
           out.build_id_ = Hex(desc, nh.n_descsz);
-          break;
         }
         // Go writes its own build ID (text) and no GNU one unless asked
         // (-ldflags=-B gobuildid): 40 hex digits derived from it.
@@ -71,6 +71,7 @@ Result<ElfFile> ElfFile::Load(const std::string& path) {
       }
     }
   }
+  out.go_ = !go_build_id.empty();
   if (out.build_id_.empty() && !go_build_id.empty()) {
     out.build_id_ = Sha256::HexOf("go:" + go_build_id).substr(0, 40);
   }

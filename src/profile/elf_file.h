@@ -41,6 +41,8 @@ class ElfFile {
   // Hex: the GNU build-id note; for Go binaries without one, 40 hex digits
   // derived from the Go build ID note; "" when the file has neither.
   const std::string& build_id() const { return build_id_; }
+  // Built by Go (it has Go's build ID note): its profile is the .pprof.
+  bool is_go() const { return go_; }
   // The address a file offset is loaded at (executable segments only).
   std::optional<uint64_t> AddressOfOffset(uint64_t offset) const;
   // The function containing an address, or nullptr.
@@ -58,6 +60,7 @@ class ElfFile {
   UniqueFd fd_;
   std::string path_;
   std::string build_id_;
+  bool go_ = false;
   std::vector<ElfSegment> exec_segments_;
   std::vector<ElfSymbol> symbols_;    // sorted by address
   std::vector<MachineBlock> blocks_;  // sorted by address

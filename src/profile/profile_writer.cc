@@ -167,6 +167,7 @@ struct PerBinary {
   std::unique_ptr<CountEstimator> half[2];
   int next_half = 0;
   std::unique_ptr<PprofBuilder> pprof;
+  bool go = false;  // a Go binary: its .pprof is the profile that counts
 };
 
 }  // namespace
@@ -212,6 +213,7 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
     for (const Frame& f : frames) stack.push_back(PprofFrameOf(f, resolver.Resolve(f)));
     RETURN_IF_ERROR(b.pprof->AddSample(stack, s.count));
     if (!leaf.chain) continue;
+    b.go = leaf.elf->is_go();
     b.llvm->AddSample(*leaf.elf, leaf.address, s.count);
     // Halves: count/2 each, the odd one to the half whose turn it is.
     const uint64_t even = s.count / 2;
@@ -267,7 +269,7 @@ Result<WriteSummary> WriteProfiles(const Recording& recording, const std::string
         options.llvm_weights == LlvmWeights::kCounts
             ? b.llvm->Counts({.min_samples = options.min_function_samples}).ToText()
             : b.llvm->samples().ToText();
-    if (!text.empty() && options.llvm_weights == LlvmWeights::kCounts) {
+    if (!text.empty() && options.llvm_weights == LlvmWeights::kCounts && !b.go) {
       const EstimateOptions est{.min_samples = options.min_function_samples};
       summary.llvm.push_back({b.path, b.samples, b.llvm->blocks(),
                               Agreement(b.half[0]->Counts(est), b.half[1]->Counts(est))});

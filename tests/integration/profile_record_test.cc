@@ -265,6 +265,8 @@ func main() {
   const std::string out = Path("go");
   auto r = Record({"--freq", "499", "-o", out, "--", JoinPath(src, "app"), "300000000"});
   ASSERT_TRUE(r.exit.success()) << r.output;
+  EXPECT_EQ(r.output.find("LLVM profile of"), std::string::npos)
+      << "no LLVM profile advice for a Go binary: " << r.output;
   auto id = profile::ReadBuildId(JoinPath(src, "app"));
   ASSERT_TRUE(id.ok());
   ASSERT_EQ(id->size(), 40u) << "derived from the Go build ID";
