@@ -6,10 +6,13 @@
 #
 #   1. sqlite (the amalgamation, from the npm package better-sqlite3) with
 #      bench/pgo/sqlite_load.c, built by clang-19 -O2 -g
-#      -fdebug-info-for-profiling -fno-omit-frame-pointer:
+#      -fdebug-info-for-profiling -fno-omit-frame-pointer
+#      -fbasic-block-address-map (docs/profile.md, "Compiler flags"):
 #        base      no profile
 #        sampled   -fprofile-sample-use with syspgo's .llvmprof of the
-#                  program (recorded with -- CMD)
+#                  program (recorded with -- CMD), and the flags
+#                  docs/profile.md gives for it (profi, no trip counts
+#                  from the profile for the vectorizer)
 #        instr     instrumented PGO (-fprofile-instr-generate, llvm-profdata,
 #                  -fprofile-instr-use) on the same training runs
 #   2. the same sqlite as a shared library (libsqlite3.so), its profile
@@ -79,8 +82,10 @@ if [ ! -f "$src/sqlite3.c" ]; then
   cp "$cache/npm/package/deps/sqlite3/sqlite3.c" "$cache/npm/package/deps/sqlite3/sqlite3.h" "$src/"
 fi
 sqlite_version=$(sed -n 's/^#define SQLITE_VERSION *"\(.*\)"/\1/p' "$src/sqlite3.h")
-cflags=(-O2 -g -fdebug-info-for-profiling -fno-omit-frame-pointer -DSQLITE_THREADSAFE=0
-        -DSQLITE_OMIT_LOAD_EXTENSION -I "$src")
+cflags=(-O2 -g -fdebug-info-for-profiling -fno-omit-frame-pointer -fbasic-block-address-map
+        -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -I "$src")
+# With a syspgo sample profile (docs/profile.md, "Compiler flags").
+sample_flags=(-fsample-profile-use-profi -mllvm -loop-vectorize-with-block-frequency=false)
 
 # build_static NAME [FLAGS...]: $work/NAME, sqlite linked in; clang's
 # warnings in $work/NAME.warnings.
@@ -123,7 +128,7 @@ log "recording the training runs (syspgo profile record --freq $freq -- ...)"
 "$syspgo" profile record --freq "$freq" -o "$work/prof-static" -- \
   sh -c "for s in $train_seeds; do '$work/base' $train_rows \$s >/dev/null; done"
 static_prof=$(profile_of "$work/prof-static" "$work/base" .llvmprof)
-build_static sampled "-fprofile-sample-use=$static_prof"
+build_static sampled "-fprofile-sample-use=$static_prof" "${sample_flags[@]}"
 build_static instr-gen -fprofile-instr-generate
 log "instrumented training runs"
 LLVM_PROFILE_FILE="$work/instr-%p.profraw" train "$work/instr-gen"
@@ -144,7 +149,7 @@ sleep 0.5
 touch "$work/stop"
 wait "$loop"
 shared_prof=$(profile_of "$work/prof-all" "$work/so-base/libsqlite3.so" .llvmprof)
-build_shared so-sampled "-fprofile-sample-use=$shared_prof"
+build_shared so-sampled "-fprofile-sample-use=$shared_prof" "${sample_flags[@]}"
 
 # --- 3. Go -----------------------------------------------------------------
 export GOCACHE="$cache/gocache" GOPATH="$cache/gopath" GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod
