@@ -123,7 +123,7 @@ Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
     ASSIGN_OR_RETURN(Forked child,
                      ForkExec(cargv.data(), options.env ? cenv.data() : environ, options));
     if (options.held) {
-      return Subprocess(child.pid, std::move(child.gate), std::move(child.report));
+      return Subprocess(child.pid, std::move(child.gate), std::move(child.report), argv[0]);
     }
     if (int err = ReadExecError(child.report.get())) {
       int status;
@@ -191,14 +191,16 @@ Subprocess::~Subprocess() {
 Subprocess::Subprocess(Subprocess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
       gate_(std::move(other.gate_)),
-      report_(std::move(other.report_)) {}
+      report_(std::move(other.report_)),
+      program_(std::move(other.program_)) {}
 
 Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
   if (this != &other) {
     Subprocess dying(std::exchange(pid_, std::exchange(other.pid_, -1)), std::move(gate_),
-                     std::move(report_));
+                     std::move(report_), std::move(program_));
     gate_ = std::move(other.gate_);
     report_ = std::move(other.report_);
+    program_ = std::move(other.program_);
   }
   return *this;
 }
@@ -218,7 +220,7 @@ Status Subprocess::Start() {
   if (err == 0) return Status::Ok();
   ASSIGN_OR_RETURN(ExitInfo ignored, Wait());
   (void)ignored;
-  return ErrnoStatus(err, "run");
+  return ErrnoStatus(err, "run", program_);
 }
 
 Result<ExitInfo> Subprocess::Wait() {

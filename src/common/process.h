@@ -81,11 +81,15 @@ class Subprocess {
 
  private:
   explicit Subprocess(pid_t pid) : pid_(pid) {}
-  Subprocess(pid_t pid, UniqueFd gate, UniqueFd report)
-      : pid_(pid), gate_(std::move(gate)), report_(std::move(report)) {}
+  Subprocess(pid_t pid, UniqueFd gate, UniqueFd report, std::string program)
+      : pid_(pid),
+        gate_(std::move(gate)),
+        report_(std::move(report)),
+        program_(std::move(program)) {}
   pid_t pid_ = -1;
-  UniqueFd gate_;    // held child: closing it without a byte ends the child
-  UniqueFd report_;  // held child: its exec errno, or EOF when it executed
+  UniqueFd gate_;        // held child: closing it without a byte ends the child
+  UniqueFd report_;      // held child: its exec errno, or EOF when it executed
+  std::string program_;  // held child: argv[0], for Start()'s error
 };
 
 struct CommandOutput {

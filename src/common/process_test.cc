@@ -102,6 +102,7 @@ TEST(ProcessTest, HeldMissingProgramFailsAtStart) {
   ASSERT_TRUE(child.ok());  // forked; the exec comes at Start
   Status st = child->Start();
   EXPECT_EQ(st.code(), StatusCode::kNotFound) << st.ToString();
+  EXPECT_NE(st.ToString().find("/nonexistent/program"), std::string::npos) << st.ToString();
   EXPECT_FALSE(child->running());  // reaped
 }
 
