@@ -2,6 +2,7 @@
 #include "common/process.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -207,12 +208,25 @@ Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
 
 Status Subprocess::Start() {
   if (!gate_.valid()) return Status::Ok();
+  // A child that died before it was started has closed its end: the write
+  // fails with EPIPE, and the SIGPIPE it raises is taken back here rather
+  // than left to end a program that does not ignore it.
+  sigset_t pipe_only, before;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &before);
   const char go = 1;
   ssize_t n;
   do {
     n = ::write(gate_.get(), &go, 1);
   } while (n < 0 && errno == EINTR);
   const int write_err = errno;
+  if (n < 0 && write_err == EPIPE) {
+    const struct timespec now = {0, 0};
+    while (::sigtimedwait(&pipe_only, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
   gate_.Reset();
   if (n != 1) return ErrnoStatus(write_err, "start a held child");
   const int err = ReadExecError(report_.get());

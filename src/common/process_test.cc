@@ -95,6 +95,27 @@ TEST(ProcessTest, HeldChildNeverStartedIsGone) {
   EXPECT_NE(::kill(pid, 0), 0);
 }
 
+// A held child killed before Start(): Start() fails, and the write to its
+// closed gate does not end the test with SIGPIPE (not ignored here).
+TEST(ProcessTest, HeldChildKilledBeforeStartIsAnError) {
+  ASSERT_NE(std::signal(SIGPIPE, SIG_DFL), SIG_ERR);
+  SpawnOptions options;
+  options.held = true;
+  auto child = Subprocess::Spawn({"sleep", "30"}, options);
+  ASSERT_TRUE(child.ok());
+  ASSERT_TRUE(child->Signal(SIGKILL).ok());
+  // Until the kernel has closed its fds (a zombie has none).
+  for (int i = 0; i < 1000; ++i) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(child->pid()), &info, WEXITED | WNOWAIT | WNOHANG) == 0 &&
+        info.si_pid == child->pid()) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_FALSE(child->Start().ok());
+}
+
 TEST(ProcessTest, HeldMissingProgramFailsAtStart) {
   SpawnOptions options;
   options.held = true;
