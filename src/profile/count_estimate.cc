@@ -228,10 +228,13 @@ LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
   LlvmProfile out;
   if (density <= 0) return out;
   const double scale = kCountsPerSample * static_cast<double>(kept) / density;
+  auto count_of_block = [&](const Block& b) -> uint64_t {
+    if (b.samples == 0 || b.size == 0) return 0;
+    return Count(static_cast<double>(b.samples) / static_cast<double>(b.size) * scale);
+  };
   auto count_of = [&](const std::vector<Block>& bs, uint64_t a) -> uint64_t {
     const Block* b = BlockAt(bs, a);
-    if (!b || b->samples == 0 || b->size == 0) return 0;
-    return Count(static_cast<double>(b->samples) / static_cast<double>(b->size) * scale);
+    return b ? count_of_block(*b) : 0;
   };
   // Entries of each kept function: its entry block's count (a function is
   // entered as often as its first block runs, loops aside).
@@ -256,7 +259,7 @@ LlvmProfile CountEstimator::BlockCounts(const EstimateOptions& options) const {
     symbolizer_->ForEachLineRow(*elf_, fn, fn + r.size, [&](uint64_t a, uint64_t bytes) {
       uint64_t most = 0;
       for (auto b = FirstEndingAfter(bs, a); b != bs.end() && b->address < a + bytes; ++b) {
-        most = std::max(most, count_of(bs, b->address));  // the blocks the row overlaps
+        most = std::max(most, count_of_block(*b));  // the blocks the row overlaps
       }
       if (most == 0) return;
       const InlineChain& chain = symbolizer_->Symbolize(*elf_, a);
