@@ -11,6 +11,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "common/file_util.h"
+#include "common/procfs.h"
 #include "sched/agent.h"
 #include "sched/agent_status.h"
 #include "sched/histogram.h"
@@ -114,7 +115,7 @@ Result<sched::Target> TargetOf(const ParsedArgs& a) {
   sched::Target t;
   t.kind = a.Has("pid") ? sched::TargetKind::kProcess : sched::TargetKind::kThread;
   ASSIGN_OR_RETURN(t.id, ParsePid(*a.Get(a.Has("pid") ? "pid" : "tid")));
-  auto start = sched::StartTimeOf(t.id);
+  auto start = ProcStartTime(t.id);
   if (!start.ok()) return NotFound("no " + t.Describe());
   t.start_time = *start;
   if (t.kind == sched::TargetKind::kProcess && !sched::TargetAlive(t)) {
@@ -180,7 +181,7 @@ int TagCommand(const std::vector<std::string>& argv) {
     if (!store.ok()) return Fail(store.status());
     pid_t tgid = target->id;
     if (target->kind == sched::TargetKind::kThread) {
-      auto t = sched::TgidOf(target->id);
+      auto t = TgidOf(target->id);
       if (!t.ok()) return Fail(t.status());
       tgid = *t;
     }

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "common/process.h"
+#include "common/procfs.h"
 #include "oci/layer_store.h"
 #include "oci/progress.h"
 #include "oci/puller.h"
@@ -75,37 +76,6 @@ EXAMPLES:
   syspgo trace --ready tcp:6379 -o redis.trace -- redis-server
   syspgo trace show --ranges py.trace
 )";
-
-// Direct and indirect children of pid, from /proc.
-std::vector<pid_t> Descendants(pid_t root) {
-  std::map<pid_t, std::vector<pid_t>> children;
-  auto entries = ListDir("/proc");
-  if (entries.ok()) {
-    for (const std::string& name : *entries) {
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream stat("/proc/" + name + "/stat");
-      std::string line;
-      if (!std::getline(stat, line)) continue;
-      size_t close = line.rfind(')');
-      if (close == std::string::npos) continue;
-      std::istringstream rest(line.substr(close + 2));
-      std::string state;
-      pid_t ppid = 0;
-      rest >> state >> ppid;
-      children[ppid].push_back(static_cast<pid_t>(std::stol(name)));
-    }
-  }
-  std::vector<pid_t> out, todo = {root};
-  while (!todo.empty()) {
-    pid_t p = todo.back();
-    todo.pop_back();
-    for (pid_t c : children[p]) {
-      out.push_back(c);
-      todo.push_back(c);
-    }
-  }
-  return out;
-}
 
 void PrintTrace(const trace::Trace& t, bool ranges) {
   std::set<std::string> layers;
@@ -428,7 +398,7 @@ int TraceCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   if (by_pid) {
     target = *pid_arg;
     if (Status st = (*tracer)->TrackProcess(target); !st.ok()) return Fail(st);
-    for (pid_t d : Descendants(target)) (*tracer)->TrackProcess(d).IgnoreError();
+    for (pid_t d : DescendantsOf(target)) (*tracer)->TrackProcess(d).IgnoreError();
     target_text = "pid " + std::to_string(target);
     (*tracer)->Arm();
   } else {

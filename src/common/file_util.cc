@@ -309,6 +309,13 @@ std::vector<std::string_view> Split(std::string_view text, char separator, bool 
   return out;
 }
 
+std::string_view TrimSpace(std::string_view text) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  return text;
+}
+
 std::vector<std::string_view> SplitLines(std::string_view text) { return Split(text, '\n', true); }
 
 std::vector<std::string_view> SplitPath(std::string_view path) {

@@ -81,6 +81,8 @@ std::vector<std::string_view> Split(std::string_view text, char separator, bool 
 // The lines of a text (without their '\n'; a last line without one
 // counts), as views into it.
 std::vector<std::string_view> SplitLines(std::string_view text);
+// `text` without the spaces, tabs, carriage returns and newlines around it.
+std::string_view TrimSpace(std::string_view text);
 
 // An owned temporary directory, removed with its contents on destruction.
 class TempDir {

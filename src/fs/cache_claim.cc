@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "common/file_lock.h"
 #include "common/file_util.h"
 
 namespace syspgo::fs {
@@ -70,17 +71,14 @@ LiveCacheUse ReadCacheClaims(const std::string& cache_root) {
   for (const std::string& name : *names) {
     if (name.starts_with("temp-")) {
       // A claim whose writer died before it was renamed.
-      auto temp = UniqueFd::Open(JoinPath(dir, name), O_RDONLY | O_NOFOLLOW);
-      if (temp.ok() && ::flock(temp->get(), LOCK_SH | LOCK_NB) == 0) {
-        ::unlink(JoinPath(dir, name).c_str());
-      }
+      if (TryLockFile(JoinPath(dir, name), LOCK_SH).taken()) ::unlink(JoinPath(dir, name).c_str());
       continue;
     }
     if (!name.starts_with("claim-")) continue;
     const std::string path = JoinPath(dir, name);
-    auto fd = UniqueFd::Open(path, O_RDONLY | O_NOFOLLOW);
-    if (!fd.ok()) continue;  // released meanwhile
-    if (::flock(fd->get(), LOCK_SH | LOCK_NB) == 0) {
+    const TriedLock lock = TryLockFile(path, LOCK_SH);
+    if (lock.state == TriedLock::kMissing) continue;  // released meanwhile
+    if (lock.taken()) {
       // Nobody holds it: its mount's server is gone.
       ::unlink(path.c_str());
       continue;

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "common/clock.h"
+#include "common/file_lock.h"
 #include "common/file_util.h"
 
 namespace syspgo::fs {
@@ -286,8 +287,8 @@ void CleanupStaleMounts(const std::string& root, const Logger* log) {
     if (!names.ok()) continue;
     for (const std::string& name : *names) {
       const std::string dir = JoinPath(parent, name);
-      auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR);
-      if (lock.ok() && ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+      const TriedLock lock = TryLockFile(JoinPath(dir, "lock"));
+      if (lock.held()) continue;  // in use
       if (log) log->Info("removing the mount left by a dead process: " + dir);
       RemoveMountDir(dir, JoinPath(dir, "mnt"), log);
     }

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "node/containers.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <map>
 
 #include "common/file_util.h"
 #include "common/mount.h"
+#include "common/procfs.h"
 
 namespace syspgo::node {
 namespace {
@@ -41,14 +41,10 @@ bool RootIsOfImage(const std::string& super_options, const std::string& source,
 std::vector<pid_t> ProcessesOfImage(const ImageIdentity& image) {
   std::vector<pid_t> out;
   std::map<std::string, bool> by_namespace;  // mount namespace -> is the image's
-  DIR* proc = ::opendir("/proc");
-  if (!proc) return out;
   const pid_t self = ::getpid();
-  while (dirent* e = ::readdir(proc)) {
-    char* end = nullptr;
-    const long pid = std::strtol(e->d_name, &end, 10);
-    if (pid <= 0 || *end || pid == self) continue;
-    const std::string base = "/proc/" + std::string(e->d_name);
+  for (pid_t pid : ListProcesses()) {
+    if (pid == self) continue;
+    const std::string base = "/proc/" + std::to_string(pid);
     char ns[64];
     const ssize_t n = ::readlink((base + "/ns/mnt").c_str(), ns, sizeof(ns) - 1);
     if (n <= 0) continue;  // gone, or a kernel thread
@@ -63,9 +59,8 @@ std::vector<pid_t> ProcessesOfImage(const ImageIdentity& image) {
         if (m.mount_point == "/") it->second = RootIsOfImage(m.super_options, m.source, image);
       }
     }
-    if (it->second) out.push_back(static_cast<pid_t>(pid));
+    if (it->second) out.push_back(pid);
   }
-  ::closedir(proc);
   return out;
 }
 

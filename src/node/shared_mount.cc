@@ -16,7 +16,9 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "common/file_lock.h"
 #include "common/file_util.h"
+#include "common/procfs.h"
 #include "common/unix_socket.h"
 #include "oci/registry_client.h"
 
@@ -29,22 +31,6 @@ constexpr auto kRefPoll = std::chrono::milliseconds(250);
 
 std::string LockPath(const std::string& root, const std::string& hex) {
   return JoinPath(JoinPath(root, kLocksDir), hex);
-}
-
-// Field 22 of /proc/PID/stat (clock ticks after boot): with the pid, names
-// one process for good. 0 when there is no such process.
-uint64_t ProcessStartTime(pid_t pid) {
-  auto stat = ReadFileToString("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat.ok()) return 0;
-  const size_t paren = stat->rfind(')');
-  if (paren == std::string::npos) return 0;
-  // After ") ": field 3 (state) is the first; field 22 is the 20th.
-  const char* p = stat->c_str() + paren + 1;
-  for (int field = 3; field < 22 && *p; ++field) {
-    while (*p == ' ') ++p;
-    while (*p && *p != ' ') ++p;
-  }
-  return std::strtoull(p, nullptr, 10);
 }
 
 bool ValidHolder(const std::string& name) {
@@ -62,15 +48,11 @@ bool DeadProcessRef(const std::string& name) {
   unsigned long pid = 0;
   unsigned long long start = 0;
   if (std::sscanf(name.c_str(), "pid-%lu-%llu", &pid, &start) != 2) return false;
-  return ProcessStartTime(static_cast<pid_t>(pid)) != start;
+  return !SameTask(static_cast<pid_t>(pid), start);
 }
 
 // A server holds the directory's lock (until the directory is removed).
-bool LockHeld(const std::string& dir) {
-  auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR);
-  if (!lock.ok()) return false;
-  return ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0;
-}
+bool LockHeld(const std::string& dir) { return TryLockFile(JoinPath(dir, "lock")).held(); }
 
 // Held by a live server: its lock is taken and its mount is there.
 bool ServerLive(const std::string& dir) {
@@ -81,16 +63,12 @@ bool ServerLive(const std::string& dir) {
 Result<UniqueFd> LockImage(const std::string& root, const std::string& hex,
                            std::chrono::milliseconds timeout) {
   RETURN_IF_ERROR(MakePrivateDir(JoinPath(root, kLocksDir)));
-  const std::string path = LockPath(root, hex);
-  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDWR | O_CREAT, 0600));
-  const auto deadline = SteadyClock::now() + timeout;
-  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) return ErrnoStatus(errno, "lock", path);
-    if (SteadyClock::now() >= deadline) {
-      return DeadlineExceeded("another syspgo is starting the shared mount of sha256:" + hex +
-                              " and has not finished");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto fd =
+      WaitForFileLock(LockPath(root, hex), LOCK_EX,
+                      {.timeout = timeout, .waiting_for = "the shared mount of sha256:" + hex});
+  if (fd.status().code() == StatusCode::kDeadlineExceeded) {
+    return DeadlineExceeded("another syspgo is starting the shared mount of sha256:" + hex +
+                            " and has not finished");
   }
   return fd;
 }
@@ -190,7 +168,9 @@ std::string SharedMountDir(const std::string& root, const oci::Digest& manifest)
 
 std::string ProcessHolderName() {
   const pid_t pid = ::getpid();
-  return "pid-" + std::to_string(pid) + "-" + std::to_string(ProcessStartTime(pid));
+  // With its start time, the pid names this process for good.
+  auto start = ProcStartTime(pid);
+  return "pid-" + std::to_string(pid) + "-" + std::to_string(start.ok() ? *start : 0);
 }
 
 // ---- MountStats
@@ -602,8 +582,8 @@ void SharedMounts::CleanupStale(const Logger* log) const {
     auto lock = LockImage(root_, name, std::chrono::milliseconds(0));
     if (!lock.ok()) continue;
     const std::string dir = JoinPath(parent, name);
-    auto dir_lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDWR);
-    if (dir_lock.ok() && ::flock(dir_lock->get(), LOCK_EX | LOCK_NB) != 0) continue;  // served
+    const TriedLock dir_lock = TryLockFile(JoinPath(dir, "lock"));
+    if (dir_lock.held()) continue;  // served
     if (log) log->Info("removing the shared mount left by a dead server: " + dir);
     fs::RemoveStaleMountDir(dir, log);
   }

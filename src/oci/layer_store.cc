@@ -10,6 +10,8 @@
 #include <chrono>
 #include <thread>
 
+#include "common/file_lock.h"
+
 namespace syspgo::oci {
 namespace {
 
@@ -39,8 +41,8 @@ void RemoveStaleSessions(const std::string& tmp_root) {
   if (!entries.ok()) return;
   for (const std::string& name : *entries) {
     std::string dir = JoinPath(tmp_root, name);
-    auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDONLY);
-    if (lock.ok() && ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;
+    const TriedLock lock = TryLockFile(JoinPath(dir, "lock"));
+    if (lock.held()) continue;
     RemoveTree(dir).IgnoreError();
   }
 }
@@ -129,19 +131,6 @@ Status LayerStore::CommitLayer(TempDir dir, const Digest& diff_id) {
 
 namespace {
 
-// Opens (creating) a lock file and flocks it with `op` (LOCK_EX or
-// LOCK_SH), polling every 5 ms so that `cancel` is heard.
-Result<UniqueFd> WaitForLock(const std::string& path, int op, const CancelToken* cancel,
-                             const std::string& waiting_for) {
-  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDWR | O_CREAT, 0600));
-  while (::flock(fd.get(), op | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) return ErrnoStatus(errno, "lock", path);
-    if (cancel != nullptr && cancel->cancelled()) return Cancelled("waiting for " + waiting_for);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return fd;
-}
-
 std::string UnescapeRef(const std::string& name) {
   std::string out;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -158,20 +147,23 @@ std::string UnescapeRef(const std::string& name) {
 }  // namespace
 
 Result<UniqueFd> LayerStore::LockLayer(const Digest& diff_id, const CancelToken* cancel) const {
-  return WaitForLock(JoinPath(root_, "locks/layers/" + diff_id.hex), LOCK_EX, cancel,
-                     "another fetch of layer " + diff_id.ToString());
+  return WaitForFileLock(
+      JoinPath(root_, "locks/layers/" + diff_id.hex), LOCK_EX,
+      {.cancel = cancel, .waiting_for = "another fetch of layer " + diff_id.ToString()});
 }
 
 Result<UniqueFd> LayerStore::HoldAgainstGc(const std::string& root, const CancelToken* cancel) {
   RETURN_IF_ERROR(MakeDirs(JoinPath(root, "locks"), 0700));
-  return WaitForLock(JoinPath(root, "locks/gc"), LOCK_SH, cancel,
-                     "the store's garbage collection to finish");
+  return WaitForFileLock(
+      JoinPath(root, "locks/gc"), LOCK_SH,
+      {.cancel = cancel, .waiting_for = "the store's garbage collection to finish"});
 }
 
 Result<UniqueFd> LayerStore::LockForGc(const std::string& root, const CancelToken* cancel) {
   RETURN_IF_ERROR(MakeDirs(JoinPath(root, "locks"), 0700));
-  return WaitForLock(JoinPath(root, "locks/gc"), LOCK_EX, cancel,
-                     "the store's users to take their images into use");
+  return WaitForFileLock(
+      JoinPath(root, "locks/gc"), LOCK_EX,
+      {.cancel = cancel, .waiting_for = "the store's users to take their images into use"});
 }
 
 Result<std::vector<LayerStore::RefEntry>> LayerStore::ListRefs() const {

@@ -10,12 +10,11 @@
 #include "common/file_util.h"
 #include "profile/merge.h"
 #include "profile/profile_dir.h"
-#include "rtimage/artifact.h"
+#include "oci/artifact.h"
 
 namespace syspgo::profile {
 namespace {
 
-constexpr std::string_view kEmptyConfig = "{}";
 constexpr char kTitle[] = "org.opencontainers.image.title";
 // An artifact's layers together: what one artifact may cost in memory
 // while it is merged in.
@@ -45,13 +44,7 @@ Result<PushedProfiles> PushProfiles(oci::RegistryClient& client, const std::stri
   if (!index.all.empty()) names.push_back(index.all);
   for (const ProfileBinary& b : index.binaries)
     names.insert(names.end(), b.files.begin(), b.files.end());
-  oci::ImageManifest manifest;
-  manifest.media_type = std::string(oci::media_type::kOciManifest);
-  manifest.artifact_type = std::string(kProfileArtifactType);
-  manifest.config.media_type = std::string(oci::media_type::kOciEmpty);
-  manifest.config.digest = oci::Digest::Of(kEmptyConfig);
-  manifest.config.size = static_cast<int64_t>(kEmptyConfig.size());
-  RETURN_IF_ERROR(client.PushBlob(repository, manifest.config.digest, std::string(kEmptyConfig)));
+  oci::ImageManifest manifest = oci::ArtifactManifest(kProfileArtifactType, image);
   for (const std::string& name : names) {
     ASSIGN_OR_RETURN(std::string data, opened->ReadFile(name));
     oci::Descriptor d;
@@ -62,42 +55,16 @@ Result<PushedProfiles> PushProfiles(oci::RegistryClient& client, const std::stri
     RETURN_IF_ERROR(client.PushBlob(repository, d.digest, data));
     manifest.layers.push_back(std::move(d));
   }
-  oci::Descriptor subject;
-  subject.media_type = image.media_type;
-  subject.digest = image.digest;
-  subject.size = image.size;
-  manifest.subject = subject;
   manifest.annotations["io.syspgo.profile.host"] = host;
   manifest.annotations["io.syspgo.profile.samples"] = std::to_string(index.samples);
-  const std::string body = oci::SerializeImageManifest(manifest);
+  // Without a referrers API, added to the tag schema index: every host's
+  // profile stays, and other artifacts (the runtime image) too.
+  ASSIGN_OR_RETURN(oci::PushedArtifact artifact,
+                   oci::PushArtifact(client, repository, manifest, oci::TagIndexEntry::kAdd));
   PushedProfiles pushed;
+  pushed.artifact = artifact.digest;
   pushed.files = static_cast<int>(manifest.layers.size());
-  std::string subject_header;
-  ASSIGN_OR_RETURN(pushed.artifact,
-                   client.PushManifest(repository, oci::Digest::Of(body).ToString(),
-                                       oci::media_type::kOciManifest, body, &subject_header));
-  if (!subject_header.empty()) {
-    pushed.referrers_api = true;
-    return pushed;
-  }
-  // No referrers API: add to the tag schema index (every host's profile
-  // stays; other artifacts, such as the runtime image, too).
-  ASSIGN_OR_RETURN(oci::ImageIndex tag_index,
-                   rtimage::FallbackIndex(client, repository, image.digest));
-  oci::Descriptor entry;
-  entry.media_type = std::string(oci::media_type::kOciManifest);
-  entry.digest = pushed.artifact;
-  entry.size = static_cast<int64_t>(body.size());
-  entry.artifact_type = std::string(kProfileArtifactType);
-  entry.annotations = manifest.annotations;
-  std::erase_if(tag_index.manifests,
-                [&](const oci::Descriptor& d) { return d.digest == entry.digest; });
-  tag_index.manifests.push_back(entry);
-  tag_index.media_type = std::string(oci::media_type::kOciIndex);
-  RETURN_IF_ERROR(client
-                      .PushManifest(repository, rtimage::FallbackTag(image.digest),
-                                    oci::media_type::kOciIndex, oci::SerializeImageIndex(tag_index))
-                      .status());
+  pushed.referrers_api = artifact.referrers_api;
   return pushed;
 }
 
@@ -107,7 +74,7 @@ Result<PulledProfiles> PullProfiles(oci::RegistryClient& client, const std::stri
   ASSIGN_OR_RETURN(auto referrers,
                    client.GetReferrers(repository, image, std::string(kProfileArtifactType)));
   if (!referrers) {
-    ASSIGN_OR_RETURN(oci::ImageIndex tag_index, rtimage::FallbackIndex(client, repository, image));
+    ASSIGN_OR_RETURN(oci::ImageIndex tag_index, oci::ReferrersTagIndex(client, repository, image));
     referrers = std::move(tag_index);
   }
   for (const oci::Descriptor& d : referrers->manifests) {

@@ -14,6 +14,7 @@
 
 #include "bpf/bpf_util.h"
 #include "common/clock.h"
+#include "common/cpu_list.h"
 #include "common/file_util.h"
 #include "common/unique_fd.h"
 #include "profile/elf_file.h"
@@ -22,32 +23,6 @@
 
 namespace syspgo::profile {
 namespace {
-
-// "0-3,5" -> {0,1,2,3,5}
-std::vector<int> OnlineCpus() {
-  std::vector<int> out;
-  auto text = ReadFileToString("/sys/devices/system/cpu/online");
-  if (!text.ok()) {
-    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    for (int i = 0; i < n; ++i) out.push_back(i);
-    return out;
-  }
-  size_t pos = 0;
-  while (pos < text->size()) {
-    int a = 0, b = 0, used = 0;
-    if (std::sscanf(text->c_str() + pos, "%d%n", &a, &used) != 1) break;
-    pos += static_cast<size_t>(used);
-    b = a;
-    if (pos < text->size() && (*text)[pos] == '-') {
-      ++pos;
-      if (std::sscanf(text->c_str() + pos, "%d%n", &b, &used) != 1) break;
-      pos += static_cast<size_t>(used);
-    }
-    for (int c = a; c <= b; ++c) out.push_back(c);
-    while (pos < text->size() && ((*text)[pos] == ',' || (*text)[pos] == '\n')) ++pos;
-  }
-  return out;
-}
 
 struct LinkDeleter {
   void operator()(bpf_link* l) const { bpf_link__destroy(l); }

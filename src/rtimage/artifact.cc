@@ -14,8 +14,6 @@
 namespace syspgo::rtimage {
 namespace {
 
-constexpr std::string_view kEmptyConfig = "{}";
-
 Result<oci::Descriptor> FileDescriptor(const std::string& path, std::string_view media_type,
                                        const std::string& digest, std::string_view title) {
   struct stat st {};
@@ -38,22 +36,6 @@ std::optional<oci::Descriptor> LayerOfType(const std::vector<oci::Descriptor>& l
 
 }  // namespace
 
-std::string FallbackTag(const oci::Digest& subject) {
-  return subject.algorithm + "-" + subject.hex;
-}
-
-Result<oci::ImageIndex> FallbackIndex(oci::RegistryClient& client, const std::string& repository,
-                                      const oci::Digest& image) {
-  auto fetched = client.GetManifest(repository, FallbackTag(image));
-  if (!fetched.ok() && fetched.status().code() == StatusCode::kNotFound) {
-    oci::ImageIndex empty;
-    empty.media_type = std::string(oci::media_type::kOciIndex);
-    return empty;
-  }
-  if (!fetched.ok()) return fetched.status();
-  return oci::ParseImageIndex(fetched->body);
-}
-
 Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
                                             const std::string& repository,
                                             const oci::Descriptor& image, const std::string& dir) {
@@ -68,12 +50,7 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
   const std::string blob_path = JoinPath(dir, kBlobFile);
   const std::string& metadata_bytes = local.metadata_bytes();
 
-  oci::ImageManifest manifest;
-  manifest.media_type = std::string(oci::media_type::kOciManifest);
-  manifest.artifact_type = std::string(kArtifactType);
-  manifest.config.media_type = std::string(oci::media_type::kOciEmpty);
-  manifest.config.digest = oci::Digest::Of(kEmptyConfig);
-  manifest.config.size = static_cast<int64_t>(kEmptyConfig.size());
+  oci::ImageManifest manifest = oci::ArtifactManifest(kArtifactType, image);
   // The metadata is fetched before every start: it travels compressed.
   std::string metadata_zstd(ZSTD_compressBound(metadata_bytes.size()), '\0');
   const size_t packed = ZSTD_compress(metadata_zstd.data(), metadata_zstd.size(),
@@ -91,49 +68,24 @@ Result<PushedRuntimeImage> PushRuntimeImage(oci::RegistryClient& client,
   ASSIGN_OR_RETURN(oci::Descriptor bl,
                    FileDescriptor(blob_path, kBlobMediaType, m.blob_digest, "blob"));
   manifest.layers = {md, ix, bl};
-  oci::Descriptor subject;
-  subject.media_type = image.media_type;
-  subject.digest = image.digest;
-  subject.size = image.size;
-  manifest.subject = subject;
   manifest.annotations["io.syspgo.runtime-image.traced-bytes"] = std::to_string(m.traced_bytes);
   std::vector<oci::Descriptor> layers = manifest.layers;
   for (oci::Descriptor& d : layers) d.annotations.clear();
   manifest.annotations[std::string(kLayersAnnotation)] = oci::SerializeDescriptors(layers);
 
-  RETURN_IF_ERROR(client.PushBlob(repository, manifest.config.digest, std::string(kEmptyConfig)));
   RETURN_IF_ERROR(client.PushBlob(repository, md.digest, metadata_zstd));
   RETURN_IF_ERROR(client.PushBlobFromFile(repository, ix.digest, ix.size, index_path));
   RETURN_IF_ERROR(client.PushBlobFromFile(repository, bl.digest, bl.size, blob_path));
-  const std::string body = oci::SerializeImageManifest(manifest);
+  // Without a referrers API, this artifact is the only runtime image in
+  // the tag schema index (an older one of ours is replaced).
+  ASSIGN_OR_RETURN(
+      oci::PushedArtifact artifact,
+      oci::PushArtifact(client, repository, manifest, oci::TagIndexEntry::kReplaceSameType));
   PushedRuntimeImage pushed;
   pushed.metadata = md;
-  std::string subject_header;
-  ASSIGN_OR_RETURN(pushed.artifact,
-                   client.PushManifest(repository, oci::Digest::Of(body).ToString(),
-                                       oci::media_type::kOciManifest, body, &subject_header));
-  if (!subject_header.empty()) {
-    pushed.referrers_api = true;
-    return pushed;
-  }
-  // No referrers API: keep the tag schema index, with this artifact as the
-  // only runtime image (an older one of ours is replaced).
-  ASSIGN_OR_RETURN(oci::ImageIndex index, FallbackIndex(client, repository, image.digest));
-  std::erase_if(index.manifests,
-                [](const oci::Descriptor& d) { return d.artifact_type == kArtifactType; });
-  oci::Descriptor entry;
-  entry.media_type = std::string(oci::media_type::kOciManifest);
-  entry.digest = pushed.artifact;
-  entry.size = static_cast<int64_t>(body.size());
-  entry.artifact_type = std::string(kArtifactType);
-  entry.annotations = manifest.annotations;
-  index.manifests.push_back(entry);
-  index.media_type = std::string(oci::media_type::kOciIndex);
-  pushed.fallback_tag = FallbackTag(image.digest);
-  RETURN_IF_ERROR(client
-                      .PushManifest(repository, pushed.fallback_tag, oci::media_type::kOciIndex,
-                                    oci::SerializeImageIndex(index))
-                      .status());
+  pushed.artifact = artifact.digest;
+  pushed.referrers_api = artifact.referrers_api;
+  pushed.fallback_tag = artifact.referrers_tag;
   return pushed;
 }
 
@@ -145,7 +97,8 @@ Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& c
   std::optional<Result<oci::ImageIndex>> tag_index;
   std::thread tag_lookup;
   if (second) {
-    tag_lookup = std::thread([&] { tag_index = FallbackIndex(*second, repository, image); });
+    tag_lookup =
+        std::thread([&] { tag_index = oci::ReferrersTagIndex(*second, repository, image); });
   }
   auto referrers = client.GetReferrers(repository, image, std::string(kArtifactType));
   if (tag_lookup.joinable()) tag_lookup.join();
@@ -155,7 +108,7 @@ Result<std::optional<FoundRuntimeImage>> FindRuntimeImage(oci::RegistryClient& c
     index = std::move(**referrers);
     found.referrers_api = true;
   } else {
-    if (!tag_index) tag_index = FallbackIndex(client, repository, image);
+    if (!tag_index) tag_index = oci::ReferrersTagIndex(client, repository, image);
     ASSIGN_OR_RETURN(index, std::move(*tag_index));
   }
   auto newest =

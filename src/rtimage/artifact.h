@@ -29,6 +29,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "oci/artifact.h"
 #include "oci/manifest.h"
 #include "oci/registry_client.h"
 #include "rtimage/chunk_store.h"
@@ -46,13 +47,6 @@ inline constexpr std::string_view kIndexMediaType = "application/vnd.syspgo.runt
 inline constexpr std::string_view kBlobMediaType = "application/vnd.syspgo.runtime-image.blob.v1";
 // Annotation: the artifact's layer descriptors as a JSON array.
 inline constexpr std::string_view kLayersAnnotation = "io.syspgo.runtime-image.layers";
-
-// The tag the referrers tag schema uses for a subject digest.
-std::string FallbackTag(const oci::Digest& subject);
-// The tag schema index for `image` (every artifact type), or an empty one
-// when the tag does not exist.
-Result<oci::ImageIndex> FallbackIndex(oci::RegistryClient& client, const std::string& repository,
-                                      const oci::Digest& image);
 
 struct PushedRuntimeImage {
   oci::Digest artifact;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/file_lock.h"
 #include "common/file_util.h"
 
 namespace syspgo::run {
@@ -304,8 +305,8 @@ void CleanupStaleContainers(const std::string& state_root, const std::string& ru
   Runc r(runc, RuncRoot(state_root));
   for (const std::string& id : *entries) {
     std::string dir = JoinPath(RunDir(state_root), id);
-    auto lock = UniqueFd::Open(JoinPath(dir, "lock"), O_RDONLY);
-    if (lock.ok() && ::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;  // alive
+    const TriedLock lock = TryLockFile(JoinPath(dir, "lock"));
+    if (lock.held()) continue;  // alive
     if (log) log->Info("removing stale container " + id);
     // A runc of the dead process may still be finishing: try a few times.
     Status st;

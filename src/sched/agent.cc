@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "common/prometheus.h"
 #include "sched/agent_status.h"
 #include "sched/report.h"
 
@@ -200,8 +201,8 @@ Status Agent::WriteMetrics(const Snapshot& now, bool up) {
   for (size_t i = 0; i < escapes.size() && i < 20; ++i) {
     const Escape& e = escapes[i];
     text += "syspgo_sched_task_escapes{rule=\"" + e.rule + "\",pid=\"" + std::to_string(e.tgid) +
-            "\",tid=\"" + std::to_string(e.tid) + "\",comm=\"" + PrometheusEscape(e.comm) + "\"} " +
-            std::to_string(e.count) + "\n";
+            "\",tid=\"" + std::to_string(e.tid) + "\",comm=\"" + PrometheusLabelValue(e.comm) +
+            "\"} " + std::to_string(e.count) + "\n";
   }
   return WriteFileAtomic(options_.metrics_file, text, 0644, false);
 }

@@ -14,8 +14,10 @@
 #include <cstdlib>
 #include <map>
 
+#include "common/cpu_list.h"
 #include "common/file_util.h"
 #include "common/mount.h"
+#include "common/procfs.h"
 #include "sched/tags.h"
 
 namespace syspgo::sched {
@@ -64,30 +66,6 @@ bool DecodeAttr(const std::string& s, sched_attr* a) {
   return true;
 }
 
-std::string CpuListOf(const cpu_set_t& set) {
-  std::string out;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) out += (out.empty() ? "" : ",") + std::to_string(c);
-  }
-  return out;
-}
-
-// The process's cgroup in a hierarchy: v2's "0::" line, or the v1 line
-// whose controllers include "cpu".
-Result<std::string> CgroupIn(pid_t pid, bool v2) {
-  if (v2) return CgroupV2Of(pid);
-  const std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 65536));
-  for (std::string_view line : SplitLines(text)) {
-    const auto parts = Split(line, ':', true);
-    if (parts.size() < 3) continue;
-    for (std::string_view c : Split(parts[1], ',', false)) {
-      if (c == "cpu") return std::string(line.substr(parts[0].size() + parts[1].size() + 2));
-    }
-  }
-  return NotFound(path + " has no cpu controller line");
-}
-
 std::string RuleCgroupDir(const std::string& root, const std::string& rule) {
   return root + "/syspgo-sched/" + rule;
 }
@@ -102,7 +80,7 @@ Status WriteSmall(const std::string& path, const std::string& value) {
 // Undoes one record. Tasks that are gone (or are other tasks now) are fine.
 Status UndoRecord(const JournalRecord& r, const Logger* log) {
   auto same_task = [&]() {
-    auto st = StartTimeOf(r.id);
+    auto st = ProcStartTime(r.id);
     return st.ok() && *st == r.start_time;
   };
   if (r.kind == "sched") {
@@ -350,7 +328,7 @@ Status Enforcer::ApplyToThread(const Rule& rule, pid_t tgid, pid_t tid, uint64_t
   for (int c : rule.cpus) CPU_SET(c, &want);
   r.kind = "affinity";
   const JournalRecord* o = CPU_EQUAL(&old, &want) ? original_of("affinity") : nullptr;
-  r.value = o ? o->value : CpuListOf(old);
+  r.value = o ? o->value : FormatCpuList(CpusOf(old));
   RETURN_IF_ERROR(Record(r));
   if (::sched_setaffinity(tid, sizeof(want), &want) != 0) {
     return ErrnoStatus(errno, "set CPU affinity of tid", std::to_string(tid));
@@ -383,7 +361,7 @@ Status Enforcer::MoveProcess(const Rule& rule, pid_t tgid, uint64_t start) {
       return ErrnoStatus(errno, "make cgroup", dir);
     RETURN_IF_ERROR(WriteSmall(dir + "/cpu.idle", "1"));
   }
-  ASSIGN_OR_RETURN(std::string from, CgroupIn(tgid, v2));
+  ASSIGN_OR_RETURN(std::string from, CgroupOf(tgid, v2 ? "" : "cpu"));
   if (root + from == dir) return Status::Ok();  // forked inside it
   RETURN_IF_ERROR(Record(
       {rule.name, "move", tgid, start, std::string(v2 ? "v2 " : "v1 ") + root + " " + from}));
@@ -397,14 +375,14 @@ Result<size_t> Enforcer::Apply(const Rule& rule,
   for (const auto& [tgid, tid] : tasks) {
     const bool process = rule.action == ActionKind::kCpuIdle;
     const pid_t key = process ? tgid : tid;
-    auto start = StartTimeOf(key);
+    auto start = ProcStartTime(key);
     if (!start.ok()) continue;  // gone
     auto have = enforced.find(key);
     if (have != enforced.end() && have->second.start_time == *start) continue;
     if (refused_.count({rule.name, key, *start})) continue;
     Status st = process ? MoveProcess(rule, tgid, *start) : ApplyToThread(rule, tgid, tid, *start);
     if (!st.ok()) {
-      if (!StartTimeOf(key).ok()) continue;  // exited meanwhile
+      if (!ProcStartTime(key).ok()) continue;  // exited meanwhile
       // One task that cannot be changed (a kernel thread, a task in
       // another cgroup namespace) does not stop the others, and is not
       // tried again.
@@ -448,7 +426,7 @@ std::set<pid_t> ProcsOf(const std::string& dir) {
 
 bool Enforcer::PutBack(const Rule& rule, Enforced& t, uint64_t now_ns) {
   // The task that escaped must be the one changed (not a reused pid).
-  auto start = StartTimeOf(t.tid);
+  auto start = ProcStartTime(t.tid);
   if (!start.ok() || *start != t.start_time) return false;
   Status st = Status::Ok();
   if (rule.action == ActionKind::kSchedIdle) {
@@ -472,7 +450,7 @@ bool Enforcer::PutBack(const Rule& rule, Enforced& t, uint64_t now_ns) {
     st = WriteSmall(RuleCgroupDir(root, rule.name) + "/cgroup.procs", std::to_string(t.tgid));
   }
   if (!st.ok()) {
-    if (!StartTimeOf(t.tid).ok()) return false;  // exited meanwhile
+    if (!ProcStartTime(t.tid).ok()) return false;  // exited meanwhile
     if (log_) log_->Warning("rule " + rule.name + ": could not put back: " + st.ToString());
     return true;  // tried again at the next tick
   }

@@ -5,19 +5,13 @@
 #include <map>
 #include <set>
 
+#include "common/cpu_list.h"
 #include "common/file_util.h"
 #include "sched/histogram.h"
 #include "sched/tags.h"
 
 namespace syspgo::sched {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 bool ParseMetric(std::string_view s, Metric* m) {
   static const std::map<std::string_view, Metric> kNames = {
@@ -76,25 +70,6 @@ std::string Rule::Describe() const {
   return s;
 }
 
-Result<std::vector<int>> ParseCpuList(std::string_view text) {
-  std::set<int> cpus;
-  for (std::string_view part : Split(text, ',', false)) {
-    part = Trim(part);
-    const size_t dash = part.find('-');
-    const std::string a(part.substr(0, dash));
-    const std::string b(dash == std::string_view::npos ? a : std::string(part.substr(dash + 1)));
-    char* e1 = nullptr;
-    char* e2 = nullptr;
-    const long lo = std::strtol(a.c_str(), &e1, 10), hi = std::strtol(b.c_str(), &e2, 10);
-    if (a.empty() || b.empty() || *e1 || *e2 || lo < 0 || hi < lo || hi >= 1024) {
-      return InvalidArgument("bad CPU list '" + std::string(text) + "'");
-    }
-    for (long c = lo; c <= hi; ++c) cpus.insert(static_cast<int>(c));
-  }
-  if (cpus.empty()) return InvalidArgument("empty CPU list");
-  return std::vector<int>(cpus.begin(), cpus.end());
-}
-
 Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
   Policy policy;
   Rule* rule = nullptr;
@@ -123,14 +98,14 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
     const std::string where = std::string(source) + ":" + std::to_string(line_no);
     std::string_view line = raw;
     if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    line = Trim(line);
+    line = TrimSpace(line);
     if (line.empty()) continue;
     if (line.front() == '[') {
       if (line.back() != ']' || !line.starts_with("[rule ")) {
         return InvalidArgument(where + ": expected [rule NAME]");
       }
       RETURN_IF_ERROR(finish());
-      const std::string name(Trim(line.substr(6, line.size() - 7)));
+      const std::string name(TrimSpace(line.substr(6, line.size() - 7)));
       if (name.empty()) return InvalidArgument(where + ": a rule needs a name");
       for (const Rule& r : policy.rules) {
         if (r.name == name) return InvalidArgument(where + ": rule " + name + " is defined twice");
@@ -144,8 +119,8 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
     if (!rule) return InvalidArgument(where + ": a key before any [rule NAME]");
     const size_t eq = line.find('=');
     if (eq == std::string_view::npos) return InvalidArgument(where + ": expected KEY = VALUE");
-    const std::string key(Trim(line.substr(0, eq)));
-    const std::string value(Trim(line.substr(eq + 1)));
+    const std::string key(TrimSpace(line.substr(0, eq)));
+    const std::string value(TrimSpace(line.substr(eq + 1)));
     if (!seen_keys.insert(key).second)
       return InvalidArgument(where + ": '" + key + "' given twice");
     auto duration = [&](uint64_t* out) -> Status {
@@ -162,12 +137,12 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
       const size_t gt = value.find('>');
       if (gt == std::string::npos)
         return InvalidArgument(where + ": expected 'when = METRIC > DURATION'");
-      const std::string metric(Trim(std::string_view(value).substr(0, gt)));
+      const std::string metric(TrimSpace(std::string_view(value).substr(0, gt)));
       if (!ParseMetric(metric, &rule->metric)) {
         return InvalidArgument(where + ": unknown metric '" + metric +
                                "' (runq_p50, runq_p90, runq_p99, runq_p999, runq_max, runq_mean)");
       }
-      const std::string threshold(Trim(std::string_view(value).substr(gt + 1)));
+      const std::string threshold(TrimSpace(std::string_view(value).substr(gt + 1)));
       if (!ParseDurationNs(threshold, &rule->above_ns) || rule->above_ns == 0) {
         return InvalidArgument(where + ": '" + threshold + "' is not a duration above 0");
       }
@@ -189,7 +164,7 @@ Result<Policy> ParsePolicy(std::string_view text, std::string_view source) {
         rule->action = ActionKind::kCpuIdle;
       } else if (value.starts_with("affinity ")) {
         rule->action = ActionKind::kAffinity;
-        ASSIGN_OR_RETURN(rule->cpus, ParseCpuList(Trim(std::string_view(value).substr(9))));
+        ASSIGN_OR_RETURN(rule->cpus, ParseCpuList(TrimSpace(std::string_view(value).substr(9))));
       } else {
         return InvalidArgument(where + ": unknown action '" + value +
                                "' (sched_idle, cpu.idle, affinity CPUS)");

@@ -63,8 +63,6 @@ struct Policy {
 
 Result<Policy> ParsePolicy(std::string_view text, std::string_view source);
 Result<Policy> LoadPolicy(const std::string& path);
-// "0-3,5" -> {0,1,2,3,5}
-Result<std::vector<int>> ParseCpuList(std::string_view text);
 
 }  // namespace syspgo::sched
 

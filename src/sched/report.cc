@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/file_util.h"
+#include "common/prometheus.h"
 
 namespace syspgo::sched {
 namespace {
@@ -43,19 +44,6 @@ std::string TagLabel(const TagStore& store, uint32_t id) {
 
 }  // namespace
 
-std::string PrometheusEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 std::map<uint64_t, std::string> CgroupPaths() {
   std::map<uint64_t, std::string> out;
   const std::string root = CgroupV2Root();
@@ -87,30 +75,30 @@ std::string PrometheusText(const Snapshot& s, const TagStore& store,
       "# TYPE syspgo_sched_runq_latency_seconds histogram\n";
   for (const auto& [id, st] : s.tags) {
     HistogramLines(&out, "syspgo_sched_runq_latency_seconds",
-                   "tag=\"" + PrometheusEscape(TagLabel(store, id)) + "\"", st);
+                   "tag=\"" + PrometheusLabelValue(TagLabel(store, id)) + "\"", st);
   }
   out +=
       "# HELP syspgo_sched_cpu_seconds_total Time on a CPU, per tag.\n"
       "# TYPE syspgo_sched_cpu_seconds_total counter\n";
   for (const auto& [id, st] : s.tags) {
-    out += "syspgo_sched_cpu_seconds_total{tag=\"" + PrometheusEscape(TagLabel(store, id)) +
+    out += "syspgo_sched_cpu_seconds_total{tag=\"" + PrometheusLabelValue(TagLabel(store, id)) +
            "\"} " + Seconds(st.cpu_ns) + "\n";
   }
   out +=
       "# HELP syspgo_sched_preempted_total Involuntary switches out, per tag.\n"
       "# TYPE syspgo_sched_preempted_total counter\n";
   for (const auto& [id, st] : s.tags) {
-    out += "syspgo_sched_preempted_total{tag=\"" + PrometheusEscape(TagLabel(store, id)) + "\"} " +
-           std::to_string(st.preempted) + "\n";
+    out += "syspgo_sched_preempted_total{tag=\"" + PrometheusLabelValue(TagLabel(store, id)) +
+           "\"} " + std::to_string(st.preempted) + "\n";
   }
   out +=
       "# HELP syspgo_sched_preemptions_total Involuntary preemptions by the victim's and the next "
       "task's tag.\n"
       "# TYPE syspgo_sched_preemptions_total counter\n";
   for (const auto& [k, n] : s.preemptions) {
-    out += "syspgo_sched_preemptions_total{victim=\"" + PrometheusEscape(TagLabel(store, k.first)) +
-           "\",by=\"" + PrometheusEscape(TagLabel(store, k.second)) + "\"} " + std::to_string(n) +
-           "\n";
+    out += "syspgo_sched_preemptions_total{victim=\"" +
+           PrometheusLabelValue(TagLabel(store, k.first)) + "\",by=\"" +
+           PrometheusLabelValue(TagLabel(store, k.second)) + "\"} " + std::to_string(n) + "\n";
   }
   out +=
       "# HELP syspgo_sched_cgroup_runq_latency_seconds Wake-up (or preemption) to running, per "
@@ -119,8 +107,8 @@ std::string PrometheusText(const Snapshot& s, const TagStore& store,
   for (const auto& [id, st] : s.cgroups) {
     auto p = paths.find(id);
     const std::string label =
-        "cgroup=\"" + PrometheusEscape(p != paths.end() ? p->second : "#" + std::to_string(id)) +
-        "\"";
+        "cgroup=\"" +
+        PrometheusLabelValue(p != paths.end() ? p->second : "#" + std::to_string(id)) + "\"";
     HistogramLines(&out, "syspgo_sched_cgroup_runq_latency_seconds", label, st);
   }
   out +=
@@ -129,7 +117,7 @@ std::string PrometheusText(const Snapshot& s, const TagStore& store,
   for (const auto& [id, st] : s.cgroups) {
     auto p = paths.find(id);
     out += "syspgo_sched_cgroup_cpu_seconds_total{cgroup=\"" +
-           PrometheusEscape(p != paths.end() ? p->second : "#" + std::to_string(id)) + "\"} " +
+           PrometheusLabelValue(p != paths.end() ? p->second : "#" + std::to_string(id)) + "\"} " +
            Seconds(st.cpu_ns) + "\n";
   }
   out +=

@@ -18,8 +18,6 @@
 
 namespace syspgo::sched {
 
-// A label value in Prometheus' text format (\\, " and newlines escaped).
-std::string PrometheusEscape(std::string_view s);
 // Cumulative readings in Prometheus' text format.
 std::string PrometheusText(const Snapshot& cumulative, const TagStore& store,
                            const std::map<uint64_t, std::string>& cgroup_paths = {});

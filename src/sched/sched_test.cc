@@ -12,6 +12,7 @@
 #include <random>
 
 #include "common/file_util.h"
+#include "common/procfs.h"
 #include "sched/agent.h"
 #include "sched/agent_status.h"
 #include "sched/enforcer.h"
@@ -192,13 +193,13 @@ TEST(Tags, StorePersistsPrunesAndPassesTagsToChildren) {
   Target self;
   self.kind = TargetKind::kProcess;
   self.id = ::getpid();
-  self.start_time = *StartTimeOf(self.id);
+  self.start_time = *ProcStartTime(self.id);
   // A child that exits at once: its entry is dropped when the store is written.
   const pid_t gone = ::fork();
   if (gone == 0) ::_exit(0);
   Target dead = self;
   dead.id = gone;
-  dead.start_time = *StartTimeOf(gone);
+  dead.start_time = *ProcStartTime(gone);
   ::waitpid(gone, nullptr, 0);
   auto s = TagStore::Update(dir, [&](TagStore* st) {
     st->Set(self, "online");
@@ -382,8 +383,8 @@ TEST(Enforcer, ACorruptJournalRecordIsSetAsideNotFatal) {
   sched_param none{};
   ASSERT_EQ(::sched_setscheduler(a, SCHED_IDLE, &none), 0);
   const std::string journal =
-      JournalRecord{"r", "sched", a, *StartTimeOf(a), "0 0 0 0"}.Encode() +
-      JournalRecord{"r", "sched", b, *StartTimeOf(b), "not attributes"}.Encode() +
+      JournalRecord{"r", "sched", a, *ProcStartTime(a), "0 0 0 0"}.Encode() +
+      JournalRecord{"r", "sched", b, *ProcStartTime(b), "not attributes"}.Encode() +
       "r\tsched\tnot-a-pid\t1\t0 0 0 0\n" + "r\tsched\t1\t1";  // a torn last line
   ASSERT_TRUE(WriteFileAtomic(dir + "/journal", journal, 0600).ok());
   size_t recovered = 0;

@@ -21,41 +21,11 @@
 #include "bpf/bpf_util.h"
 #include "common/file_util.h"
 #include "common/mount.h"
+#include "common/procfs.h"
 #include "sched/sched.h"
 
 namespace syspgo::sched {
 namespace {
-
-// Fields after the command name of /proc/ID/stat ("(comm)" may hold
-// spaces and parentheses: everything after the last ')').
-Result<std::vector<std::string>> StatFields(pid_t id) {
-  const std::string path = "/proc/" + std::to_string(id) + "/stat";
-  auto text = ReadFileToString(path, 4096);
-  if (!text.ok()) {
-    if (text.status().code() == StatusCode::kNotFound)
-      return NotFound("no task " + std::to_string(id));
-    return text.status();
-  }
-  const size_t close = text->rfind(')');
-  if (close == std::string::npos) return Corruption(path + ": no command name");
-  std::vector<std::string> out;
-  for (std::string_view f : Split(std::string_view(*text).substr(close + 1), ' ', false)) {
-    out.emplace_back(f);
-  }
-  return out;
-}
-
-std::vector<pid_t> NumericEntries(const std::string& dir) {
-  std::vector<pid_t> out;
-  auto names = ListDir(dir);
-  if (!names.ok()) return out;
-  for (const std::string& n : *names) {
-    char* end = nullptr;
-    const long v = std::strtol(n.c_str(), &end, 10);
-    if (end != n.c_str() && *end == '\0' && v > 0) out.push_back(static_cast<pid_t>(v));
-  }
-  return out;
-}
 
 Result<UniqueFd> OpenPinnedMap(const std::string& path) {
   const int fd = bpf_obj_get(path.c_str());
@@ -100,51 +70,17 @@ Status ValidateTagName(std::string_view tag) {
   return Status::Ok();
 }
 
-Result<ProcStat> ProcStatOf(pid_t id) {
-  ASSIGN_OR_RETURN(std::vector<std::string> f, StatFields(id));
-  // After the name: state is field 3, parent field 4 -> index 1, start
-  // time field 22 -> index 19.
-  if (f.size() < 20) return Corruption("/proc/" + std::to_string(id) + "/stat: too few fields");
-  ProcStat st;
-  st.parent = static_cast<pid_t>(std::strtol(f[1].c_str(), nullptr, 10));
-  st.start_time = std::strtoull(f[19].c_str(), nullptr, 10);
-  return st;
-}
-
-Result<uint64_t> StartTimeOf(pid_t id) {
-  ASSIGN_OR_RETURN(ProcStat st, ProcStatOf(id));
-  return st.start_time;
-}
-
-Result<pid_t> ParentOf(pid_t pid) {
-  ASSIGN_OR_RETURN(ProcStat st, ProcStatOf(pid));
-  return st.parent;
-}
-
-bool SameTask(pid_t id, uint64_t start_time) {
-  auto st = StartTimeOf(id);
-  return st.ok() && *st == start_time;
-}
-
 bool TargetAlive(const Target& t) {
   if (t.kind == TargetKind::kCgroup) {
     auto r = ResolveCgroup(t.cgroup);
     return r.ok() && r->cgroup_id == t.cgroup_id;
   }
-  auto st = StartTimeOf(t.id);
+  auto st = ProcStartTime(t.id);
   if (!st.ok() || *st != t.start_time) return false;
   if (t.kind == TargetKind::kThread) return true;
   // A process: its tid is its pid (a thread's /proc/TID exists too, hidden).
   auto tgid = TgidOf(t.id);
   return tgid.ok() && *tgid == t.id;
-}
-
-Result<pid_t> TgidOf(pid_t tid) {
-  const std::string path = "/proc/" + std::to_string(tid) + "/status";
-  ASSIGN_OR_RETURN(std::string status, ReadFileToString(path, 8192));
-  const size_t at = status.find("\nTgid:");
-  if (at == std::string::npos) return Corruption(path + ": no Tgid");
-  return static_cast<pid_t>(std::strtol(status.c_str() + at + 6, nullptr, 10));
 }
 
 std::vector<std::string> CgroupSelfAndAncestors(const std::string& path) {
@@ -190,15 +126,6 @@ Result<Target> ResolveCgroup(const std::string& path) {
   t.cgroup = rel;
   ASSIGN_OR_RETURN(t.cgroup_id, bpf::CgroupId(rel == "/" ? root : root + rel));
   return t;
-}
-
-Result<std::string> CgroupV2Of(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, 65536));
-  for (std::string_view line : SplitLines(text)) {
-    if (line.starts_with("0::")) return std::string(line.substr(3));
-  }
-  return NotFound(path + " has no cgroup v2 line");
 }
 
 // ---- TagStore ----
@@ -425,8 +352,8 @@ Status TagMaps::Sync(const TagStore& store, bool fresh) {
   // process's start time.
   std::map<pid_t, pid_t> parent;
   std::map<pid_t, uint64_t> started;
-  for (pid_t pid : NumericEntries("/proc")) {
-    auto st = ProcStatOf(pid);
+  for (pid_t pid : ListProcesses()) {
+    auto st = ReadProcStat(pid);
     if (!st.ok()) continue;
     parent[pid] = st->parent;
     started[pid] = st->start_time;
@@ -507,7 +434,7 @@ uint32_t TagMaps::TagOfTask(pid_t tgid, pid_t tid) const {
   if (bpf_map_lookup_elem(task_fd_, &k, &v) == 0 && SameTask(tid, v.start_time)) return v.tag;
   k = {static_cast<uint32_t>(tgid), SCHED_KIND_PROCESS};
   if (bpf_map_lookup_elem(task_fd_, &k, &v) == 0 && SameTask(tgid, v.start_time)) return v.tag;
-  auto cg = CgroupV2Of(tid == tgid ? tgid : tid);
+  auto cg = CgroupOf(tid == tgid ? tgid : tid, "");
   const std::string root = CgroupV2Root();
   if (!cg.ok() || root.empty()) return 0;
   for (const std::string& path : CgroupSelfAndAncestors(*cg)) {
@@ -532,7 +459,7 @@ std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
   std::map<std::string, uint32_t> by_path;  // cgroup path -> effective tag
   auto cgroup_tag = [&](pid_t pid) -> uint32_t {
     if (cgroups.empty() || root.empty()) return 0;
-    auto cg = CgroupV2Of(pid);
+    auto cg = CgroupOf(pid, "");
     if (!cg.ok()) return 0;
     auto cached = by_path.find(*cg);
     if (cached != by_path.end()) return cached->second;
@@ -549,10 +476,10 @@ std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
     return found;
   };
   std::vector<std::pair<pid_t, pid_t>> out;
-  for (pid_t pid : NumericEntries("/proc")) {
+  for (pid_t pid : ListProcesses()) {
     auto p = tasks.find({static_cast<uint32_t>(pid), SCHED_KIND_PROCESS});
     const uint32_t ptag = p != tasks.end() ? p->second : cgroup_tag(pid);
-    for (pid_t tid : NumericEntries("/proc/" + std::to_string(pid) + "/task")) {
+    for (pid_t tid : ListThreads(pid)) {
       auto t = tasks.find({static_cast<uint32_t>(tid), SCHED_KIND_THREAD});
       if ((t != tasks.end() ? t->second : ptag) == tag) out.emplace_back(pid, tid);
     }
@@ -572,7 +499,7 @@ size_t TagMaps::InheritedCount() const {
 
 std::string EffectiveTag(const TagStore& store, pid_t tgid, pid_t tid, std::string* why) {
   auto find = [&](TargetKind kind, pid_t id) -> const TagEntry* {
-    auto start = StartTimeOf(id);
+    auto start = ProcStartTime(id);
     if (!start.ok()) return nullptr;
     Target t;
     t.kind = kind;
@@ -591,11 +518,11 @@ std::string EffectiveTag(const TagStore& store, pid_t tgid, pid_t tid, std::stri
           p == tgid ? "set on pid " + std::to_string(p) : "inherited from pid " + std::to_string(p);
       return e->tag;
     }
-    auto pp = ParentOf(p);
-    if (!pp.ok() || *pp == p) break;
-    p = *pp;
+    auto st = ReadProcStat(p);
+    if (!st.ok() || st->parent == p) break;
+    p = st->parent;
   }
-  auto cg = CgroupV2Of(tid);
+  auto cg = CgroupOf(tid, "");
   if (!cg.ok()) return "";
   for (const std::string& path : CgroupSelfAndAncestors(*cg)) {
     for (const TagEntry& e : store.entries()) {
@@ -634,7 +561,7 @@ Status TagProcess(const std::string& state_dir, const std::string& pin_root, pid
   Target t;
   t.kind = TargetKind::kProcess;
   t.id = pid;
-  ASSIGN_OR_RETURN(t.start_time, StartTimeOf(pid));
+  ASSIGN_OR_RETURN(t.start_time, ProcStartTime(pid));
   return SetTag(state_dir, pin_root, t, tag);
 }
 

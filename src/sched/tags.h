@@ -62,21 +62,6 @@ struct TagEntry {
 // Tag names: 1-63 of [a-z0-9] and "._:-", starting with a letter or digit.
 Status ValidateTagName(std::string_view tag);
 
-// A process's or thread's start time (field 22 of /proc/ID/stat); NotFound
-// when it does not exist.
-Result<uint64_t> StartTimeOf(pid_t id);
-// Parent pid (field 4 of /proc/PID/stat).
-Result<pid_t> ParentOf(pid_t pid);
-// Both from one read.
-struct ProcStat {
-  pid_t parent = 0;
-  uint64_t start_time = 0;
-};
-Result<ProcStat> ProcStatOf(pid_t id);
-// Whether `id` is (still) the task that started at `start_time`.
-bool SameTask(pid_t id, uint64_t start_time);
-// The process a thread belongs to (Tgid: of /proc/ID/status).
-Result<pid_t> TgidOf(pid_t tid);
 // Whether `target` (a process or thread) still runs as the same task.
 bool TargetAlive(const Target& target);
 
@@ -90,8 +75,6 @@ Result<Target> ResolveCgroup(const std::string& path);
 // A cgroup path and its ancestors up to the root, nearest first, at most
 // SCHED_CGROUP_DEPTH + 1 of them: "/a/b" -> {"/a/b", "/a", "/"}.
 std::vector<std::string> CgroupSelfAndAncestors(const std::string& path);
-// A process's cgroup v2 path ("/user.slice/x"), from /proc/PID/cgroup.
-Result<std::string> CgroupV2Of(pid_t pid);
 
 // The persisted tags.
 class TagStore {

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/file_util.h"
+#include "common/prometheus.h"
 #include "oci/manifest.h"
 #include "oci/puller.h"
 #include "oci/registry_client.h"
@@ -40,19 +41,6 @@ Info ToInfo(const SnapshotRecord& r) {
   i.created_ns = r.created_ns;
   i.updated_ns = r.updated_ns;
   return i;
-}
-
-std::string Escape(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
 }
 
 }  // namespace
@@ -707,8 +695,7 @@ std::string Snapshotter::Metrics(bool up) {
        "its last).\n# TYPE syspgo_snapshotter_up gauge\nsyspgo_snapshotter_up "
     << (up ? 1 : 0) << "\n";
   auto counter = [&](const char* name, const char* help, int64_t v) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n"
-      << name << " " << v << "\n";
+    o << PrometheusHeader(name, help, "counter") << name << " " << v << "\n";
   };
   counter("syspgo_snapshotter_remote_layers_total",
           "Layers committed as remote snapshots (neither fetched nor unpacked by containerd).",
@@ -740,10 +727,10 @@ std::string Snapshotter::Metrics(bool up) {
   if (!up) return o.str();
   const auto stats = MountStatistics();
   auto per_mount = [&](const char* name, const char* help, auto get) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";
+    o << PrometheusHeader(name, help, "counter");
     for (const auto& [image, s] : stats) {
-      o << name << "{image=\"" << Escape(image) << "\",mode=\"" << Escape(s.mode) << "\"} "
-        << get(s) << "\n";
+      o << name << "{image=\"" << PrometheusLabelValue(image) << "\",mode=\""
+        << PrometheusLabelValue(s.mode) << "\"} " << get(s) << "\n";
     }
   };
   per_mount("syspgo_mount_registry_requests_total",

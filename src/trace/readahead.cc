@@ -7,6 +7,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "common/file_lock.h"
 #include "common/file_util.h"
 
 namespace syspgo::trace {
@@ -64,9 +65,9 @@ Result<ReadaheadGuard> ReadaheadGuard::DisableFor(const std::string& path,
       record_dir, std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev)));
   // Another live tracer already turned this device's readahead off: the
   // value to restore is in its record, and it will restore it.
-  auto existing = UniqueFd::Open(record, O_RDONLY);
-  if (existing.ok() && ::flock(existing->get(), LOCK_EX | LOCK_NB) != 0) return guard;
-  if (existing.ok()) {
+  const TriedLock existing = TryLockFile(record);
+  if (existing.held()) return guard;
+  if (existing.taken()) {
     // Unlocked: a dead tracer's record. Its old value is the true one.
     RETURN_IF_ERROR(ApplyRecord(record));
     ASSIGN_OR_RETURN(old_value, ReadFileToString(setting, 64));
@@ -124,8 +125,8 @@ void RestoreStaleReadahead(const Logger* log, const std::string& record_dir) {
   if (!entries.ok()) return;
   for (const std::string& name : *entries) {
     std::string record = JoinPath(record_dir, name);
-    auto fd = UniqueFd::Open(record, O_RDONLY);
-    if (!fd.ok() || ::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) continue;  // live
+    const TriedLock lock = TryLockFile(record);
+    if (!lock.taken()) continue;  // live, or gone
     if (name.find(".tmp.") != std::string::npos) {
       ::unlink(record.c_str());  // never renamed: nothing was changed yet
       continue;

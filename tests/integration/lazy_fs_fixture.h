@@ -219,7 +219,7 @@ class LazyFsTest : public RuntimeImageTest {
     entry.annotations = parsed->annotations;
     index.manifests.push_back(entry);
     ASSERT_TRUE(client_
-                    ->PushManifest(to, rtimage::FallbackTag(to_image), oci::media_type::kOciIndex,
+                    ->PushManifest(to, oci::ReferrersTag(to_image), oci::media_type::kOciIndex,
                                    oci::SerializeImageIndex(index))
                     .ok());
   }

@@ -62,7 +62,7 @@ TEST_F(ProfileArtifactTest, TwoHostsPushedAndPulledMerged) {
   EXPECT_TRUE(found->has_value());
 
   // A byte of a pushed profile changed on the registry's disk: refused.
-  auto index = rtimage::FallbackIndex(*client_, "prof/app", image_.manifest_digest);
+  auto index = oci::ReferrersTagIndex(*client_, "prof/app", image_.manifest_digest);
   ASSERT_TRUE(index.ok());
   std::optional<oci::Digest> artifact;
   for (const auto& d : index->manifests) {
@@ -160,7 +160,7 @@ void PushHostileProfile(oci::RegistryClient& client, const std::string& repo,
   auto digest = client.PushManifest(repo, oci::Digest::Of(body).ToString(),
                                     oci::media_type::kOciManifest, body);
   ASSERT_TRUE(digest.ok()) << digest.status().ToString();
-  auto index = rtimage::FallbackIndex(client, repo, image.manifest_digest);
+  auto index = oci::ReferrersTagIndex(client, repo, image.manifest_digest);
   ASSERT_TRUE(index.ok()) << index.status().ToString();
   oci::Descriptor entry;
   entry.media_type = std::string(oci::media_type::kOciManifest);
@@ -170,7 +170,7 @@ void PushHostileProfile(oci::RegistryClient& client, const std::string& repo,
   index->manifests = {entry};
   index->media_type = std::string(oci::media_type::kOciIndex);
   ASSERT_TRUE(client
-                  .PushManifest(repo, rtimage::FallbackTag(image.manifest_digest),
+                  .PushManifest(repo, oci::ReferrersTag(image.manifest_digest),
                                 oci::media_type::kOciIndex, oci::SerializeImageIndex(*index))
                   .status()
                   .ok());

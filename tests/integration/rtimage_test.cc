@@ -267,7 +267,7 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   auto artifact_body = client_->GetManifest(repo, (*found)->artifact.ToString());
   index.manifests[0].size = static_cast<int64_t>(artifact_body->body.size());
   ASSERT_TRUE(client_
-                  ->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                  ->PushManifest(repo, oci::ReferrersTag(b->manifest_digest),
                                  oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
                   .ok());
   auto wrong = rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest);
@@ -285,7 +285,7 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   index.manifests[0].digest = oci::Digest::Of(forged_body);
   index.manifests[0].size = static_cast<int64_t>(forged_body.size());
   ASSERT_TRUE(client_
-                  ->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                  ->PushManifest(repo, oci::ReferrersTag(b->manifest_digest),
                                  oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
                   .ok());
   auto forged_found = rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest);
@@ -299,7 +299,7 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   ASSERT_TRUE(forged.annotations.count(std::string(rtimage::kLayersAnnotation)));
   index.manifests[0].annotations = forged.annotations;
   ASSERT_TRUE(client_
-                  ->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                  ->PushManifest(repo, oci::ReferrersTag(b->manifest_digest),
                                  oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
                   .ok());
   auto annotated = rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest);
@@ -311,7 +311,7 @@ TEST_F(RuntimeImageTest, WrongBytesAndWrongImagesAreRefusedDistinctly) {
   // A malformed annotation is an error, not a silent miss.
   index.manifests[0].annotations[std::string(rtimage::kLayersAnnotation)] = "[{\"digest\": 1}]";
   ASSERT_TRUE(client_
-                  ->PushManifest(repo, rtimage::FallbackTag(b->manifest_digest),
+                  ->PushManifest(repo, oci::ReferrersTag(b->manifest_digest),
                                  oci::media_type::kOciIndex, oci::SerializeImageIndex(index))
                   .ok());
   EXPECT_EQ(rtimage::FindRuntimeImage(*client_, repo, b->manifest_digest).status().code(),

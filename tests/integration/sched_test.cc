@@ -28,6 +28,7 @@
 
 #include "common/file_util.h"
 #include "common/process.h"
+#include "common/procfs.h"
 #include "sched/sched.h"
 #include "sched/tags.h"
 
@@ -467,7 +468,7 @@ TEST_F(SchedTest, ATagNeverPassesToAReusedPid) {
 TEST_F(SchedTest, ACorruptJournalRecordDoesNotStopTheAgent) {
   auto live = Subprocess::Spawn({"sleep", "60"}, {.null_stdin = true});
   ASSERT_TRUE(live.ok());
-  auto start = sched::StartTimeOf(live->pid());
+  auto start = ProcStartTime(live->pid());
   ASSERT_TRUE(start.ok());
   ASSERT_TRUE(MakePrivateDir(dir_.path() + "/state").ok());
   ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/state/journal",
