@@ -12,6 +12,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "node/image_source.h"
+#include "node/mount_server_protocol.h"
 #include "node/shared_mount.h"
 #include "common/file_util.h"
 
@@ -82,7 +83,7 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   }
   auto fail = [&](const Status& st) {
     if (node_server) {
-      std::printf("error %d %s\n", static_cast<int>(st.code()), st.message().c_str());
+      std::fputs(node::ErrorLine(st).c_str(), stdout);
       std::fflush(stdout);
     }
     return Fail(st);
@@ -126,18 +127,17 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
     mode = node::AutoMode(**lazy);
     if (!mode) mode = fs::LazyMode::kRuntimeImage;  // MountLazyImage says why not
   }
-  auto say_settled = [] {
-    std::printf("settled\n");
+  auto say = [](const std::string& line) {
+    std::fputs(line.c_str(), stdout);
     std::fflush(stdout);
   };
+  auto say_settled = [&] { say(node::SettledLine()); };
   if (shared) {
     node::SharedMounts(root, setup->get()).CleanupStale(&(*setup)->log);
     auto server =
         node::SharedMountServer::Start(root, **lazy, *mode, *options, **setup, node_server);
     if (!server.ok()) return fail(server.status());
-    std::printf("mounted %s at %s (mode %s)\n", ref->ToString().c_str(), (*server)->mnt().c_str(),
-                std::string(fs::LazyModeName(*mode)).c_str());
-    std::fflush(stdout);
+    say(node::MountedLine(ref->ToString(), (*server)->mnt(), fs::LazyModeName(*mode)));
     Status st = (*server)->Serve(*ctx.cancel, say_settled);
     if (auto path = args->Get("stats-json")) {
       Status written =
@@ -154,9 +154,7 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   }
   auto mounted = node::MountLazyImage(**lazy, *mode, *options, root, **setup, dir);
   if (!mounted.ok()) return Fail(mounted.status());
-  std::printf("mounted %s at %s (mode %s)\n", ref->ToString().c_str(), dir.c_str(),
-              std::string(fs::LazyModeName(*mode)).c_str());
-  std::fflush(stdout);
+  say(node::MountedLine(ref->ToString(), dir, fs::LazyModeName(*mode)));
   bool settled = false;
   while (!ctx.cancel->cancelled() && !(*mounted)->ended()) {
     if (!settled && (*mounted)->WaitSettled(std::chrono::milliseconds(0))) {

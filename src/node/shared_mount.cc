@@ -20,6 +20,7 @@
 #include "common/file_util.h"
 #include "common/procfs.h"
 #include "common/unix_socket.h"
+#include "node/mount_server_protocol.h"
 #include "oci/registry_client.h"
 
 namespace syspgo::node {
@@ -73,17 +74,6 @@ Result<UniqueFd> LockImage(const std::string& root, const std::string& hex,
   return fd;
 }
 
-// The line a mount server prints when it fails to start: "error CODE MESSAGE".
-Status ParseServerError(const std::string& line) {
-  int code = 0;
-  int consumed = 0;
-  if (std::sscanf(line.c_str(), "error %d %n", &code, &consumed) < 1 || consumed == 0) {
-    return Internal("the mount server said: " + line);
-  }
-  if (code <= 0 || code > static_cast<int>(StatusCode::kFailedPrecondition) + 8) code = 13;
-  return Status(static_cast<StatusCode>(code), line.substr(consumed));
-}
-
 struct Spawned {
   UniqueFd out;  // the server's stdout
 };
@@ -106,6 +96,7 @@ Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::s
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
   const int err_fd = log.valid() ? log.get() : null.get();
+  const std::string exec_failed = ErrorLine(Internal("cannot execute the mount server"));
   const pid_t child = ::fork();
   if (child < 0) return ErrnoStatus(errno, "fork");
   if (child == 0) {
@@ -119,8 +110,7 @@ Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::s
     // Nothing else of ours (a daemon's sockets) goes with it.
     ::syscall(SYS_close_range, 3U, ~0U, 0U);
     ::execv(cargv[0], cargv.data());
-    static const char msg[] = "error 13 cannot execute the mount server\n";
-    (void)!::write(1, msg, sizeof(msg) - 1);
+    (void)!::write(1, exec_failed.data(), exec_failed.size());
     ::_exit(127);
   }
   int status = 0;
@@ -141,8 +131,9 @@ Status WaitMounted(int fd, std::chrono::milliseconds timeout) {
     while ((nl = buf.find('\n')) != std::string::npos) {
       std::string line = buf.substr(0, nl);
       buf.erase(0, nl + 1);
-      if (line.starts_with("mounted ")) return Status();
-      if (line.starts_with("error ")) return ParseServerError(line);
+      const ServerLine said = ParseServerLine(line);
+      if (said.kind == ServerLine::kMounted) return Status();
+      if (said.kind == ServerLine::kError) return said.error;
     }
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
