@@ -27,6 +27,19 @@
 namespace syspgo::sched {
 namespace {
 
+// The tag of the cgroup v2 path `cgroup` (below the hierarchy mounted at
+// `root`): its own or its nearest tagged ancestor's, as the BPF side
+// inherits them; 0 when none has one. `tag_of` looks a cgroup id up.
+uint32_t NearestCgroupTag(const std::string& root, const std::string& cgroup,
+                          const std::function<bool(uint64_t, uint32_t*)>& tag_of) {
+  for (const std::string& path : CgroupSelfAndAncestors(cgroup)) {
+    auto id = bpf::CgroupId(path == "/" ? root : root + path);
+    uint32_t tag = 0;
+    if (id.ok() && tag_of(*id, &tag)) return tag;
+  }
+  return 0;
+}
+
 Result<UniqueFd> OpenPinnedMap(const std::string& path) {
   const int fd = bpf_obj_get(path.c_str());
   if (fd < 0) {
@@ -437,12 +450,9 @@ uint32_t TagMaps::TagOfTask(pid_t tgid, pid_t tid) const {
   auto cg = CgroupOf(tid == tgid ? tgid : tid, "");
   const std::string root = CgroupV2Root();
   if (!cg.ok() || root.empty()) return 0;
-  for (const std::string& path : CgroupSelfAndAncestors(*cg)) {
-    auto id = bpf::CgroupId(path == "/" ? root : root + path);
-    uint32_t tag = 0;
-    if (id.ok() && bpf_map_lookup_elem(cgroup_fd_, &*id, &tag) == 0) return tag;
-  }
-  return 0;
+  return NearestCgroupTag(root, *cg, [&](uint64_t id, uint32_t* tag) {
+    return bpf_map_lookup_elem(cgroup_fd_, &id, tag) == 0;
+  });
 }
 
 std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
@@ -463,15 +473,12 @@ std::vector<std::pair<pid_t, pid_t>> TagMaps::TasksOf(uint32_t tag) const {
     if (!cg.ok()) return 0;
     auto cached = by_path.find(*cg);
     if (cached != by_path.end()) return cached->second;
-    uint32_t found = 0;
-    for (const std::string& path : CgroupSelfAndAncestors(*cg)) {
-      auto id = bpf::CgroupId(path == "/" ? root : root + path);
-      auto it = id.ok() ? cgroups.find(*id) : cgroups.end();
-      if (it != cgroups.end()) {
-        found = it->second;
-        break;
-      }
-    }
+    const uint32_t found = NearestCgroupTag(root, *cg, [&](uint64_t id, uint32_t* its) {
+      auto it = cgroups.find(id);
+      if (it == cgroups.end()) return false;
+      *its = it->second;
+      return true;
+    });
     by_path[*cg] = found;
     return found;
   };
