@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/file_lock.h"
 #include "common/file_util.h"
+#include "fs/cache_layout.h"
 
 namespace syspgo::fs {
 
@@ -50,7 +51,7 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source, Mou
     options.fs.max_readahead = 0;
   }
   // The caches hold image bytes: as private as the store.
-  RETURN_IF_ERROR(MakePrivateDir(JoinPath(options.cache_root, "spans")));
+  RETURN_IF_ERROR(MakePrivateDir(SpansDir(options.cache_root)));
   std::unique_ptr<MountedImage> m(new MountedImage(std::move(source), std::move(options)));
   const MountOptions& o = m->options_;
   const rtimage::Metadata* metadata = &m->source_.metadata;
@@ -58,8 +59,7 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source, Mou
   if (o.mode == LazyMode::kRuntimeImage) {
     // The blob streams start first: they need no tree and no mount (what
     // arrives waits in memory until the mount can take pushes).
-    ASSIGN_OR_RETURN(rtimage::ChunkStore store,
-                     rtimage::ChunkStore::Open(JoinPath(o.cache_root, "chunks")));
+    ASSIGN_OR_RETURN(rtimage::ChunkStore store, rtimage::ChunkStore::Open(ChunksDir(o.cache_root)));
     m->chunks_ = std::make_unique<rtimage::ChunkStore>(std::move(store));
     PageCacheOptions pc;
     pc.streams = o.streams;
@@ -78,7 +78,7 @@ Result<std::unique_ptr<MountedImage>> MountedImage::Mount(LazySource source, Mou
   m->fallback_ = std::make_unique<LayerFetcher>(
       metadata, std::move(m->source_.indexes), m->source_.index_blob,
       std::make_unique<RegistryBlobSource>(m->source_.repository, o.clients),
-      JoinPath(o.cache_root, "spans"), o.log);
+      SpansDir(o.cache_root), o.log);
   m->data_ =
       std::make_unique<FileData>(m->tree_.get(), m->page_cache_.get(), m->fallback_.get(), o.log);
   ASSIGN_OR_RETURN(m->fs_, ImageFs::Mount(m->tree_.get(), m->data_.get(), dir, o.fs, o.log));

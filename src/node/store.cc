@@ -16,13 +16,12 @@
 #include "common/mount.h"
 #include "common/unique_fd.h"
 #include "fs/cache_claim.h"
+#include "fs/cache_layout.h"
 #include "oci/layer_store.h"
 #include "oci/manifest.h"
 
 namespace syspgo::node {
 namespace {
-
-constexpr const char* kCaches[] = {"chunks", "spans", "rtimages"};
 
 int64_t DiskUsage(const std::string& path) { return MeasureDiskUse(path).bytes; }
 
@@ -136,11 +135,11 @@ struct Candidate {
 
 std::vector<Candidate> CacheEntries(const std::string& root) {
   std::vector<Candidate> out;
-  for (const char* cache : kCaches) {
+  for (const char* cache : fs::kCacheDirs) {
     const std::string dir = JoinPath(root, cache);
     for (const std::string& name : Entries(dir)) {
       const std::string path = JoinPath(dir, name);
-      if (std::string(cache) == "chunks") {
+      if (std::string(cache) == fs::kChunksDir) {
         // chunks/<2 hex>/<64 hex>: each chunk on its own.
         for (const std::string& chunk : Entries(path)) {
           const std::string file = JoinPath(path, chunk);
@@ -178,7 +177,8 @@ Status Remove(const std::string& root, const Candidate& c) {
 
 int64_t StoreBytes(const std::string& root) {
   int64_t total = 0;
-  for (const char* dir : {"blobs", "layers", "chunks", "spans", "rtimages"}) {
+  for (const char* dir :
+       {"blobs", "layers", fs::kChunksDir, fs::kSpansDir, fs::kRuntimeImagesDir}) {
     total += DiskUsage(JoinPath(root, dir));
   }
   return total;
@@ -278,9 +278,11 @@ Result<StoreUsage> InspectStore(const std::string& root) {
     usage.unreferenced.bytes += c.bytes;
   }
   for (const Candidate& c : CacheEntries(root)) {
-    CacheUsage& u = c.path.find("/chunks/") != std::string::npos  ? usage.chunks
-                    : c.path.find("/spans/") != std::string::npos ? usage.spans
-                                                                  : usage.rtimages;
+    // By the cache directory the entry is in (the root's own path may hold
+    // any of the names).
+    CacheUsage& u = c.path.starts_with(fs::ChunksDir(root) + "/")  ? usage.chunks
+                    : c.path.starts_with(fs::SpansDir(root) + "/") ? usage.spans
+                                                                   : usage.rtimages;
     ++u.entries;
     u.bytes += c.bytes;
   }
@@ -318,7 +320,7 @@ Result<GcResult> CollectLocked(const std::string& root, oci::LayerStore& store,
     for (const Candidate& c : known ? CacheEntries(root) : std::vector<Candidate>()) {
       const std::string parent = BaseName(DirName(c.path));
       const std::string name = BaseName(c.path);
-      const bool chunk = c.path.starts_with(JoinPath(root, "chunks") + "/");
+      const bool chunk = c.path.starts_with(fs::ChunksDir(root) + "/");
       const bool spans = parent == "spans";
       if (!chunk && !spans && live.lazy_mounts > 0) continue;  // fetched runtime images
       if (chunk && use.chunks.count(name)) {
