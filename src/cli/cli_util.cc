@@ -159,22 +159,4 @@ Result<rtimage::TrustPolicy> LoadTrustPolicy(const ParsedArgs& args) {
   return rtimage::TrustPolicy();
 }
 
-Result<oci::LocalImage> ObtainImage(oci::Puller& puller, const oci::ImageReference& ref,
-                                    const std::string& policy, int jobs, const Logger& log) {
-  if (policy == "never") return puller.LoadLocal(ref);
-  if (policy == "missing") {
-    auto local = puller.LoadLocal(ref);
-    if (local.ok()) return local;
-  }
-  oci::PullOptions options;
-  options.jobs = jobs;
-  auto pulled = puller.Pull(ref, options);
-  if (pulled.ok() || pulled.status().code() != StatusCode::kUnavailable) return pulled;
-  auto local = puller.LoadLocal(ref);
-  if (!local.ok()) return pulled.status();
-  log.Warning("registry unreachable (" + pulled.status().message() + "); using the local copy of " +
-              ref.ToString());
-  return local;
-}
-
 }  // namespace syspgo::cli

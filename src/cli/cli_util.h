@@ -63,11 +63,6 @@ std::string MountServerLog(const std::string& root);
 // else the default policy (rtimage/trust_policy.h).
 Result<rtimage::TrustPolicy> LoadTrustPolicy(const ParsedArgs& args);
 
-// The image in the store per --pull policy: always (resolve the tag; the
-// local copy when the registry is unreachable), missing, never.
-Result<oci::LocalImage> ObtainImage(oci::Puller& puller, const oci::ImageReference& ref,
-                                    const std::string& policy, int jobs, const Logger& log);
-
 }  // namespace syspgo::cli
 
 #endif  // SYSPGO_CLI_CLI_UTIL_H_

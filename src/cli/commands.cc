@@ -10,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/cli_util.h"
+#include "node/deploy.h"
 #include "node/image_source.h"
 #include "node/registry_config.h"
 #include "node/shared_mount.h"
@@ -224,6 +225,133 @@ EXAMPLES:
 
 }  // namespace
 
+namespace {
+
+// `syspgo run`'s flags, checked.
+struct RunFlags {
+  run::ReadyCondition ready;
+  std::chrono::seconds timeout{300};
+  node::DeployRequest deploy;
+  run::ContainerOptions container;
+  std::string sched_tag;  // --sched-tag; else the image's label
+  bool keep_running = false;
+};
+
+Result<RunFlags> ParseRunFlags(const ParsedArgs& args) {
+  RunFlags f;
+  if (args.positional.size() != 1) return InvalidArgument("run needs an IMAGE");
+  ASSIGN_OR_RETURN(f.ready, run::ReadyCondition::Parse(args.Get("ready").value_or("exit")));
+  ASSIGN_OR_RETURN(int timeout, args.GetInt("timeout", 300, 1, 24 * 3600));
+  f.timeout = std::chrono::seconds(timeout);
+  ASSIGN_OR_RETURN(f.deploy.jobs, args.GetInt("jobs", 4, 1, 64));
+  ASSIGN_OR_RETURN(f.deploy.pull, node::ParsePullPolicy(args.Get("pull").value_or("always")));
+  const std::string mode = args.Get("mode").value_or("auto");
+  f.deploy.full = mode == "full";
+  if (mode != "auto" && mode != "full") {
+    auto m = fs::ParseLazyMode(mode);
+    if (!m.ok()) return InvalidArgument("--mode must be auto, full, lazy, prefetch or rtimage");
+    f.deploy.lazy = *m;
+  }
+  ASSIGN_OR_RETURN(f.deploy.lazy_options, ParseLazyOptions(args));
+  f.container.runc = args.Get("runc").value_or("runc");
+  f.container.command = args.rest;
+  if (auto e = args.Get("entrypoint")) f.container.entrypoint = std::vector<std::string>{*e};
+  f.container.env = args.GetAll("env");
+  f.sched_tag = args.Get("sched-tag").value_or("");
+  f.keep_running = args.Has("keep-running");
+  return f;
+}
+
+// As docker: 127 for a command the image does not have, 126 for one it
+// cannot execute.
+int CreateFailed(const Status& st) {
+  Fail(st);
+  if (st.code() == StatusCode::kNotFound) return 127;
+  if (st.code() == StatusCode::kPermissionDenied) return 126;
+  return kExitFailure;
+}
+
+// Tags the container's first process before it runs, so that everything it
+// runs carries the tag: --sched-tag, else the image's label.
+Status TagContainer(std::string tag, const oci::LocalImage& image, pid_t init, const Logger& log) {
+  if (tag.empty()) {
+    auto label = image.config.labels.find(sched::kImageTagLabel);
+    if (label != image.config.labels.end()) tag = label->second;
+  }
+  if (tag.empty()) return Status::Ok();
+  RETURN_IF_ERROR(sched::TagProcess(sched::kDefaultStateDir, sched::kDefaultPinRoot, init, tag)
+                      .WithContext("tag the container " + tag));
+  log.Info("container tagged " + tag + " (syspgo sched)");
+  return Status::Ok();
+}
+
+struct Phases {
+  double deploy = 0, running = 0, ready = 0;
+  double total() const { return deploy + running + ready; }
+};
+
+// --timing-json: the phases, the deploy's parts and its registry traffic.
+nlohmann::json TimingJson(const oci::ImageReference& ref, const RunFlags& flags,
+                          const node::Deployment& d, const node::DeployStats& stats,
+                          const run::WaitOutcome& outcome, const Phases& p) {
+  const node::MountRef& shared = d.shared_mount();
+  nlohmann::json j = {{"image", ref.ToString()},
+                      {"manifest_digest", d.image().manifest_digest.ToString()},
+                      {"ready_condition", flags.ready.ToString()},
+                      {"ready", outcome.ready},
+                      {"deploy_s", p.deploy},
+                      {"running_s", p.running},
+                      {"ready_s", p.ready},
+                      {"total_s", p.total()},
+                      {"mode", d.ModeLabel()},
+                      // A live shared mount was used (another start's).
+                      {"shared_mount", !shared.mnt().empty() && !shared.started()}};
+  if (!shared.mnt().empty()) {
+    j["registry"] = {{"requests", stats.registry_requests}, {"bytes", stats.registry_bytes}};
+    j["deploy_parts"] = {{"mount_s", d.mount_seconds()},
+                         {"prepare_s", p.deploy - d.mount_seconds()}};
+    j["mount_started"] = shared.started();
+    if (stats.shared) {
+      j["fs"] = stats.fs;
+      j["shared_mount_stats"] = stats.shared->ToJson();
+      j["shared_mount_stats"].erase("fs");
+    }
+  } else if (stats.metadata_requests) {
+    j["deploy_parts"] = {{"locate_s", d.locate_seconds()},
+                         {"mount_s", d.mount_seconds()},
+                         {"prepare_s", p.deploy - d.locate_seconds() - d.mount_seconds()}};
+    j["registry"] = {{"requests", stats.registry_requests},
+                     {"bytes", stats.registry_bytes},
+                     {"metadata_requests", *stats.metadata_requests},
+                     {"metadata_bytes", *stats.metadata_bytes}};
+    j["fs"] = stats.fs;
+  }
+  if (const std::string signer = d.signed_by(); !signer.empty()) {
+    j["runtime_image_signed_by"] = signer;
+  }
+  if (outcome.exit) j["exit_code"] = outcome.exit->ShellCode();
+  return j;
+}
+
+void PrintPhases(const RunFlags& flags, const node::Deployment& d, const run::WaitOutcome& outcome,
+                 const Phases& p) {
+  if (!outcome.ready) {
+    std::fprintf(stderr, "syspgo: container %s; it never became ready (%s)\n",
+                 outcome.exit ? outcome.exit->ToString().c_str() : "stopped",
+                 flags.ready.ToString().c_str());
+    return;
+  }
+  std::string how = flags.ready.ToString();
+  if (d.mode()) how += "; mode " + d.ModeLabel();
+  if (!d.shared_mount().mnt().empty())
+    how += d.shared_mount().started() ? ", shared mount (started)" : ", shared mount";
+  std::fprintf(stderr,
+               "syspgo: deploy %.3f s | running %.3f s | ready %.3f s | total %.3f s (%s)\n",
+               p.deploy, p.running, p.ready, p.total(), how.c_str());
+}
+
+}  // namespace
+
 int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) {
   auto args = ParseArgs(argv,
                         WithCommon(WithLazyOptions({{"ready", true},
@@ -240,31 +368,8 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
                         /*stop_after_positionals=*/1);
   if (!args.ok()) return Usage(kRunUsage, args.status());
   if (args->Has("help")) return Usage(kRunUsage);
-  if (args->positional.size() != 1) {
-    return Usage(kRunUsage, InvalidArgument("run needs an IMAGE"));
-  }
-  auto ready = run::ReadyCondition::Parse(args->Get("ready").value_or("exit"));
-  if (!ready.ok()) return Usage(kRunUsage, ready.status());
-  auto timeout = args->GetInt("timeout", 300, 1, 24 * 3600);
-  if (!timeout.ok()) return Usage(kRunUsage, timeout.status());
-  auto jobs = args->GetInt("jobs", 4, 1, 64);
-  if (!jobs.ok()) return Usage(kRunUsage, jobs.status());
-  std::string policy = args->Get("pull").value_or("always");
-  if (policy != "always" && policy != "missing" && policy != "never") {
-    return Usage(kRunUsage, InvalidArgument("--pull must be always, missing or never"));
-  }
-  const std::string mode_name = args->Get("mode").value_or("auto");
-  std::optional<fs::LazyMode> forced_lazy;
-  if (mode_name != "auto" && mode_name != "full") {
-    auto m = fs::ParseLazyMode(mode_name);
-    if (!m.ok()) {
-      return Usage(kRunUsage,
-                   InvalidArgument("--mode must be auto, full, lazy, prefetch or rtimage"));
-    }
-    forced_lazy = *m;
-  }
-  auto lazy_options = ParseLazyOptions(*args);
-  if (!lazy_options.ok()) return Usage(kRunUsage, lazy_options.status());
+  auto flags = ParseRunFlags(*args);
+  if (!flags.ok()) return Usage(kRunUsage, flags.status());
   if (::geteuid() != 0) {
     return Fail(PermissionDenied("run needs root (it mounts overlayfs and starts runc); try sudo"));
   }
@@ -272,234 +377,60 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   if (!ref.ok()) return Fail(ref.status());
   // The start as a whole honours --timeout: registry requests stop at the
   // deadline, and readiness is waited for until it.
-  const auto deadline = SteadyClock::now() + std::chrono::seconds(*timeout);
+  const auto deadline = SteadyClock::now() + flags->timeout;
   auto setup = RegistrySetup::Make(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   (*setup)->options.http.deadline = deadline;
+  const Logger& log = (*setup)->log;
   auto trust = LoadTrustPolicy(*args);
   if (!trust.ok()) return Fail(trust.status());
-  const Logger& log = (*setup)->log;
-  auto private_root = StoreRoot(*args);
-  if (!private_root.ok()) return Fail(private_root.status());
-  const std::string root = *private_root;
-  run::ContainerOptions copts;
-  copts.state_root = root;
-  copts.runc = args->Get("runc").value_or("runc");
-  copts.command = args->rest;
-  if (auto e = args->Get("entrypoint")) copts.entrypoint = std::vector<std::string>{*e};
-  copts.env = args->GetAll("env");
-  run::CleanupStaleContainers(root, copts.runc, &log);
-  fs::CleanupStaleMounts(root, &log);
-  node::SharedMounts shared_mounts(root, setup->get());
+  auto root = StoreRoot(*args);
+  if (!root.ok()) return Fail(root.status());
+  flags->container.state_root = *root;
+  flags->deploy.ref = *ref;
+  flags->deploy.deadline = deadline;
+  flags->deploy.server = {.binary = SelfBinary(),
+                          .server_args = MountServerArgs(*args, *root),
+                          .server_log = MountServerLog(*root)};
+  run::CleanupStaleContainers(*root, flags->container.runc, &log);
+  fs::CleanupStaleMounts(*root, &log);
+  node::SharedMounts mounts(*root, setup->get());
 
-  // Deploy: fetch + unpack + mount (full), or the node's shared mount of
-  // the image's runtime image (started when there is none), or a lazy
-  // mount of its own (lazy and prefetch, the baselines).
+  Phases p;
   const auto t0 = SteadyClock::now();
-  std::unique_ptr<node::LazyImage> lazy;
-  std::optional<fs::LazyMode> lazy_mode = forced_lazy;
-  std::optional<oci::LocalImage> image;
-  oci::TransferCounters shared_counters;
-  node::MountRef shared;  // released after the container is gone
-  double locate_s = 0, mount_s = 0;
-  bool want_shared = (mode_name == "auto" && policy != "never") ||
-                     (forced_lazy && *forced_lazy == fs::LazyMode::kRuntimeImage);
-  const rtimage::TrustDecision decision = trust->Decide(*ref);
-  if (want_shared && decision.accept == rtimage::Acceptance::kNone) {
-    Status not_used = rtimage::NotUsed(decision).WithContext(ref->ToString());
-    if (forced_lazy) return Fail(not_used);
-    log.Info(not_used.message());
-    want_shared = false;
-  }
-  if (want_shared) {
-    node::AcquireOptions ao;
-    ao.binary = SelfBinary();
-    ao.server_args = MountServerArgs(*args, root);
-    ao.mode = forced_lazy;
-    ao.timeout = std::max(
-        std::chrono::milliseconds(1),
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()));
-    ao.server_log = MountServerLog(root);
-    auto acquired = shared_mounts.Acquire(*ref, decision, ao, &shared_counters);
-    mount_s = SecondsSince(t0);
-    if (acquired.ok()) {
-      shared = std::move(*acquired);
-      image = shared.image();
-      lazy_mode = shared.mode();
-    } else if (forced_lazy) {
-      return Fail(acquired.status());
-    } else if (acquired.status().code() == StatusCode::kNotFound) {
-      log.Info(acquired.status().message());
-    } else {
-      // Said without -v: a runtime image that was refused (or could not be
-      // checked) is something the user wants to know about.
-      log.Warning("not starting from a runtime image: " + acquired.status().message() +
-                  "; starting from the full image");
-    }
-  }
-  // Held from here until the container's root is mounted: what it takes
-  // from the store is then visibly in use (syspgo gc).
-  auto gc_hold = oci::LayerStore::HoldAgainstGc(root, ctx.cancel);
-  if (!gc_hold.ok()) return Fail(gc_hold.status());
-  // Destroyed in reverse: the container, then the lazy mount, then its dir.
-  fs::MountDir mount_dir;
-  std::unique_ptr<fs::MountedImage> mounted;
-  if (image) {
-    // The shared mount's server serves the files.
-  } else if (forced_lazy) {
-    auto located = node::LocateLazyImage(*ref, **setup, *trust, true);
-    locate_s = SecondsSince(t0);
-    if (!located.ok()) return Fail(located.status());
-    lazy = std::move(*located);
-    auto dir = fs::MountDir::Create(root);
-    if (!dir.ok()) return Fail(dir.status());
-    mount_dir = std::move(*dir);
-    auto m = node::MountLazyImage(*lazy, *lazy_mode, *lazy_options, root, **setup, mount_dir.mnt());
-    if (!m.ok()) return Fail(m.status());
-    mounted = std::move(*m);
-    mount_s = SecondsSince(t0) - locate_s;
-    image = lazy->image;
-    image->layer_paths = {mount_dir.mnt()};
-  } else {
-    lazy_mode.reset();
-    auto store = oci::LayerStore::Open(root);
-    if (!store.ok()) return Fail(store.status());
-    oci::Puller puller(&*store, (*setup)->options, &log);
-    auto pulled = ObtainImage(puller, *ref, policy, *jobs, log);
-    if (!pulled.ok()) return Fail(pulled.status());
-    image = std::move(*pulled);
-  }
-  auto container = run::Container::Prepare(copts, *image, &log);
+  auto deployed = node::Deploy(flags->deploy, **setup, *trust, mounts, ctx.cancel);
+  if (!deployed.ok()) return Fail(deployed.status());
+  node::Deployment& d = **deployed;
+  auto container = run::Container::Prepare(flags->container, d.image(), &log);
   if (!container.ok()) return Fail(container.status());
-  gc_hold->Reset();
-  const double deploy = SecondsSince(t0);
-  const std::string mode_label = lazy_mode ? std::string(fs::LazyModeName(*lazy_mode)) : "full";
+  d.Prepared();
+  p.deploy = SecondsSince(t0);
 
-  // Running: runc create + start.
   const auto t1 = SteadyClock::now();
-  if (Status st = (*container)->Create(); !st.ok()) {
-    Fail(st);
-    // As docker: 127 for a command the image does not have, 126 for one it
-    // cannot execute.
-    if (st.code() == StatusCode::kNotFound) return 127;
-    if (st.code() == StatusCode::kPermissionDenied) return 126;
-    return kExitFailure;
-  }
-  // Tagged before it starts, so that everything it runs carries the tag.
-  std::string sched_tag = args->Get("sched-tag").value_or("");
-  if (sched_tag.empty()) {
-    auto label = image->config.labels.find(sched::kImageTagLabel);
-    if (label != image->config.labels.end()) sched_tag = label->second;
-  }
-  if (!sched_tag.empty()) {
-    Status st = sched::TagProcess(sched::kDefaultStateDir, sched::kDefaultPinRoot,
-                                  (*container)->init_pid(), sched_tag);
-    if (!st.ok()) return Fail(st.WithContext("tag the container " + sched_tag));
-    log.Info("container tagged " + sched_tag + " (syspgo sched)");
-  }
+  if (Status st = (*container)->Create(); !st.ok()) return CreateFailed(st);
+  Status tagged = TagContainer(flags->sched_tag, d.image(), (*container)->init_pid(), log);
+  if (!tagged.ok()) return Fail(tagged);
   if (Status st = (*container)->Start(); !st.ok()) return Fail(st);
-  const double running = SecondsSince(t1);
+  p.running = SecondsSince(t1);
 
-  // Ready.
-  run::WaitOptions wopts;
-  wopts.condition = *ready;
-  wopts.timeout = std::max(
-      std::chrono::milliseconds(1),
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()));
-  wopts.keep_running = args->Has("keep-running");
+  run::WaitOptions wopts{.condition = flags->ready,
+                         .timeout = TimeLeft(deadline),
+                         .keep_running = flags->keep_running};
   auto outcome = (*container)->Wait(wopts, *ctx.cancel);
-  nlohmann::json fs_stats;
-  std::optional<node::MountStats> shared_stats;
-  if (mounted) {
-    mounted->StopFetching();
-    fs_stats = mounted->Stats();
-  } else if (!shared.mnt().empty()) {
-    auto st = shared.Stats();
-    if (st.ok()) {
-      shared_stats = std::move(*st);
-    } else {
-      log.Warning("statistics of the shared mount: " + st.status().message());
-    }
-  }
+  d.StopFetching();
+  const node::DeployStats stats = d.Stats(log);
   if (!outcome.ok()) return Fail(outcome.status());
-  const double ready_s = outcome->ready_seconds;
-  const double total = deploy + running + ready_s;
-
-  int code = 0;
-  if (outcome->exit) code = outcome->exit->ShellCode();
-  if (outcome->interrupted) code = 130;  // as an interrupted start, after reporting its phases
-  if (outcome->ready) {
-    std::string how = ready->ToString();
-    if (lazy_mode) how += "; mode " + mode_label;
-    if (!shared.mnt().empty())
-      how += shared.started() ? ", shared mount (started)" : ", shared mount";
-    std::fprintf(stderr,
-                 "syspgo: deploy %.3f s | running %.3f s | ready %.3f s | total %.3f s (%s)\n",
-                 deploy, running, ready_s, total, how.c_str());
-  } else {
-    std::fprintf(stderr, "syspgo: container %s; it never became ready (%s)\n",
-                 outcome->exit ? outcome->exit->ToString().c_str() : "stopped",
-                 ready->ToString().c_str());
-  }
+  p.ready = outcome->ready_seconds;
+  PrintPhases(*flags, d, *outcome, p);
   if (auto path = args->Get("timing-json")) {
-    nlohmann::json j = {{"image", ref->ToString()},
-                        {"manifest_digest", image->manifest_digest.ToString()},
-                        {"ready_condition", ready->ToString()},
-                        {"ready", outcome->ready},
-                        {"deploy_s", deploy},
-                        {"running_s", running},
-                        {"ready_s", ready_s},
-                        {"total_s", total},
-                        {"mode", mode_label},
-                        // A live shared mount was used (another start's).
-                        {"shared_mount", !shared.mnt().empty() && !shared.started()}};
-    if (!shared.mnt().empty()) {
-      // The resolve that found the mount, and the mount's own traffic when
-      // this start began it (the start does not own another's).
-      int64_t requests = shared_counters.requests.load();
-      int64_t bytes = shared_counters.bytes.load();
-      if (shared.started() && shared_stats) {
-        requests += shared_stats->registry_requests;
-        bytes += shared_stats->registry_bytes;
-      }
-      j["registry"] = {{"requests", requests}, {"bytes", bytes}};
-      j["deploy_parts"] = {{"mount_s", mount_s}, {"prepare_s", deploy - mount_s}};
-      j["mount_started"] = shared.started();
-      if (!shared.signed_by().empty()) j["runtime_image_signed_by"] = shared.signed_by();
-      if (shared_stats) {
-        j["fs"] = shared_stats->fs;
-        j["shared_mount_stats"] = shared_stats->ToJson();
-        j["shared_mount_stats"].erase("fs");
-      }
-    }
-    if (outcome->exit) j["exit_code"] = outcome->exit->ShellCode();
-    if (lazy && lazy->signature) j["runtime_image_signed_by"] = lazy->signature->key_id;
-    if (mounted) {
-      j["deploy_parts"] = {
-          {"locate_s", locate_s}, {"mount_s", mount_s}, {"prepare_s", deploy - locate_s - mount_s}};
-      const int64_t located = lazy->counters.requests.load();
-      const int64_t located_bytes = lazy->counters.bytes.load();
-      int64_t requests = located + fs_stats["fallback"]["requests"].get<int64_t>();
-      int64_t bytes = located_bytes + fs_stats["fallback"]["bytes"].get<int64_t>();
-      if (fs_stats.contains("page_cache")) {
-        requests += fs_stats["page_cache"]["requests"].get<int64_t>();
-        bytes += fs_stats["page_cache"]["bytes"].get<int64_t>();
-      }
-      j["registry"] = {{"requests", requests},
-                       {"bytes", bytes},
-                       {"metadata_requests", located},
-                       {"metadata_bytes", located_bytes}};
-      j["fs"] = fs_stats;
-    }
-    Status st = WriteFileAtomic(*path, j.dump(2) + "\n", 0644, false);
-    if (!st.ok()) return Fail(st);
+    const nlohmann::json j = TimingJson(*ref, *flags, d, stats, *outcome, p);
+    if (Status st = WriteFileAtomic(*path, j.dump(2) + "\n", 0644, false); !st.ok())
+      return Fail(st);
   }
-  if (Status st = (*container)->Destroy(); !st.ok()) {
-    log.Warning("cleanup: " + st.message());
-  }
-  if (mounted) {
-    if (Status st = mounted->Stop(); !st.ok()) log.Warning("unmounting: " + st.message());
-  }
+  if (Status st = (*container)->Destroy(); !st.ok()) log.Warning("cleanup: " + st.message());
+  if (Status st = d.Stop(); !st.ok()) log.Warning("unmounting: " + st.message());
+  int code = outcome->exit ? outcome->exit->ShellCode() : 0;
+  if (outcome->interrupted) code = 130;  // as an interrupted start, after reporting its phases
   if (!outcome->ready && code == 0) code = kExitFailure;
   return code;
 }

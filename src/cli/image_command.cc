@@ -13,6 +13,8 @@
 #include "oci/layer_store.h"
 #include "oci/progress.h"
 #include "oci/puller.h"
+#include "node/deploy.h"
+#include "node/runtime_image_report.h"
 #include "oci/registry_client.h"
 #include "rtimage/artifact.h"
 #include "rtimage/builder.h"
@@ -250,68 +252,40 @@ Result<SessionImage> OpenSessionImage(const ParsedArgs& args, const CommandConte
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(args.positional[0]));
   SessionImage out;
   ASSIGN_OR_RETURN(out.session, OpenSession(args, ctx));
+  ASSIGN_OR_RETURN(node::PullPolicy pull,
+                   node::ParsePullPolicy(args.Get("pull").value_or(default_pull)));
   ASSIGN_OR_RETURN(out.image,
-                   ObtainImage(*out.session.puller, ref, args.Get("pull").value_or(default_pull), 4,
-                               out.session.setup->log));
+                   node::ObtainImage(*out.session.puller, ref, pull, 4, out.session.setup->log));
   return out;
 }
 
-// The runtime image of the image named by a reference, found in its
-// registry; `found` is nullopt when it has none, `fetched` is set otherwise
-// and bound to the image (its layers are the image's).
-struct RemoteRuntimeImage {
-  oci::ImageReference ref;
-  std::unique_ptr<RegistrySetup> setup;
-  std::optional<oci::RegistryClient> client;
-  oci::Digest image;
-  oci::ImageManifest manifest;
-  std::optional<rtimage::FoundRuntimeImage> found;
-  rtimage::FetchedMetadata fetched;
-  Status binding;  // CheckBinding's verdict
-};
-
-Result<RemoteRuntimeImage> LocateRuntimeImage(const ParsedArgs& args, const CommandContext& ctx,
-                                              const std::string& reference,
-                                              oci::TransferCounters* counters = nullptr) {
-  RemoteRuntimeImage r;
-  ASSIGN_OR_RETURN(r.ref, oci::ImageReference::Parse(reference));
-  ASSIGN_OR_RETURN(r.setup, RegistrySetup::Make(args, ctx));
-  ASSIGN_OR_RETURN(oci::RegistryClient client,
-                   oci::RegistryClient::Create(r.ref.registry, r.setup->options, counters));
-  r.client.emplace(std::move(client));
-  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(*r.client, r.ref));
-  r.image = resolved.descriptor.digest;
-  r.manifest = resolved.manifest;
-  ASSIGN_OR_RETURN(r.found, rtimage::FindRuntimeImage(*r.client, r.ref.repository, r.image));
-  if (r.found) {
-    ASSIGN_OR_RETURN(r.fetched,
-                     rtimage::FetchRuntimeMetadata(*r.client, r.ref.repository, *r.found, r.image));
-    ASSIGN_OR_RETURN(std::string config,
-                     r.client->FetchSmallBlob(r.ref.repository, r.manifest.config));
-    ASSIGN_OR_RETURN(oci::ImageConfig parsed, oci::ParseImageConfig(config));
-    r.binding = rtimage::CheckBinding(r.fetched.metadata, r.manifest, parsed);
-  }
-  return r;
+// The trust verdict as `image inspect --json` writes it.
+nlohmann::json TrustJson(const node::RuntimeImageTrust& t) {
+  nlohmann::json j = {
+      {"policy", t.policy}, {"accept", t.accept}, {"accepted", t.accepted}, {"why", t.why}};
+  if (!t.signer.empty()) j["signer"] = t.signer;
+  return j;
 }
 
-// What this node's policy says about a found runtime image: {accepted,
-// why, signer}.
-nlohmann::json TrustVerdict(RemoteRuntimeImage& r, const rtimage::TrustPolicy& policy) {
-  const rtimage::TrustDecision d = policy.Decide(r.ref);
-  nlohmann::json j = {{"policy", d.source}, {"accept", rtimage::AcceptanceName(d.accept)}};
-  auto trusted = rtimage::CheckTrust(*r.client, r.ref.repository, *r.found, r.image, d);
-  j["accepted"] = r.binding.ok() && trusted.ok();
-  if (!r.binding.ok()) {
-    j["why"] = r.binding.message();
-  } else if (!trusted.ok()) {
-    j["why"] = trusted.status().message();
-  } else if (*trusted) {
-    j["why"] = "signed by " + (*trusted)->key_name + " (" + (*trusted)->key_id + ")";
-    j["signer"] = (*trusted)->key_id;
-  } else {
-    j["why"] = "the policy accepts unsigned runtime images here (signatures not checked)";
-  }
-  return j;
+// IMAGE's runtime image and this node's verdict, with a client of its
+// registry kept for what comes next.
+struct Remote {
+  std::unique_ptr<RegistrySetup> setup;
+  std::optional<oci::RegistryClient> client;
+  node::RuntimeImageReport report;
+};
+
+Result<Remote> Inspect(const ParsedArgs& args, const CommandContext& ctx,
+                       const std::string& reference, oci::TransferCounters* counters = nullptr) {
+  Remote r;
+  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));
+  ASSIGN_OR_RETURN(rtimage::TrustPolicy policy, LoadTrustPolicy(args));
+  ASSIGN_OR_RETURN(r.setup, RegistrySetup::Make(args, ctx));
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(ref.registry, r.setup->options, counters));
+  r.client.emplace(std::move(client));
+  ASSIGN_OR_RETURN(r.report, node::InspectRuntimeImage(*r.client, ref, policy));
+  return r;
 }
 
 oci::Descriptor SubjectOf(const oci::LocalImage& image) {
@@ -448,14 +422,15 @@ int SignCommand(const ParsedArgs& args, const CommandContext& ctx) {
   auto key = SigningKeyOf(args);
   if (!key.ok()) return Fail(key.status());
   if (!*key) return Usage(SubUsage("sign"), InvalidArgument("sign needs --sign-key KEY"));
-  auto remote = LocateRuntimeImage(args, ctx, args.positional[0]);
+  auto remote = Inspect(args, ctx, args.positional[0]);
   if (!remote.ok()) return Fail(remote.status());
-  if (!remote->found) return Fail(NotFound(remote->ref.ToString() + " has no runtime image"));
+  const node::RuntimeImageReport& r = remote->report;
+  if (!r.found) return Fail(NotFound(r.ref.ToString() + " has no runtime image"));
   // Vouch only for a runtime image that belongs to the image.
-  if (!remote->binding.ok()) return Fail(remote->binding);
-  Status st = Sign(*remote->client, remote->ref,
-                   {remote->ref.registry + "/" + remote->ref.repository, remote->found->artifact,
-                    remote->found->metadata.digest, remote->image},
+  if (!r.binding.ok()) return Fail(r.binding);
+  Status st = Sign(*remote->client, r.ref,
+                   {r.ref.registry + "/" + r.ref.repository, r.found->artifact,
+                    r.found->metadata.digest, r.image},
                    **key);
   return st.ok() ? 0 : Fail(st);
 }
@@ -601,28 +576,27 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
     }
     return 0;
   }
-  auto policy = LoadTrustPolicy(args);
-  if (!policy.ok()) return Fail(policy.status());
-  auto remote = LocateRuntimeImage(args, ctx, target);
+  auto remote = Inspect(args, ctx, target);
   if (!remote.ok()) return Fail(remote.status());
-  if (!remote->found) {
-    const std::string image = remote->image.ToString();
+  const node::RuntimeImageReport& report = remote->report;
+  if (!report.found) {
+    const std::string image = report.image.ToString();
     if (json) {
       std::printf(
           "%s\n",
           nlohmann::json({{"image_digest", image}, {"runtime_image", nullptr}}).dump(2).c_str());
     } else {
-      std::printf("%s@%s has no runtime image\n", remote->ref.ToString().c_str(), image.c_str());
+      std::printf("%s@%s has no runtime image\n", report.ref.ToString().c_str(), image.c_str());
     }
     return 1;
   }
-  const rtimage::FetchedMetadata* fetched = &remote->fetched;
-  const rtimage::FoundRuntimeImage* found = &*remote->found;
+  const rtimage::FetchedMetadata* fetched = &report.fetched;
+  const rtimage::FoundRuntimeImage* found = &*report.found;
   nlohmann::json j =
       Summary(fetched->metadata, fetched->index_bytes, fetched->metadata_bytes.size());
   j["runtime_image"] = found->artifact.ToString();
   j["found_via"] = found->referrers_api ? "referrers API" : "referrers tag schema";
-  j["trust"] = TrustVerdict(*remote, *policy);
+  j["trust"] = TrustJson(report.trust);
   if (json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
@@ -640,40 +614,18 @@ int InspectCommand(const ParsedArgs& args, const CommandContext& ctx) {
 int FetchCommand(const ParsedArgs& args, const CommandContext& ctx) {
   if (args.positional.size() != 1)
     return Usage(SubUsage("fetch"), InvalidArgument("fetch takes one IMAGE"));
-  auto policy = LoadTrustPolicy(args);
-  if (!policy.ok()) return Fail(policy.status());
   oci::TransferCounters counters;
-  auto remote = LocateRuntimeImage(args, ctx, args.positional[0], &counters);
+  auto remote = Inspect(args, ctx, args.positional[0], &counters);
   if (!remote.ok()) return Fail(remote.status());
-  if (!remote->found) return Fail(NotFound(remote->ref.ToString() + " has no runtime image"));
-  nlohmann::json trust = TrustVerdict(*remote, *policy);
-  if (!trust["accepted"].get<bool>()) {
-    return Fail(PermissionDenied("not fetching the runtime image of " + remote->ref.ToString() +
-                                 ": " + trust["why"].get<std::string>()));
-  }
-  const rtimage::FetchedMetadata* fetched = &remote->fetched;
-  const rtimage::FoundRuntimeImage* found = &*remote->found;
   auto private_root = StoreRoot(args);
   if (!private_root.ok()) return Fail(private_root.status());
-  const std::string& root = *private_root;
-  auto chunks = rtimage::ChunkStore::Open(JoinPath(root, "chunks"));
-  if (!chunks.ok()) return Fail(chunks.status());
-  auto report = rtimage::FetchChunks(*remote->client, remote->ref.repository, found->blob,
-                                     fetched->metadata, *chunks);
-  if (!report.ok()) return Fail(report.status());
-  // Metadata and index beside the chunks, by artifact digest.
-  const std::string dir = JoinPath(JoinPath(root, "rtimages"), found->artifact.hex);
-  if (Status st = MakeDirs(dir, 0700); !st.ok()) return Fail(st);
-  for (const auto& [name, bytes] : {std::pair{rtimage::kMetadataFile, &fetched->metadata_bytes},
-                                    std::pair{rtimage::kIndexFile, &fetched->index_bytes}}) {
-    if (Status st = WriteFileAtomic(JoinPath(dir, name), *bytes, 0600, false); !st.ok())
-      return Fail(st);
-  }
+  auto fetched = node::FetchRuntimeImage(*remote->client, remote->report, *private_root);
+  if (!fetched.ok()) return Fail(fetched.status());
   std::printf("runtime image %s: %" PRIu64 " chunks, %" PRIu64 " already local, %" PRIu64
               " fetched (%s in %" PRIu64 " range requests; %" PRId64 " requests in all)\n",
-              found->artifact.ToString().c_str(), report->chunks, report->chunks_local,
-              report->chunks_fetched, Bytes(report->bytes_fetched).c_str(), report->requests,
-              counters.requests.load());
+              remote->report.found->artifact.ToString().c_str(), fetched->chunks,
+              fetched->chunks_local, fetched->chunks_fetched, Bytes(fetched->bytes_fetched).c_str(),
+              fetched->requests, counters.requests.load());
   return 0;
 }
 

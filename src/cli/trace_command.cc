@@ -21,6 +21,7 @@
 #include "common/file_util.h"
 #include "common/process.h"
 #include "common/procfs.h"
+#include "node/deploy.h"
 #include "oci/layer_store.h"
 #include "oci/progress.h"
 #include "oci/puller.h"
@@ -202,8 +203,9 @@ Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& im
   ImageTrace out;
   // Until the container's root is mounted (syspgo gc sees it from then on).
   ASSIGN_OR_RETURN(UniqueFd gc_hold, oci::LayerStore::HoldAgainstGc(root, ctx.cancel));
-  ASSIGN_OR_RETURN(out.image,
-                   ObtainImage(puller, ref, args.Get("pull").value_or("always"), 4, log));
+  ASSIGN_OR_RETURN(node::PullPolicy pull,
+                   node::ParsePullPolicy(args.Get("pull").value_or("always")));
+  ASSIGN_OR_RETURN(out.image, node::ObtainImage(puller, ref, pull, 4, log));
   ASSIGN_OR_RETURN(std::unique_ptr<run::Container> container,
                    run::Container::Prepare(copts, out.image, &log));
   gc_hold.Reset();

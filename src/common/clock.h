@@ -4,6 +4,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
@@ -13,6 +14,14 @@ using SteadyClock = std::chrono::steady_clock;
 
 inline double SecondsSince(SteadyClock::time_point start) {
   return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+// What is left until `deadline`, at least 1 ms (a wait of 0 would mean
+// "do not wait" to some callees).
+inline std::chrono::milliseconds TimeLeft(SteadyClock::time_point deadline) {
+  return std::max(
+      std::chrono::milliseconds(1),
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()));
 }
 
 // CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns().

@@ -180,6 +180,8 @@ class SharedMounts {
  public:
   SharedMounts(std::string root, const RegistrySetup* setup)
       : root_(std::move(root)), setup_(setup) {}
+  // The store root the mounts are below.
+  const std::string& root() const { return root_; }
 
   // The node's shared mount of `ref` (resolved to its manifest digest, one
   // registry request), started when there is none; the reference's trust
