@@ -90,23 +90,20 @@ int Usage(const char* text, const Status& st) {
   return kExitUsage;
 }
 
-Result<std::unique_ptr<RegistrySetup>> RegistrySetup::Make(const ParsedArgs& args,
-                                                           const CommandContext& ctx) {
-  auto setup = std::make_unique<RegistrySetup>();
-  setup->log = Logger(args.Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning);
-  ASSIGN_OR_RETURN(setup->credentials,
-                   oci::CredentialStore::Load(args.Get("authfile").value_or("")));
-  setup->options.hosts.insecure_hosts = args.GetAll("insecure-registry");
-  setup->options.hosts.certs_dirs = args.GetAll("certs-dir");
-  setup->options.hosts.extra_ca_files = oci::CaFilesFromEnvironment();
+Result<std::unique_ptr<node::RegistrySetup>> MakeRegistrySetup(const ParsedArgs& args,
+                                                               const CommandContext& ctx) {
+  node::RegistryFlags flags;
+  flags.log_level = args.Has("verbose") ? LogLevel::kDebug : LogLevel::kWarning;
+  flags.authfile = args.Get("authfile").value_or("");
+  flags.insecure_hosts = args.GetAll("insecure-registry");
+  flags.certs_dirs = args.GetAll("certs-dir");
   if (auto v = args.Get("tls-verify")) {
     if (*v != "true" && *v != "false") {
       return InvalidArgument("--tls-verify takes true or false, not '" + *v + "'");
     }
-    setup->options.hosts.tls_verify = *v == "true";
+    flags.tls_verify = *v == "true";
   }
-  setup->Wire(ctx.cancel);
-  return setup;
+  return node::RegistrySetup::Create(flags, ctx.cancel);
 }
 
 std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs) {

@@ -36,10 +36,8 @@ int Usage(const char* text, const Status& st = Status());
 // What every registry-facing command needs (node/image_source.h), from
 // --insecure-registry, --tls-verify, --certs-dir, --authfile, -v, and
 // $SSL_CERT_FILE / $CURL_CA_BUNDLE (CAs trusted for every registry).
-struct RegistrySetup : node::RegistrySetup {
-  static Result<std::unique_ptr<RegistrySetup>> Make(const ParsedArgs& args,
-                                                     const CommandContext& ctx);
-};
+Result<std::unique_ptr<node::RegistrySetup>> MakeRegistrySetup(const ParsedArgs& args,
+                                                               const CommandContext& ctx);
 
 // --streams, --fetch-timeout and --trust-policy added to a command's options.
 std::vector<OptionSpec> WithLazyOptions(std::vector<OptionSpec> specs);

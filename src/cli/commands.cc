@@ -80,7 +80,7 @@ int PullIntoContainerd(const ParsedArgs& args, const CommandContext& ctx,
   if (!PathExists(helper)) {
     return Fail(NotFound(helper + " is missing (it is built with syspgo when Go is installed)"));
   }
-  auto setup = RegistrySetup::Make(args, ctx);
+  auto setup = MakeRegistrySetup(args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   auto config = node::RegistryConfigForHelper(*ref, **setup);
   if (!config.ok()) return Fail(config.status());
@@ -132,7 +132,7 @@ int PullCommand(const std::vector<std::string>& argv, const CommandContext& ctx)
   if (!jobs.ok()) return Usage(kPullUsage, jobs.status());
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return Fail(ref.status());
-  auto setup = RegistrySetup::Make(*args, ctx);
+  auto setup = MakeRegistrySetup(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   auto root = StoreRoot(*args);
   if (!root.ok()) return Fail(root.status());
@@ -378,7 +378,7 @@ int RunCommand(const std::vector<std::string>& argv, const CommandContext& ctx) 
   // The start as a whole honours --timeout: registry requests stop at the
   // deadline, and readiness is waited for until it.
   const auto deadline = SteadyClock::now() + flags->timeout;
-  auto setup = RegistrySetup::Make(*args, ctx);
+  auto setup = MakeRegistrySetup(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   (*setup)->options.http.deadline = deadline;
   const Logger& log = (*setup)->log;
@@ -529,7 +529,7 @@ int BuildImageCommand(const std::vector<std::string>& argv, const CommandContext
   options.config.user = args->Get("user").value_or("");
   options.config.exposed_ports = args->GetAll("expose");
   if (const char* tmp = std::getenv("TMPDIR"); tmp && *tmp) options.work_dir = tmp;
-  auto setup = RegistrySetup::Make(*args, ctx);
+  auto setup = MakeRegistrySetup(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   const auto start = SteadyClock::now();
   if (!args->Has("quiet")) {

@@ -225,14 +225,14 @@ rtimage::AccessProfile ProfileOf(const trace::Trace& t, const oci::LocalImage& i
 // Registry set-up, store and puller; heap-held because the puller points
 // at the other two and the session moves.
 struct ImageSession {
-  std::unique_ptr<RegistrySetup> setup;
+  std::unique_ptr<node::RegistrySetup> setup;
   std::unique_ptr<oci::LayerStore> store;
   std::unique_ptr<oci::Puller> puller;
 };
 
 Result<ImageSession> OpenSession(const ParsedArgs& args, const CommandContext& ctx) {
   ImageSession s;
-  ASSIGN_OR_RETURN(s.setup, RegistrySetup::Make(args, ctx));
+  ASSIGN_OR_RETURN(s.setup, MakeRegistrySetup(args, ctx));
   ASSIGN_OR_RETURN(std::string root, StoreRoot(args));
   ASSIGN_OR_RETURN(oci::LayerStore store, oci::LayerStore::Open(root));
   s.store = std::make_unique<oci::LayerStore>(std::move(store));
@@ -270,7 +270,7 @@ nlohmann::json TrustJson(const node::RuntimeImageTrust& t) {
 // IMAGE's runtime image and this node's verdict, with a client of its
 // registry kept for what comes next.
 struct Remote {
-  std::unique_ptr<RegistrySetup> setup;
+  std::unique_ptr<node::RegistrySetup> setup;
   std::optional<oci::RegistryClient> client;
   node::RuntimeImageReport report;
 };
@@ -280,7 +280,7 @@ Result<Remote> Inspect(const ParsedArgs& args, const CommandContext& ctx,
   Remote r;
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));
   ASSIGN_OR_RETURN(rtimage::TrustPolicy policy, LoadTrustPolicy(args));
-  ASSIGN_OR_RETURN(r.setup, RegistrySetup::Make(args, ctx));
+  ASSIGN_OR_RETURN(r.setup, MakeRegistrySetup(args, ctx));
   ASSIGN_OR_RETURN(oci::RegistryClient client,
                    oci::RegistryClient::Create(ref.registry, r.setup->options, counters));
   r.client.emplace(std::move(client));

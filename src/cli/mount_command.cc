@@ -107,7 +107,7 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   }
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return fail(ref.status());
-  auto setup = RegistrySetup::Make(*args, ctx);
+  auto setup = MakeRegistrySetup(*args, ctx);
   if (!setup.ok()) return fail(setup.status());
   auto policy = LoadTrustPolicy(*args);
   if (!policy.ok()) return fail(policy.status());

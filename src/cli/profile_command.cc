@@ -155,7 +155,7 @@ int MergeCommand(const std::vector<std::string>& argv) {
 Result<node::ImageIdentity> IdentityOf(const ParsedArgs& args, const CommandContext& ctx,
                                        const std::string& reference) {
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));
-  ASSIGN_OR_RETURN(auto setup, RegistrySetup::Make(args, ctx));
+  ASSIGN_OR_RETURN(auto setup, MakeRegistrySetup(args, ctx));
   ASSIGN_OR_RETURN(oci::RegistryClient client,
                    oci::RegistryClient::Create(ref.registry, setup->options));
   ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
@@ -179,7 +179,7 @@ int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv
     return Usage(usage, InvalidArgument(sub + " takes IMAGE and DIR"));
   auto ref = oci::ImageReference::Parse(args->positional[0]);
   if (!ref.ok()) return Usage(usage, ref.status());
-  auto setup = RegistrySetup::Make(*args, ctx);
+  auto setup = MakeRegistrySetup(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   auto client = oci::RegistryClient::Create(ref->registry, (*setup)->options);
   if (!client.ok()) return Fail(client.status());

@@ -126,7 +126,7 @@ int SnapshotterCommand(const std::vector<std::string>& raw, const CommandContext
     options.mode = *mode;
   }
   if (::geteuid() != 0) return Fail(PermissionDenied("the snapshotter needs root; try sudo"));
-  auto setup = RegistrySetup::Make(*args, ctx);
+  auto setup = MakeRegistrySetup(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
   if (!args->Has("verbose")) (*setup)->log = Logger(LogLevel::kInfo);
   // The policy file is followed: a change (or SIGHUP) reloads it.

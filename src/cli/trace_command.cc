@@ -190,7 +190,7 @@ Result<ImageTrace> TraceImageStart(const ParsedArgs& args, const std::string& im
   }
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image));
   ASSIGN_OR_RETURN(const int after_ready_ms, args.GetInt("after-ready", 250, 0, 60000));
-  ASSIGN_OR_RETURN(std::unique_ptr<RegistrySetup> setup, RegistrySetup::Make(args, ctx));
+  ASSIGN_OR_RETURN(std::unique_ptr<node::RegistrySetup> setup, MakeRegistrySetup(args, ctx));
   const Logger& log = setup->log;
   ASSIGN_OR_RETURN(const std::string root, StoreRoot(args));
   run::ContainerOptions copts;

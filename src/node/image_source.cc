@@ -9,10 +9,24 @@
 
 #include "common/file_util.h"
 #include "common/unique_fd.h"
+#include "oci/registry_hosts.h"
 #include "rtimage/artifact.h"
 #include "rtimage/layer_index.h"
 
 namespace syspgo::node {
+
+Result<std::unique_ptr<RegistrySetup>> RegistrySetup::Create(const RegistryFlags& flags,
+                                                             const CancelToken* cancel) {
+  auto setup = std::make_unique<RegistrySetup>();
+  setup->log = Logger(flags.log_level);
+  ASSIGN_OR_RETURN(setup->credentials, oci::CredentialStore::Load(flags.authfile));
+  setup->options.hosts.insecure_hosts = flags.insecure_hosts;
+  setup->options.hosts.certs_dirs = flags.certs_dirs;
+  setup->options.hosts.extra_ca_files = oci::CaFilesFromEnvironment();
+  if (flags.tls_verify) setup->options.hosts.tls_verify = *flags.tls_verify;
+  setup->Wire(cancel);
+  return setup;
+}
 
 void RegistrySetup::Wire(const CancelToken* cancel) {
   options.credentials = &credentials;

@@ -25,10 +25,24 @@
 
 namespace syspgo::node {
 
+// How a node reaches registries, as its operator says it (a front end's
+// flags or configuration).
+struct RegistryFlags {
+  std::string authfile;                     // docker config.json; empty: $DOCKER_CONFIG, ~/.docker
+  std::vector<std::string> insecure_hosts;  // plain HTTP allowed
+  std::vector<std::string> certs_dirs;      // certs.d directories (hosts.toml, CAs)
+  std::optional<bool> tls_verify;           // false: TLS without certificate checks
+  LogLevel log_level = LogLevel::kWarning;
+};
+
 // What every registry-facing part needs, owned in one place (front ends
 // fill it from their flags or configuration; `options` points at the
 // members, so it does not move).
 struct RegistrySetup {
+  // Credentials loaded, hosts configured (plus the CAs of $SSL_CERT_FILE
+  // and $CURL_CA_BUNDLE), wired to `cancel`.
+  static Result<std::unique_ptr<RegistrySetup>> Create(const RegistryFlags& flags,
+                                                       const CancelToken* cancel);
   RegistrySetup() = default;
   RegistrySetup(const RegistrySetup&) = delete;
   RegistrySetup& operator=(const RegistrySetup&) = delete;
