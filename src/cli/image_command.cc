@@ -13,6 +13,7 @@
 #include "oci/layer_store.h"
 #include "oci/progress.h"
 #include "oci/puller.h"
+#include "node/access_profile.h"
 #include "node/deploy.h"
 #include "node/runtime_image_report.h"
 #include "oci/registry_client.h"
@@ -189,39 +190,6 @@ const char* SubUsage(const std::string& sub) {
 
 std::string Bytes(uint64_t n) { return oci::HumanBytes(static_cast<double>(n)); }
 
-// A trace of the image as the builder wants it. Files of other images'
-// layers are left out; host paths are left to the builder, which keeps
-// only paths the image has.
-rtimage::AccessProfile ProfileOf(const trace::Trace& t, const oci::LocalImage& image,
-                                 uint64_t* foreign) {
-  rtimage::AccessProfile profile;
-  profile.source = t.target + " until " + t.ready;
-  profile.page_size = t.page_size;
-  for (const trace::TracedFile& f : t.files) {
-    if (f.path.empty()) continue;
-    if (!f.layer.empty()) {
-      bool ours = false;
-      for (const oci::Digest& d : image.config.diff_ids) ours |= d.ToString() == f.layer;
-      if (!ours) {
-        ++*foreign;
-        continue;
-      }
-    }
-    rtimage::AccessedFile a;
-    a.path = f.path;
-    a.first_access_ns = f.first_access_ns;
-    for (const trace::PageRange& r : f.ranges) a.pages.emplace_back(r.first_page, r.pages);
-    profile.files.push_back(std::move(a));
-  }
-  // Read by syspgo and runc to resolve the image's user before the traced
-  // process tree exists; every start needs them. (The builder drops them
-  // when the image has none and cuts ranges at the end of the file.)
-  for (const char* path : {"/etc/passwd", "/etc/group"}) {
-    profile.files.push_back({path, 0, {{0, 16}}});
-  }
-  return profile;
-}
-
 // Registry set-up, store and puller; heap-held because the puller points
 // at the other two and the session moves.
 struct ImageSession {
@@ -389,7 +357,7 @@ int BuildCommand(const ParsedArgs& args, const CommandContext& ctx) {
     auto t = trace::ReadTraceFile(file);
     if (!t.ok()) return Fail(t.status());
     uint64_t foreign = 0;
-    profiles.push_back(ProfileOf(*t, *image, &foreign));
+    profiles.push_back(node::AccessProfileOf(*t, *image, &foreign));
     if (foreign > 0) {
       s->setup->log.Warning(file + ": " + std::to_string(foreign) +
                             " traced files are in layers of another image; left out");
@@ -464,8 +432,9 @@ int OptimizeCommand(const ParsedArgs& args, const CommandContext& ctx) {
     dir = temp->path();
   }
   uint64_t foreign = 0;
-  auto report = Build(traced->image, *s, {ProfileOf(traced->trace, traced->image, &foreign)}, dir,
-                      rtimage::kDefaultChunkSpan, *level);
+  auto report =
+      Build(traced->image, *s, {node::AccessProfileOf(traced->trace, traced->image, &foreign)}, dir,
+            rtimage::kDefaultChunkSpan, *level);
   if (!report.ok()) return Fail(report.status());
   std::printf("%s", rtimage::FormatBuildReport(*report).c_str());
   auto pushed = Push(*s, traced->image, dir, *key);

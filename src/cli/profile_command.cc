@@ -152,22 +152,6 @@ int MergeCommand(const std::vector<std::string>& argv) {
 }
 
 // The image's manifest digest and diff-ids, from its registry.
-Result<node::ImageIdentity> IdentityOf(const ParsedArgs& args, const CommandContext& ctx,
-                                       const std::string& reference) {
-  ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(reference));
-  ASSIGN_OR_RETURN(auto setup, MakeRegistrySetup(args, ctx));
-  ASSIGN_OR_RETURN(oci::RegistryClient client,
-                   oci::RegistryClient::Create(ref.registry, setup->options));
-  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
-  ASSIGN_OR_RETURN(std::string config,
-                   client.FetchSmallBlob(ref.repository, resolved.manifest.config));
-  ASSIGN_OR_RETURN(oci::ImageConfig parsed, oci::ParseImageConfig(config));
-  node::ImageIdentity id;
-  id.manifest = resolved.descriptor.digest;
-  id.diff_ids = parsed.diff_ids;
-  return id;
-}
-
 // push and pull: IMAGE DIR against the image's registry.
 int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv,
                     const CommandContext& ctx) {
@@ -269,8 +253,7 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   auto recorder = profile::Recorder::Create(options);
   if (!recorder.ok()) return Fail(recorder.status());
   Subprocess child;
-  std::optional<node::ImageIdentity> image;  // --image
-  std::set<pid_t> tracked;
+  std::optional<node::ImageProcessFollower> image;  // --image: its containers, new ones too
   if (has_cmd) {
     std::vector<std::string> cmd = args->positional;
     cmd.insert(cmd.end(), args->rest.begin(), args->rest.end());
@@ -292,13 +275,14 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   } else if (auto cg = args->Get("cgroup")) {
     if (Status st = (*recorder)->TrackCgroup(*cg); !st.ok()) return Fail(st);
   } else if (auto image_ref = args->Get("image")) {
-    auto id = IdentityOf(*args, ctx, *image_ref);
+    auto ref = oci::ImageReference::Parse(*image_ref);
+    if (!ref.ok()) return Usage(kUsage, ref.status());
+    auto setup = MakeRegistrySetup(*args, ctx);
+    if (!setup.ok()) return Fail(setup.status());
+    auto id = node::ResolveImageIdentity(*ref, **setup);
     if (!id.ok()) return Fail(id.status());
-    image = std::move(*id);
-    for (pid_t p : node::ProcessesOfImage(*image)) {
-      if ((*recorder)->TrackProcess(p).ok()) tracked.insert(p);
-    }
-    if (tracked.empty())
+    image.emplace(*id, [&](pid_t p) { return (*recorder)->TrackProcess(p); });
+    if (image->Poll() == 0)
       return Fail(NotFound("no container of " + *image_ref + " runs on this node"));
   } else {
     (*recorder)->TrackAll();
@@ -307,17 +291,10 @@ int ProfileCommand(const std::vector<std::string>& argv, const CommandContext& c
   if (Status st = child.Start(); !st.ok()) return Fail(st);
   const auto deadline = SteadyClock::now() + std::chrono::seconds(*duration);
   std::optional<ExitInfo> exit;
-  auto rescan = SteadyClock::now() + std::chrono::seconds(1);
   while (!ctx.cancel->cancelled() && SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     (*recorder)->Refresh();
-    if (image && SteadyClock::now() >= rescan) {
-      // Containers of the image started since.
-      rescan = SteadyClock::now() + std::chrono::seconds(1);
-      for (pid_t p : node::ProcessesOfImage(*image)) {
-        if (!tracked.count(p) && (*recorder)->TrackProcess(p).ok()) tracked.insert(p);
-      }
-    }
+    if (image) image->PollIfDue();  // containers of the image started since
     if (child.running()) {
       auto done = child.TryWait();
       if (done.ok() && *done) {

@@ -8,6 +8,7 @@
 #include "common/file_util.h"
 #include "common/mount.h"
 #include "common/procfs.h"
+#include "oci/puller.h"
 
 namespace syspgo::node {
 namespace {
@@ -62,6 +63,46 @@ std::vector<pid_t> ProcessesOfImage(const ImageIdentity& image) {
     if (it->second) out.push_back(pid);
   }
   return out;
+}
+
+Result<ImageIdentity> ResolveImageIdentity(const oci::ImageReference& ref,
+                                           const RegistrySetup& setup) {
+  ASSIGN_OR_RETURN(oci::RegistryClient client,
+                   oci::RegistryClient::Create(ref.registry, setup.options));
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
+  ASSIGN_OR_RETURN(std::string config,
+                   client.FetchSmallBlob(ref.repository, resolved.manifest.config));
+  ASSIGN_OR_RETURN(oci::ImageConfig parsed, oci::ParseImageConfig(config));
+  ImageIdentity id;
+  id.manifest = resolved.descriptor.digest;
+  id.diff_ids = parsed.diff_ids;
+  return id;
+}
+
+ImageProcessFollower::ImageProcessFollower(const ImageIdentity& image, Tracker track,
+                                           std::chrono::milliseconds every)
+    : ImageProcessFollower([image] { return ProcessesOfImage(image); }, std::move(track), every) {}
+
+ImageProcessFollower::ImageProcessFollower(Finder find, Tracker track,
+                                           std::chrono::milliseconds every)
+    : find_(std::move(find)), track_(std::move(track)), every_(every) {}
+
+size_t ImageProcessFollower::Poll() {
+  next_ = std::chrono::steady_clock::now() + every_;
+  size_t added = 0;
+  for (pid_t pid : find_()) {
+    auto start = ProcStartTime(pid);
+    const std::pair<pid_t, uint64_t> key{pid, start.ok() ? *start : 0};
+    if (tracked_.count(key) || !track_(pid).ok()) continue;
+    tracked_.insert(key);
+    ++added;
+  }
+  return added;
+}
+
+size_t ImageProcessFollower::PollIfDue() {
+  if (std::chrono::steady_clock::now() < next_) return 0;
+  return Poll();
 }
 
 }  // namespace syspgo::node

@@ -15,11 +15,17 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "node/image_source.h"
 #include "oci/manifest.h"
+#include "oci/reference.h"
 
 namespace syspgo::node {
 
@@ -34,6 +40,41 @@ bool RootIsOfImage(const std::string& super_options, const std::string& source,
 
 // Every process (not this one) whose root file system is the image's.
 std::vector<pid_t> ProcessesOfImage(const ImageIdentity& image);
+
+// The identity of the image `ref` names now, from its registry (manifest
+// and config, each checked against its digest).
+Result<ImageIdentity> ResolveImageIdentity(const oci::ImageReference& ref,
+                                           const RegistrySetup& setup);
+
+// Follows the processes of an image's containers on this node: those there
+// are at the first poll and those of containers started later (the node is
+// scanned at most once per `every`). Each process (pid and start time: a
+// reused pid is a new process) is handed to `track` once; one that `track`
+// refuses (it exited meanwhile) is offered again at the next scan if it is
+// still there.
+class ImageProcessFollower {
+ public:
+  using Finder = std::function<std::vector<pid_t>()>;
+  using Tracker = std::function<Status(pid_t)>;
+  ImageProcessFollower(const ImageIdentity& image, Tracker track,
+                       std::chrono::milliseconds every = std::chrono::seconds(1));
+  // `find` instead of ProcessesOfImage (tests).
+  ImageProcessFollower(Finder find, Tracker track, std::chrono::milliseconds every);
+
+  // Scans now: how many processes were newly tracked.
+  size_t Poll();
+  // Scans when `every` has passed since the last scan; 0 otherwise.
+  size_t PollIfDue();
+  // Processes tracked so far.
+  size_t tracked() const { return tracked_.size(); }
+
+ private:
+  Finder find_;
+  Tracker track_;
+  std::chrono::milliseconds every_;
+  std::chrono::steady_clock::time_point next_{};
+  std::set<std::pair<pid_t, uint64_t>> tracked_;  // (pid, start time)
+};
 
 }  // namespace syspgo::node
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Which root mounts are an image's (node/containers.h).
+// Which root mounts are an image's, and following an image's processes
+// (node/containers.h).
 #include "node/containers.h"
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -32,6 +35,34 @@ TEST(ContainersTest, RootMountsOfAnImage) {
 TEST(ContainersTest, NotThisProcess) {
   ImageIdentity image{D('m'), {}};
   EXPECT_TRUE(ProcessesOfImage(image).empty());
+}
+
+// The follower hands each process to the tracker once, offers a refused
+// one again at the next scan, and scans no more often than it is told.
+TEST(ImageProcessFollowerTest, TracksEachProcessOnceAndRetriesRefusals) {
+  std::vector<pid_t> there = {::getpid()};
+  std::vector<pid_t> handed;
+  bool refuse = true;
+  const pid_t parent = ::getppid();
+  ImageProcessFollower f([&] { return there; },
+                         [&](pid_t p) {
+                           handed.push_back(p);
+                           if (p == parent && refuse) return Unavailable("exited meanwhile");
+                           return Status::Ok();
+                         },
+                         std::chrono::hours(1));
+  EXPECT_EQ(f.Poll(), 1u);
+  EXPECT_EQ(f.Poll(), 0u);  // the same process is not handed over again
+  there.push_back(parent);
+  EXPECT_EQ(f.PollIfDue(), 0u);  // not due: nothing scanned
+  EXPECT_EQ(f.Poll(), 0u);       // refused: not tracked
+  refuse = false;
+  EXPECT_EQ(f.Poll(), 1u);  // offered again
+  EXPECT_EQ(f.tracked(), 2u);
+  EXPECT_EQ(handed, (std::vector<pid_t>{::getpid(), parent, parent}));
+  ImageProcessFollower every_time([&] { return there; }, [](pid_t) { return Status::Ok(); },
+                                  std::chrono::milliseconds(0));
+  EXPECT_EQ(every_time.PollIfDue(), 2u);
 }
 
 }  // namespace
