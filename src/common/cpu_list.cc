@@ -13,14 +13,9 @@ namespace {
 
 // A CPU number that is the whole of `s`, below kMaxCpus.
 bool ParseCpu(std::string_view s, int* out) {
-  if (s.empty() || s.size() > 5) return false;
-  int v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  if (v >= kMaxCpus) return false;
-  *out = v;
+  uint64_t v = 0;
+  if (!ParseDecimal(s, &v) || v >= static_cast<uint64_t>(kMaxCpus)) return false;
+  *out = static_cast<int>(v);
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <climits>
 #include <cstdlib>
@@ -307,6 +308,15 @@ std::vector<std::string_view> Split(std::string_view text, char separator, bool 
     pos = end + 1;
   }
   return out;
+}
+
+bool ParseDecimal(std::string_view text, uint64_t* out) {
+  uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || p != end) return false;
+  *out = v;
+  return true;
 }
 
 std::string_view TrimSpace(std::string_view text) {

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,6 +84,9 @@ std::vector<std::string_view> Split(std::string_view text, char separator, bool 
 std::vector<std::string_view> SplitLines(std::string_view text);
 // `text` without the spaces, tabs, carriage returns and newlines around it.
 std::string_view TrimSpace(std::string_view text);
+// A decimal number that is the whole of `text` (digits only: no sign, no
+// spaces) and fits 64 bits.
+bool ParseDecimal(std::string_view text, uint64_t* out);
 
 // An owned temporary directory, removed with its contents on destruction.
 class TempDir {

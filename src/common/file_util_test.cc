@@ -13,6 +13,17 @@
 namespace syspgo {
 namespace {
 
+TEST(FileUtilTest, ParseDecimalTakesWholeUnsignedNumbersOnly) {
+  uint64_t v = 0;
+  ASSERT_TRUE(ParseDecimal("18446744073709551615", &v));
+  EXPECT_EQ(v, UINT64_MAX);
+  ASSERT_TRUE(ParseDecimal("007", &v));
+  EXPECT_EQ(v, 7u);
+  for (const char* bad : {"", "18446744073709551616", "-1", "+1", " 1", "1 ", "1x", "0x1"}) {
+    EXPECT_FALSE(ParseDecimal(bad, &v)) << bad;
+  }
+}
+
 TEST(FileUtilTest, TempDirIsRemovedWithContents) {
   std::string path;
   {

@@ -13,20 +13,6 @@ std::string ProcPath(pid_t id, const char* file) {
   return "/proc/" + std::to_string(id) + "/" + file;
 }
 
-// A decimal number that is the whole of `s`.
-bool ParseDecimal(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    const uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
-    if (next / 10 != v) return false;
-    v = next;
-  }
-  *out = v;
-  return true;
-}
-
 }  // namespace
 
 Result<ProcStat> ParseProcStat(std::string_view text) {

@@ -1,20 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "node/mount_server_protocol.h"
 
+#include "common/file_util.h"
+
 namespace syspgo::node {
 namespace {
 
 // The StatusCode with number `n`; kInternal for ok and for any number no
 // StatusCode has.
 StatusCode CodeOf(std::string_view n) {
-  int v = 0;
-  if (n.empty() || n.size() > 3) return StatusCode::kInternal;
-  for (char c : n) {
-    if (c < '0' || c > '9') return StatusCode::kInternal;
-    v = v * 10 + (c - '0');
-  }
-  if (v <= static_cast<int>(StatusCode::kOk) ||
-      v > static_cast<int>(StatusCode::kResourceExhausted)) {
+  uint64_t v = 0;
+  if (!ParseDecimal(n, &v) || v <= static_cast<uint64_t>(StatusCode::kOk) ||
+      v > static_cast<uint64_t>(StatusCode::kResourceExhausted)) {
     return StatusCode::kInternal;
   }
   return static_cast<StatusCode>(v);
