@@ -67,7 +67,8 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
                                                           {"stats-json", true},
                                                           {"shared", false},
                                                           {"exit-unreferenced", false},
-                                                          {"expect-digest", true}})));
+                                                          {"expect-digest", true},
+                                                          {"manifest-stdin", false}})));
   if (!args.ok()) return Usage(kMountUsage, args.status());
   if (args->Has("help")) return Usage(kMountUsage);
   const bool shared = args->Has("shared");
@@ -114,15 +115,27 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   auto private_root = StoreRoot(*args);
   if (!private_root.ok()) return fail(private_root.status());
   const std::string& root = *private_root;
-  auto lazy =
-      node::LocateLazyImage(*ref, **setup, *policy, mode && *mode != fs::LazyMode::kRuntimeImage);
-  if (!lazy.ok()) return fail(lazy.status());
-  if (auto expect = args->Get("expect-digest");
-      expect && *expect != (*lazy)->image.manifest_digest.ToString()) {
-    return fail(FailedPrecondition(ref->ToString() + " now names " +
-                                   (*lazy)->image.manifest_digest.ToString() + ", not " + *expect +
-                                   " (the tag moved while starting)"));
+  // The manifest its starter resolved: handed over on stdin and checked
+  // against the digest (node/mount_server_protocol.h), or fetched by the
+  // digest (whatever the tag names by now).
+  node::PinnedManifest pinned;
+  if (auto expect = args->Get("expect-digest")) {
+    auto digest = oci::Digest::Parse(*expect);
+    if (!digest.ok()) return fail(digest.status());
+    pinned.digest = *digest;
+    if (args->Has("manifest-stdin")) {
+      auto bytes = ReadToEnd(0, node::kMaxManifestHandoff, "the handed-over manifest");
+      if (!bytes.ok()) return fail(bytes.status());
+      auto read = node::ReadManifestHandoff(*bytes, *digest);
+      if (!read.ok()) return fail(read.status());
+      pinned.known = std::move(*read);
+    }
+  } else if (args->Has("manifest-stdin")) {
+    return fail(InvalidArgument("--manifest-stdin needs --expect-digest"));
   }
+  auto lazy = node::LocateLazyImage(*ref, **setup, *policy,
+                                    mode && *mode != fs::LazyMode::kRuntimeImage, pinned);
+  if (!lazy.ok()) return fail(lazy.status());
   if (!mode) {
     mode = node::AutoMode(**lazy);
     if (!mode) mode = fs::LazyMode::kRuntimeImage;  // MountLazyImage says why not

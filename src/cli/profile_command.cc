@@ -151,7 +151,6 @@ int MergeCommand(const std::vector<std::string>& argv) {
   return 0;
 }
 
-// The image's manifest digest and diff-ids, from its registry.
 // push and pull: IMAGE DIR against the image's registry.
 int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv,
                     const CommandContext& ctx) {
@@ -165,22 +164,18 @@ int ArtifactCommand(const std::string& sub, const std::vector<std::string>& argv
   if (!ref.ok()) return Usage(usage, ref.status());
   auto setup = MakeRegistrySetup(*args, ctx);
   if (!setup.ok()) return Fail(setup.status());
-  auto client = oci::RegistryClient::Create(ref->registry, (*setup)->options);
-  if (!client.ok()) return Fail(client.status());
-  auto resolved = oci::ResolveImageManifest(*client, *ref);
-  if (!resolved.ok()) return Fail(resolved.status());
   const std::string& dir = args->positional[1];
   if (sub == "push") {
     char host[256] = {};
     ::gethostname(host, sizeof(host) - 1);
-    auto pushed = profile::PushProfiles(*client, ref->repository, resolved->descriptor, dir, host);
+    auto pushed = profile::PushImageProfiles((*setup)->options, *ref, dir, host);
     if (!pushed.ok()) return Fail(pushed.status());
     std::printf("pushed %d files of %s as %s@%s (profile of %s)\n", pushed->files, dir.c_str(),
                 ref->repository.c_str(), pushed->artifact.ToString().c_str(),
-                resolved->descriptor.digest.ToString().c_str());
+                pushed->image.ToString().c_str());
     return 0;
   }
-  auto pulled = profile::PullProfiles(*client, ref->repository, resolved->descriptor.digest, dir);
+  auto pulled = profile::PullImageProfiles((*setup)->options, *ref, dir);
   if (!pulled.ok()) return Fail(pulled.status());
   std::printf("pulled %d profile artifacts of %s: %d profiles, %" PRIu64 " samples, merged in %s\n",
               pulled->artifacts, ref->ToString().c_str(), pulled->profiles, pulled->samples,

@@ -65,25 +65,20 @@ Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset, std::str
   return ReadLoop(fd, buf, &offset, what);
 }
 
-namespace {
-
-// The rest of an open file, refused when larger than max_bytes.
-Result<std::string> ReadToEnd(int fd, size_t max_bytes, const std::string& path) {
+Result<std::string> ReadToEnd(int fd, size_t max_bytes, std::string_view path) {
   std::string out;
   char buf[65536];
   for (;;) {
     ASSIGN_OR_RETURN(size_t n, ReadFull(fd, buf, path));
     out.append(buf, n);
     if (out.size() > max_bytes) {
-      return InvalidArgument("read " + path + ": larger than " + std::to_string(max_bytes) +
-                             " bytes");
+      return InvalidArgument("read " + std::string(path) + ": larger than " +
+                             std::to_string(max_bytes) + " bytes");
     }
     if (n < sizeof(buf)) break;
   }
   return out;
 }
-
-}  // namespace
 
 Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes) {
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));

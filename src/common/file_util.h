@@ -27,6 +27,9 @@ Result<size_t> ReadFull(int fd, std::span<char> buf, std::string_view what);
 Result<size_t> ReadFullAt(int fd, std::span<char> buf, uint64_t offset, std::string_view what);
 
 Result<std::string> ReadFileToString(const std::string& path, size_t max_bytes = 64 << 20);
+// The rest of an open file (or pipe, to its end), refused when larger than
+// max_bytes; errors name `what`.
+Result<std::string> ReadToEnd(int fd, size_t max_bytes, std::string_view what);
 // The file `name` of the open directory `dirfd`: `name` must be a plain
 // file name (IsPlainFileName) and is not followed when it is a symlink.
 // Errors name `shown` (the directory's path, for people) and `name`.

@@ -32,6 +32,7 @@ void RegistrySetup::Wire(const CancelToken* cancel) {
   options.credentials = &credentials;
   options.tokens = &tokens;
   options.health = &health;
+  options.connections = &connections;
   options.cancel = cancel;
   options.log = &log;
 }
@@ -62,17 +63,26 @@ fs::ClientPool::Factory MountClients(const std::string& registry, const Registry
 Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
                                                    const RegistrySetup& setup,
                                                    const rtimage::TrustPolicy& policy,
-                                                   bool with_index) {
+                                                   bool with_index, const PinnedManifest& pinned) {
   auto lazy = std::make_unique<LazyImage>();
   const rtimage::TrustDecision decision = policy.Decide(ref);
   ASSIGN_OR_RETURN(oci::RegistryClient client,
                    oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters));
-  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
   oci::LocalImage& image = lazy->image;
   image.reference = ref;
-  image.manifest_digest = resolved.descriptor.digest;
-  image.manifest_size = resolved.descriptor.size;
-  image.manifest = resolved.manifest;
+  if (pinned.known && (!pinned.digest || pinned.known->descriptor.digest != *pinned.digest)) {
+    return InvalidArgument("a known manifest needs its digest pinned");
+  }
+  oci::ResolvedManifest fetched_manifest;
+  const oci::ResolvedManifest* resolved = pinned.known ? &*pinned.known : &fetched_manifest;
+  if (!pinned.known) {
+    ASSIGN_OR_RETURN(fetched_manifest,
+                     pinned.digest ? oci::FetchImageManifest(client, ref.repository, *pinned.digest)
+                                   : oci::ResolveImageManifest(client, ref));
+  }
+  image.manifest_digest = resolved->descriptor.digest;
+  image.manifest_size = resolved->descriptor.size;
+  image.manifest = resolved->manifest;
   // The config comes on a second connection while the runtime image is
   // looked up (the referrers API and the tag schema index at once, on a
   // first and third) and its metadata fetched (its signature checked on

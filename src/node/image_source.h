@@ -49,6 +49,9 @@ struct RegistrySetup {
   oci::CredentialStore credentials;
   oci::TokenCache tokens;
   oci::RegistryHealth health;  // a registry that stalls is not asked again at once
+  // Open connections left by one client for the next (the lookups' for a
+  // mount's streams; a long-lived process's for its next start).
+  oci::IdleConnections connections;
   Logger log;
   oci::RegistryOptions options;
   // Points options at the members above.
@@ -80,10 +83,20 @@ struct LazyImage {
 // the image's) and be accepted by `policy` (signed by a trusted key where
 // it asks). A runtime image that fails any check is an error, never used.
 // Without the index, the mount fetches it at its first miss.
+//
+// The manifest is the one `ref` names now unless a starter resolved it
+// already (`pinned`): then it is fetched by that digest (whatever the tag
+// names by now), or not at all when `known` is set (the starter's copy,
+// checked against the digest). The trust policy decides on `ref` as given.
+struct PinnedManifest {
+  std::optional<oci::Digest> digest;
+  std::optional<oci::ResolvedManifest> known;  // its descriptor's digest is `digest`
+};
 Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
                                                    const RegistrySetup& setup,
                                                    const rtimage::TrustPolicy& policy,
-                                                   bool with_index);
+                                                   bool with_index,
+                                                   const PinnedManifest& pinned = {});
 
 // Mounts a located image at dir (which must exist); takes lazy.source.
 // `setup` outlives the mount.

@@ -59,4 +59,49 @@ ServerLine ParseServerLine(std::string_view line) {
   return out;
 }
 
+namespace {
+
+constexpr size_t kMaxMediaType = 255;
+
+bool PrintableLine(std::string_view s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string ManifestHandoff(const oci::FetchedManifest& manifest) {
+  if (manifest.media_type.size() > kMaxMediaType || !PrintableLine(manifest.media_type) ||
+      manifest.media_type.size() + 1 + manifest.body.size() > kMaxManifestHandoff) {
+    return "";
+  }
+  std::string out = manifest.media_type;
+  out += '\n';
+  out += manifest.body;
+  return out;
+}
+
+Result<oci::ResolvedManifest> ReadManifestHandoff(std::string_view bytes,
+                                                  const oci::Digest& expect) {
+  if (bytes.size() > kMaxManifestHandoff) {
+    return InvalidArgument("handed-over manifest: larger than " +
+                           std::to_string(kMaxManifestHandoff) + " bytes");
+  }
+  const size_t nl = bytes.find('\n');
+  if (nl == std::string_view::npos || nl > kMaxMediaType || !PrintableLine(bytes.substr(0, nl))) {
+    return InvalidArgument("handed-over manifest: no media type line");
+  }
+  oci::FetchedManifest fetched;
+  fetched.media_type = std::string(bytes.substr(0, nl));
+  fetched.body = std::string(bytes.substr(nl + 1));
+  fetched.digest = oci::Digest::Of(fetched.body);
+  if (fetched.digest != expect) {
+    return Corruption("handed-over manifest hashes to " + fetched.digest.ToString() + ", not " +
+                      expect.ToString());
+  }
+  return oci::ImageManifestFrom(std::move(fetched));
+}
+
 }  // namespace syspgo::node

@@ -80,7 +80,23 @@ struct Spawned {
 
 // Starts argv detached (its own session; its parent exits at once, so it is
 // nobody's child: it outlives us, and whoever reaps orphans reaps it).
-Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path) {
+// A pipe's read end with `input` in it, written whole (into the pipe's
+// buffer, so that nothing waits for the reader) and closed.
+Result<UniqueFd> InputPipe(std::string_view input) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
+  UniqueFd read_end = UniqueFd::Adopt(pipefd[0]), feed = UniqueFd::Adopt(pipefd[1]);
+  const int capacity = ::fcntl(feed.get(), F_SETPIPE_SZ, static_cast<int>(input.size()));
+  if (capacity < 0 || static_cast<size_t>(capacity) < input.size()) {
+    return ResourceExhausted("the mount server's input does not fit a pipe");
+  }
+  RETURN_IF_ERROR(WriteAll(feed.get(), input, "the mount server's input"));
+  return read_end;
+}
+
+// `input` (invalid: /dev/null) becomes its stdin.
+Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path,
+                              UniqueFd input) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
   UniqueFd read_end = UniqueFd::Adopt(pipefd[0]), write_end = UniqueFd::Adopt(pipefd[1]);
@@ -92,6 +108,7 @@ Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::s
   }
   UniqueFd null = UniqueFd::Adopt(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!null.valid()) return ErrnoStatus(errno, "open", "/dev/null");
+  const int in_fd = input.valid() ? input.get() : null.get();
   std::vector<char*> cargv;
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
@@ -104,7 +121,7 @@ Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::s
     ::setsid();
     const pid_t grandchild = ::fork();
     if (grandchild != 0) ::_exit(grandchild < 0 ? 1 : 0);
-    ::dup2(null.get(), 0);
+    ::dup2(in_fd, 0);
     ::dup2(write_end.get(), 1);
     ::dup2(err_fd, 2);
     // Nothing else of ours (a daemon's sockets) goes with it.
@@ -437,19 +454,17 @@ Result<MountRef> SharedMounts::Acquire(const oci::ImageReference& ref,
   ASSIGN_OR_RETURN(oci::RegistryClient client,
                    oci::RegistryClient::Create(ref.registry, setup_->options, counters));
   ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
-  return AcquireResolved(ref, resolved.descriptor.digest, resolved.manifest,
-                         resolved.descriptor.size, decision, options);
+  return AcquireResolved(ref, resolved, decision, options);
 }
 
 Result<MountRef> SharedMounts::AcquireResolved(const oci::ImageReference& ref,
-                                               const oci::Digest& manifest_digest,
-                                               const oci::ImageManifest& manifest,
-                                               int64_t manifest_size,
+                                               const oci::ResolvedManifest& resolved,
                                                const rtimage::TrustDecision& decision,
                                                const AcquireOptions& options) const {
   if (decision.accept == rtimage::Acceptance::kNone) {
     return rtimage::NotUsed(decision).WithContext(ref.ToString());
   }
+  const oci::Digest& manifest_digest = resolved.descriptor.digest;
   const std::string holder = options.holder.empty() ? ProcessHolderName() : options.holder;
   if (!ValidHolder(holder)) return InvalidArgument("bad reference name: " + holder);
   RETURN_IF_ERROR(MakePrivateDir(JoinPath(root_, kSharedDir)));
@@ -467,8 +482,21 @@ Result<MountRef> SharedMounts::AcquireResolved(const oci::ImageReference& ref,
       argv.insert(argv.end(), {"--mode", std::string(fs::LazyModeName(*options.mode))});
     }
     argv.insert(argv.end(), options.server_args.begin(), options.server_args.end());
+    // The manifest this start has checked goes with it: the server does
+    // not fetch it again (it checks it against the digest).
+    UniqueFd input;
+    if (const std::string handoff = ManifestHandoff(resolved.fetched); !handoff.empty()) {
+      auto pipe = InputPipe(handoff);
+      if (pipe.ok()) {
+        input = std::move(*pipe);
+        argv.push_back("--manifest-stdin");
+      } else if (setup_) {
+        setup_->log.Debug("the mount server fetches the manifest itself: " +
+                          pipe.status().message());
+      }
+    }
     argv.push_back(ref.ToString());
-    ASSIGN_OR_RETURN(Spawned server, SpawnDetached(argv, options.server_log));
+    ASSIGN_OR_RETURN(Spawned server, SpawnDetached(argv, options.server_log, std::move(input)));
     RETURN_IF_ERROR(WaitMounted(server.out.get(), options.timeout));
     mref.started_ = true;
   }
@@ -506,8 +534,8 @@ Result<MountRef> SharedMounts::AcquireResolved(const oci::ImageReference& ref,
   oci::LocalImage& image = mref.image_;
   image.reference = ref;
   image.manifest_digest = manifest_digest;
-  image.manifest_size = manifest_size;
-  image.manifest = manifest;
+  image.manifest_size = resolved.descriptor.size;
+  image.manifest = resolved.manifest;
   ASSIGN_OR_RETURN(image.config, oci::ParseImageConfig(config));
   image.layer_paths = {mref.mnt_};
   if (!options.holder.empty()) mref.Keep();

@@ -159,7 +159,7 @@ class MountRef {
 
 struct AcquireOptions {
   // The server: `BINARY mount --shared --exit-unreferenced --expect-digest
-  // D [--mode M] SERVER_ARGS... REFERENCE`; server_args are the options it
+  // D [--mode M] SERVER_ARGS... [--manifest-stdin] REFERENCE`; server_args are the options it
   // needs (--root, registries, credentials, trust policy, --fetch-timeout,
   // --streams, -v).
   std::string binary;
@@ -189,10 +189,10 @@ class SharedMounts {
   // acquires of one image start one server.
   Result<MountRef> Acquire(const oci::ImageReference& ref, const rtimage::TrustDecision& decision,
                            const AcquireOptions& options, oci::TransferCounters* counters) const;
-  // The same for a manifest digest already resolved (and its manifest).
+  // The same for a manifest already fetched and checked (by digest or
+  // tag), which a server this starts is handed instead of fetching it.
   Result<MountRef> AcquireResolved(const oci::ImageReference& ref,
-                                   const oci::Digest& manifest_digest,
-                                   const oci::ImageManifest& manifest, int64_t manifest_size,
+                                   const oci::ResolvedManifest& resolved,
                                    const rtimage::TrustDecision& decision,
                                    const AcquireOptions& options) const;
   // Drops a named reference; the server ends when it was the last one.

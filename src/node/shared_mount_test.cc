@@ -63,7 +63,9 @@ TEST(SharedMountsTest, RefusalsBeforeAnyRequest) {
   o.holder = "bad/name";
   auto digest = oci::Digest::Parse("sha256:" + std::string(64, 'b'));
   ASSERT_TRUE(digest.ok());
-  auto bad = mounts.AcquireResolved(*ref, *digest, oci::ImageManifest(), 0, unsigned_ok, o);
+  oci::ResolvedManifest resolved;
+  resolved.descriptor.digest = *digest;
+  auto bad = mounts.AcquireResolved(*ref, resolved, unsigned_ok, o);
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   // Nothing to release, nothing live, nothing left.
   EXPECT_TRUE(mounts.Release(*digest, "snap-1").ok());

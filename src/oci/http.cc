@@ -212,6 +212,7 @@ struct HttpClient::Impl {
   HttpOptions options;
   const CancelToken* cancel = nullptr;
   TransportFailure last_failure = TransportFailure::kNone;
+  int64_t bytes_received = 0;
   ~Impl() {
     if (curl) curl_easy_cleanup(curl);
   }
@@ -238,6 +239,13 @@ Result<HttpClient> HttpClient::Create(const HttpOptions& options, const CancelTo
 }
 
 TransportFailure HttpClient::last_failure() const { return impl_->last_failure; }
+
+void HttpClient::Rebind(const HttpOptions& options, const CancelToken* cancel) {
+  impl_->options = options;
+  impl_->cancel = cancel;
+}
+
+int64_t HttpClient::bytes_received() const { return impl_->bytes_received; }
 
 Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   impl_->last_failure = TransportFailure::kNone;
@@ -342,6 +350,14 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
 
   CURLcode rc = curl_easy_perform(curl);
   curl_slist_free_all(headers);
+  curl_off_t body_bytes = 0;
+  long header_bytes = 0;
+  if (curl_easy_getinfo(curl, CURLINFO_SIZE_DOWNLOAD_T, &body_bytes) == CURLE_OK) {
+    impl_->bytes_received += static_cast<int64_t>(body_bytes);
+  }
+  if (curl_easy_getinfo(curl, CURLINFO_HEADER_SIZE, &header_bytes) == CURLE_OK) {
+    impl_->bytes_received += header_bytes;
+  }
   char* effective = nullptr;
   curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &effective);
   if (effective) response.effective_url = effective;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // File: oci/http.h
 //
-// A thin owner of one libcurl easy handle. One HttpClient serves one thread;
-// it keeps its connections open between requests (keep-alive reuse).
+// A thin owner of one libcurl easy handle. One HttpClient serves one thread
+// at a time; it keeps its connections open between requests (keep-alive
+// reuse), and across users through oci/idle_connections.h.
 #ifndef SYSPGO_OCI_HTTP_H_
 #define SYSPGO_OCI_HTTP_H_
 
@@ -99,6 +100,13 @@ class HttpClient {
   // is a successful Perform() (the caller judges it).
   Result<HttpResponse> Perform(const HttpRequest& request);
   TransportFailure last_failure() const;
+  // The same handle (and the connections it holds open) for another user:
+  // its options and cancellation from now on.
+  void Rebind(const HttpOptions& options, const CancelToken* cancel);
+  // Bytes of response bodies and headers received so far, all requests.
+  int64_t bytes_received() const;
+  // False for a moved-from client.
+  bool valid() const { return impl_ != nullptr; }
 
  private:
   struct Impl;

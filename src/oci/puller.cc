@@ -124,18 +124,11 @@ Result<LocalImage> Puller::Assemble(const ImageReference& ref, const Digest& man
   return image;
 }
 
-Result<ResolvedManifest> ResolveImageManifest(RegistryClient& client, const ImageReference& ref,
-                                              std::string_view os, std::string_view architecture) {
+Result<ResolvedManifest> ImageManifestFrom(FetchedManifest fetched) {
   ResolvedManifest out;
-  ASSIGN_OR_RETURN(out.fetched, client.GetManifest(ref.repository, ref.ManifestReference()));
+  out.fetched = std::move(fetched);
   ASSIGN_OR_RETURN(ManifestDocument doc,
                    ParseManifestDocument(out.fetched.media_type, out.fetched.body));
-  if (doc.index) {
-    out.index_body = std::move(out.fetched.body);
-    ASSIGN_OR_RETURN(Descriptor chosen, SelectPlatform(*doc.index, os, architecture));
-    ASSIGN_OR_RETURN(out.fetched, client.GetManifest(ref.repository, chosen.digest.ToString()));
-    ASSIGN_OR_RETURN(doc, ParseManifestDocument(out.fetched.media_type, out.fetched.body));
-  }
   if (!doc.manifest) {
     return Corruption("manifest " + out.fetched.digest.ToString() + " is not an image manifest");
   }
@@ -144,6 +137,26 @@ Result<ResolvedManifest> ResolveImageManifest(RegistryClient& client, const Imag
   out.descriptor.digest = out.fetched.digest;
   out.descriptor.size = static_cast<int64_t>(out.fetched.body.size());
   return out;
+}
+
+Result<ResolvedManifest> ResolveImageManifest(RegistryClient& client, const ImageReference& ref,
+                                              std::string_view os, std::string_view architecture) {
+  ASSIGN_OR_RETURN(FetchedManifest fetched,
+                   client.GetManifest(ref.repository, ref.ManifestReference()));
+  ASSIGN_OR_RETURN(ManifestDocument doc, ParseManifestDocument(fetched.media_type, fetched.body));
+  if (!doc.index) return ImageManifestFrom(std::move(fetched));
+  std::string index_body = std::move(fetched.body);
+  ASSIGN_OR_RETURN(Descriptor chosen, SelectPlatform(*doc.index, os, architecture));
+  ASSIGN_OR_RETURN(fetched, client.GetManifest(ref.repository, chosen.digest.ToString()));
+  ASSIGN_OR_RETURN(ResolvedManifest out, ImageManifestFrom(std::move(fetched)));
+  out.index_body = std::move(index_body);
+  return out;
+}
+
+Result<ResolvedManifest> FetchImageManifest(RegistryClient& client, const std::string& repository,
+                                            const Digest& digest) {
+  ASSIGN_OR_RETURN(FetchedManifest fetched, client.GetManifest(repository, digest.ToString()));
+  return ImageManifestFrom(std::move(fetched));
 }
 
 Result<LocalImage> Puller::LoadLocal(const ImageReference& ref) {

@@ -64,6 +64,13 @@ struct ResolvedManifest {
 Result<ResolvedManifest> ResolveImageManifest(RegistryClient& client, const ImageReference& ref,
                                               std::string_view os = "linux",
                                               std::string_view architecture = "amd64");
+// The image manifest `digest` names, fetched by that digest (one request,
+// whatever tag the repository's reference names now): an index is refused.
+Result<ResolvedManifest> FetchImageManifest(RegistryClient& client, const std::string& repository,
+                                            const Digest& digest);
+// An image manifest already fetched (and checked against its digest):
+// parsed, with its descriptor; an index or anything else is refused.
+Result<ResolvedManifest> ImageManifestFrom(FetchedManifest fetched);
 
 // Streams one layer's compressed bytes through its checks into `fs` (an
 // existing, empty directory), unpacking while they arrive: the size and

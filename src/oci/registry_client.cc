@@ -134,8 +134,39 @@ Result<RegistryClient> RegistryClient::Create(const std::string& registry,
   }
   ASSIGN_OR_RETURN(std::vector<RegistryEndpoint> endpoints,
                    ResolveRegistryEndpoints(registry, options.hosts));
-  ASSIGN_OR_RETURN(HttpClient http, HttpClient::Create(options.http, options.cancel));
-  return RegistryClient(registry, std::move(endpoints), options, std::move(http), counters);
+  std::optional<HttpClient> idle;
+  if (options.connections) idle = options.connections->Take(registry);
+  if (idle) {
+    idle->Rebind(options.http, options.cancel);
+  } else {
+    ASSIGN_OR_RETURN(HttpClient made, HttpClient::Create(options.http, options.cancel));
+    idle.emplace(std::move(made));
+  }
+  return RegistryClient(registry, std::move(endpoints), options, std::move(*idle), counters);
+}
+
+RegistryClient& RegistryClient::operator=(RegistryClient&& other) noexcept {
+  if (this == &other) return *this;
+  if (options_.connections && http_.valid()) {
+    options_.connections->Give(registry_, std::move(http_));
+  }
+  registry_ = std::move(other.registry_);
+  endpoints_ = std::move(other.endpoints_);
+  options_ = std::move(other.options_);
+  http_ = std::move(other.http_);
+  counters_ = other.counters_;
+  basic_auth_ = std::move(other.basic_auth_);
+  creds_ = std::move(other.creds_);
+  creds_looked_up_ = std::move(other.creds_looked_up_);
+  last_failure_ = other.last_failure_;
+  quiet_ = other.quiet_;
+  return *this;
+}
+
+RegistryClient::~RegistryClient() {
+  if (options_.connections && http_.valid()) {
+    options_.connections->Give(registry_, std::move(http_));
+  }
 }
 
 std::vector<size_t> RegistryClient::EndpointsFor(Use use) const {

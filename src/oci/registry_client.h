@@ -30,6 +30,7 @@
 #include "common/status.h"
 #include "oci/auth.h"
 #include "oci/http.h"
+#include "oci/idle_connections.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
 #include "oci/registry_hosts.h"
@@ -72,6 +73,9 @@ struct RegistryOptions {
   const CancelToken* cancel = nullptr;           // may be null
   const Logger* log = nullptr;                   // may be null
   RegistryHealth* health = nullptr;              // may be null
+  // Where a client takes an open connection from and leaves its own when
+  // it ends (oci/idle_connections.h); may be null: connections of its own.
+  IdleConnections* connections = nullptr;
   HttpOptions http;
   int max_attempts = 5;
   std::chrono::milliseconds backoff_base{200};
@@ -102,6 +106,10 @@ class RegistryClient {
   // registry is the host as the user wrote it ("docker.io", "host:5000").
   static Result<RegistryClient> Create(const std::string& registry, const RegistryOptions& options,
                                        TransferCounters* counters = nullptr);
+  RegistryClient(RegistryClient&&) noexcept = default;
+  RegistryClient& operator=(RegistryClient&& other) noexcept;
+  // Leaves its connections to options.connections, when set.
+  ~RegistryClient();
 
   // GET /v2/<repo>/manifests/<reference>. When reference is a digest, the
   // body must hash to it; otherwise a Docker-Content-Digest header, if sent,

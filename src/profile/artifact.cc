@@ -11,6 +11,7 @@
 #include "profile/merge.h"
 #include "profile/profile_dir.h"
 #include "oci/artifact.h"
+#include "oci/puller.h"
 
 namespace syspgo::profile {
 namespace {
@@ -134,6 +135,24 @@ Result<PulledProfiles> PullProfiles(oci::RegistryClient& client, const std::stri
   pulled.profiles = merged.profiles;
   pulled.samples = merged.samples;
   return pulled;
+}
+
+Result<PushedProfiles> PushImageProfiles(const oci::RegistryOptions& registry,
+                                         const oci::ImageReference& ref, const std::string& dir,
+                                         const std::string& host) {
+  ASSIGN_OR_RETURN(oci::RegistryClient client, oci::RegistryClient::Create(ref.registry, registry));
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
+  ASSIGN_OR_RETURN(PushedProfiles pushed,
+                   PushProfiles(client, ref.repository, resolved.descriptor, dir, host));
+  pushed.image = resolved.descriptor.digest;
+  return pushed;
+}
+
+Result<PulledProfiles> PullImageProfiles(const oci::RegistryOptions& registry,
+                                         const oci::ImageReference& ref, const std::string& out) {
+  ASSIGN_OR_RETURN(oci::RegistryClient client, oci::RegistryClient::Create(ref.registry, registry));
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
+  return PullProfiles(client, ref.repository, resolved.descriptor.digest, out);
 }
 
 }  // namespace syspgo::profile

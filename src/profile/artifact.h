@@ -21,6 +21,7 @@
 
 #include "common/status.h"
 #include "oci/manifest.h"
+#include "oci/reference.h"
 #include "oci/registry_client.h"
 
 namespace syspgo::profile {
@@ -36,6 +37,7 @@ inline constexpr std::string_view kFoldedMediaType =
 
 struct PushedProfiles {
   oci::Digest artifact;
+  oci::Digest image;  // the image manifest it is an artifact of
   int files = 0;
   bool referrers_api = false;
 };
@@ -58,6 +60,14 @@ struct PulledProfiles {
 // the image has none.
 Result<PulledProfiles> PullProfiles(oci::RegistryClient& client, const std::string& repository,
                                     const oci::Digest& image, const std::string& out);
+
+// Both for the image `ref` names now (linux/amd64 of an index), on its
+// registry.
+Result<PushedProfiles> PushImageProfiles(const oci::RegistryOptions& registry,
+                                         const oci::ImageReference& ref, const std::string& dir,
+                                         const std::string& host);
+Result<PulledProfiles> PullImageProfiles(const oci::RegistryOptions& registry,
+                                         const oci::ImageReference& ref, const std::string& out);
 
 }  // namespace syspgo::profile
 

@@ -127,6 +127,7 @@ Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
   d->at = now;
   if (layers_up) d->fewest_layers_up = layers_up;
   ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image_ref));
+  ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(manifest));
   auto registry_error = [&](const Status& st) {
     return Unavailable("syspgo snapshotter: cannot find out whether " + image_ref +
                        " has a runtime image: " + st.message());
@@ -138,7 +139,9 @@ Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
     oci::TransferCounters counters;
     auto client = oci::RegistryClient::Create(ref.registry, setup_->options, &counters);
     if (!client.ok()) return client.status();
-    auto resolved = oci::ResolveImageManifest(*client, ref);
+    // The manifest containerd pulls, by its digest (whatever the tag
+    // names by now): one request, checked against the digest.
+    auto resolved = oci::FetchImageManifest(*client, ref.repository, digest);
     if (!resolved.ok()) {
       const StatusCode code = resolved.status().code();
       if (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
@@ -146,9 +149,6 @@ Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
         return registry_error(resolved.status());
       }
       d->usable = resolved.status();
-    } else if (resolved->descriptor.digest.ToString() != manifest) {
-      d->usable = FailedPrecondition(
-          image_ref + " names " + resolved->descriptor.digest.ToString() + " now, not " + manifest);
     } else {
       // The decision is the node's shared mount itself: its server finds
       // the runtime image, checks it (binding, trust policy) and starts
@@ -156,13 +156,11 @@ Result<std::shared_ptr<const Snapshotter::ImageDecision>> Snapshotter::Decide(
       // fails when there is no runtime image it may use.
       node::AcquireOptions o = AcquireFor(0);
       o.holder.clear();  // a reference of this process until the top layer takes its own
-      auto acquired = mounts_.AcquireResolved(ref, resolved->descriptor.digest, resolved->manifest,
-                                              resolved->descriptor.size, trust, o);
+      auto acquired = mounts_.AcquireResolved(ref, *resolved, trust, o);
       if (acquired.ok()) {
         if (acquired->started()) counters_.mounts_started++;
         for (const auto& l : resolved->manifest.layers) d->layers.push_back(l.digest.ToString());
-        d->manifest = resolved->manifest;
-        d->manifest_size = resolved->descriptor.size;
+        d->manifest = std::move(*resolved);
         d->pending = std::make_shared<node::MountRef>(std::move(*acquired));
       } else {
         const StatusCode code = acquired.status().code();
@@ -245,10 +243,8 @@ Result<std::optional<Status>> Snapshotter::TryRemote(
     // The image's root file system: the node's shared mount, held by this
     // snapshot until containerd removes it.
     ASSIGN_OR_RETURN(oci::ImageReference ref, oci::ImageReference::Parse(image_ref));
-    ASSIGN_OR_RETURN(oci::Digest digest, oci::Digest::Parse(manifest));
     auto acquired =
-        mounts_.AcquireResolved(ref, digest, (*decision)->manifest, (*decision)->manifest_size,
-                                Policy().Decide(ref), AcquireFor(id));
+        mounts_.AcquireResolved(ref, (*decision)->manifest, Policy().Decide(ref), AcquireFor(id));
     if (!acquired.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       (void)store_->Remove(key);
@@ -279,14 +275,10 @@ Status Snapshotter::EnsureMounted(const SnapshotRecord& top) {
   oci::TransferCounters counters;
   ASSIGN_OR_RETURN(oci::RegistryClient client,
                    oci::RegistryClient::Create(ref.registry, setup_->options, &counters));
-  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved, oci::ResolveImageManifest(client, ref));
-  if (resolved.descriptor.digest != digest) {
-    return FailedPrecondition(top.remote->image + " names " +
-                              resolved.descriptor.digest.ToString() + " now, not " +
-                              top.remote->manifest + "; pull the image again to start it");
-  }
-  auto acquired = mounts_.AcquireResolved(ref, digest, resolved.manifest, resolved.descriptor.size,
-                                          Policy().Decide(ref), AcquireFor(top.id));
+  // The snapshot's own manifest, by digest (a tag moved since is not ours).
+  ASSIGN_OR_RETURN(oci::ResolvedManifest resolved,
+                   oci::FetchImageManifest(client, ref.repository, digest));
+  auto acquired = mounts_.AcquireResolved(ref, resolved, Policy().Decide(ref), AcquireFor(top.id));
   if (!acquired.ok()) return acquired.status().WithContext("mounting " + top.remote->image);
   if (acquired->started()) counters_.mounts_started++;
   return Status();

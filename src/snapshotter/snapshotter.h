@@ -142,8 +142,7 @@ class Snapshotter {
   struct ImageDecision {
     Status usable;                    // ok: remote; else why not
     std::vector<std::string> layers;  // the manifest's layer digests
-    oci::ImageManifest manifest;
-    int64_t manifest_size = 0;
+    oci::ResolvedManifest manifest;   // fetched by containerd's digest
     std::chrono::steady_clock::time_point at;
     // A refusal holds for the rest of the pull that asked: containerd
     // prepares an image's layers bottom up, so a layer with as many or

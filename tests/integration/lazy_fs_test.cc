@@ -387,6 +387,10 @@ TEST_F(LazyFsTest, ConcurrentStartsFetchTheRuntimeImageOnce) {
       ++started;
       // The one that started it saw the runtime image fetched once.
       registry_bytes = j["shared_mount_stats"]["registry_bytes"].get<int64_t>();
+      // The start resolved the manifest and handed it to the server, which
+      // asked for the config, the referrers, the tag schema index and the
+      // metadata: not for the manifest again.
+      EXPECT_EQ(j["shared_mount_stats"]["locate_requests"], 4) << j.dump(2);
       EXPECT_EQ(j["fs"]["page_cache"]["chunks_fetched"], j["fs"]["page_cache"]["chunks"])
           << j.dump(2);
     } else {

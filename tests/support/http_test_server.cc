@@ -112,11 +112,12 @@ void HttpTestServer::AcceptLoop() {
       return;
     }
     connection_fds_.push_back(fd);
-    connections_.emplace_back([this, fd] { Serve(fd); });
+    const int index = static_cast<int>(connections_.size()) + 1;
+    connections_.emplace_back([this, fd, index] { Serve(fd, index); });
   }
 }
 
-void HttpTestServer::Serve(int fd) {
+void HttpTestServer::Serve(int fd, int index) {
   std::string buffer;
   char chunk[65536];
   for (;;) {
@@ -131,6 +132,7 @@ void HttpTestServer::Serve(int fd) {
       buffer.append(chunk, static_cast<size_t>(n));
     }
     TestRequest req;
+    req.connection = index;
     std::string head = buffer.substr(0, head_end);
     buffer.erase(0, head_end + 4);
     size_t line_end = head.find("\r\n");

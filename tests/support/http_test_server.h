@@ -24,6 +24,7 @@ struct TestRequest {
   std::string target;                          // path and query
   std::map<std::string, std::string> headers;  // lowercase names
   std::string body;
+  int connection = 0;  // which connection it came on: 1 for the first accepted, ...
   std::string Header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? "" : it->second;
@@ -54,10 +55,15 @@ class HttpTestServer {
   // Closes the listening socket and every connection: the server "dies".
   void Stop();
   int requests() const { return requests_.load(); }
+  // Connections accepted so far.
+  int connections() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(connections_.size());
+  }
 
  private:
   void AcceptLoop();
-  void Serve(int fd);
+  void Serve(int fd, int index);
 
   Handler handler_;
   int listen_fd_ = -1;

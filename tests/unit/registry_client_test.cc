@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -250,6 +251,110 @@ TEST(RegistryClientTest, DeadlineBoundsEveryRequest) {
   auto later = c.GetManifest("repo", "tag");
   EXPECT_EQ(later.status().code(), StatusCode::kDeadlineExceeded);
   EXPECT_EQ(server.requests(), 1);
+}
+
+// Clients made one after another through IdleConnections go out on one
+// connection; without it each opens its own. Of two idle connections, the
+// one that has carried more bytes is taken first; one idle too long is
+// closed instead.
+TEST(IdleConnectionsTest, ClientsTakeOverTheWarmestOpenConnection) {
+  const std::string big = Blob(1 << 20), small = Blob(100);
+  const std::string big_digest = Digest::Of(big).ToString();
+  const std::string small_digest = Digest::Of(small).ToString();
+  std::mutex mu;
+  std::vector<std::pair<std::string, int>> seen;  // (target, connection)
+  HttpTestServer server([&](const TestRequest& req) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back({req.target, req.connection});
+    }
+    return ServeRange(req, req.target.find(big_digest) != std::string::npos ? big : small);
+  });
+  auto connection_of_last = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen.back().second;
+  };
+  {
+    Client own;
+    for (int i = 0; i < 2; ++i) {
+      RegistryClient c = own.Make(server.address());
+      std::string out;
+      ASSERT_TRUE(Fetch(c, small_digest, &out).ok());
+    }
+    EXPECT_EQ(server.connections(), 2) << "a connection of its own each";
+  }
+  IdleConnections idle;
+  Client shared;
+  shared.options.connections = &idle;
+  int big_connection = 0;
+  {
+    RegistryClient a = shared.Make(server.address());
+    RegistryClient b = shared.Make(server.address());
+    std::string out;
+    ASSERT_TRUE(Fetch(a, big_digest, &out).ok());
+    big_connection = connection_of_last();
+    out.clear();
+    ASSERT_TRUE(Fetch(b, small_digest, &out).ok());
+    EXPECT_NE(connection_of_last(), big_connection);
+  }
+  EXPECT_EQ(server.connections(), 4);
+  EXPECT_EQ(idle.size(), 2u) << "both given back";
+  for (int i = 0; i < 3; ++i) {
+    RegistryClient c = shared.Make(server.address());
+    std::string out;
+    ASSERT_TRUE(Fetch(c, small_digest, &out).ok());
+    EXPECT_EQ(connection_of_last(), big_connection) << "the warmest, every time";
+  }
+  EXPECT_EQ(server.connections(), 4) << "no new connection";
+  EXPECT_EQ(idle.reused(), 3);
+  EXPECT_EQ(idle.missed(), 2);
+  // Another registry name does not get them.
+  RegistryClient other = shared.Make("localhost:" + std::to_string(server.port()));
+  EXPECT_EQ(idle.missed(), 3);
+
+  // Idle too long: closed, not handed out.
+  IdleConnections brief(8, std::chrono::milliseconds(50));
+  shared.options.connections = &brief;
+  {
+    RegistryClient c = shared.Make(server.address());
+    std::string out;
+    ASSERT_TRUE(Fetch(c, small_digest, &out).ok());
+  }
+  EXPECT_EQ(brief.size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  {
+    RegistryClient c = shared.Make(server.address());
+    std::string out;
+    ASSERT_TRUE(Fetch(c, small_digest, &out).ok());
+  }
+  EXPECT_EQ(brief.reused(), 0);
+  EXPECT_EQ(server.connections(), 6);
+}
+
+// A connection the server closed while it was idle: the client that takes
+// it gets its answer all the same, on a new connection.
+TEST(IdleConnectionsTest, AConnectionTheServerClosedIsReplaced) {
+  const std::string body = Blob(1000);
+  const std::string digest = Digest::Of(body).ToString();
+  std::atomic<int> served{0};
+  HttpTestServer server([&](const TestRequest& req) {
+    TestResponse r = ServeRange(req, body);
+    // The first answer whole, then the server closes that connection.
+    if (served++ == 0) r.drop_after = static_cast<int64_t>(r.body.size());
+    return r;
+  });
+  IdleConnections idle;
+  Client shared;
+  shared.options.connections = &idle;
+  for (int i = 0; i < 2; ++i) {
+    RegistryClient c = shared.Make(server.address());
+    std::string out;
+    ASSERT_TRUE(Fetch(c, digest, &out).ok());
+    EXPECT_EQ(out, body);
+  }
+  EXPECT_EQ(idle.reused(), 1);
+  EXPECT_EQ(server.connections(), 2);
+  EXPECT_EQ(shared.counters.retries, 0) << "curl reconnects before sending";
 }
 
 TEST(HttpTest, ContentRangeParsing) {
