@@ -30,7 +30,10 @@
 # BASELINE_OPTIMIZE_ARGS adds options to the baseline's `image optimize`
 # (with --baseline set to this same build: "--chunk-compression 0" compares
 # uncompressed chunks with compressed ones in one run).
-# WARM_RUNS (default 3) sets the warm starts per workload. Output in DIR
+# LINK_ACCESS=tls-token puts the registry behind HTTPS and token auth, as
+# public registries are (bench/lib/link.sh): every system gets the same CA
+# (containerd's hosts directory) and login. WARM_RUNS (default 3) sets the
+# warm starts per workload. Output in DIR
 # (default bench/results/coldstart-<date>): runs.jsonl (every start),
 # results.json (medians), table-<profile>.md, chart-<profile>.svg.
 set -euo pipefail
@@ -119,9 +122,9 @@ convert_estargz() {
   containerd --config "$c/config.toml" > "$c/log" 2>&1 &
   convert_pid=$!
   for _ in $(seq 1 200); do [ -S "$c/sock" ] && break; sleep 0.05; done
-  ctr -a "$c/sock" -n bench image pull --plain-http "$image" > /dev/null
+  ctr -a "$c/sock" -n bench image pull "${reg_ctr[@]}" "$image" > /dev/null
   "$stargz_bin/ctr-remote" -a "$c/sock" -n bench image convert --oci --estargz "$image" "$esgz" > /dev/null
-  ctr -a "$c/sock" -n bench image push --plain-http "$esgz" > /dev/null
+  ctr -a "$c/sock" -n bench image push "${reg_ctr[@]}" "$esgz" > /dev/null
   if [ "$ready" = exit ]; then
     "$stargz_bin/ctr-remote" -a "$c/sock" -n bench image optimize --oci --net-host --period 120 \
       "$image" "$esgz_opt" > "$c/optimize.log" 2>&1 || { cat "$c/optimize.log" >&2; exit 1; }
@@ -136,7 +139,7 @@ convert_estargz() {
     kill -INT "$opt"
     wait "$opt" || { cat "$c/optimize.log" >&2; exit 1; }
   fi
-  ctr -a "$c/sock" -n bench image push --plain-http "$esgz_opt" > /dev/null
+  ctr -a "$c/sock" -n bench image push "${reg_ctr[@]}" "$esgz_opt" > /dev/null
   kill "$convert_pid"; wait "$convert_pid" 2>/dev/null || true
   convert_pid=""
   grep " $c" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -151,6 +154,20 @@ for profile in "${profile_list[@]}"; do
   [[ "$profile" == *@* ]] && rtt=${profile#*@}
   echo "== link ${profile%@*}, RTT $rtt ms"
   LINK_RTT_MS=$rtt link_up "${profile%@*}" "$work/registry" "$relay"
+  # How every tool here reaches the registry (LINK_ACCESS, bench/lib/link.sh).
+  if [ "$link_access" = tls-token ]; then
+    reg_syspgo=(--certs-dir "$link_certs_dir" --authfile "$link_authfile")
+    reg_ctr=(--hosts-dir "$link_certs_dir" --user "$link_user:$link_password")
+    reg_skopeo=(--src-cert-dir "$link_certs_dir/$link_registry" --src-creds "$link_user:$link_password"
+                --dest-cert-dir "$link_certs_dir/$link_registry" --dest-creds "$link_user:$link_password")
+    access_json=$(printf '{"kind": "tls-token", "certs_dir": "%s", "authfile": "%s", "user": "%s", "password": "%s"}' \
+                  "$link_certs_dir" "$link_authfile" "$link_user" "$link_password")
+  else
+    reg_syspgo=(--insecure-registry "$link_registry")
+    reg_ctr=(--plain-http)
+    reg_skopeo=(--src-tls-verify=false --dest-tls-verify=false)
+    access_json='{"kind": "plain"}'
+  fi
   wl_json=""
   for w in "${workload_list[@]}"; do
     image=$link_registry/bench/$w:latest
@@ -163,20 +180,20 @@ for profile in "${profile_list[@]}"; do
       "$here/images/build-rootfs.sh" "$w" "$cache/$w"
       rm -rf "$work/layers"
       split_layers "$cache/$w/rootfs" "$work/layers"
-      "$syspgo" build-image --insecure-registry "$link_registry" "${layer_args[@]}" \
+      "$syspgo" build-image "${reg_syspgo[@]}" "${layer_args[@]}" \
         --cmd "$(workload_cmd "$w")" "$image" > /dev/null
       rm -rf "$work/layers"
-      "$syspgo" image optimize --root "$work/trace" --insecure-registry "$link_registry" \
+      "$syspgo" image optimize --root "$work/trace" "${reg_syspgo[@]}" \
         --ready "$(workload_ready "$w")" "$image" > "$work/optimize-$w.log" 2>&1 ||
         { cat "$work/optimize-$w.log" >&2; exit 1; }
       "$syspgo" cleanup --root "$work/trace" > /dev/null 2>&1 || true
       rm -rf "$work/trace"
       if [ -n "$base_image" ]; then
         # The same image in a repository of its own, optimized by the baseline.
-        skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false \
+        skopeo copy --quiet "${reg_skopeo[@]}" \
           "docker://$image" "docker://$base_image"
         # shellcheck disable=SC2086  # BASELINE_OPTIMIZE_ARGS: words, e.g. "--chunk-compression 0"
-        "$baseline" image optimize --root "$work/trace-base" --insecure-registry "$link_registry" \
+        "$baseline" image optimize --root "$work/trace-base" "${reg_syspgo[@]}" \
           ${BASELINE_OPTIMIZE_ARGS:-} --ready "$(workload_ready "$w")" "$base_image" \
           > "$work/optimize-base-$w.log" 2>&1 ||
           { cat "$work/optimize-base-$w.log" >&2; exit 1; }
@@ -185,7 +202,7 @@ for profile in "${profile_list[@]}"; do
       fi
       [ -n "$esgz" ] && convert_estargz "$image" "$esgz" "$esgz_opt" "$(workload_ready "$w")"
     fi
-    "$syspgo" image inspect --json --insecure-registry "$link_registry" "$image" \
+    "$syspgo" image inspect --json "${reg_syspgo[@]}" "$image" \
       | sed -n '/^{/,$p' > "$work/inspect-$w.json"
     wl_json+=$(python3 - "$w" "$image" "$esgz" "$(workload_ready "$w")" "$work/inspect-$w.json" \
                "$base_image" "$esgz_opt" <<'PY'
@@ -202,6 +219,7 @@ PY
   cat > "$work/spec.json" <<JSON
 {"syspgo": "$syspgo", "baseline": "$baseline", "registry": "$link_registry", "registry_log": "$link_log",
  "profile": "$profile", "link_rate_bps": $link_rate_bps, "rtt_ms": $link_rtt_ms,
+ "access": $access_json,
  "out": "$out", "work": "$work", "runs": $runs, "warm_runs": ${WARM_RUNS:-3},
  "scale": {"containers": [${SCALE_CONTAINERS:-1,4,16}], "nodes": [${SCALE_NODES:-1,8}], "rounds": ${SCALE_ROUNDS:-3}},
  "systems": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split(",")))' "$systems"),

@@ -33,7 +33,9 @@ if [ "${1:-}" = "--bench" ]; then
              golang-github-containerd-stargz-snapshotter-dev
              # bench/pgo.sh: instrumented PGO's runtime (libclang_rt.profile),
              # and apt-get source's unpacker for the PGO corpus's programs
-             libclang-rt-19-dev dpkg-dev)
+             libclang-rt-19-dev dpkg-dev
+             # bench/lib/token_server.py: the token service of LINK_ACCESS=tls-token
+             python3-jwt python3-cryptography openssl)
   # ... and npm for the sources it fetches from the npm registry, unless
   # an npm is there already (one that came with another Node.js).
   command -v npm > /dev/null || packages+=(npm)

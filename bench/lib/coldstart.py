@@ -8,6 +8,7 @@ registry, the images and their runtime images, then calls
 
 SPEC: {syspgo, baseline, registry, registry_log, profile, link_rate_bps,
        rtt_ms, out, runs, warm_runs, systems: [...], work, containerd: {...},
+       access: {kind: plain | tls-token, certs_dir, authfile, user, password},
        workloads: [{name, image, base_image, esgz_image, ready, traced_bytes,
                     blob_bytes}]}
 A system "MODE@base" is `baseline run --mode MODE base_image`: another
@@ -160,6 +161,31 @@ class RegistryLog:
         return {"requests": requests, "bytes": nbytes}
 
 
+def syspgo_registry_args(spec):
+    """How syspgo reaches the registry: plain HTTP, or (LINK_ACCESS=tls-token)
+    the hosts directory with its CA and the docker config with the login."""
+    access = spec.get("access") or {}
+    if access.get("kind") == "tls-token":
+        return ["--certs-dir", access["certs_dir"], "--authfile", access["authfile"]]
+    return ["--insecure-registry", spec["registry"]]
+
+
+def ctr_registry_args(spec):
+    """The same for ctr and ctr-remote (containerd's own flags)."""
+    access = spec.get("access") or {}
+    if access.get("kind") == "tls-token":
+        return ["--hosts-dir", access["certs_dir"], "--user", f"{access['user']}:{access['password']}"]
+    return ["--plain-http"]
+
+
+def stargz_registry_args(spec):
+    """The same for the stargz snapshotter (bench/stargz/main.go)."""
+    access = spec.get("access") or {}
+    if access.get("kind") == "tls-token":
+        return ["--hosts-dir", access["certs_dir"], "--authfile", access["authfile"]]
+    return ["--insecure", spec["registry"]]
+
+
 def stop(process, timeout):
     """SIGTERM, then SIGKILL after `timeout` seconds; reaped either way."""
     process.terminate()
@@ -201,7 +227,7 @@ def run_syspgo(spec, wl, system, root, timing, harness_clock=True):
     binary, image = (spec["baseline"], wl["base_image"]) if base else (spec["syspgo"], wl["image"])
     tcp = wl["ready"].startswith("tcp:")
     cmd = [binary, "run", "--root", root, "--mode", mode,
-           "--insecure-registry", spec["registry"], "--timing-json", timing,
+           *syspgo_registry_args(spec), "--timing-json", timing,
            "--ready", wl["ready"], "--timeout", "600"]
     if tcp and harness_clock:
         cmd.append("--keep-running")
@@ -258,7 +284,7 @@ class Containerd:
                       f'    address = "{ss}"']
             self.procs.append(subprocess.Popen(
                 [spec["containerd"]["stargz_snapshotter"], "--address", ss, "--root",
-                 os.path.join(work, "stargz"), "--insecure", spec["registry"]],
+                 os.path.join(work, "stargz"), *stargz_registry_args(spec)],
                 stdout=open(os.path.join(work, "stargz.log"), "w"), stderr=subprocess.STDOUT))
             self.wait_socket(ss)
         if syspgo:
@@ -267,7 +293,7 @@ class Containerd:
                       f'    address = "{ss}"']
             self.procs.append(subprocess.Popen(
                 [spec["syspgo"], "snapshotter", "--address", ss, "--root",
-                 os.path.join(work, "syspgo"), "--insecure-registry", spec["registry"]],
+                 os.path.join(work, "syspgo"), *syspgo_registry_args(spec)],
                 stdout=open(os.path.join(work, "syspgo.log"), "w"), stderr=subprocess.STDOUT))
             self.wait_socket(ss)
         with open(cfg, "w") as f:
@@ -353,16 +379,17 @@ def run_containerd(spec, wl, system, work):
         t0 = time.monotonic()
         if stargz:
             image = wl["esgz_opt_image"] if system == "stargz-optimized" else wl["esgz_image"]
-            ctrd.ctr("image", "rpull", "--plain-http", image, tool=spec["containerd"]["ctr_remote"])
+            ctrd.ctr("image", "rpull", *ctr_registry_args(spec), image,
+                     tool=spec["containerd"]["ctr_remote"])
         elif syspgo:
             p = subprocess.run([spec["syspgo"], "pull", "--containerd-address", ctrd.sock,
-                                "--namespace", "bench", "--insecure-registry", spec["registry"],
+                                "--namespace", "bench", *syspgo_registry_args(spec),
                                 wl["image"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
             if p.returncode != 0:
                 raise RuntimeError(f"syspgo pull --containerd-address: {p.stdout[-2000:]}")
         else:
-            ctrd.ctr("image", "pull", "--plain-http", wl["image"])
+            ctrd.ctr("image", "pull", *ctr_registry_args(spec), wl["image"])
             image = wl["image"]
         t1 = time.monotonic()
         snap = ["--snapshotter", "stargz"] if stargz else ["--snapshotter", "syspgo"] if syspgo else []
@@ -443,7 +470,7 @@ def warm_starts(spec, wl, log):
             run_syspgo(spec, wl, modes[system], roots[system], timing)
         daemon = subprocess.Popen(
             [spec["syspgo"], "mount", "--shared", "--root", roots["rtimage-shared"],
-             "--insecure-registry", spec["registry"], wl["image"]],
+             *syspgo_registry_args(spec), wl["image"]],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in daemon.stdout:
             if line.startswith("settled"):

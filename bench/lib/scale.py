@@ -41,8 +41,8 @@ import time
 sys.dont_write_bytecode = True  # nothing written into bench/lib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coldstart import (PROCESS_NAMES, SYSPGO_MODES, Containerd, RegistryLog,  # noqa: E402
-                       Sampler, drop_caches, run_syspgo, start_task, stop_task,
-                       warm_host_programs)
+                       Sampler, ctr_registry_args, drop_caches, run_syspgo, start_task,
+                       stop_task, warm_host_programs)
 
 
 def in_threads(jobs):
@@ -93,9 +93,10 @@ def containerd_node(spec, system, node, ctrd, wls, t0):
 
     def pull(wl):
         if stargz:
-            ctrd.ctr("image", "rpull", "--plain-http", image_of(wl), tool=spec["containerd"]["ctr_remote"])
+            ctrd.ctr("image", "rpull", *ctr_registry_args(spec), image_of(wl),
+                     tool=spec["containerd"]["ctr_remote"])
         else:
-            ctrd.ctr("image", "pull", "--plain-http", image_of(wl))
+            ctrd.ctr("image", "pull", *ctr_registry_args(spec), image_of(wl))
 
     snap = ["--snapshotter", "stargz"] if stargz else []
 

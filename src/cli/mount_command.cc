@@ -128,7 +128,8 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
       if (!bytes.ok()) return fail(bytes.status());
       auto read = node::ReadManifestHandoff(*bytes, *digest);
       if (!read.ok()) return fail(read.status());
-      pinned.known = std::move(*read);
+      pinned.known = std::move(read->manifest);
+      for (auto& [key, token] : read->tokens) (*setup)->tokens.Put(key, std::move(token));
     }
   } else if (args->Has("manifest-stdin")) {
     return fail(InvalidArgument("--manifest-stdin needs --expect-digest"));

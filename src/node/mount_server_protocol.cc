@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "node/mount_server_protocol.h"
 
+#include <nlohmann/json.hpp>
+
 #include "common/file_util.h"
 
 namespace syspgo::node {
@@ -63,6 +65,7 @@ namespace {
 
 constexpr size_t kMaxMediaType = 255;
 
+// No control characters (a token goes into a header line).
 bool PrintableLine(std::string_view s) {
   for (char c : s) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
@@ -70,38 +73,70 @@ bool PrintableLine(std::string_view s) {
   return true;
 }
 
-}  // namespace
-
-std::string ManifestHandoff(const oci::FetchedManifest& manifest) {
-  if (manifest.media_type.size() > kMaxMediaType || !PrintableLine(manifest.media_type) ||
-      manifest.media_type.size() + 1 + manifest.body.size() > kMaxManifestHandoff) {
-    return "";
-  }
-  std::string out = manifest.media_type;
-  out += '\n';
-  out += manifest.body;
-  return out;
+bool UsableToken(const std::string& key, const std::string& token) {
+  return key.find(' ') != std::string::npos && key.size() <= 1024 && PrintableLine(key) &&
+         !token.empty() && token.size() <= kMaxTokenBytes && PrintableLine(token);
 }
 
-Result<oci::ResolvedManifest> ReadManifestHandoff(std::string_view bytes,
-                                                  const oci::Digest& expect) {
+}  // namespace
+
+std::string ManifestHandoff(const oci::FetchedManifest& manifest,
+                            const std::map<std::string, std::string>& tokens) {
+  if (manifest.media_type.size() > kMaxMediaType || !PrintableLine(manifest.media_type)) return "";
+  nlohmann::json j = {{"version", 1},
+                      {"media_type", manifest.media_type},
+                      {"manifest", manifest.body},
+                      {"tokens", nlohmann::json::object()}};
+  for (const auto& [key, token] : tokens) {
+    if (j["tokens"].size() >= kMaxHandoffTokens) break;
+    if (UsableToken(key, token)) j["tokens"][key] = token;
+  }
+  std::string out;
+  try {
+    out = j.dump();  // throws on bytes that are not UTF-8
+  } catch (const nlohmann::json::exception&) {
+    return "";
+  }
+  return out.size() > kMaxManifestHandoff ? "" : out;
+}
+
+Result<StartHandoff> ReadManifestHandoff(std::string_view bytes, const oci::Digest& expect) {
   if (bytes.size() > kMaxManifestHandoff) {
     return InvalidArgument("handed-over manifest: larger than " +
                            std::to_string(kMaxManifestHandoff) + " bytes");
   }
-  const size_t nl = bytes.find('\n');
-  if (nl == std::string_view::npos || nl > kMaxMediaType || !PrintableLine(bytes.substr(0, nl))) {
-    return InvalidArgument("handed-over manifest: no media type line");
+  auto j = nlohmann::json::parse(bytes, nullptr, false);
+  if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer() ||
+      j["version"].get<int64_t>() != 1) {
+    return InvalidArgument("handed-over manifest: not a version 1 handoff");
   }
+  const auto& media_type = j["media_type"];
+  const auto& body = j["manifest"];
+  const auto& tokens = j["tokens"];
+  if (!media_type.is_string() || !body.is_string() || !tokens.is_object() ||
+      tokens.size() > kMaxHandoffTokens) {
+    return InvalidArgument("handed-over manifest: fields of the wrong type");
+  }
+  StartHandoff out;
   oci::FetchedManifest fetched;
-  fetched.media_type = std::string(bytes.substr(0, nl));
-  fetched.body = std::string(bytes.substr(nl + 1));
+  fetched.media_type = media_type.get<std::string>();
+  if (fetched.media_type.size() > kMaxMediaType || !PrintableLine(fetched.media_type)) {
+    return InvalidArgument("handed-over manifest: a bad media type");
+  }
+  fetched.body = body.get<std::string>();
   fetched.digest = oci::Digest::Of(fetched.body);
   if (fetched.digest != expect) {
     return Corruption("handed-over manifest hashes to " + fetched.digest.ToString() + ", not " +
                       expect.ToString());
   }
-  return oci::ImageManifestFrom(std::move(fetched));
+  ASSIGN_OR_RETURN(out.manifest, oci::ImageManifestFrom(std::move(fetched)));
+  for (const auto& [key, token] : tokens.items()) {
+    if (!token.is_string() || !UsableToken(key, token.get<std::string>())) {
+      return InvalidArgument("handed-over manifest: a bad token");
+    }
+    out.tokens.emplace(key, token.get<std::string>());
+  }
+  return out;
 }
 
 }  // namespace syspgo::node

@@ -12,14 +12,19 @@
 // as an internal error, never as a code outside StatusCode.
 //
 // The other way, on the server's stdin (`--manifest-stdin`), the starter
-// hands over the image manifest it has fetched and checked, so that the
-// server does not fetch it again:
-//   MEDIA-TYPE '\n' BODY
-// The server takes it only when BODY hashes to the digest it was told to
-// serve (--expect-digest) and is an image manifest.
+// hands over what it has fetched and checked, so that the server does not
+// ask the registry again: the image manifest and the registry tokens it
+// holds for the image's repository. One JSON object:
+//   {"version": 1, "media_type": "...", "manifest": "<the manifest's bytes>",
+//    "tokens": {"<origin> <scope>": "<token>", ...}}
+// The server takes the manifest only when its bytes hash to the digest it
+// was told to serve (--expect-digest) and form an image manifest; a token
+// is only ever sent to the origin it was issued for, and one the registry
+// no longer takes is answered with a new one, as any expired token.
 #ifndef SYSPGO_NODE_MOUNT_SERVER_PROTOCOL_H_
 #define SYSPGO_NODE_MOUNT_SERVER_PROTOCOL_H_
 
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -40,15 +45,23 @@ struct ServerLine {
 // One line as the server wrote it (without its '\n').
 ServerLine ParseServerLine(std::string_view line);
 
-// The largest handoff: a media type line and a manifest of the
-// distribution spec's largest size (4 MiB).
-constexpr size_t kMaxManifestHandoff = (4u << 20) + 256;
-// Empty when the manifest cannot be handed over (too large, or a media
-// type no line can carry): the server fetches it then.
-std::string ManifestHandoff(const oci::FetchedManifest& manifest);
-// The manifest in `bytes`, checked against `expect`.
-Result<oci::ResolvedManifest> ReadManifestHandoff(std::string_view bytes,
-                                                  const oci::Digest& expect);
+// The largest handoff: a manifest of the distribution spec's largest size
+// (4 MiB), escaped, and a few tokens.
+constexpr size_t kMaxManifestHandoff = (9u << 20);
+constexpr size_t kMaxHandoffTokens = 16;
+constexpr size_t kMaxTokenBytes = 16u << 10;
+
+struct StartHandoff {
+  oci::ResolvedManifest manifest;
+  std::map<std::string, std::string> tokens;  // oci::TokenCache keys -> tokens
+};
+// Empty when it cannot be handed over (a manifest that is not UTF-8 text,
+// or too large): the server fetches it then. Tokens that do not fit the
+// bounds are left out (the server asks for its own).
+std::string ManifestHandoff(const oci::FetchedManifest& manifest,
+                            const std::map<std::string, std::string>& tokens = {});
+// The handoff in `bytes`; its manifest checked against `expect`.
+Result<StartHandoff> ReadManifestHandoff(std::string_view bytes, const oci::Digest& expect);
 
 }  // namespace syspgo::node
 

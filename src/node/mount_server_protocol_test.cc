@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace syspgo::node {
 namespace {
 
@@ -75,52 +77,97 @@ oci::FetchedManifest Fetched(std::string body, std::string media_type) {
 
 TEST(ManifestHandoffTest, RoundTripsAgainstItsDigest) {
   const oci::FetchedManifest f = Fetched(kManifest, "application/vnd.oci.image.manifest.v1+json");
-  const std::string bytes = ManifestHandoff(f);
+  const std::map<std::string, std::string> tokens = {
+      {"https://reg.example repository:app:pull", "eyJhbGciOi.J9.sig"}};
+  const std::string bytes = ManifestHandoff(f, tokens);
   ASSERT_FALSE(bytes.empty());
   auto read = ReadManifestHandoff(bytes, f.digest);
   ASSERT_TRUE(read.ok()) << read.status().ToString();
-  EXPECT_EQ(read->descriptor.digest, f.digest);
-  EXPECT_EQ(read->descriptor.size, static_cast<int64_t>(f.body.size()));
-  EXPECT_EQ(read->fetched.body, f.body);
-  ASSERT_EQ(read->manifest.layers.size(), 1u);
+  EXPECT_EQ(read->manifest.descriptor.digest, f.digest);
+  EXPECT_EQ(read->manifest.descriptor.size, static_cast<int64_t>(f.body.size()));
+  EXPECT_EQ(read->manifest.fetched.body, f.body);
+  ASSERT_EQ(read->manifest.manifest.layers.size(), 1u);
+  EXPECT_EQ(read->tokens, tokens);
   // No media type from the registry: the manifest's own says what it is.
   auto untyped = ReadManifestHandoff(ManifestHandoff(Fetched(kManifest, "")), f.digest);
   EXPECT_TRUE(untyped.ok()) << untyped.status().ToString();
+  EXPECT_TRUE(untyped->tokens.empty());
 }
 
 TEST(ManifestHandoffTest, RefusesWhatIsNotTheDigestsManifest) {
   const oci::FetchedManifest f = Fetched(kManifest, "application/vnd.oci.image.manifest.v1+json");
-  std::string bytes = ManifestHandoff(f);
-  // One byte changed.
+  const std::string bytes = ManifestHandoff(f);
+  // One byte of the manifest changed.
   std::string tampered = bytes;
-  tampered[tampered.size() - 3] = '4';
+  const size_t at = tampered.find("\\\"size\\\":3");
+  ASSERT_NE(at, std::string::npos) << tampered;
+  tampered[at + 9] = '4';
   auto r = ReadManifestHandoff(tampered, f.digest);
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << r.status().ToString();
   // Another image's manifest, whole and well formed.
-  const std::string other =
-      std::string(kManifest).replace(std::string(kManifest).find("\"size\":3"), 10, "\"size\":4");
+  std::string other = kManifest;
+  other.replace(other.find("\"size\":3"), 8, "\"size\":4");
   r = ReadManifestHandoff(ManifestHandoff(Fetched(other, "")), f.digest);
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
-  // No media type line, a control character in it, nothing at all.
-  EXPECT_FALSE(ReadManifestHandoff(f.body, f.digest).ok());
-  EXPECT_FALSE(ReadManifestHandoff("a\x01b\n" + f.body, f.digest).ok());
-  EXPECT_FALSE(ReadManifestHandoff("", f.digest).ok());
   // An index with the right digest is still not an image manifest.
   const std::string index =
       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
   const oci::FetchedManifest fi = Fetched(index, "application/vnd.oci.image.index.v1+json");
   EXPECT_FALSE(ReadManifestHandoff(ManifestHandoff(fi), fi.digest).ok());
-  // Larger than a manifest may be: refused before hashing.
-  std::string huge(kMaxManifestHandoff + 1, ' ');
-  huge[0] = '\n';
-  EXPECT_EQ(ReadManifestHandoff(huge, f.digest).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ManifestHandoffTest, RefusesWhatIsNotAHandoff) {
+  const oci::FetchedManifest f = Fetched(kManifest, "application/vnd.oci.image.manifest.v1+json");
+  auto refused = [&](const std::string& bytes) {
+    auto r = ReadManifestHandoff(bytes, f.digest);
+    EXPECT_FALSE(r.ok()) << bytes;
+    return !r.ok();
+  };
+  nlohmann::json good = nlohmann::json::parse(ManifestHandoff(f));
+  EXPECT_TRUE(ReadManifestHandoff(good.dump(), f.digest).ok());
+  refused("");
+  refused(f.body);  // the manifest alone
+  refused("[1,2]");
+  for (const char* field : {"version", "media_type", "manifest", "tokens"}) {
+    nlohmann::json j = good;
+    j.erase(field);
+    refused(j.dump());
+    j = good;
+    j[field] = 7.5;
+    refused(j.dump());
+  }
+  nlohmann::json j = good;
+  j["version"] = 2;
+  refused(j.dump());
+  // A token that would add a header line, or one for no origin.
+  j = good;
+  j["tokens"] = {{"https://reg.example repository:app:pull", "abc\r\nX-Evil: 1"}};
+  refused(j.dump());
+  j["tokens"] = {{"no-scope", "abc"}};
+  refused(j.dump());
+  j["tokens"] = {{"https://reg.example repository:app:pull", 5}};
+  refused(j.dump());
+  // Larger than a handoff may be: refused before parsing.
+  EXPECT_EQ(
+      ReadManifestHandoff(std::string(kMaxManifestHandoff + 1, ' '), f.digest).status().code(),
+      StatusCode::kInvalidArgument);
 }
 
 TEST(ManifestHandoffTest, WhatCannotBeHandedOverIsFetched) {
-  // A media type no single line carries, or a body over the limit: empty
-  // (the server fetches the manifest itself).
+  // A media type no line carries, bytes that are not UTF-8 text: empty
+  // (the server fetches the manifest itself). Tokens out of bounds are
+  // left out, not sent.
   EXPECT_TRUE(ManifestHandoff(Fetched(kManifest, "a\nb")).empty());
-  EXPECT_TRUE(ManifestHandoff(Fetched(std::string(kMaxManifestHandoff, ' '), "x")).empty());
+  EXPECT_TRUE(ManifestHandoff(Fetched(std::string(kManifest) + "\xff", "")).empty());
+  const oci::FetchedManifest f = Fetched(kManifest, "");
+  std::map<std::string, std::string> tokens = {
+      {"https://r repository:a:pull", "ok"},
+      {"https://r repository:b:pull", "a\nb"},
+      {"https://r repository:c:pull", std::string(kMaxTokenBytes + 1, 't')}};
+  auto read = ReadManifestHandoff(ManifestHandoff(f, tokens), f.digest);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->tokens.size(), 1u);
+  EXPECT_EQ(read->tokens.count("https://r repository:a:pull"), 1u);
 }
 
 }  // namespace

@@ -482,10 +482,14 @@ Result<MountRef> SharedMounts::AcquireResolved(const oci::ImageReference& ref,
       argv.insert(argv.end(), {"--mode", std::string(fs::LazyModeName(*options.mode))});
     }
     argv.insert(argv.end(), options.server_args.begin(), options.server_args.end());
-    // The manifest this start has checked goes with it: the server does
-    // not fetch it again (it checks it against the digest).
+    // The manifest this start has checked, and its tokens for the
+    // repository, go with it: the server does not fetch the manifest
+    // again (it checks it against the digest) and needs no token round
+    // trip of its own.
     UniqueFd input;
-    if (const std::string handoff = ManifestHandoff(resolved.fetched); !handoff.empty()) {
+    std::map<std::string, std::string> tokens;
+    if (setup_) tokens = setup_->tokens.ForScope(oci::RepositoryScope(ref.repository, false));
+    if (const std::string handoff = ManifestHandoff(resolved.fetched, tokens); !handoff.empty()) {
       auto pipe = InputPipe(handoff);
       if (pipe.ok()) {
         input = std::move(*pipe);

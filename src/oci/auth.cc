@@ -397,6 +397,18 @@ void TokenCache::Drop(const std::string& key) {
   tokens_.erase(key);
 }
 
+std::map<std::string, std::string> TokenCache::ForScope(std::string_view scope) const {
+  std::map<std::string, std::string> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, token] : tokens_) {
+    const size_t space = key.find(' ');
+    if (space != std::string::npos && std::string_view(key).substr(space + 1) == scope) {
+      out.emplace(key, token);
+    }
+  }
+  return out;
+}
+
 std::string RepositoryScope(std::string_view repository, bool push) {
   return "repository:" + std::string(repository) + (push ? ":pull,push" : ":pull");
 }

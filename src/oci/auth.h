@@ -88,6 +88,9 @@ class TokenCache {
   std::optional<std::string> Get(const std::string& key) const;
   void Put(const std::string& key, std::string token);
   void Drop(const std::string& key);
+  // The tokens for `scope` ("repository:<name>:pull"), whatever the
+  // endpoint: key ("<origin> <scope>") -> token.
+  std::map<std::string, std::string> ForScope(std::string_view scope) const;
 
  private:
   mutable std::mutex mu_;

@@ -2,12 +2,19 @@
 #include "oci/http.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 namespace syspgo::oci {
@@ -171,6 +178,89 @@ TransportFailure Classify(CURLcode rc) {
   }
 }
 
+// Whether `dir` holds OpenSSL's hash links ("5ad8a5d6.0"): then a lookup
+// there loads only the certificates a chain needs.
+bool HasHashLinks(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return false;
+  bool found = false;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name.size() >= 10 && name[8] == '.' &&
+        name.substr(0, 8).find_first_not_of("0123456789abcdef") == std::string_view::npos) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+// The system's CAs, where OpenSSL's default paths put them ($SSL_CERT_DIR
+// wins): its hashed directory, looked up per chain, when there is one;
+// else the bundle file, parsed whole. ($SSL_CERT_FILE's certificates come
+// with the extra ones: oci/registry_hosts.h reads them, as it does for
+// curl, which ignores that variable.)
+bool AddSystemCerts(X509_STORE* store) {
+  const char* dir_env = std::getenv(X509_get_default_cert_dir_env());
+  const std::string dirs = dir_env ? dir_env : X509_get_default_cert_dir();
+  if (HasHashLinks(dirs.substr(0, dirs.find(':')))) {
+    return X509_STORE_load_path(store, dirs.c_str()) == 1;
+  }
+  return X509_STORE_load_file(store, X509_get_default_cert_file()) == 1;
+}
+
+// The certificates a TLS connection is checked against: the system's (what
+// OpenSSL's default paths name, $SSL_CERT_FILE and $SSL_CERT_DIR honoured)
+// and `extra_pem`, built once per process for each set of extra CAs and
+// shared by every connection. Left to itself, curl parses the system's
+// bundle (some 140 certificates) again for every connection: 300-600M
+// instructions, tens of ms, each time (its own store cache is off when
+// extra CAs come in memory). Null when extra_pem holds no certificate
+// that parses (curl then reports the problem as before).
+X509_STORE* SharedCertStore(const std::string& extra_pem) {
+  // Only where curl's TLS is OpenSSL's (the SSL_CTX its callback gets).
+  static const bool openssl = [] {
+    const curl_version_info_data* v = curl_version_info(CURLVERSION_NOW);
+    return v && v->ssl_version && std::string_view(v->ssl_version).starts_with("OpenSSL/");
+  }();
+  if (!openssl) return nullptr;
+  static std::mutex mu;  // guards stores
+  static std::map<std::string, X509_STORE*>* stores = new std::map<std::string, X509_STORE*>();
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = stores->find(extra_pem);
+  if (it != stores->end()) return it->second;
+  X509_STORE* store = X509_STORE_new();
+  bool ok = store != nullptr && AddSystemCerts(store);
+  if (ok && !extra_pem.empty()) {
+    // Certificates only (PEM_X509_INFO_read_bio would try every block as
+    // a key too, several times slower).
+    BIO* bio = BIO_new_mem_buf(extra_pem.data(), static_cast<int>(extra_pem.size()));
+    int added = 0;
+    while (bio) {
+      X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+      if (cert == nullptr) break;
+      if (X509_STORE_add_cert(store, cert) == 1) ++added;
+      X509_free(cert);
+    }
+    if (bio) BIO_free(bio);
+    ok = added > 0;
+  }
+  ERR_clear_error();
+  if (!ok) {
+    if (store) X509_STORE_free(store);
+    store = nullptr;
+  }
+  // Kept for the process's life (a handful of distinct CA sets at most).
+  (*stores)[extra_pem] = store;
+  return store;
+}
+
+CURLcode UseSharedStore(CURL*, void* ssl_ctx, void* store) {
+  SSL_CTX_set1_cert_store(static_cast<SSL_CTX*>(ssl_ctx), static_cast<X509_STORE*>(store));
+  return CURLE_OK;
+}
+
 }  // namespace
 
 std::optional<int64_t> ParseContentRangeStart(std::string_view value) {
@@ -294,8 +384,19 @@ Result<HttpResponse> HttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "syspgo/0.1");
+  const bool verify = request.tls == nullptr || request.tls->verify;
+  X509_STORE* store = verify && request.url.rfind("https://", 0) == 0
+                          ? SharedCertStore(request.tls ? request.tls->ca_pem : std::string())
+                          : nullptr;
+  if (store) {
+    // The process's store instead of curl's own file loads.
+    curl_easy_setopt(curl, CURLOPT_CAINFO, nullptr);
+    curl_easy_setopt(curl, CURLOPT_CAPATH, nullptr);
+    curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, UseSharedStore);
+    curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, store);
+  }
   if (const TlsSettings* tls = request.tls) {
-    if (!tls->ca_pem.empty()) {
+    if (!tls->ca_pem.empty() && !store) {
       // Besides the system's store (CURLOPT_CAPATH stays as built).
       curl_blob blob{const_cast<char*>(tls->ca_pem.data()), tls->ca_pem.size(), CURL_BLOB_NOCOPY};
       curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);

@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "oci/registry_hosts.h"
 
+#include <limits.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <toml++/toml.h>
 
 #include "common/file_util.h"
@@ -171,9 +176,19 @@ std::vector<std::string> DefaultCertsDirs() {
 }
 
 std::vector<std::string> CaFilesFromEnvironment() {
+  // The system's own bundle (what many environments set these to) is in
+  // every TLS store already (oci/http.cc): not read again as extra CAs.
+  char system_bundle[PATH_MAX];
+  const bool have_system = ::realpath(X509_get_default_cert_file(), system_bundle) != nullptr;
   std::vector<std::string> out;
   for (const char* name : {"SSL_CERT_FILE", "CURL_CA_BUNDLE"}) {
-    if (const char* v = std::getenv(name); v && *v) out.emplace_back(v);
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') continue;
+    char real[PATH_MAX];
+    if (have_system && ::realpath(v, real) != nullptr && std::strcmp(real, system_bundle) == 0) {
+      continue;
+    }
+    out.emplace_back(v);
   }
   return out;
 }

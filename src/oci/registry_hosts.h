@@ -57,7 +57,8 @@ struct RegistryHostsOptions {
 
 // The standard certs.d directories.
 std::vector<std::string> DefaultCertsDirs();
-// The CA bundles named by $SSL_CERT_FILE and $CURL_CA_BUNDLE, when set.
+// The CA bundles named by $SSL_CERT_FILE and $CURL_CA_BUNDLE, when set and
+// other than the system's own bundle.
 std::vector<std::string> CaFilesFromEnvironment();
 
 // Where to send requests for `registry` (as the user wrote it): the mirrors
