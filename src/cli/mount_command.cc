@@ -120,17 +120,9 @@ int MountCommand(const std::vector<std::string>& argv, const CommandContext& ctx
   // digest (whatever the tag names by now).
   node::PinnedManifest pinned;
   if (auto expect = args->Get("expect-digest")) {
-    auto digest = oci::Digest::Parse(*expect);
-    if (!digest.ok()) return fail(digest.status());
-    pinned.digest = *digest;
-    if (args->Has("manifest-stdin")) {
-      auto bytes = ReadToEnd(0, node::kMaxManifestHandoff, "the handed-over manifest");
-      if (!bytes.ok()) return fail(bytes.status());
-      auto read = node::ReadManifestHandoff(*bytes, *digest);
-      if (!read.ok()) return fail(read.status());
-      pinned.known = std::move(read->manifest);
-      for (auto& [key, token] : read->tokens) (*setup)->tokens.Put(key, std::move(token));
-    }
+    auto read = node::ReadServerPin(*expect, args->Has("manifest-stdin") ? 0 : -1, **setup);
+    if (!read.ok()) return fail(read.status());
+    pinned = std::move(*read);
   } else if (args->Has("manifest-stdin")) {
     return fail(InvalidArgument("--manifest-stdin needs --expect-digest"));
   }

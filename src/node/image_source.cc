@@ -9,6 +9,7 @@
 
 #include "common/file_util.h"
 #include "common/unique_fd.h"
+#include "node/mount_server_protocol.h"
 #include "oci/registry_hosts.h"
 #include "rtimage/artifact.h"
 #include "rtimage/layer_index.h"
@@ -60,6 +61,19 @@ fs::ClientPool::Factory MountClients(const std::string& registry, const Registry
 
 }  // namespace
 
+Result<PinnedManifest> ReadServerPin(std::string_view expect_digest, int handoff_fd,
+                                     RegistrySetup& setup) {
+  PinnedManifest pinned;
+  ASSIGN_OR_RETURN(pinned.digest, oci::Digest::Parse(expect_digest));
+  if (handoff_fd < 0) return pinned;
+  ASSIGN_OR_RETURN(std::string bytes,
+                   ReadToEnd(handoff_fd, kMaxManifestHandoff, "the handed-over manifest"));
+  ASSIGN_OR_RETURN(StartHandoff handoff, ReadManifestHandoff(bytes, *pinned.digest));
+  pinned.known = std::move(handoff.manifest);
+  for (auto& [key, token] : handoff.tokens) setup.tokens.Put(key, std::move(token));
+  return pinned;
+}
+
 Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
                                                    const RegistrySetup& setup,
                                                    const rtimage::TrustPolicy& policy,
@@ -70,9 +84,6 @@ Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& re
                    oci::RegistryClient::Create(ref.registry, setup.options, &lazy->counters));
   oci::LocalImage& image = lazy->image;
   image.reference = ref;
-  if (pinned.known && (!pinned.digest || pinned.known->descriptor.digest != *pinned.digest)) {
-    return InvalidArgument("a known manifest needs its digest pinned");
-  }
   oci::ResolvedManifest fetched_manifest;
   const oci::ResolvedManifest* resolved = pinned.known ? &*pinned.known : &fetched_manifest;
   if (!pinned.known) {

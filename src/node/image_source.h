@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/log.h"
@@ -90,8 +91,14 @@ struct LazyImage {
 // checked against the digest). The trust policy decides on `ref` as given.
 struct PinnedManifest {
   std::optional<oci::Digest> digest;
-  std::optional<oci::ResolvedManifest> known;  // its descriptor's digest is `digest`
+  std::optional<oci::ResolvedManifest> known;  // checked against `digest`
 };
+// A mount server's pin: the digest its starter resolved (--expect-digest)
+// and, when handoff_fd >= 0, the starter's handoff read from it
+// (node/mount_server_protocol.h), its manifest checked against the
+// digest and its tokens put in setup's cache.
+Result<PinnedManifest> ReadServerPin(std::string_view expect_digest, int handoff_fd,
+                                     RegistrySetup& setup);
 Result<std::unique_ptr<LazyImage>> LocateLazyImage(const oci::ImageReference& ref,
                                                    const RegistrySetup& setup,
                                                    const rtimage::TrustPolicy& policy,

@@ -78,8 +78,6 @@ struct Spawned {
   UniqueFd out;  // the server's stdout
 };
 
-// Starts argv detached (its own session; its parent exits at once, so it is
-// nobody's child: it outlives us, and whoever reaps orphans reaps it).
 // A pipe's read end with `input` in it, written whole (into the pipe's
 // buffer, so that nothing waits for the reader) and closed.
 Result<UniqueFd> InputPipe(std::string_view input) {
@@ -94,6 +92,8 @@ Result<UniqueFd> InputPipe(std::string_view input) {
   return read_end;
 }
 
+// Starts argv detached (its own session; its parent exits at once, so it is
+// nobody's child: it outlives us, and whoever reaps orphans reaps it).
 // `input` (invalid: /dev/null) becomes its stdin.
 Result<Spawned> SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path,
                               UniqueFd input) {

@@ -210,9 +210,8 @@ bool AddSystemCerts(X509_STORE* store) {
   return X509_STORE_load_file(store, X509_get_default_cert_file()) == 1;
 }
 
-// The certificates a TLS connection is checked against: the system's (what
-// OpenSSL's default paths name, $SSL_CERT_FILE and $SSL_CERT_DIR honoured)
-// and `extra_pem`, built once per process for each set of extra CAs and
+// The certificates a TLS connection is checked against: the system's
+// (AddSystemCerts) and `extra_pem`, built once per process for each set of extra CAs and
 // shared by every connection. Left to itself, curl parses the system's
 // bundle (some 140 certificates) again for every connection: 300-600M
 // instructions, tens of ms, each time (its own store cache is off when

@@ -5,18 +5,23 @@
 
 namespace syspgo::oci {
 
-void IdleConnections::DropExpiredLocked(std::vector<Idle>& idle) {
+void IdleConnections::TakeExpiredLocked(std::vector<Idle>& idle, std::vector<Idle>& expired) {
   const auto now = std::chrono::steady_clock::now();
-  std::erase_if(idle, [&](const Idle& i) { return now - i.since > max_idle_; });
+  auto fresh = std::stable_partition(idle.begin(), idle.end(),
+                                     [&](const Idle& i) { return now - i.since <= max_idle_; });
+  expired.insert(expired.end(), std::make_move_iterator(fresh),
+                 std::make_move_iterator(idle.end()));
+  idle.erase(fresh, idle.end());
 }
 
 std::optional<HttpClient> IdleConnections::Take(const std::string& registry) {
   std::optional<HttpClient> out;
+  std::vector<Idle> expired;  // closed outside the lock
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = idle_.find(registry);
     if (it != idle_.end()) {
-      DropExpiredLocked(it->second);
+      TakeExpiredLocked(it->second, expired);
       auto warmest =
           std::max_element(it->second.begin(), it->second.end(), [](const Idle& a, const Idle& b) {
             return a.client.bytes_received() < b.client.bytes_received();
@@ -34,16 +39,16 @@ std::optional<HttpClient> IdleConnections::Take(const std::string& registry) {
 
 void IdleConnections::Give(const std::string& registry, HttpClient client) {
   if (!client.valid()) return;
-  std::optional<HttpClient> dropped;  // closed outside the lock
+  std::vector<Idle> dropped;  // closed outside the lock
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Idle>& idle = idle_[registry];
-  DropExpiredLocked(idle);
+  TakeExpiredLocked(idle, dropped);
   idle.push_back(Idle{std::move(client), std::chrono::steady_clock::now()});
   if (idle.size() > max_per_registry_) {
     auto coldest = std::min_element(idle.begin(), idle.end(), [](const Idle& a, const Idle& b) {
       return a.client.bytes_received() < b.client.bytes_received();
     });
-    dropped.emplace(std::move(coldest->client));
+    dropped.push_back(std::move(*coldest));
     idle.erase(coldest);
   }
 }

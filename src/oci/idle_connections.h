@@ -53,7 +53,9 @@ class IdleConnections {
     HttpClient client;
     std::chrono::steady_clock::time_point since;
   };
-  void DropExpiredLocked(std::vector<Idle>& idle);
+  // Moves the connections idle too long from `idle` to `expired` (closed
+  // by the caller once the lock is released).
+  void TakeExpiredLocked(std::vector<Idle>& idle, std::vector<Idle>& expired);
 
   const size_t max_per_registry_;
   const std::chrono::milliseconds max_idle_;

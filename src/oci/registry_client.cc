@@ -145,24 +145,6 @@ Result<RegistryClient> RegistryClient::Create(const std::string& registry,
   return RegistryClient(registry, std::move(endpoints), options, std::move(*idle), counters);
 }
 
-RegistryClient& RegistryClient::operator=(RegistryClient&& other) noexcept {
-  if (this == &other) return *this;
-  if (options_.connections && http_.valid()) {
-    options_.connections->Give(registry_, std::move(http_));
-  }
-  registry_ = std::move(other.registry_);
-  endpoints_ = std::move(other.endpoints_);
-  options_ = std::move(other.options_);
-  http_ = std::move(other.http_);
-  counters_ = other.counters_;
-  basic_auth_ = std::move(other.basic_auth_);
-  creds_ = std::move(other.creds_);
-  creds_looked_up_ = std::move(other.creds_looked_up_);
-  last_failure_ = other.last_failure_;
-  quiet_ = other.quiet_;
-  return *this;
-}
-
 RegistryClient::~RegistryClient() {
   if (options_.connections && http_.valid()) {
     options_.connections->Give(registry_, std::move(http_));

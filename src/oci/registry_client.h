@@ -107,7 +107,7 @@ class RegistryClient {
   static Result<RegistryClient> Create(const std::string& registry, const RegistryOptions& options,
                                        TransferCounters* counters = nullptr);
   RegistryClient(RegistryClient&&) noexcept = default;
-  RegistryClient& operator=(RegistryClient&& other) noexcept;
+  RegistryClient& operator=(RegistryClient&&) = delete;
   // Leaves its connections to options.connections, when set.
   ~RegistryClient();
 
